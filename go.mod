@@ -1,0 +1,3 @@
+module github.com/autonomics/autonomics
+
+go 1.26.0

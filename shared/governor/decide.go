@@ -1,0 +1,271 @@
+package governor
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Rejection is returned by guards and Apply functions to refuse an event.
+// Decide turns it into a rejected decision; it is not an error of Decide.
+type Rejection struct {
+	Reason string
+}
+
+// Error implements error.
+func (r *Rejection) Error() string { return "rejected: " + r.Reason }
+
+// Reject returns a *Rejection with a formatted reason. By convention the
+// reason starts with a snake_case code, e.g. "amount_mismatch: ...".
+func Reject(format string, args ...any) error {
+	return &Rejection{Reason: fmt.Sprintf(format, args...)}
+}
+
+// NoTransitionError says that an event is not allowed in a state.
+type NoTransitionError struct {
+	Domain Domain
+	State  State
+	Event  EventName
+}
+
+// Error implements error.
+func (e *NoTransitionError) Error() string {
+	return fmt.Sprintf("%s: event %s not allowed in state %s", ReasonNoTransition, e.Event, e.State)
+}
+
+// Ctx is what guards and Apply functions see of a decision in progress.
+type Ctx struct {
+	in      *Input
+	m       *Machine
+	t       *Transition
+	data    json.RawMessage
+	target  State
+	arms    map[string]time.Duration
+	cancels []string
+	emits   []Emit
+}
+
+// Instance returns the instance snapshot before the decision.
+func (c *Ctx) Instance() Instance { return c.in.Instance }
+
+// Event returns the event being applied.
+func (c *Ctx) Event() Event { return c.in.Event }
+
+// Facts returns the facts loaded for the decision.
+func (c *Ctx) Facts() Facts { return c.in.Facts }
+
+// Now returns the decision time.
+func (c *Ctx) Now() time.Time { return c.in.Now }
+
+// Payload decodes the event's data into v. Data was validated before, so an
+// error here is an Invalid error.
+func (c *Ctx) Payload(v any) error {
+	if len(bytes.TrimSpace(c.in.Event.Data)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(c.in.Event.Data, v); err != nil {
+		return Wrap(Invalid, "governor.Ctx.Payload", err)
+	}
+	return nil
+}
+
+// Load decodes the instance data into v; empty data leaves v unchanged.
+func (c *Ctx) Load(v any) error {
+	if len(bytes.TrimSpace(c.data)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(c.data, v); err != nil {
+		return Wrap(Internal, "governor.Ctx.Load", err)
+	}
+	return nil
+}
+
+// Store replaces the instance data with the JSON encoding of v.
+func (c *Ctx) Store(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Wrap(Internal, "governor.Ctx.Store", err)
+	}
+	c.data = b
+	return nil
+}
+
+// Goto picks the target state; it must be the row's To or one of its Alt.
+func (c *Ctx) Goto(s State) { c.target = s }
+
+// Duration returns the configured duration of timer name.
+func (c *Ctx) Duration(name string) time.Duration { return c.m.Timers[name] }
+
+// Arm arms timer name after d (its configured duration when d is 0).
+func (c *Ctx) Arm(name string, d time.Duration) {
+	if d <= 0 {
+		d = c.m.Timers[name]
+	}
+	c.arms[name] = d
+}
+
+// Cancel cancels timer name.
+func (c *Ctx) Cancel(name string) {
+	delete(c.arms, name)
+	c.cancels = append(c.cancels, name)
+}
+
+// Emit publishes event name to domain d of the same tenant after commit.
+// Subject "" keeps the instance's subject; "*" broadcasts. data may be nil.
+func (c *Ctx) Emit(d Domain, name EventName, subject string, data any) error {
+	if subject == "" {
+		subject = c.in.Instance.Subject
+	}
+	raw, err := marshalData(data)
+	if err != nil {
+		return err
+	}
+	c.emits = append(c.emits, Emit{Kind: KindEvent, Type: TypeOf(d, name), Domain: d, Subject: subject, Data: raw})
+	return nil
+}
+
+// Actuate publishes an action of the given kind (e.g. "tenant.throttle")
+// for actuators after commit. data may be nil.
+func (c *Ctx) Actuate(kind string, data any) error {
+	raw, err := marshalData(data)
+	if err != nil {
+		return err
+	}
+	c.emits = append(c.emits, Emit{Kind: KindActuate, Type: kind, Domain: c.m.Domain, Subject: c.in.Instance.Subject, Data: raw})
+	return nil
+}
+
+func marshalData(data any) (json.RawMessage, error) {
+	switch d := data.(type) {
+	case nil:
+		return json.RawMessage(`{}`), nil
+	case json.RawMessage:
+		return d, nil
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, Wrap(Internal, "governor.Ctx.Emit", err)
+	}
+	return b, nil
+}
+
+// Decide applies in.Event to in.Instance at in.Now. A refused event yields
+// a rejected decision with the state, data and timers unchanged; an error
+// is returned only for input that CheckEvent would refuse (Invalid) or for
+// a fault in the machine's own code (Internal).
+func (m *Machine) Decide(in Input) (Decision, error) {
+	const op = "governor.Decide"
+	inst := in.Instance
+	if inst.State == "" {
+		inst.State = StateNone
+	}
+	in.Instance = inst
+	ev := in.Event
+	if ev.Domain != m.Domain || inst.Domain != m.Domain {
+		return Decision{}, Errorf(Invalid, op, "event domain %q, instance domain %q, governor %q", ev.Domain, inst.Domain, m.Domain)
+	}
+	if !m.HasState(inst.State) {
+		return Decision{}, Errorf(Internal, op, "instance %s in unknown state %q", inst.Key, inst.State)
+	}
+	reject := func(reason string) (Decision, error) {
+		return Decision{
+			Outcome: Rejected, Reason: reason, From: inst.State, To: inst.State,
+			Data: inst.Data, Timers: inst.Timers,
+		}, nil
+	}
+	if ev.CascadeDepth >= MaxCascadeDepth {
+		return reject(fmt.Sprintf("%s: depth %d, limit %d", ReasonCascadeDepth, ev.CascadeDepth, MaxCascadeDepth))
+	}
+	timerName, isTimer := bytes.CutPrefix([]byte(ev.Name), []byte(TimeoutPrefix))
+	if isTimer {
+		var p struct {
+			TimerID string `json:"timer_id"`
+		}
+		_ = json.Unmarshal(ev.Data, &p)
+		if armed, ok := inst.Timers[string(timerName)]; !ok || armed.ID != p.TimerID {
+			return reject(fmt.Sprintf("%s: timer %s %s is no longer armed", ReasonTimerCancelled, timerName, p.TimerID))
+		}
+	}
+	t := m.Lookup(inst.State, ev.Name)
+	if t == nil {
+		return reject((&NoTransitionError{Domain: m.Domain, State: inst.State, Event: ev.Name}).Error())
+	}
+	c := &Ctx{in: &in, m: m, t: t, data: inst.Data, target: t.To, arms: map[string]time.Duration{}}
+	for _, name := range t.Arm {
+		c.arms[name] = m.Timers[name]
+	}
+	for _, cs := range t.Cascade {
+		if err := c.Emit(cs.Domain, cs.Event, cs.Subject, nil); err != nil {
+			return Decision{}, err
+		}
+	}
+	for _, kind := range t.Actuate {
+		if err := c.Actuate(kind, nil); err != nil {
+			return Decision{}, err
+		}
+	}
+	for _, step := range []func(*Ctx) error{t.Guard, t.Apply} {
+		if step == nil {
+			continue
+		}
+		if err := step(c); err != nil {
+			var r *Rejection
+			if errors.As(err, &r) {
+				return reject(r.Reason)
+			}
+			return Decision{}, fmt.Errorf("%s %s %s in %s: %w", op, m.Domain, ev.Name, inst.State, err)
+		}
+	}
+	if !slices.Contains(t.Targets(), c.target) {
+		return Decision{}, Errorf(Internal, op, "%s: %s in %s chose target %q outside the table", m.Domain, ev.Name, inst.State, c.target)
+	}
+	return Decision{
+		Outcome: Accepted,
+		From:    inst.State,
+		To:      c.target,
+		Data:    c.data,
+		Timers:  c.timers(string(timerName), isTimer),
+		Emits:   c.emits,
+	}, nil
+}
+
+// timers computes the armed timers after an accepted transition.
+func (c *Ctx) timers(fired string, isTimer bool) map[string]Timer {
+	inst := c.in.Instance
+	out := map[string]Timer{}
+	if c.target == inst.State {
+		maps.Copy(out, inst.Timers)
+	}
+	if isTimer {
+		delete(out, fired)
+	}
+	for _, name := range c.cancels {
+		delete(out, name)
+	}
+	seq := inst.Version + 1
+	for name, d := range c.arms {
+		out[name] = Timer{Name: name, ID: TimerID(inst.Key, name, seq), Due: c.in.Now.Add(d).UTC()}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// TimerID is the deterministic id of timer name armed by the decision with
+// sequence number seq of instance k.
+func TimerID(k Key, name string, seq int64) string {
+	h := sha256.New()
+	for _, s := range []string{k.Tenant, string(k.Domain), k.Subject, name, strconv.FormatInt(seq, 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

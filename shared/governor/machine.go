@@ -1,0 +1,251 @@
+package governor
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// MaxCascadeDepth bounds cascades: an event whose cascadedepth is at least
+// this value is rejected with reason ReasonCascadeDepth.
+const MaxCascadeDepth = 8
+
+// Reasons recorded on rejections the engine itself decides.
+const (
+	ReasonNoTransition   = "no_transition"
+	ReasonCascadeDepth   = "cascade_depth_exceeded"
+	ReasonTimerCancelled = "timer_cancelled"
+)
+
+// Cascade is a static effect: publish event Event to domain Domain of the
+// same tenant. Subject "" keeps the instance's subject; "*" broadcasts.
+type Cascade struct {
+	Domain  Domain
+	Event   EventName
+	Subject string
+}
+
+// Transition is one row of a machine's table.
+type Transition struct {
+	// From lists the source states; StateNone stands for "no instance yet".
+	From []State
+	// Any makes the row apply in every existing, non-terminal state.
+	Any bool
+	// On is the event name.
+	On EventName
+	// To is the target state. Apply may pick one of Alt instead.
+	To  State
+	Alt []State
+	// Arm names timers armed with their configured duration.
+	Arm []string
+	// Cancel names timers cancelled by this transition. Every transition
+	// that changes state cancels all timers it does not arm.
+	Cancel []string
+	// Cascade and Actuate are static effects, emitted in that order before
+	// any effect Apply adds.
+	Cascade []Cascade
+	Actuate []string
+	// Guard may refuse the event by returning Reject(...).
+	Guard func(*Ctx) error
+	// Apply updates data, picks a target among To and Alt, and adds
+	// dynamic effects. It may also return Reject(...).
+	Apply func(*Ctx) error
+	// Note documents guards and dynamic effects in the generated docs.
+	Note string
+}
+
+// Targets returns To followed by Alt.
+func (t *Transition) Targets() []State { return append([]State{t.To}, t.Alt...) }
+
+// PayloadCheck validates an event's data for one event name.
+type PayloadCheck func(data json.RawMessage) error
+
+// Machine is a governor's state machine as data.
+type Machine struct {
+	Domain Domain
+	// States lists every state but StateNone, in documentation order.
+	States   []State
+	Terminal []State
+	// Timers holds the default duration of every timer the machine arms.
+	Timers      map[string]time.Duration
+	Transitions []Transition
+	// Payloads validates the data of the named events before any state is
+	// read; events not listed accept any JSON object.
+	Payloads map[EventName]PayloadCheck
+	// Needs says which facts an event requires; nil means none.
+	Needs func(Instance, Event) Needs
+}
+
+// IsTerminal reports whether s is a terminal state of m.
+func (m *Machine) IsTerminal(s State) bool { return slices.Contains(m.Terminal, s) }
+
+// HasState reports whether s is StateNone or a declared state of m.
+func (m *Machine) HasState(s State) bool { return s == StateNone || slices.Contains(m.States, s) }
+
+// Events returns the machine's event names, sorted.
+func (m *Machine) Events() []EventName {
+	seen := map[EventName]bool{}
+	var out []EventName
+	for _, t := range m.Transitions {
+		if !seen[t.On] {
+			seen[t.On] = true
+			out = append(out, t.On)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// HasEvent reports whether some transition of m is triggered by name.
+func (m *Machine) HasEvent(name EventName) bool {
+	for i := range m.Transitions {
+		if m.Transitions[i].On == name {
+			return true
+		}
+	}
+	return false
+}
+
+// WithTimers returns a copy of m whose timer durations are overridden by
+// the entries of d that name one of m's timers.
+func (m *Machine) WithTimers(d map[string]time.Duration) *Machine {
+	c := *m
+	c.Timers = make(map[string]time.Duration, len(m.Timers))
+	for k, v := range m.Timers {
+		if o, ok := d[k]; ok && o > 0 {
+			v = o
+		}
+		c.Timers[k] = v
+	}
+	return &c
+}
+
+// Lookup returns the transition for event name in state s, or nil.
+func (m *Machine) Lookup(s State, name EventName) *Transition {
+	for i := range m.Transitions {
+		t := &m.Transitions[i]
+		if t.On != name {
+			continue
+		}
+		if slices.Contains(t.From, s) {
+			return t
+		}
+		if t.Any && s != StateNone && !m.IsTerminal(s) {
+			return t
+		}
+	}
+	return nil
+}
+
+// Validate checks the table: declared states, no ambiguous rows, every
+// armed timer has a duration, and every timer event names a timer.
+func (m *Machine) Validate() error {
+	op := "governor.Machine.Validate"
+	for _, s := range m.Terminal {
+		if !slices.Contains(m.States, s) {
+			return Errorf(Internal, op, "%s: terminal state %q not declared", m.Domain, s)
+		}
+	}
+	seen := map[string]int{}
+	for i, t := range m.Transitions {
+		for _, s := range append(slices.Clone(t.From), t.Targets()...) {
+			if !m.HasState(s) {
+				return Errorf(Internal, op, "%s row %d: state %q not declared", m.Domain, i, s)
+			}
+		}
+		if t.To == StateNone || t.To == "" {
+			return Errorf(Internal, op, "%s row %d: missing target", m.Domain, i)
+		}
+		for _, name := range append(slices.Clone(t.Arm), t.Cancel...) {
+			if _, ok := m.Timers[name]; !ok {
+				return Errorf(Internal, op, "%s row %d: timer %q has no duration", m.Domain, i, name)
+			}
+		}
+		if n, ok := bytes.CutPrefix([]byte(t.On), []byte(TimeoutPrefix)); ok {
+			if _, ok := m.Timers[string(n)]; !ok {
+				return Errorf(Internal, op, "%s row %d: timeout of unknown timer %q", m.Domain, i, n)
+			}
+		}
+		from := t.From
+		if t.Any {
+			from = nil
+			for _, s := range m.States {
+				if !m.IsTerminal(s) {
+					from = append(from, s)
+				}
+			}
+		}
+		for _, s := range from {
+			k := string(s) + "\x00" + string(t.On)
+			if j, dup := seen[k]; dup && !t.Any {
+				return Errorf(Internal, op, "%s rows %d and %d both handle %s in %s", m.Domain, j, i, t.On, s)
+			}
+			if _, dup := seen[k]; !dup {
+				seen[k] = i
+			}
+		}
+	}
+	return nil
+}
+
+// CheckEvent validates an event against the machine before any state is
+// read: the domain must match, the name must be one of the machine's
+// events, the data must be a JSON object and pass the payload check.
+func (m *Machine) CheckEvent(ev Event) error {
+	const op = "governor.CheckEvent"
+	if ev.Domain != m.Domain {
+		return Errorf(Invalid, op, "event domain %q does not match governor %q", ev.Domain, m.Domain)
+	}
+	if !m.HasEvent(ev.Name) {
+		return Errorf(Invalid, op, "unknown event type %q for domain %s", ev.Type, m.Domain)
+	}
+	if err := checkObject(ev.Data); err != nil {
+		return Wrap(Invalid, op, err)
+	}
+	if _, isTimer := bytes.CutPrefix([]byte(ev.Name), []byte(TimeoutPrefix)); isTimer {
+		var p struct {
+			TimerID string `json:"timer_id"`
+		}
+		if err := json.Unmarshal(ev.Data, &p); err != nil || p.TimerID == "" {
+			return Errorf(Invalid, op, "%s: data.timer_id is required", ev.Type)
+		}
+	}
+	if check := m.Payloads[ev.Name]; check != nil {
+		if err := check(ev.Data); err != nil {
+			return Wrap(Invalid, op+" "+ev.Type, err)
+		}
+	}
+	return nil
+}
+
+// checkObject reports an error unless data is empty or a JSON object.
+func checkObject(data json.RawMessage) error {
+	d := bytes.TrimSpace(data)
+	if len(d) == 0 {
+		return nil
+	}
+	if d[0] != '{' || !json.Valid(d) {
+		return fmt.Errorf("data must be a JSON object")
+	}
+	return nil
+}
+
+// Schema returns a PayloadCheck that decodes data into a T, rejecting
+// unknown fields and wrong types, then calls its Validate method.
+func Schema[T interface{ Validate() error }]() PayloadCheck {
+	return func(data json.RawMessage) error {
+		var v T
+		if len(bytes.TrimSpace(data)) == 0 {
+			return v.Validate()
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+		return v.Validate()
+	}
+}
