@@ -1,0 +1,49 @@
+# Autonomics — the one entry point for building, testing and running.
+
+SHELL := /bin/bash
+export FIRESTORE_EMULATOR_HOST ?= 127.0.0.1:8780
+export PUBSUB_EMULATOR_HOST ?= 127.0.0.1:8781
+export AUTONOMICS_PROJECT ?= demo-autonomics
+GO ?= go
+STATICCHECK_VERSION := v0.8.2
+TEST_FLAGS ?=
+
+.PHONY: help test unit lint fmt docs emulators emulators-stop dev demo load bench fuzz stage deploy clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+test: emulators ## Unit and emulator tests with -race, plus formatting and vet checks.
+	@test -z "$$(gofmt -l functions services shared)" || { echo "gofmt needed:"; gofmt -l functions services shared; exit 1; }
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
+
+unit: ## Unit tests only (no emulators; emulator tests skip).
+	env -u FIRESTORE_EMULATOR_HOST -u PUBSUB_EMULATOR_HOST $(GO) test -count=1 ./...
+
+lint: ## gofmt, go vet and staticcheck.
+	@test -z "$$(gofmt -l functions services shared)" || { gofmt -l functions services shared; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+fmt: ## Format the code.
+	gofmt -w functions services shared
+
+docs: ## Regenerate the state machine docs from the tables.
+	$(GO) test ./shared/machines -run TestGolden -update
+
+emulators: ## Start the Firestore and Pub/Sub emulators unless they already run.
+	@bash .ci/emulators.sh start
+
+emulators-stop: ## Stop emulators started by this checkout.
+	@bash .ci/emulators.sh stop
+
+bench: ## Benchmarks of the pure core.
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/governor/... ./shared/receipt/... ./shared/machines/...
+
+fuzz: ## Fuzz the event decoder for a minute per target.
+	$(GO) test ./shared/event -run '^$$' -fuzz FuzzDecodePush -fuzztime 60s
+	$(GO) test ./shared/event -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+
+clean: ## Remove build output and local state.
+	rm -rf bin dist .run

@@ -1,0 +1,66 @@
+// Package scheduler deploys the two periodic jobs of the governors as HTTP
+// Cloud Functions that Cloud Scheduler calls every minute: "Tick" fires due
+// timers as timeout events, "Sweep" re-publishes outbox entries that a
+// crash between commit and publish left undelivered.
+package scheduler
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/platform"
+)
+
+// Entry points Terraform deploys.
+const (
+	TickEntryPoint  = "Tick"
+	SweepEntryPoint = "Sweep"
+)
+
+// SweepAge is how old an undelivered outbox entry must be before the
+// sweeper publishes it, so that it does not race the function that wrote it.
+const SweepAge = time.Minute
+
+var runtime = platform.NewLazy(os.Getenv, "scheduler", os.Stdout)
+
+func init() {
+	functions.HTTP(TickEntryPoint, tick)
+	functions.HTTP(SweepEntryPoint, sweep)
+}
+
+func tick(w http.ResponseWriter, r *http.Request) {
+	rt, err := runtime.Runtime(r.Context())
+	if err != nil {
+		writeResult(w, 0, err)
+		return
+	}
+	n, err := rt.Engine.Tick(r.Context(), 0)
+	writeResult(w, n, err)
+}
+
+func sweep(w http.ResponseWriter, r *http.Request) {
+	rt, err := runtime.Runtime(r.Context())
+	if err != nil {
+		writeResult(w, 0, err)
+		return
+	}
+	n, err := rt.Engine.Sweep(r.Context(), SweepAge, 0)
+	writeResult(w, n, err)
+}
+
+func writeResult(w http.ResponseWriter, n int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
+			"code": string(governor.ErrorCode(err)), "message": err.Error(),
+		}})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]int{"processed": n})
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/platform"
+)
+
+// Defaults of the local stack.
+const (
+	defaultProject        = "demo-autonomics"
+	defaultFirestoreHost  = "127.0.0.1:8780"
+	defaultPubSubHost     = "127.0.0.1:8781"
+	defaultFunctionsPort  = 8790
+	defaultQueryPort      = 8791
+	defaultProviderTenant = "provider"
+)
+
+// demoTimers are the timer durations of the local stack: the timers a
+// scenario waits for fire within seconds, the others last long enough not
+// to fire during a demo or a load run.
+var demoTimers = map[string]time.Duration{
+	"customer_account.verification": 10 * time.Minute,
+	"customer_account.suspension":   10 * time.Minute,
+	"entitlement.approval":          10 * time.Minute,
+	"subscription.trial_end":        5 * time.Second,
+	"subscription.period_end":       10 * time.Minute,
+	"subscription.grace":            3 * time.Second,
+	"subscription.suspension":       10 * time.Minute,
+	"billing.retry":                 2 * time.Second,
+	"billing.retry_2":               2 * time.Second,
+	"billing.retry_3":               2 * time.Second,
+	"billing.retry_4":               2 * time.Second,
+	"compliance_audit.remediation":  10 * time.Minute,
+	"multi_tenant.maintenance":      30 * time.Second,
+}
+
+// options is the parsed command line.
+type options struct {
+	command string
+	stack   stackConfig
+	// stepTimeout bounds each demo step.
+	stepTimeout time.Duration
+	load        loadConfig
+}
+
+const usage = `usage: autonomicsctl <command> [flags]
+
+commands:
+  dev    run the local stack (emulators, functions host, query API) until Ctrl-C
+  demo   drive a three-tenant scenario through the local stack and verify it
+  load   measure end-to-end throughput and latency against a Firestore baseline
+
+Run "autonomicsctl <command> -h" for the flags of a command.
+`
+
+// parseArgs parses the command line (without the program name). getenv
+// supplies the project and the emulator hosts.
+func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	const op = "autonomicsctl"
+	var o options
+	if len(args) == 0 {
+		return o, governor.Errorf(governor.Invalid, op, "no command given\n%s", usage)
+	}
+	o.command = args[0]
+	switch o.command {
+	case "dev", "demo", "load":
+	case "help", "-h", "-help", "--help":
+		return o, flag.ErrHelp
+	default:
+		return o, governor.Errorf(governor.Invalid, op, "unknown command %q\n%s", o.command, usage)
+	}
+	fset := flag.NewFlagSet("autonomicsctl "+o.command, flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	s := &o.stack
+	fset.StringVar(&s.Root, "root", "", "repository root (default: the directory holding go.mod, searched upwards from the working directory)")
+	fset.IntVar(&s.FunctionsPort, "functions-port", defaultFunctionsPort, "port of the functions host")
+	fset.IntVar(&s.QueryPort, "query-port", defaultQueryPort, "port of the query API")
+	fset.StringVar(&s.ProviderTenant, "provider", defaultProviderTenant, "tenant whose product catalog prices the plans")
+	fset.DurationVar(&s.Schedule, "schedule", time.Second, "interval of the tick and sweep calls")
+	dbDefault, dbHelp := "", "Firestore database (default: a fresh one named after the run)"
+	if o.command == "dev" {
+		dbDefault, dbHelp = "(default)", "Firestore database"
+	}
+	fset.StringVar(&s.Database, "database", dbDefault, dbHelp)
+	timers := fset.String("timers", "", `timer overrides "domain.timer=duration,..." on top of the demo durations`)
+	if o.command == "demo" {
+		fset.DurationVar(&o.stepTimeout, "step-timeout", 30*time.Second, "how long a step may take to reach its expected states")
+	}
+	if o.command == "load" {
+		l := &o.load
+		fset.IntVar(&l.Tenants, "tenants", 1000, "number of tenants, created on the fly by their first event")
+		fset.IntVar(&l.Events, "events", 5000, "number of events to publish")
+		fset.IntVar(&l.Concurrency, "concurrency", 32, "events in flight (published, receipt not yet received); baseline transactions in parallel")
+		fset.DurationVar(&l.Timeout, "timeout", 5*time.Minute, "bound of each measured phase")
+		fset.BoolVar(&l.JSON, "json", false, "print the report as JSON")
+		fset.BoolVar(&l.Baseline, "baseline", true, "also measure bare Firestore transactions of the same shape")
+	}
+	if err := fset.Parse(args[1:]); err != nil {
+		return o, err
+	}
+	if fset.NArg() > 0 {
+		return o, governor.Errorf(governor.Invalid, op, "unexpected arguments %q", fset.Args())
+	}
+	overrides, err := platform.ParseTimers(*timers)
+	if err != nil {
+		return o, governor.Wrap(governor.Invalid, op+" -timers", err)
+	}
+	s.Timers = make(map[string]time.Duration, len(demoTimers)+len(overrides))
+	for k, v := range demoTimers {
+		s.Timers[k] = v
+	}
+	for k, v := range overrides {
+		s.Timers[k] = v
+	}
+	s.Project = firstNonEmpty(getenv(platform.EnvProject), defaultProject)
+	s.FirestoreHost = firstNonEmpty(getenv("FIRESTORE_EMULATOR_HOST"), defaultFirestoreHost)
+	s.PubSubHost = firstNonEmpty(getenv("PUBSUB_EMULATOR_HOST"), defaultPubSubHost)
+	s.TopicPrefix = getenv(platform.EnvTopicPrefix)
+	s.FreshPullSubscriptions = o.command != "dev"
+	if err := o.validate(); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// validate checks the values that flags and environment supplied.
+func (o *options) validate() error {
+	const op = "autonomicsctl"
+	s := &o.stack
+	for _, h := range []struct{ name, host string }{
+		{"FIRESTORE_EMULATOR_HOST", s.FirestoreHost}, {"PUBSUB_EMULATOR_HOST", s.PubSubHost},
+	} {
+		if !isLoopback(h.host) {
+			return governor.Errorf(governor.Invalid, op, "%s=%q: the local stack only talks to emulators on a loopback address", h.name, h.host)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"-functions-port", s.FunctionsPort}, {"-query-port", s.QueryPort}} {
+		if p.port < 1 || p.port > 65535 {
+			return governor.Errorf(governor.Invalid, op, "%s %d: want 1 to 65535", p.name, p.port)
+		}
+	}
+	if s.FunctionsPort == s.QueryPort {
+		return governor.Errorf(governor.Invalid, op, "-functions-port and -query-port are both %d", s.QueryPort)
+	}
+	if s.Schedule <= 0 {
+		return governor.Errorf(governor.Invalid, op, "-schedule %v: want a positive interval", s.Schedule)
+	}
+	if s.ProviderTenant == "" {
+		return governor.Errorf(governor.Invalid, op, "-provider must name a tenant")
+	}
+	if o.command == "demo" && o.stepTimeout <= 0 {
+		return governor.Errorf(governor.Invalid, op, "-step-timeout %v: want a positive duration", o.stepTimeout)
+	}
+	if o.command == "load" {
+		return o.load.validate()
+	}
+	return nil
+}
+
+// isLoopback reports whether host:port names a loopback address.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// findRoot returns the nearest directory at or above dir holding go.mod.
+func findRoot(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", governor.Errorf(governor.NotFound, "autonomicsctl", "no go.mod at or above %s; pass -root", dir)
+		}
+	}
+}
+
+func main() {
+	o, err := parseArgs(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		if o.command == "" || o.command == "help" || strings.HasPrefix(o.command, "-") {
+			fmt.Fprint(os.Stdout, usage)
+		}
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if o.stack.Root == "" {
+		wd, err := os.Getwd()
+		if err == nil {
+			o.stack.Root, err = findRoot(wd)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
+	// The client libraries of this process read the emulator hosts from
+	// the environment.
+	os.Setenv("FIRESTORE_EMULATOR_HOST", o.stack.FirestoreHost)
+	os.Setenv("PUBSUB_EMULATOR_HOST", o.stack.PubSubHost)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	switch o.command {
+	case "dev":
+		err = runDev(ctx, o, os.Stdout)
+	case "demo":
+		err = runDemo(ctx, o, os.Stdout)
+	case "load":
+		err = runLoad(ctx, o, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "autonomicsctl %s: %v\n", o.command, err)
+		stop()
+		os.Exit(1)
+	}
+}

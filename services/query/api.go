@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/receipt"
+	"github.com/autonomics/autonomics/shared/store"
+)
+
+// Reader is what the query API reads from storage.
+type Reader interface {
+	Instances(ctx context.Context, tenant string, domain governor.Domain) ([]governor.Instance, error)
+	Chain(ctx context.Context, k governor.Key, after int64, limit int) ([]receipt.Receipt, error)
+	Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.Receipt, string, error)
+	ReceiptsByExecution(ctx context.Context, executionID string) ([]receipt.Receipt, error)
+}
+
+// Page sizes of the receipts listing.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+	chainPage       = 500
+)
+
+// API serves the query endpoints of DESIGN.md §6.
+type API struct {
+	store Reader
+	log   *slog.Logger
+}
+
+// Handler returns the HTTP handler of the API.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /v1/tenants/{tenant}/governors", a.governors)
+	mux.HandleFunc("GET /v1/tenants/{tenant}/receipts", a.receipts)
+	mux.HandleFunc("GET /v1/tenants/{tenant}/verify", a.verify)
+	mux.HandleFunc("GET /v1/receipts", a.receiptsByExecution)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, governor.Errorf(governor.NotFound, "query", "no route for %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// governorView is one instance in the governors listing.
+type governorView struct {
+	Domain    governor.Domain `json:"domain"`
+	Subject   string          `json:"subject"`
+	State     governor.State  `json:"state"`
+	Version   int64           `json:"version"`
+	Data      json.RawMessage `json:"data"`
+	UpdatedAt string          `json:"updated_at"`
+}
+
+func (a *API) governors(w http.ResponseWriter, r *http.Request) {
+	tenant := r.PathValue("tenant")
+	if err := event.ValidTenant(tenant); err != nil {
+		writeError(w, err)
+		return
+	}
+	insts, err := a.store.Instances(r.Context(), tenant, "")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]governorView, 0, len(insts))
+	for _, in := range insts {
+		data := in.Data
+		if len(data) == 0 {
+			data = json.RawMessage(`{}`)
+		}
+		out = append(out, governorView{
+			Domain: in.Domain, Subject: in.Subject, State: in.State, Version: in.Version,
+			Data: data, UpdatedAt: in.UpdatedAt.UTC().Format(time.RFC3339Nano),
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant_id": tenant, "governors": out})
+}
+
+func (a *API) receipts(w http.ResponseWriter, r *http.Request) {
+	const op = "query.receipts"
+	tenant := r.PathValue("tenant")
+	if err := event.ValidTenant(tenant); err != nil {
+		writeError(w, err)
+		return
+	}
+	q := store.ReceiptQuery{Tenant: tenant, PageSize: defaultPageSize, PageToken: r.URL.Query().Get("page_token")}
+	v := r.URL.Query()
+	if d := v.Get("domain"); d != "" {
+		if !knownDomain(governor.Domain(d)) {
+			writeError(w, governor.Errorf(governor.Invalid, op, "domain %q is not one of the eight governor domains", d))
+			return
+		}
+		q.Domain = governor.Domain(d)
+	}
+	if s := v.Get("subject"); s != "" {
+		if err := event.ValidSubject(s); err != nil || s == governor.BroadcastSubject {
+			writeError(w, governor.Errorf(governor.Invalid, op, "subject %q is not a valid subject", s))
+			return
+		}
+		q.Subject = s
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if s := v.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				writeError(w, governor.Errorf(governor.Invalid, op, "%s=%q: want an RFC 3339 time", p.name, s))
+				return
+			}
+			*p.dst = t
+		}
+	}
+	if s := v.Get("page_size"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxPageSize {
+			writeError(w, governor.Errorf(governor.Invalid, op, "page_size=%q: want 1 to %d", s, maxPageSize))
+			return
+		}
+		q.PageSize = n
+	}
+	rs, next, err := a.store.Receipts(r.Context(), q)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if rs == nil {
+		rs = []receipt.Receipt{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"receipts": rs, "next_page_token": next})
+}
+
+func (a *API) receiptsByExecution(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("execution_id")
+	if id == "" || len(id) > 256 {
+		writeError(w, governor.Errorf(governor.Invalid, "query.receipts", "execution_id is required (1 to 256 bytes)"))
+		return
+	}
+	rs, err := a.store.ReceiptsByExecution(r.Context(), id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(rs) == 0 {
+		writeError(w, governor.Errorf(governor.NotFound, "query.receipts", "no receipt for execution_id %q", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"receipts": rs})
+}
+
+// chainReport is the verification result of one instance.
+type chainReport struct {
+	Domain   governor.Domain `json:"domain"`
+	Subject  string          `json:"subject"`
+	Receipts int             `json:"receipts"`
+	OK       bool            `json:"ok"`
+	Broken   *brokenReceipt  `json:"first_broken,omitempty"`
+}
+
+// brokenReceipt names the first bad receipt of a chain.
+type brokenReceipt struct {
+	Seq     int64  `json:"seq"`
+	Problem string `json:"problem"`
+	Detail  string `json:"detail"`
+}
+
+func (a *API) verify(w http.ResponseWriter, r *http.Request) {
+	tenant := r.PathValue("tenant")
+	if err := event.ValidTenant(tenant); err != nil {
+		writeError(w, err)
+		return
+	}
+	insts, err := a.store.Instances(r.Context(), tenant, "")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	reports := make([]chainReport, 0, len(insts))
+	allOK := true
+	for _, in := range insts {
+		rep, err := VerifyInstance(r.Context(), a.store, in)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		allOK = allOK && rep.OK
+		reports = append(reports, rep)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant_id": tenant, "ok": allOK, "instances": reports})
+}
+
+// VerifyInstance walks one instance's chain page by page and checks that
+// it ends at the instance's recorded version and hash.
+func VerifyInstance(ctx context.Context, rd Reader, in governor.Instance) (chainReport, error) {
+	rep := chainReport{Domain: in.Domain, Subject: in.Subject, OK: true}
+	v := receipt.NewVerifier()
+	var after int64
+	for {
+		page, err := rd.Chain(ctx, in.Key, after, chainPage)
+		if err != nil {
+			return rep, err
+		}
+		for i := range page {
+			if err := v.Add(&page[i]); err != nil {
+				var ce *receipt.ChainError
+				if errors.As(err, &ce) {
+					rep.OK = false
+					rep.Broken = &brokenReceipt{Seq: ce.Seq, Problem: string(ce.Problem), Detail: ce.Detail}
+					rep.Receipts = v.Count()
+					return rep, nil
+				}
+				return rep, err
+			}
+		}
+		if len(page) < chainPage {
+			break
+		}
+		after = page[len(page)-1].Seq
+	}
+	rep.Receipts = v.Count()
+	seq, hash := v.Head()
+	switch {
+	case seq != in.Version:
+		rep.OK = false
+		rep.Broken = &brokenReceipt{Seq: seq + 1, Problem: "missing_receipt",
+			Detail: "instance is at version " + strconv.FormatInt(in.Version, 10) + " but the chain ends at seq " + strconv.FormatInt(seq, 10)}
+	case in.Version > 0 && hash != in.LastHash:
+		rep.OK = false
+		rep.Broken = &brokenReceipt{Seq: seq, Problem: "head_mismatch",
+			Detail: "last receipt hash " + hash + " differs from the instance's " + in.LastHash}
+	}
+	return rep, nil
+}
+
+func knownDomain(d governor.Domain) bool {
+	for _, x := range governor.Domains {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+// statusOf maps an error code to an HTTP status.
+func statusOf(code governor.Code) int {
+	switch code {
+	case governor.Invalid:
+		return http.StatusBadRequest
+	case governor.NotFound:
+		return http.StatusNotFound
+	case governor.Conflict:
+		return http.StatusConflict
+	case governor.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := governor.ErrorCode(err)
+	msg := governor.ErrorMessage(err)
+	if code == governor.Internal {
+		msg = "internal error"
+	}
+	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": string(code), "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

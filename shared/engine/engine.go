@@ -1,0 +1,486 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/receipt"
+	"github.com/autonomics/autonomics/shared/store"
+	"github.com/autonomics/autonomics/shared/topic"
+)
+
+// Publisher publishes one message and waits for the broker's ack.
+type Publisher interface {
+	Publish(ctx context.Context, m store.Message) error
+}
+
+// Sources of the events the engine itself produces.
+const (
+	// TimerSource is the CloudEvents source of timeout events.
+	TimerSource = "autonomics/timer"
+	// GovernorSourcePrefix starts the source of cascade events; the
+	// emitting domain follows.
+	GovernorSourcePrefix = "autonomics/governor/"
+	// ActionTypePrefix starts the CloudEvents type of actuator actions.
+	ActionTypePrefix = "autonomics.action."
+	// ReceiptType is the CloudEvents type of receipt messages.
+	ReceiptType = "autonomics.receipt"
+)
+
+// Dead-letter attributes added to the original message.
+const (
+	AttrDeadLetterReason = "dead_letter_reason"
+	AttrDeadLetterCode   = "dead_letter_code"
+	AttrDeadLetterDomain = "dead_letter_domain"
+	AttrOriginalID       = "original_message_id"
+)
+
+// Options configure an Engine.
+type Options struct {
+	Store     store.Store
+	Publisher Publisher
+	// Machines maps every domain the engine serves to its machine.
+	Machines map[governor.Domain]*governor.Machine
+	Topics   topic.Names
+	// Clock returns the decision time; time.Now when nil.
+	Clock func() time.Time
+	// ProviderTenant owns the product catalog the guards read; when empty
+	// each tenant's own catalog is used.
+	ProviderTenant string
+	// PlanOf converts a product_catalog instance into a plan.
+	PlanOf func(governor.Instance) (governor.Plan, error)
+	// DedupTTL is how long dedup markers are kept; 30 days when zero.
+	DedupTTL time.Duration
+	// Logger receives one line per decision; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Engine applies events to governors. It is safe for concurrent use.
+type Engine struct {
+	o Options
+	// stripes serialise this process's transactions on one instance:
+	// concurrent deliveries for the same instance would otherwise only
+	// contend in storage, where the losers retry.
+	stripes [64]sync.Mutex
+}
+
+// stripe returns the mutex of an instance key.
+func (e *Engine) stripe(k governor.Key) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(k.String()))
+	return &e.stripes[h.Sum32()%uint32(len(e.stripes))]
+}
+
+// New returns an Engine after checking its options.
+func New(o Options) (*Engine, error) {
+	const op = "engine.New"
+	if o.Store == nil || o.Publisher == nil {
+		return nil, governor.Errorf(governor.Invalid, op, "store and publisher are required")
+	}
+	if len(o.Machines) == 0 {
+		return nil, governor.Errorf(governor.Invalid, op, "no machines")
+	}
+	for d, m := range o.Machines {
+		if m.Domain != d {
+			return nil, governor.Errorf(governor.Invalid, op, "machine for %s has domain %s", d, m.Domain)
+		}
+		if err := m.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.DedupTTL <= 0 {
+		o.DedupTTL = 30 * 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Engine{o: o}, nil
+}
+
+// Result reports what applying an event did to one instance.
+type Result struct {
+	Key governor.Key
+	// Receipt is the new receipt; for a duplicate only its Hash is set.
+	Receipt   receipt.Receipt
+	Duplicate bool
+	// Published counts the outbox entries published after commit.
+	Published int
+}
+
+// HandleMessage processes one Pub/Sub message delivered to the function
+// of domain. It returns nil when the message is done with, including when
+// it was dead-lettered, and an error when Pub/Sub should redeliver it.
+func (e *Engine) HandleMessage(ctx context.Context, domain governor.Domain, m event.Message) error {
+	ev, err := event.Decode(m)
+	if err == nil && ev.Domain != domain {
+		err = governor.Errorf(governor.Invalid, "engine.HandleMessage", "event type %s delivered to the %s governor", ev.Type, domain)
+	}
+	if err == nil {
+		_, err = e.Apply(ctx, ev)
+	}
+	if err == nil {
+		return nil
+	}
+	if governor.IsRetryable(err) {
+		e.o.Logger.ErrorContext(ctx, "event failed, will be retried", "domain", domain, "message_id", m.ID, "error", err.Error())
+		return err
+	}
+	return e.DeadLetter(ctx, domain, m, err)
+}
+
+// DeadLetter copies m to the dead-letter topic with the reason. It returns
+// an error only when that publication fails.
+func (e *Engine) DeadLetter(ctx context.Context, domain governor.Domain, m event.Message, cause error) error {
+	attrs := make(map[string]string, len(m.Attributes)+4)
+	for k, v := range m.Attributes {
+		attrs[k] = v
+	}
+	attrs[AttrDeadLetterReason] = truncate(governor.ErrorMessage(cause), 1024)
+	attrs[AttrDeadLetterCode] = string(governor.ErrorCode(cause))
+	attrs[AttrDeadLetterDomain] = string(domain)
+	if m.ID != "" {
+		attrs[AttrOriginalID] = m.ID
+	}
+	e.o.Logger.ErrorContext(ctx, "event rejected as invalid and dead-lettered",
+		"domain", domain, "message_id", m.ID, "code", governor.ErrorCode(cause), "error", cause.Error())
+	err := e.o.Publisher.Publish(ctx, store.Message{Topic: e.o.Topics.DeadLetter(), Data: m.Data, Attributes: attrs})
+	if err != nil {
+		return governor.Wrap(governor.Unavailable, "engine.DeadLetter", err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// Apply applies a decoded event: to its instance, or for subject "*" to
+// every existing instance of the domain for the tenant, each in its own
+// transaction. Invalid events return an Invalid error and change nothing.
+func (e *Engine) Apply(ctx context.Context, ev governor.Event) ([]Result, error) {
+	const op = "engine.Apply"
+	m := e.o.Machines[ev.Domain]
+	if m == nil {
+		return nil, governor.Errorf(governor.Invalid, op, "domain %q is not served here", ev.Domain)
+	}
+	if err := m.CheckEvent(ev); err != nil {
+		return nil, err
+	}
+	if ev.Subject == "" {
+		ev.Subject = governor.DefaultSubject
+	}
+	if ev.Subject != governor.BroadcastSubject {
+		r, err := e.applyOne(ctx, m, ev)
+		if err != nil {
+			return nil, err
+		}
+		return []Result{r}, nil
+	}
+	insts, err := e.o.Store.Instances(ctx, ev.Tenant, ev.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list %s instances: %w", op, ev.Domain, err)
+	}
+	var out []Result
+	var errs []error
+	for _, inst := range insts {
+		one := ev
+		one.Subject = inst.Subject
+		r, err := e.applyOne(ctx, m, one)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
+}
+
+func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.Event) (Result, error) {
+	key := ev.Key()
+	var res Result
+	var entries []store.OutboxEntry
+	mu := e.stripe(key)
+	mu.Lock()
+	err := e.o.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		res, entries = Result{Key: key}, nil
+		hash, found, err := tx.Dedup(key, ev.Source, ev.ID)
+		if err != nil {
+			return err
+		}
+		if found {
+			res.Duplicate = true
+			res.Receipt.Hash = hash
+			return nil
+		}
+		inst, err := tx.Instance(key)
+		if err != nil {
+			return err
+		}
+		inst.Key = key
+		facts, err := e.facts(tx, m, inst, ev)
+		if err != nil {
+			return err
+		}
+		now := e.o.Clock().UTC()
+		d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Facts: facts, Now: now})
+		if err != nil {
+			return err
+		}
+		r := receipt.New(inst, ev, d, now)
+		entries = e.outbox(ev, r, d, now)
+		arm, cancel := timerChanges(key, inst.Timers, d.Timers)
+		res.Receipt = r
+		return tx.Write(store.Changes{
+			Instance: governor.Instance{
+				Key: key, State: d.To, Version: r.Seq, LastHash: r.Hash,
+				Data: d.Data, Timers: d.Timers, UpdatedAt: now,
+			},
+			Dedup: store.Dedup{
+				Key: key, Source: ev.Source, EventID: ev.ID,
+				ReceiptHash: r.Hash, ExpireAt: now.Add(e.o.DedupTTL),
+			},
+			Receipt:      r,
+			Outbox:       entries,
+			ArmTimers:    arm,
+			CancelTimers: cancel,
+		})
+	})
+	mu.Unlock()
+	if err != nil {
+		if governor.ErrorCode(err) == governor.Internal && ctx.Err() != nil {
+			err = governor.Wrap(governor.Unavailable, "engine.apply", err)
+		}
+		return res, err
+	}
+	if res.Duplicate {
+		all, err := e.o.Store.Outbox(ctx, res.Receipt.Hash)
+		if err != nil {
+			return res, err
+		}
+		entries = entries[:0]
+		for _, en := range all {
+			if !en.Delivered {
+				entries = append(entries, en)
+			}
+		}
+	} else {
+		e.o.Logger.InfoContext(ctx, "decision",
+			"tenant", key.Tenant, "domain", key.Domain, "subject", key.Subject,
+			"execution_id", ev.ID, "event_type", ev.Type, "outcome", res.Receipt.Outcome,
+			"from", res.Receipt.FromState, "to", res.Receipt.ToState, "reason", res.Receipt.Reason,
+			"seq", res.Receipt.Seq)
+	}
+	n, err := e.publish(ctx, entries)
+	res.Published = n
+	return res, err
+}
+
+// facts loads what the machine's guards need, inside the transaction.
+func (e *Engine) facts(tx store.Tx, m *governor.Machine, inst governor.Instance, ev governor.Event) (governor.Facts, error) {
+	var f governor.Facts
+	if m.Needs == nil {
+		return f, nil
+	}
+	needs := m.Needs(inst, ev)
+	if needs.Account {
+		acct, err := tx.Instance(governor.Key{Tenant: ev.Tenant, Domain: governor.CustomerAccount, Subject: governor.DefaultSubject})
+		if err != nil {
+			return f, err
+		}
+		f.Account = acct.State
+		if f.Account == "" {
+			f.Account = governor.StateNone
+		}
+	}
+	if len(needs.Plans) > 0 && e.o.PlanOf != nil {
+		provider := e.o.ProviderTenant
+		if provider == "" {
+			provider = ev.Tenant
+		}
+		f.Plans = map[string]governor.Plan{}
+		for _, sku := range needs.Plans {
+			if sku == "" || sku == governor.BroadcastSubject {
+				continue
+			}
+			inst, err := tx.Instance(governor.Key{Tenant: provider, Domain: governor.ProductCatalog, Subject: sku})
+			if err != nil {
+				return f, err
+			}
+			if inst.State == governor.StateNone || inst.State == "" {
+				continue
+			}
+			p, err := e.o.PlanOf(inst)
+			if err != nil {
+				return f, err
+			}
+			f.Plans[sku] = p
+		}
+	}
+	return f, nil
+}
+
+// timerChanges compares the armed timers before and after a decision.
+func timerChanges(k governor.Key, before, after map[string]governor.Timer) (arm []store.TimerEntry, cancel []string) {
+	for name, t := range after {
+		if old, ok := before[name]; !ok || old.ID != t.ID {
+			arm = append(arm, store.TimerEntry{Timer: t, Key: k})
+		}
+	}
+	for name, t := range before {
+		if nt, ok := after[name]; !ok || nt.ID != t.ID {
+			cancel = append(cancel, t.ID)
+		}
+	}
+	return arm, cancel
+}
+
+// outbox builds the messages of a decision: the receipt, then every
+// emitted event and action with its deterministic id.
+func (e *Engine) outbox(ev governor.Event, r receipt.Receipt, d governor.Decision, now time.Time) []store.OutboxEntry {
+	key := ev.Tenant
+	out := make([]store.OutboxEntry, 0, 1+len(d.Emits))
+	out = append(out, store.OutboxEntry{
+		ID: "r-" + r.Hash,
+		Message: store.Message{
+			Topic: e.o.Topics.Receipts(),
+			Data:  r.JSON(),
+			Attributes: map[string]string{
+				"content-type":   "application/json",
+				"ce-specversion": "1.0",
+				"ce-id":          r.Hash,
+				"ce-source":      GovernorSourcePrefix + r.Domain,
+				"ce-type":        ReceiptType,
+				"ce-subject":     r.Subject,
+				"ce-tenantid":    r.TenantID,
+				"ce-time":        r.DecidedAt,
+				"domain":         r.Domain,
+				"outcome":        r.Outcome,
+				"event_type":     r.EventType,
+			},
+			OrderingKey: key,
+		},
+		ReceiptHash: r.Hash,
+		CreatedAt:   now,
+	})
+	for i, em := range d.Emits {
+		id := r.Actions[i].ID
+		msgEv := governor.Event{
+			ID:            id,
+			Source:        GovernorSourcePrefix + string(ev.Domain),
+			Type:          em.Type,
+			Domain:        em.Domain,
+			Tenant:        ev.Tenant,
+			Subject:       em.Subject,
+			Time:          now,
+			Data:          em.Data,
+			CorrelationID: r.CorrelationID,
+			CausationID:   r.Hash,
+			CascadeDepth:  ev.CascadeDepth + 1,
+			TraceParent:   ev.TraceParent,
+		}
+		t := e.o.Topics.Domain(em.Domain)
+		if em.Kind == governor.KindActuate {
+			msgEv.Type = ActionTypePrefix + em.Type
+			t = e.o.Topics.Actions()
+		}
+		data, attrs := event.Encode(msgEv)
+		if em.Kind == governor.KindActuate {
+			attrs["action"] = em.Type
+		}
+		out = append(out, store.OutboxEntry{
+			ID:          id,
+			Message:     store.Message{Topic: t, Data: data, Attributes: attrs, OrderingKey: key},
+			ReceiptHash: r.Hash,
+			CreatedAt:   now,
+		})
+	}
+	return out
+}
+
+// publish publishes entries in order and marks the published ones
+// delivered. It stops at the first failure, which is retryable.
+func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int, error) {
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	ids := make([]string, 0, len(entries))
+	var perr error
+	for _, en := range entries {
+		if err := e.o.Publisher.Publish(ctx, en.Message); err != nil {
+			perr = governor.Wrap(governor.Unavailable, "engine.publish "+en.Topic, err)
+			break
+		}
+		ids = append(ids, en.ID)
+	}
+	if len(ids) > 0 {
+		if err := e.o.Store.MarkDelivered(ctx, ids...); err != nil && perr == nil {
+			// The sweeper re-publishes with the same ids; consumers dedup.
+			e.o.Logger.WarnContext(ctx, "outbox not marked delivered", "error", err.Error())
+		}
+	}
+	return len(ids), perr
+}
+
+// Tick publishes every timer due at the clock's time as a timeout event
+// and removes it. It returns how many timers fired.
+func (e *Engine) Tick(ctx context.Context, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	now := e.o.Clock().UTC()
+	due, err := e.o.Store.DueTimers(ctx, now, limit)
+	if err != nil {
+		return 0, err
+	}
+	fired := 0
+	for _, t := range due {
+		ev := governor.Event{
+			ID:      t.ID,
+			Source:  TimerSource,
+			Type:    governor.TypeOf(t.Key.Domain, governor.Timeout(t.Name)),
+			Domain:  t.Key.Domain,
+			Name:    governor.Timeout(t.Name),
+			Tenant:  t.Key.Tenant,
+			Subject: t.Key.Subject,
+			Time:    now,
+			Data:    json.RawMessage(`{"timer_id":` + strconv.Quote(t.ID) + `}`),
+		}
+		data, attrs := event.Encode(ev)
+		if err := e.o.Publisher.Publish(ctx, store.Message{Topic: e.o.Topics.Domain(t.Key.Domain), Data: data, Attributes: attrs, OrderingKey: t.Key.Tenant}); err != nil {
+			return fired, governor.Wrap(governor.Unavailable, "engine.Tick", err)
+		}
+		if err := e.o.Store.DeleteTimer(ctx, t.ID); err != nil {
+			return fired, err
+		}
+		fired++
+	}
+	return fired, nil
+}
+
+// Sweep re-publishes outbox entries older than age that are still
+// undelivered, and returns how many it published.
+func (e *Engine) Sweep(ctx context.Context, age time.Duration, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	entries, err := e.o.Store.Undelivered(ctx, e.o.Clock().Add(-age), limit)
+	if err != nil {
+		return 0, err
+	}
+	return e.publish(ctx, entries)
+}

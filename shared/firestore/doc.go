@@ -1,0 +1,98 @@
+// Package firestore is the Cloud Firestore store.Store of Autonomics.
+//
+// New takes a *firestore.Client (the library never reads the environment)
+// and Options. RunTx runs a Firestore transaction: every read goes through
+// the transaction (which locks what it reads) and Write stages the
+// decision's writes in it, so the function must have no other side effect;
+// it runs again when the transaction aborts on contention, up to
+// Options.MaxAttempts times.
+//
+// # Layout
+//
+// Instances, one document per governor instance:
+//
+//	tenants/{tenant}/instances/{domain}:{subject}
+//	  tenant_id, domain, subject, state  string
+//	  version                            integer (seq of the last receipt)
+//	  last_hash                          string
+//	  data                               string (the JSON object; "" for none)
+//	  timers                             map name → {id string, due timestamp}
+//	  updated_at                         timestamp
+//
+// Receipts, append-only, under their instance:
+//
+//	tenants/{tenant}/instances/{domain}:{subject}/receipts/{seq, 12 digits zero-padded}
+//	  every receipt field under its JSON name (strings, seq an integer,
+//	  actions an array of maps of strings), plus
+//	  decided_at_ts                      timestamp of decided_at, for range queries
+//
+// A receipt is written with a "must not exist" precondition: a second
+// receipt at the same seq fails the commit with a governor.Conflict error.
+// Seqs above 999999999999 are refused. Stored receipts are read back as
+// they are, so that an altered receipt still loads and the ledger's
+// verification can report it; a field of the wrong type (a float seq, a
+// null, a number where a string belongs) is a governor.Internal error.
+//
+// Dedup markers, one per (instance, event source, event id):
+//
+//	tenants/{tenant}/dedup/{hex SHA-256 of domain \x00 subject \x00 source \x00 id}
+//	  receipt_hash, domain, subject, source, event_id  string
+//	  expire_at                                        timestamp (TTL policy)
+//
+// Outbox entries, global, by their deterministic id:
+//
+//	outbox/{id}
+//	  topic, ordering_key, receipt_hash  string
+//	  data                               bytes
+//	  attributes                         map of strings
+//	  created_at                         timestamp
+//	  delivered                          boolean
+//	  position                           integer (index in its decision, for Outbox order)
+//
+// Armed timers, global, by their deterministic id:
+//
+//	timers/{id}
+//	  tenant_id, domain, subject, name   string
+//	  due                                timestamp
+//
+// Timestamps keep microsecond precision.
+//
+// # Queries and indexes
+//
+//   - Instances: the tenant's instances collection, filtered by domain
+//     (automatic single-field index), sorted by domain and subject.
+//   - Chain: the instance's receipts subcollection in document id order.
+//   - Receipts: a collection-group query on "receipts" with tenant_id ==,
+//     optionally domain == and subject ==, decided_at_ts >= From and
+//     < To, ordered by decided_at_ts then document path. The page token is
+//     the base64url of the last receipt's document path, and the next page
+//     starts after that document.
+//   - ReceiptsByExecution: a collection-group query on execution_id ==.
+//   - Outbox: outbox where receipt_hash ==, sorted by position.
+//   - Undelivered: outbox where delivered == false and created_at < before,
+//     ordered by created_at then id.
+//   - DueTimers: timers where due <= t, ordered by due then id.
+//
+// The composite indexes these need (all ascending; __name__ is implicit):
+//
+//	receipts  COLLECTION_GROUP  tenant_id, decided_at_ts
+//	receipts  COLLECTION_GROUP  tenant_id, domain, decided_at_ts
+//	receipts  COLLECTION_GROUP  tenant_id, subject, decided_at_ts
+//	receipts  COLLECTION_GROUP  tenant_id, domain, subject, decided_at_ts
+//	outbox    COLLECTION        delivered, created_at
+//
+// and single-field settings:
+//
+//	receipts.execution_id  ascending index with COLLECTION_GROUP scope
+//	dedup.expire_at        TTL policy (collection group "dedup")
+//	instances.data, outbox.data, outbox.attributes
+//	                       exempt from indexing (never queried, possibly large)
+//
+// # Errors
+//
+// Errors carry governor codes: Aborted, Unavailable, DeadlineExceeded,
+// ResourceExhausted, Canceled and context errors are Unavailable
+// (retryable); InvalidArgument is Invalid; NotFound is NotFound;
+// AlreadyExists is Conflict; anything else is Internal. Errors returned by
+// the function given to RunTx are returned unchanged.
+package firestore

@@ -1,0 +1,257 @@
+package firestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	fs "cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/store"
+)
+
+// DefaultMaxAttempts is the number of transaction attempts when
+// Options.MaxAttempts is 0. It is generous because the Firestore emulator
+// aborts contended transactions with "Transaction lock timeout".
+const DefaultMaxAttempts = 50
+
+// Page sizes of Receipts.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Options configure a Store.
+type Options struct {
+	// MaxAttempts is how many times RunTx attempts a transaction that
+	// aborts on contention; 0 means DefaultMaxAttempts.
+	MaxAttempts int
+}
+
+// Store is the Firestore store.Store.
+type Store struct {
+	c           *fs.Client
+	maxAttempts int
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a Store using client.
+func New(client *fs.Client, opts Options) *Store {
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	return &Store{c: client, maxAttempts: opts.MaxAttempts}
+}
+
+// Collection and field names of the layout; see the package documentation.
+const (
+	colTenants   = "tenants"
+	colInstances = "instances"
+	colReceipts  = "receipts"
+	colDedup     = "dedup"
+	colOutbox    = "outbox"
+	colTimers    = "timers"
+)
+
+func (s *Store) tenantRef(tenant string) *fs.DocumentRef {
+	return s.c.Collection(colTenants).Doc(tenant)
+}
+
+// instanceID is the document id of an instance within its tenant.
+func instanceID(k governor.Key) string { return string(k.Domain) + ":" + k.Subject }
+
+func (s *Store) instanceRef(k governor.Key) *fs.DocumentRef {
+	return s.tenantRef(k.Tenant).Collection(colInstances).Doc(instanceID(k))
+}
+
+// seqID is the document id of a receipt: its seq zero-padded to twelve
+// digits, so that document ids sort in seq order.
+func seqID(seq int64) string { return fmt.Sprintf("%012d", seq) }
+
+func (s *Store) receiptsRef(k governor.Key) *fs.CollectionRef {
+	return s.instanceRef(k).Collection(colReceipts)
+}
+
+// dedupID is the document id of the dedup marker of (k, source, id)
+// within k's tenant.
+func dedupID(k governor.Key, source, id string) string {
+	h := sha256.New()
+	for i, p := range []string{string(k.Domain), k.Subject, source, id} {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (s *Store) dedupRef(k governor.Key, source, id string) *fs.DocumentRef {
+	return s.tenantRef(k.Tenant).Collection(colDedup).Doc(dedupID(k, source, id))
+}
+
+func (s *Store) outboxRef(id string) *fs.DocumentRef { return s.c.Collection(colOutbox).Doc(id) }
+
+func (s *Store) timerRef(id string) *fs.DocumentRef { return s.c.Collection(colTimers).Doc(id) }
+
+// RunTx implements store.Store with a Firestore transaction. fn reads
+// through the transaction and may run several times; an error it returns
+// aborts the transaction and is returned as is (once the attempts are
+// exhausted, for an error wrapping an aborted read).
+func (s *Store) RunTx(ctx context.Context, fn func(context.Context, store.Tx) error) error {
+	const op = "firestore.RunTx"
+	var fnErr error
+	err := s.c.RunTransaction(ctx, func(ctx context.Context, t *fs.Transaction) error {
+		fnErr = fn(ctx, &tx{s: s, t: t})
+		return fnErr
+	}, fs.MaxAttempts(s.maxAttempts))
+	if err == nil || (fnErr != nil && err == fnErr) {
+		return err
+	}
+	if ctx.Err() != nil {
+		return governor.Wrap(governor.Unavailable, op, err)
+	}
+	return wrapErr(op, err)
+}
+
+// tx is one attempt of a Firestore transaction.
+type tx struct {
+	s       *Store
+	t       *fs.Transaction
+	written bool
+}
+
+// Instance implements store.Tx.
+func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
+	const op = "firestore.Tx.Instance"
+	if t.written {
+		return governor.Instance{}, governor.Errorf(governor.Internal, op, "read after Write")
+	}
+	if err := checkKey(op, k); err != nil {
+		return governor.Instance{}, err
+	}
+	snap, err := t.t.Get(t.s.instanceRef(k))
+	if status.Code(err) == codes.NotFound {
+		return governor.Instance{Key: k, State: governor.StateNone}, nil
+	}
+	if err != nil {
+		return governor.Instance{}, wrapErr(op, err)
+	}
+	return decodeInstance(snap)
+}
+
+// Dedup implements store.Tx.
+func (t *tx) Dedup(k governor.Key, source, id string) (string, bool, error) {
+	const op = "firestore.Tx.Dedup"
+	if t.written {
+		return "", false, governor.Errorf(governor.Internal, op, "read after Write")
+	}
+	if err := checkKey(op, k); err != nil {
+		return "", false, err
+	}
+	snap, err := t.t.Get(t.s.dedupRef(k, source, id))
+	if status.Code(err) == codes.NotFound {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, wrapErr(op, err)
+	}
+	d := newDecoder(snap)
+	hash := d.str("receipt_hash")
+	if d.err != nil {
+		return "", false, d.fail(op)
+	}
+	return hash, true, nil
+}
+
+// Write implements store.Tx: it validates c and stages its writes in the
+// transaction. The receipt is created with the precondition that it does
+// not exist, so the commit fails with a governor.Conflict error rather
+// than overwrite a receipt.
+func (t *tx) Write(c store.Changes) error {
+	const op = "firestore.Tx.Write"
+	if t.written {
+		return governor.Errorf(governor.Internal, op, "Write called twice in one transaction")
+	}
+	decidedAt, err := checkChanges(op, &c)
+	if err != nil {
+		return err
+	}
+	t.written = true
+	k := c.Instance.Key
+	stage := func(err error) error {
+		if err != nil {
+			return governor.Wrap(governor.Invalid, op, err)
+		}
+		return nil
+	}
+	if err := stage(t.t.Set(t.s.instanceRef(k), instanceDoc(c.Instance))); err != nil {
+		return err
+	}
+	if c.Dedup.EventID != "" {
+		if err := stage(t.t.Set(t.s.dedupRef(k, c.Dedup.Source, c.Dedup.EventID), dedupDoc(k, c.Dedup))); err != nil {
+			return err
+		}
+	}
+	if err := stage(t.t.Create(t.s.receiptsRef(k).Doc(seqID(c.Receipt.Seq)), receiptDoc(&c.Receipt, decidedAt))); err != nil {
+		return err
+	}
+	for i, e := range c.Outbox {
+		if err := stage(t.t.Set(t.s.outboxRef(e.ID), outboxDoc(e, i))); err != nil {
+			return err
+		}
+	}
+	// One write per timer document: a timer both cancelled and armed stays
+	// armed, and a timer cancelled twice is deleted once.
+	timers := map[string]bool{}
+	for _, e := range c.ArmTimers {
+		timers[e.ID] = true
+	}
+	for _, id := range c.CancelTimers {
+		if timers[id] {
+			continue
+		}
+		timers[id] = true
+		if err := stage(t.t.Delete(t.s.timerRef(id))); err != nil {
+			return err
+		}
+	}
+	for _, e := range c.ArmTimers {
+		if err := stage(t.t.Set(t.s.timerRef(e.ID), timerDoc(e))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wrapErr returns err as a governor error of operation op with the code
+// its gRPC status implies. Errors that already carry a code keep it.
+func wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ge *governor.Error
+	if errors.As(err, &ge) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return governor.Wrap(governor.Unavailable, op, err)
+	}
+	code := governor.Internal
+	switch status.Code(err) {
+	case codes.Aborted, codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Canceled:
+		code = governor.Unavailable
+	case codes.InvalidArgument:
+		code = governor.Invalid
+	case codes.NotFound:
+		code = governor.NotFound
+	case codes.AlreadyExists:
+		code = governor.Conflict
+	}
+	return governor.Wrap(code, op, err)
+}

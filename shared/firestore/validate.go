@@ -1,0 +1,107 @@
+package firestore
+
+import (
+	"strings"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/store"
+)
+
+// maxSeq is the largest receipt seq the store accepts, the largest that
+// twelve-digit receipt ids keep in order.
+const maxSeq int64 = 999_999_999_999
+
+// checkID refuses ids that Firestore cannot use as a document id.
+func checkID(op, what, id string) error {
+	switch {
+	case id == "":
+		return governor.Errorf(governor.Invalid, op, "empty %s", what)
+	case len(id) > 1500:
+		return governor.Errorf(governor.Invalid, op, "%s longer than 1500 bytes", what)
+	case strings.Contains(id, "/"):
+		return governor.Errorf(governor.Invalid, op, "%s %q contains '/'", what, id)
+	case id == "." || id == "..":
+		return governor.Errorf(governor.Invalid, op, "%s %q is reserved", what, id)
+	case len(id) >= 4 && strings.HasPrefix(id, "__") && strings.HasSuffix(id, "__"):
+		return governor.Errorf(governor.Invalid, op, "%s %q is reserved", what, id)
+	}
+	return nil
+}
+
+// checkKey refuses incomplete keys and keys that do not map to document
+// ids.
+func checkKey(op string, k governor.Key) error {
+	if err := checkID(op, "tenant id", k.Tenant); err != nil {
+		return err
+	}
+	if k.Domain == "" || k.Subject == "" {
+		return governor.Errorf(governor.Invalid, op, "incomplete key %s", k)
+	}
+	if strings.Contains(string(k.Domain), ":") {
+		return governor.Errorf(governor.Invalid, op, "domain %q contains ':'", k.Domain)
+	}
+	return checkID(op, "instance id", string(k.Domain)+":"+k.Subject)
+}
+
+// checkChanges validates the changes of a decision and returns the
+// receipt's decision time.
+func checkChanges(op string, c *store.Changes) (time.Time, error) {
+	k := c.Instance.Key
+	if err := checkKey(op, k); err != nil {
+		return time.Time{}, err
+	}
+	for name := range c.Instance.Timers {
+		if name == "" {
+			return time.Time{}, governor.Errorf(governor.Invalid, op, "instance %s has a timer without a name", k)
+		}
+	}
+	r := &c.Receipt
+	if r.Key() != k {
+		return time.Time{}, governor.Errorf(governor.Invalid, op, "receipt of %s written with instance %s", r.Key(), k)
+	}
+	if r.Seq < 1 || r.Seq > maxSeq {
+		return time.Time{}, governor.Errorf(governor.Invalid, op, "receipt seq %d outside 1…%d", r.Seq, maxSeq)
+	}
+	at, err := time.Parse(time.RFC3339Nano, r.DecidedAt)
+	if err != nil {
+		return time.Time{}, governor.Errorf(governor.Invalid, op, "receipt decided_at %q: %v", r.DecidedAt, err)
+	}
+	if d := c.Dedup; d.Source != "" || d.EventID != "" {
+		if d.EventID == "" {
+			return time.Time{}, governor.Errorf(governor.Invalid, op, "dedup marker without an event id")
+		}
+		if d.Key != (governor.Key{}) && d.Key != k {
+			return time.Time{}, governor.Errorf(governor.Invalid, op, "dedup marker of %s written with instance %s", d.Key, k)
+		}
+	}
+	seen := map[string]bool{}
+	for _, e := range c.Outbox {
+		if err := checkID(op, "outbox id", e.ID); err != nil {
+			return time.Time{}, err
+		}
+		if seen[e.ID] {
+			return time.Time{}, governor.Errorf(governor.Invalid, op, "outbox id %q written twice", e.ID)
+		}
+		seen[e.ID] = true
+	}
+	clear(seen)
+	for _, e := range c.ArmTimers {
+		if err := checkID(op, "timer id", e.ID); err != nil {
+			return time.Time{}, err
+		}
+		if err := checkKey(op, e.Key); err != nil {
+			return time.Time{}, err
+		}
+		if seen[e.ID] {
+			return time.Time{}, governor.Errorf(governor.Invalid, op, "timer id %q armed twice", e.ID)
+		}
+		seen[e.ID] = true
+	}
+	for _, id := range c.CancelTimers {
+		if err := checkID(op, "timer id", id); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return at, nil
+}

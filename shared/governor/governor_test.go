@@ -1,0 +1,255 @@
+package governor
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testPayload is the payload of the test machine's "start" event.
+type testPayload struct {
+	N int `json:"n"`
+}
+
+func (p testPayload) Validate() error {
+	if p.N < 0 {
+		return errors.New("n must not be negative")
+	}
+	return nil
+}
+
+// testMachine is a small machine exercising every engine feature.
+func testMachine() *Machine {
+	return &Machine{
+		Domain:   Billing,
+		States:   []State{"a", "b", "c", "end"},
+		Terminal: []State{"end"},
+		Timers:   map[string]time.Duration{"t": time.Hour},
+		Transitions: []Transition{
+			{From: []State{StateNone}, On: "start", To: "a", Arm: []string{"t"},
+				Apply: func(c *Ctx) error {
+					var p testPayload
+					if err := c.Payload(&p); err != nil {
+						return err
+					}
+					if p.N == 13 {
+						return Reject("unlucky: %d", p.N)
+					}
+					return c.Store(map[string]int{"n": p.N})
+				}},
+			{From: []State{"a"}, On: "next", To: "b", Alt: []State{"c"},
+				Cascade: []Cascade{{Domain: Subscription, Event: "cancel", Subject: "*"}},
+				Actuate: []string{"x.do"},
+				Apply: func(c *Ctx) error {
+					var d struct{ N int }
+					if err := c.Load(&d); err != nil {
+						return err
+					}
+					if d.N > 5 {
+						c.Goto("c")
+					}
+					return nil
+				}},
+			{From: []State{"a"}, On: "stay", To: "a"},
+			{From: []State{"a"}, On: "bad", To: "a", Apply: func(c *Ctx) error { c.Goto("end"); return nil }},
+			{From: []State{"a", "b"}, On: Timeout("t"), To: "end"},
+			{Any: true, On: "stop", To: "end"},
+		},
+		Payloads: map[EventName]PayloadCheck{"start": Schema[testPayload]()},
+	}
+}
+
+func testEvent(name EventName, data string) Event {
+	return Event{ID: "e1", Source: "test", Type: TypeOf(Billing, name), Domain: Billing, Name: name,
+		Tenant: "t1", Subject: "s1", Data: json.RawMessage(data)}
+}
+
+func TestDecide(t *testing.T) {
+	m := testMachine()
+	if err := m.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	key := Key{Tenant: "t1", Domain: Billing, Subject: "s1"}
+	armed := map[string]Timer{"t": {Name: "t", ID: "tid", Due: now.Add(time.Hour)}}
+	tests := []struct {
+		name       string
+		inst       Instance
+		ev         Event
+		outcome    Outcome
+		to         State
+		reasonPart string
+		timers     []string
+		emits      int
+	}{
+		{"create", Instance{Key: key}, testEvent("start", `{"n":3}`), Accepted, "a", "", []string{"t"}, 0},
+		{"guard rejects", Instance{Key: key}, testEvent("start", `{"n":13}`), Rejected, StateNone, "unlucky", nil, 0},
+		{"no transition", Instance{Key: key, State: "b"}, testEvent("start", `{}`), Rejected, "b", ReasonNoTransition, nil, 0},
+		{"none rejects", Instance{Key: key}, testEvent("next", ``), Rejected, StateNone, ReasonNoTransition, nil, 0},
+		{"static effects", Instance{Key: key, State: "a", Data: json.RawMessage(`{"N":1}`), Timers: armed}, testEvent("next", ``), Accepted, "b", "", nil, 2},
+		{"dynamic target", Instance{Key: key, State: "a", Data: json.RawMessage(`{"N":9}`)}, testEvent("next", ``), Accepted, "c", "", nil, 2},
+		{"self keeps timers", Instance{Key: key, State: "a", Timers: armed}, testEvent("stay", ``), Accepted, "a", "", []string{"t"}, 0},
+		{"timer fires", Instance{Key: key, State: "a", Timers: armed}, testEvent(Timeout("t"), `{"timer_id":"tid"}`), Accepted, "end", "", nil, 0},
+		{"stale timer", Instance{Key: key, State: "a", Timers: armed}, testEvent(Timeout("t"), `{"timer_id":"old"}`), Rejected, "a", ReasonTimerCancelled, []string{"t"}, 0},
+		{"any", Instance{Key: key, State: "c"}, testEvent("stop", ``), Accepted, "end", "", nil, 0},
+		{"any excludes terminal", Instance{Key: key, State: "end"}, testEvent("stop", ``), Rejected, "end", ReasonNoTransition, nil, 0},
+		{"any excludes none", Instance{Key: key}, testEvent("stop", ``), Rejected, StateNone, ReasonNoTransition, nil, 0},
+		{"cascade depth", Instance{Key: key, State: "a"}, func() Event { e := testEvent("stay", ``); e.CascadeDepth = MaxCascadeDepth; return e }(), Rejected, "a", ReasonCascadeDepth, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := m.Decide(Input{Instance: tt.inst, Event: tt.ev, Now: now})
+			if err != nil {
+				t.Fatalf("Decide(%v, %v) error %v", tt.inst.State, tt.ev.Name, err)
+			}
+			if d.Outcome != tt.outcome || d.To != tt.to || !strings.Contains(d.Reason, tt.reasonPart) {
+				t.Errorf("Decide(%v, %v) = %v %v %q, want %v %v %q", tt.inst.State, tt.ev.Name, d.Outcome, d.To, d.Reason, tt.outcome, tt.to, tt.reasonPart)
+			}
+			if len(d.Timers) != len(tt.timers) {
+				t.Errorf("Decide(%v, %v) timers = %v, want %v", tt.inst.State, tt.ev.Name, d.Timers, tt.timers)
+			}
+			for _, n := range tt.timers {
+				if _, ok := d.Timers[n]; !ok {
+					t.Errorf("Decide(%v, %v) timers = %v, want %s armed", tt.inst.State, tt.ev.Name, d.Timers, n)
+				}
+			}
+			if len(d.Emits) != tt.emits {
+				t.Errorf("Decide(%v, %v) emits = %v, want %d", tt.inst.State, tt.ev.Name, d.Emits, tt.emits)
+			}
+			if d.Outcome == Rejected && string(d.Data) != string(tt.inst.Data) {
+				t.Errorf("rejected decision changed data: %s -> %s", tt.inst.Data, d.Data)
+			}
+		})
+	}
+}
+
+func TestDecideTimerIDs(t *testing.T) {
+	m := testMachine()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	key := Key{Tenant: "t1", Domain: Billing, Subject: "s1"}
+	d1, _ := m.Decide(Input{Instance: Instance{Key: key}, Event: testEvent("start", `{}`), Now: now})
+	d2, _ := m.Decide(Input{Instance: Instance{Key: key}, Event: testEvent("start", `{}`), Now: now})
+	if d1.Timers["t"] != d2.Timers["t"] {
+		t.Errorf("timer not deterministic: %v vs %v", d1.Timers["t"], d2.Timers["t"])
+	}
+	if got, want := d1.Timers["t"].Due, now.Add(time.Hour); !got.Equal(want) {
+		t.Errorf("due = %v, want %v", got, want)
+	}
+	if TimerID(key, "t", 1) == TimerID(key, "t", 2) {
+		t.Error("TimerID ignores seq")
+	}
+	fast := m.WithTimers(map[string]time.Duration{"t": time.Second, "unknown": time.Minute})
+	d3, _ := fast.Decide(Input{Instance: Instance{Key: key}, Event: testEvent("start", `{}`), Now: now})
+	if got, want := d3.Timers["t"].Due, now.Add(time.Second); !got.Equal(want) {
+		t.Errorf("WithTimers due = %v, want %v", got, want)
+	}
+	if m.Timers["t"] != time.Hour {
+		t.Error("WithTimers changed the original machine")
+	}
+}
+
+func TestDecideErrors(t *testing.T) {
+	m := testMachine()
+	key := Key{Tenant: "t1", Domain: Billing, Subject: "s1"}
+	wrong := testEvent("start", `{}`)
+	wrong.Domain = Entitlement
+	if _, err := m.Decide(Input{Instance: Instance{Key: key}, Event: wrong}); ErrorCode(err) != Invalid {
+		t.Errorf("Decide(wrong domain) error = %v, want invalid", err)
+	}
+	if _, err := m.Decide(Input{Instance: Instance{Key: key, State: "zzz"}, Event: testEvent("stay", ``)}); ErrorCode(err) != Internal {
+		t.Errorf("Decide(unknown state) error = %v, want internal", err)
+	}
+	if _, err := m.Decide(Input{Instance: Instance{Key: key, State: "a"}, Event: testEvent("bad", ``)}); ErrorCode(err) != Internal {
+		t.Errorf("Decide(target outside table) error = %v, want internal", err)
+	}
+}
+
+func TestCheckEvent(t *testing.T) {
+	m := testMachine()
+	tests := []struct {
+		name string
+		ev   Event
+		ok   bool
+	}{
+		{"valid", testEvent("start", `{"n":1}`), true},
+		{"empty data", testEvent("stay", ``), true},
+		{"unknown event", testEvent("nope", `{}`), false},
+		{"array data", testEvent("stay", `[1]`), false},
+		{"broken json", testEvent("stay", `{"a":`), false},
+		{"payload unknown field", testEvent("start", `{"m":1}`), false},
+		{"payload wrong type", testEvent("start", `{"n":"x"}`), false},
+		{"payload invalid", testEvent("start", `{"n":-1}`), false},
+		{"timer without id", testEvent(Timeout("t"), `{}`), false},
+		{"timer with id", testEvent(Timeout("t"), `{"timer_id":"x"}`), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := m.CheckEvent(tt.ev)
+			if (err == nil) != tt.ok {
+				t.Fatalf("CheckEvent(%s %s) = %v, want ok=%v", tt.ev.Name, tt.ev.Data, err, tt.ok)
+			}
+			if err != nil && ErrorCode(err) != Invalid {
+				t.Errorf("CheckEvent(%s) code = %v, want invalid", tt.ev.Name, ErrorCode(err))
+			}
+		})
+	}
+}
+
+func TestValidateRejectsBadTables(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Machine)
+	}{
+		{"undeclared state", func(m *Machine) { m.Transitions[0].To = "zzz" }},
+		{"ambiguous rows", func(m *Machine) { m.Transitions = append(m.Transitions, Transition{From: []State{"a"}, On: "stay", To: "b"}) }},
+		{"timer without duration", func(m *Machine) { m.Transitions[0].Arm = []string{"nope"} }},
+		{"undeclared terminal", func(m *Machine) { m.Terminal = []State{"zzz"} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := testMachine()
+			tt.edit(m)
+			if err := m.Validate(); err == nil {
+				t.Errorf("Validate() = nil, want an error")
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	base := Errorf(Unavailable, "op", "down")
+	wrapped := Wrap(Invalid, "outer", errors.New("bad"))
+	tests := []struct {
+		err       error
+		code      Code
+		retryable bool
+	}{
+		{nil, "", false},
+		{base, Unavailable, true},
+		{wrapped, Invalid, false},
+		{errors.New("plain"), Internal, true},
+		{Wrap(NotFound, "x", base), NotFound, false},
+	}
+	for _, tt := range tests {
+		if got := ErrorCode(tt.err); got != tt.code {
+			t.Errorf("ErrorCode(%v) = %v, want %v", tt.err, got, tt.code)
+		}
+		if got := IsRetryable(tt.err); got != tt.retryable {
+			t.Errorf("IsRetryable(%v) = %v, want %v", tt.err, got, tt.retryable)
+		}
+	}
+	if got := wrapped.Error(); got != "outer: bad" {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
+func TestMermaid(t *testing.T) {
+	got := Mermaid(testMachine())
+	for _, want := range []string{"stateDiagram-v2", "[*] --> a: start", "a --> b: next", "a --> c: next", "end --> [*]", "b --> end: timeout.t, stop"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Mermaid() lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package machines
+
+import (
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+)
+
+// Subject conventions of the cascades emitted by the customer_account,
+// entitlement, subscription and multi_tenant machines:
+//
+//   - customer_account and multi_tenant have one instance per tenant, with
+//     subject "default" (governor.DefaultSubject); every cascade to them uses
+//     that subject.
+//   - Cascades to entitlement or subscription that DESIGN.md marks (`*`) use
+//     the broadcast subject "*" (governor.BroadcastSubject) and reach every
+//     existing instance of the tenant; the others keep the emitting
+//     instance's subject, because a subscription's id is the id of the
+//     entitlement that created it.
+//   - quota_sla.limit_set goes once per limit of the plan, with the metric
+//     name as subject and data {"limit": N}.
+//   - billing.closed goes to the billing period that is ending, "YYYY-MM" of
+//     the period start in UTC, with data {"plan": "<plan>"}.
+
+// States of the customer_account machine.
+const (
+	acctPendingVerification governor.State = "pending_verification"
+	acctActive              governor.State = "active"
+	acctRestricted          governor.State = "restricted"
+	acctSuspended           governor.State = "suspended"
+	acctClosed              governor.State = "closed"
+)
+
+// acctCloseCascades are the effects of closing an account, by event or by
+// the end of a suspension: every subscription and entitlement of the tenant
+// ends, and the tenant's resources are deprovisioned.
+var acctCloseCascades = []governor.Cascade{
+	{Domain: governor.Subscription, Event: "cancel", Subject: governor.BroadcastSubject},
+	{Domain: governor.Entitlement, Event: "cancelled", Subject: governor.BroadcastSubject},
+	{Domain: governor.MultiTenant, Event: "deprovision", Subject: governor.DefaultSubject},
+}
+
+// accountMachine returns the customer_account machine (DESIGN.md §5): one
+// instance per tenant, subject "default". Its events carry no data and the
+// instance keeps none; the receipts are the account's history.
+func accountMachine() *governor.Machine {
+	return &governor.Machine{
+		Domain: governor.CustomerAccount,
+		States: []governor.State{
+			acctPendingVerification, acctActive, acctRestricted, acctSuspended, acctClosed,
+		},
+		Terminal: []governor.State{acctClosed},
+		Timers: map[string]time.Duration{
+			"verification": 7 * 24 * time.Hour,
+			"suspension":   30 * 24 * time.Hour,
+		},
+		Transitions: []governor.Transition{
+			{
+				From: []governor.State{governor.StateNone}, On: "requested", To: acctPendingVerification,
+				Arm: []string{"verification"},
+			},
+			{
+				From: []governor.State{acctPendingVerification}, On: "verified", To: acctActive,
+				Cancel:  []string{"verification"},
+				Actuate: []string{"marketplace.approve_account"},
+				Cascade: []governor.Cascade{
+					{Domain: governor.Entitlement, Event: "account_activated", Subject: governor.BroadcastSubject},
+				},
+			},
+			{
+				From: []governor.State{acctPendingVerification}, On: "rejected", To: acctClosed,
+				Cancel:  []string{"verification"},
+				Actuate: []string{"marketplace.reject_account"},
+			},
+			{
+				From: []governor.State{acctPendingVerification}, On: governor.Timeout("verification"), To: acctClosed,
+				Actuate: []string{"marketplace.reject_account"},
+			},
+			{
+				From: []governor.State{acctActive}, On: "restricted", To: acctRestricted,
+			},
+			{
+				From: []governor.State{acctActive, acctRestricted}, On: "suspended", To: acctSuspended,
+				Arm: []string{"suspension"},
+				Cascade: []governor.Cascade{
+					{Domain: governor.Entitlement, Event: "suspend", Subject: governor.BroadcastSubject},
+					{Domain: governor.MultiTenant, Event: "suspend", Subject: governor.DefaultSubject},
+				},
+			},
+			{
+				From: []governor.State{acctRestricted, acctSuspended}, On: "reinstated", To: acctActive,
+				Cancel: []string{"suspension"},
+				Cascade: []governor.Cascade{
+					{Domain: governor.Entitlement, Event: "reinstate", Subject: governor.BroadcastSubject},
+					{Domain: governor.MultiTenant, Event: "resume", Subject: governor.DefaultSubject},
+				},
+			},
+			{
+				From: []governor.State{acctSuspended}, On: governor.Timeout("suspension"), To: acctClosed,
+				Cascade: acctCloseCascades,
+			},
+			{
+				Any: true, On: "closed", To: acctClosed,
+				Cascade: acctCloseCascades,
+			},
+		},
+	}
+}

@@ -1,0 +1,295 @@
+package machines
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/receipt"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden docs under docs/")
+
+// samplePayloads are candidate payloads; each event uses those its
+// machine's payload check accepts.
+var samplePayloads = []string{
+	``, `{}`,
+	`{"plan":"gold"}`, `{"plan":"silver"}`, `{"plan":"gold","trial_days":0}`, `{"plan":"gold","trial_days":14}`,
+	`{"meter":"api_calls","quantity":100}`, `{"meter":"storage_gb","quantity":3}`,
+	`{"amount":200}`, `{"amount":1}`,
+	`{"limit":100}`, `{"limit":100,"warning_bp":8000}`, `{"usage":10}`, `{"usage":85}`, `{"usage":150}`,
+	`{"tier":"enterprise"}`, `{"tier":"starter"}`,
+	`{"availability_bp":10000,"p99_ms":50,"error_bp":0}`, `{"availability_bp":9000,"p99_ms":5000,"error_bp":900}`,
+	`{"severity":"critical"}`, `{"severity":"low"}`,
+	`{"share_bp":7000}`, `{"minutes":30}`, `{"basis_points":500}`,
+	`{"name":"Gold","currency":"USD","unit_prices":{"api_calls":2},"limits":{"api_calls":1000}}`,
+	`{"unit_prices":{"api_calls":2},"effective_at":"2027-06-01T00:00:00Z"}`,
+	`{"unit_prices":{"api_calls":9},"effective_at":"2026-11-02T00:00:00Z"}`,
+}
+
+func publishedPlan() governor.Plan {
+	return governor.Plan{SKU: "gold", State: "published", Currency: "USD",
+		UnitPrices: map[string]int64{"api_calls": 2, "storage_gb": 10},
+		Limits:     map[string]int64{"api_calls": 1000, "seats": 5}}
+}
+
+func validPayloads(t testing.TB, m *governor.Machine, name governor.EventName) []json.RawMessage {
+	var out []json.RawMessage
+	for _, p := range samplePayloads {
+		ev := governor.Event{ID: "x", Source: "s", Type: governor.TypeOf(m.Domain, name), Domain: m.Domain, Name: name, Tenant: "t", Subject: "s", Data: json.RawMessage(p)}
+		if strings.HasPrefix(string(name), governor.TimeoutPrefix) {
+			ev.Data = json.RawMessage(`{"timer_id":"x"}`)
+		}
+		if m.CheckEvent(ev) == nil {
+			out = append(out, ev.Data)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no sample payload passes %s.%s; add one to samplePayloads", m.Domain, name)
+	}
+	return out
+}
+
+func TestMachinesValidate(t *testing.T) {
+	ms := New(nil)
+	if len(ms) != len(governor.Domains) {
+		t.Fatalf("New() has %d machines, want %d", len(ms), len(governor.Domains))
+	}
+	for _, d := range governor.Domains {
+		m := ms[d]
+		if m == nil || m.Domain != d {
+			t.Fatalf("New()[%s] = %v", d, m)
+		}
+		if err := m.Validate(); err != nil {
+			t.Errorf("%s: Validate() = %v", d, err)
+		}
+	}
+}
+
+func TestTimerOverrides(t *testing.T) {
+	ms := New(map[string]time.Duration{"customer_account.verification": 3 * time.Second, "billing.verification": time.Hour})
+	if got := ms[governor.CustomerAccount].Timers["verification"]; got != 3*time.Second {
+		t.Errorf("customer_account verification = %v, want 3s", got)
+	}
+	if _, ok := ms[governor.Billing].Timers["verification"]; ok {
+		t.Errorf("billing gained a timer it does not have")
+	}
+	if got := Machine(governor.CustomerAccount).Timers["verification"]; got != 7*24*time.Hour {
+		t.Errorf("default verification = %v, want 7d", got)
+	}
+}
+
+// TestPairsOutsideTableRejected applies every event to every state for
+// which the table has no row: the decision must be a rejection that keeps
+// state, data and timers.
+func TestPairsOutsideTableRejected(t *testing.T) {
+	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
+	for _, d := range governor.Domains {
+		m := Machine(d)
+		states := append([]governor.State{governor.StateNone}, m.States...)
+		for _, s := range states {
+			for _, name := range m.Events() {
+				if m.Lookup(s, name) != nil {
+					continue
+				}
+				for _, data := range validPayloads(t, m, name) {
+					inst := governor.Instance{Key: governor.Key{Tenant: "t", Domain: d, Subject: subjectFor(d, name)}, State: s, Version: 3, Data: json.RawMessage(`{"x":1}`)}
+					ev := governor.Event{ID: "e", Source: "s", Type: governor.TypeOf(d, name), Domain: d, Name: name, Tenant: "t", Subject: inst.Subject, Data: data}
+					got, err := m.Decide(governor.Input{Instance: inst, Event: ev, Facts: governor.Facts{Account: "active", Plans: map[string]governor.Plan{"gold": publishedPlan()}}, Now: now})
+					if err != nil {
+						t.Errorf("Decide(%s %s, %s) error %v", d, s, name, err)
+						continue
+					}
+					if got.Outcome != governor.Rejected || got.To != s || string(got.Data) != string(inst.Data) || len(got.Emits) != 0 {
+						t.Errorf("Decide(%s %s, %s) = %v to %s emits %d, want rejected in %s", d, s, name, got.Outcome, got.To, len(got.Emits), s)
+					}
+				}
+			}
+		}
+	}
+}
+
+// subjectFor picks a subject the quota machine accepts for an event.
+func subjectFor(d governor.Domain, name governor.EventName) string {
+	if d == governor.QuotaSLA && (name == "objective_set" || name == "measured") {
+		return "sla"
+	}
+	if d == governor.QuotaSLA {
+		return "api_calls"
+	}
+	return "default"
+}
+
+// TestRandomWalks drives every machine with random events and checks the
+// invariants: states stay in the table, rejections change nothing,
+// emitted events are valid for their target machine, and the receipts
+// form a verifiable chain.
+func TestRandomWalks(t *testing.T) {
+	ms := New(nil)
+	for _, d := range governor.Domains {
+		m := ms[d]
+		for seed := uint64(1); seed <= 30; seed++ {
+			rng := rand.New(rand.NewPCG(seed, uint64(len(d))))
+			randomWalk(t, ms, m, rng, 120)
+		}
+	}
+}
+
+func randomWalk(t *testing.T, ms map[governor.Domain]*governor.Machine, m *governor.Machine, rng *rand.Rand, steps int) {
+	t.Helper()
+	events := m.Events()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	subject := "default"
+	if m.Domain == governor.QuotaSLA && rng.IntN(2) == 0 {
+		subject = "sla"
+	} else if m.Domain == governor.QuotaSLA {
+		subject = "api_calls"
+	}
+	inst := governor.Instance{Key: governor.Key{Tenant: "acme", Domain: m.Domain, Subject: subject}, State: governor.StateNone}
+	var chain []receipt.Receipt
+	accounts := []governor.State{"active", governor.StateNone, "pending_verification", "suspended"}
+	for i := 0; i < steps; i++ {
+		name := events[rng.IntN(len(events))]
+		var data json.RawMessage
+		if n, ok := strings.CutPrefix(string(name), governor.TimeoutPrefix); ok {
+			id := "stale"
+			if tm, armed := inst.Timers[n]; armed && rng.IntN(4) != 0 {
+				id = tm.ID
+			}
+			data = json.RawMessage(`{"timer_id":"` + id + `"}`)
+		} else {
+			ps := validPayloads(t, m, name)
+			data = ps[rng.IntN(len(ps))]
+		}
+		ev := governor.Event{ID: fmt.Sprintf("e%d", i), Source: "walk", Type: governor.TypeOf(m.Domain, name), Domain: m.Domain, Name: name,
+			Tenant: "acme", Subject: subject, Data: data, CascadeDepth: rng.IntN(MaxDepthSample())}
+		now = now.Add(time.Duration(rng.IntN(72)) * time.Hour)
+		facts := governor.Facts{Account: accounts[rng.IntN(len(accounts))], Plans: map[string]governor.Plan{"gold": publishedPlan()}}
+		d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Facts: facts, Now: now})
+		if err != nil {
+			t.Fatalf("%s: Decide(%s, %s %s) error %v", m.Domain, inst.State, name, data, err)
+		}
+		if !m.HasState(d.To) {
+			t.Fatalf("%s: Decide(%s, %s) reached undeclared state %s", m.Domain, inst.State, name, d.To)
+		}
+		switch d.Outcome {
+		case governor.Accepted:
+			row := m.Lookup(inst.State, name)
+			if row == nil || !slices.Contains(row.Targets(), d.To) {
+				t.Fatalf("%s: Decide(%s, %s) accepted into %s outside the table", m.Domain, inst.State, name, d.To)
+			}
+		case governor.Rejected:
+			if d.To != inst.State || string(d.Data) != string(inst.Data) || len(d.Emits) != 0 {
+				t.Fatalf("%s: rejected Decide(%s, %s) changed the instance", m.Domain, inst.State, name)
+			}
+		default:
+			t.Fatalf("%s: outcome %q", m.Domain, d.Outcome)
+		}
+		for _, em := range d.Emits {
+			if em.Kind != governor.KindEvent {
+				continue
+			}
+			target := ms[em.Domain]
+			name := governor.EventName(strings.TrimPrefix(em.Type, "autonomics."+string(em.Domain)+"."))
+			cev := governor.Event{ID: "c", Source: "s", Type: em.Type, Domain: em.Domain, Name: name, Tenant: "acme", Subject: em.Subject, Data: em.Data}
+			if err := target.CheckEvent(cev); err != nil {
+				t.Fatalf("%s: %s emitted %s %s that its target refuses: %v", m.Domain, name, em.Type, em.Data, err)
+			}
+		}
+		r := receipt.New(inst, ev, d, now)
+		chain = append(chain, r)
+		inst = governor.Instance{Key: inst.Key, State: d.To, Version: r.Seq, LastHash: r.Hash, Data: d.Data, Timers: d.Timers, UpdatedAt: now}
+	}
+	if err := receipt.Verify(chain); err != nil {
+		t.Fatalf("%s: chain of a random walk does not verify: %v", m.Domain, err)
+	}
+}
+
+// MaxDepthSample makes one event in ten or so exceed the cascade limit.
+func MaxDepthSample() int { return governor.MaxCascadeDepth + 1 }
+
+// TestGolden pins the generated docs; go test -update rewrites them.
+func TestGolden(t *testing.T) {
+	var index strings.Builder
+	index.WriteString("# Governor state machines\n\n<!-- Generated from the transition tables in shared/machines; do not edit. Run `make docs` to refresh. -->\n\n")
+	index.WriteString("| domain | states | transitions | page |\n|---|---|---|---|\n")
+	for _, d := range governor.Domains {
+		m := Machine(d)
+		fmt.Fprintf(&index, "| `%s` | %d | %d | [%s.md](%s.md) |\n", d, len(m.States), len(m.Transitions), d, d)
+		checkGolden(t, filepath.Join("docs", string(d)+".md"), governor.Markdown(m))
+	}
+	checkGolden(t, filepath.Join("docs", "README.md"), index.String())
+}
+
+func checkGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run make docs)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s is stale: run make docs (go test ./shared/machines -run TestGolden -update)", path)
+	}
+}
+
+// BenchmarkDecideReceipt decides one billing usage event and builds and
+// hashes its receipt: the whole pure path of one decision.
+func BenchmarkDecideReceipt(b *testing.B) {
+	m := Machine(governor.Billing)
+	inst := governor.Instance{Key: governor.Key{Tenant: "acme", Domain: governor.Billing, Subject: "2026-11"}, State: "open", Version: 41,
+		LastHash: strings.Repeat("ab", 32), Data: json.RawMessage(`{"meters":{"api_calls":1200,"storage_gb":3}}`)}
+	ev := governor.Event{ID: "0f8fad5b-d9cb-469f-a165-70867728950e", Source: "//billing.example.com/meters", Type: "autonomics.billing.usage_recorded",
+		Domain: governor.Billing, Name: "usage_recorded", Tenant: "acme", Subject: "2026-11", Data: json.RawMessage(`{"meter":"api_calls","quantity":25}`)}
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	if err := m.CheckEvent(ev); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Now: now})
+		if err != nil || d.Outcome != governor.Accepted {
+			b.Fatalf("Decide = %v, %v", d.Outcome, err)
+		}
+		r := receipt.New(inst, ev, d, now)
+		if r.Hash == "" {
+			b.Fatal("no hash")
+		}
+	}
+}
+
+// BenchmarkSHA256ReceiptBytes hashes the canonical bytes of the same
+// receipt, the floor BenchmarkDecideReceipt is compared with.
+func BenchmarkSHA256ReceiptBytes(b *testing.B) {
+	m := Machine(governor.Billing)
+	inst := governor.Instance{Key: governor.Key{Tenant: "acme", Domain: governor.Billing, Subject: "2026-11"}, State: "open", Version: 41,
+		LastHash: strings.Repeat("ab", 32), Data: json.RawMessage(`{"meters":{"api_calls":1200,"storage_gb":3}}`)}
+	ev := governor.Event{ID: "0f8fad5b-d9cb-469f-a165-70867728950e", Source: "//billing.example.com/meters", Type: "autonomics.billing.usage_recorded",
+		Domain: governor.Billing, Name: "usage_recorded", Tenant: "acme", Subject: "2026-11", Data: json.RawMessage(`{"meter":"api_calls","quantity":25}`)}
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	d, _ := m.Decide(governor.Input{Instance: inst, Event: ev, Now: now})
+	r := receipt.New(inst, ev, d, now)
+	canon := r.Canonical()
+	b.SetBytes(int64(len(canon)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = sha256.Sum256(canon)
+	}
+}

@@ -1,0 +1,273 @@
+package machines
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+)
+
+// States of the subscription machine.
+const (
+	subTrialing  governor.State = "trialing"
+	subActive    governor.State = "active"
+	subPastDue   governor.State = "past_due"
+	subSuspended governor.State = "suspended"
+	subPaused    governor.State = "paused"
+	subCanceled  governor.State = "canceled"
+)
+
+// subOverdueDelay is how soon the period_end timer fires when a
+// subscription returns to active after its period has already ended.
+const subOverdueDelay = time.Second
+
+// subCreated is the data of subscription.created. Without trial_days the
+// trial lasts the configured trial_end duration; trial_days 0 means no
+// trial.
+type subCreated struct {
+	Plan      string `json:"plan"`
+	TrialDays *int   `json:"trial_days"`
+}
+
+// Validate checks the plan id and the trial length.
+func (p subCreated) Validate() error {
+	if err := entValidPlan(p.Plan); err != nil {
+		return err
+	}
+	if p.TrialDays != nil && (*p.TrialDays < 0 || *p.TrialDays > entMaxTrialDays) {
+		return fmt.Errorf("trial_days %d out of range 0..%d", *p.TrialDays, entMaxTrialDays)
+	}
+	return nil
+}
+
+// subData is what a subscription instance keeps: its plan, the end of its
+// trial, the current billing period and whether it ends with that period.
+type subData struct {
+	Plan              string    `json:"plan"`
+	TrialEnd          time.Time `json:"trial_end,omitzero"`
+	PeriodStart       time.Time `json:"period_start,omitzero"`
+	PeriodEnd         time.Time `json:"period_end,omitzero"`
+	CancelAtPeriodEnd bool      `json:"cancel_at_period_end,omitempty"`
+}
+
+// subClosed is the data of the billing.closed cascade.
+type subClosed struct {
+	Plan string `json:"plan"`
+}
+
+// subscriptionMachine returns the subscription machine (DESIGN.md §5),
+// modelled on Stripe subscriptions. The subject is the subscription id,
+// which is the id of the entitlement that created it; the instance keeps
+// subData.
+//
+// Leaving active for past_due, suspended or paused stops the period_end
+// timer; returning to active re-arms it for the end of the same period, so
+// the billing cycle keeps its anchor, and a period that ended meanwhile is
+// closed right away.
+func subscriptionMachine() *governor.Machine {
+	return &governor.Machine{
+		Domain: governor.Subscription,
+		States: []governor.State{
+			subTrialing, subActive, subPastDue, subSuspended, subPaused, subCanceled,
+		},
+		Terminal: []governor.State{subCanceled},
+		Timers: map[string]time.Duration{
+			"trial_end":  14 * 24 * time.Hour,
+			"period_end": 30 * 24 * time.Hour,
+			"grace":      7 * 24 * time.Hour,
+			"suspension": 30 * 24 * time.Hour,
+		},
+		Transitions: []governor.Transition{
+			{
+				From: []governor.State{governor.StateNone}, On: "created", To: subActive, Alt: []governor.State{subTrialing},
+				Apply: subCreate,
+				Note: "trialing with timer trial_end after trial_days days (the configured trial_end when omitted) if that is > 0; " +
+					"otherwise active with timer period_end; keeps plan",
+			},
+			{
+				From: []governor.State{subTrialing}, On: "activated", To: subActive,
+				Cancel: []string{"trial_end"},
+				Apply:  subStartPeriod,
+				Note:   "starts a billing period: timer period_end",
+			},
+			{
+				From: []governor.State{subTrialing}, On: governor.Timeout("trial_end"), To: subActive,
+				Apply: subStartPeriod,
+				Note:  "starts a billing period: timer period_end",
+			},
+			{
+				From: []governor.State{subActive}, On: "renewed", To: subActive, Alt: []governor.State{subCanceled},
+				Apply: subRenew,
+				Note:  subRenewNote,
+			},
+			{
+				From: []governor.State{subActive}, On: governor.Timeout("period_end"), To: subActive, Alt: []governor.State{subCanceled},
+				Apply: subRenew,
+				Note:  subRenewNote,
+			},
+			{
+				From: []governor.State{subActive}, On: "cancel_at_period_end", To: subActive,
+				Apply: subSetCancelAtPeriodEnd,
+				Note:  "sets cancel_at_period_end",
+			},
+			{
+				From: []governor.State{subActive}, On: "payment_failed", To: subPastDue,
+				Arm: []string{"grace"},
+			},
+			{
+				From: []governor.State{subPastDue}, On: "payment_succeeded", To: subActive,
+				Cancel: []string{"grace"},
+				Apply:  subResumePeriod,
+				Note:   "re-arms period_end for the end of the current period",
+			},
+			{
+				From: []governor.State{subPastDue}, On: governor.Timeout("grace"), To: subSuspended,
+				Arm:     []string{"suspension"},
+				Cascade: []governor.Cascade{{Domain: governor.Entitlement, Event: "suspend"}},
+			},
+			{
+				From: []governor.State{subSuspended}, On: "payment_succeeded", To: subActive,
+				Cancel:  []string{"suspension"},
+				Cascade: []governor.Cascade{{Domain: governor.Entitlement, Event: "reinstate"}},
+				Apply:   subResumePeriod,
+				Note:    "re-arms period_end for the end of the current period",
+			},
+			{
+				From: []governor.State{subSuspended}, On: governor.Timeout("suspension"), To: subCanceled,
+				Cascade: []governor.Cascade{{Domain: governor.Entitlement, Event: "cancelled"}},
+			},
+			{
+				From: []governor.State{subActive}, On: "pause", To: subPaused,
+			},
+			{
+				From: []governor.State{subPaused}, On: "resume", To: subActive,
+				Apply: subResumePeriod,
+				Note:  "re-arms period_end for the end of the current period",
+			},
+			{
+				From: []governor.State{subActive}, On: "plan_changed", To: subActive,
+				Apply: subChangePlan,
+				Note:  "plan := the event's plan; the period's billing.closed names the plan current at its end",
+			},
+			{
+				Any: true, On: "cancel", To: subCanceled,
+			},
+		},
+		Payloads: map[governor.EventName]governor.PayloadCheck{
+			"created":      governor.Schema[subCreated](),
+			"plan_changed": governor.Schema[entPlanRef](),
+		},
+	}
+}
+
+// subRenewNote documents the renewal rows.
+const subRenewNote = "→ billing.closed {plan} (subject = YYYY-MM of the period start, UTC); " +
+	"if cancel_at_period_end: canceled, otherwise a new period starts: timer period_end"
+
+// subLoad decodes the instance data.
+func subLoad(c *governor.Ctx) (subData, error) {
+	var d subData
+	err := c.Load(&d)
+	return d, err
+}
+
+// subCreate starts a subscription, trialing or active.
+func subCreate(c *governor.Ctx) error {
+	var p subCreated
+	if err := c.Payload(&p); err != nil {
+		return err
+	}
+	d := subData{Plan: p.Plan}
+	trial := c.Duration("trial_end")
+	if p.TrialDays != nil {
+		trial = time.Duration(*p.TrialDays) * 24 * time.Hour
+	}
+	if trial <= 0 {
+		subNewPeriod(c, &d)
+		return c.Store(d)
+	}
+	c.Goto(subTrialing)
+	c.Arm("trial_end", trial)
+	d.TrialEnd = c.Now().Add(trial).UTC()
+	return c.Store(d)
+}
+
+// subNewPeriod starts a billing period at the decision time.
+func subNewPeriod(c *governor.Ctx, d *subData) {
+	now := c.Now().UTC()
+	d.PeriodStart = now
+	d.PeriodEnd = now.Add(c.Duration("period_end"))
+	c.Arm("period_end", 0)
+}
+
+// subStartPeriod ends a trial with a new billing period.
+func subStartPeriod(c *governor.Ctx) error {
+	d, err := subLoad(c)
+	if err != nil {
+		return err
+	}
+	subNewPeriod(c, &d)
+	return c.Store(d)
+}
+
+// subRenew closes the current period with billing, then either starts the
+// next one or cancels the subscription as requested.
+func subRenew(c *governor.Ctx) error {
+	d, err := subLoad(c)
+	if err != nil {
+		return err
+	}
+	start := d.PeriodStart
+	if start.IsZero() {
+		start = c.Now()
+	}
+	if err := c.Emit(governor.Billing, "closed", start.UTC().Format("2006-01"), subClosed{Plan: d.Plan}); err != nil {
+		return err
+	}
+	if d.CancelAtPeriodEnd {
+		c.Goto(subCanceled)
+		d.PeriodEnd = c.Now().UTC()
+		return c.Store(d)
+	}
+	subNewPeriod(c, &d)
+	return c.Store(d)
+}
+
+// subSetCancelAtPeriodEnd marks the subscription to end with its period.
+func subSetCancelAtPeriodEnd(c *governor.Ctx) error {
+	d, err := subLoad(c)
+	if err != nil {
+		return err
+	}
+	d.CancelAtPeriodEnd = true
+	return c.Store(d)
+}
+
+// subResumePeriod re-arms period_end for the end of the current period on
+// the return to active; a period that has already ended fires at once.
+func subResumePeriod(c *governor.Ctx) error {
+	d, err := subLoad(c)
+	if err != nil {
+		return err
+	}
+	if d.PeriodEnd.IsZero() {
+		subNewPeriod(c, &d)
+		return c.Store(d)
+	}
+	c.Arm("period_end", max(d.PeriodEnd.Sub(c.Now()), subOverdueDelay))
+	return nil
+}
+
+// subChangePlan switches the subscription to the event's plan.
+func subChangePlan(c *governor.Ctx) error {
+	var p entPlanRef
+	if err := c.Payload(&p); err != nil {
+		return err
+	}
+	d, err := subLoad(c)
+	if err != nil {
+		return err
+	}
+	d.Plan = p.Plan
+	return c.Store(d)
+}

@@ -1,0 +1,597 @@
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/receipt"
+	"github.com/autonomics/autonomics/shared/store"
+)
+
+// MaxAttempts is how many times RunTx runs a transaction that conflicts
+// with concurrent commits before it gives up with a governor.Unavailable
+// error.
+const MaxAttempts = 100
+
+// Page sizes of Receipts.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Store is an in-memory store.Store. The zero value is not usable; call
+// New.
+type Store struct {
+	mu sync.RWMutex
+	// rev counts commits; a document's rev is the commit that wrote it.
+	rev int64
+	// written counts outbox entries, to order them by writing.
+	written   int64
+	instances map[governor.Key]instanceRec
+	dedups    map[dedupKey]dedupRec
+	receipts  map[governor.Key][]receiptRec
+	outbox    map[string]outboxRec
+	timers    map[string]store.TimerEntry
+}
+
+var _ store.Store = (*Store)(nil)
+
+type instanceRec struct {
+	inst governor.Instance
+	rev  int64
+}
+
+type dedupKey struct {
+	key        governor.Key
+	source, id string
+}
+
+type dedupRec struct {
+	d   store.Dedup
+	rev int64
+}
+
+type receiptRec struct {
+	r receipt.Receipt
+	// at is decided_at, parsed and truncated to microseconds.
+	at time.Time
+}
+
+type outboxRec struct {
+	e store.OutboxEntry
+	// pos is the entry's rank in writing order.
+	pos int64
+}
+
+// docKey names a document a transaction read.
+type docKey struct {
+	key   governor.Key
+	dedup bool
+	// source and id of a dedup marker.
+	source, id string
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		instances: map[governor.Key]instanceRec{},
+		dedups:    map[dedupKey]dedupRec{},
+		receipts:  map[governor.Key][]receiptRec{},
+		outbox:    map[string]outboxRec{},
+		timers:    map[string]store.TimerEntry{},
+	}
+}
+
+// normTime returns t in UTC with microsecond precision, as Firestore keeps
+// timestamps.
+func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// errConflict reports that a transaction read a document that a
+// concurrent commit changed.
+var errConflict = errors.New("memstore: transaction conflict")
+
+// RunTx runs fn in an optimistic transaction: reads record the revision of
+// what they read, and the commit succeeds only if none of it changed
+// meanwhile; otherwise fn runs again, up to MaxAttempts times. An error
+// returned by fn aborts the transaction and is returned as is.
+func (s *Store) RunTx(ctx context.Context, fn func(context.Context, store.Tx) error) error {
+	const op = "memstore.RunTx"
+	for range MaxAttempts {
+		if err := ctx.Err(); err != nil {
+			return governor.Wrap(governor.Unavailable, op, err)
+		}
+		t := &tx{s: s, reads: map[docKey]int64{}}
+		if err := fn(ctx, t); err != nil {
+			return err
+		}
+		err := s.commit(ctx, t)
+		if !errors.Is(err, errConflict) {
+			return err
+		}
+	}
+	return governor.Errorf(governor.Unavailable, op, "transaction contention: gave up after %d attempts", MaxAttempts)
+}
+
+// revOf returns the revision of a document; 0 when it does not exist.
+func (s *Store) revOf(k docKey) int64 {
+	if k.dedup {
+		return s.dedups[dedupKey{k.key, k.source, k.id}].rev
+	}
+	return s.instances[k.key].rev
+}
+
+func (s *Store) commit(ctx context.Context, t *tx) error {
+	const op = "memstore.RunTx"
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return governor.Wrap(governor.Unavailable, op, err)
+	}
+	for k, rev := range t.reads {
+		if s.revOf(k) != rev {
+			return errConflict
+		}
+	}
+	c := t.changes
+	if c == nil {
+		return nil
+	}
+	k := c.Instance.Key
+	chain := s.receipts[k]
+	i, exists := slices.BinarySearchFunc(chain, c.Receipt.Seq, func(r receiptRec, seq int64) int { return cmp.Compare(r.r.Seq, seq) })
+	if exists {
+		return governor.Errorf(governor.Conflict, op, "receipt %d of %s already exists", c.Receipt.Seq, k)
+	}
+	s.rev++
+	s.instances[k] = instanceRec{inst: c.Instance, rev: s.rev}
+	s.receipts[k] = slices.Insert(chain, i, receiptRec{r: c.Receipt, at: t.decidedAt})
+	if c.Dedup.EventID != "" {
+		s.dedups[dedupKey{k, c.Dedup.Source, c.Dedup.EventID}] = dedupRec{d: c.Dedup, rev: s.rev}
+	}
+	for _, e := range c.Outbox {
+		s.written++
+		s.outbox[e.ID] = outboxRec{e: e, pos: s.written}
+	}
+	// Cancelling first leaves armed a timer that is both cancelled and
+	// armed.
+	for _, id := range c.CancelTimers {
+		delete(s.timers, id)
+	}
+	for _, e := range c.ArmTimers {
+		s.timers[e.ID] = e
+	}
+	return nil
+}
+
+// tx is a transaction of a Store.
+type tx struct {
+	s         *Store
+	reads     map[docKey]int64
+	changes   *store.Changes
+	decidedAt time.Time
+}
+
+// read records the revision of a document the transaction read.
+func (t *tx) read(k docKey, rev int64) {
+	if _, ok := t.reads[k]; !ok {
+		t.reads[k] = rev
+	}
+}
+
+// Instance implements store.Tx.
+func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
+	const op = "memstore.Tx.Instance"
+	if t.changes != nil {
+		return governor.Instance{}, governor.Errorf(governor.Internal, op, "read after Write")
+	}
+	if err := checkKey(op, k); err != nil {
+		return governor.Instance{}, err
+	}
+	t.s.mu.RLock()
+	rec, ok := t.s.instances[k]
+	t.s.mu.RUnlock()
+	t.read(docKey{key: k}, rec.rev)
+	if !ok {
+		return governor.Instance{Key: k, State: governor.StateNone}, nil
+	}
+	return cloneInstance(rec.inst), nil
+}
+
+// Dedup implements store.Tx.
+func (t *tx) Dedup(k governor.Key, source, id string) (string, bool, error) {
+	const op = "memstore.Tx.Dedup"
+	if t.changes != nil {
+		return "", false, governor.Errorf(governor.Internal, op, "read after Write")
+	}
+	if err := checkKey(op, k); err != nil {
+		return "", false, err
+	}
+	t.s.mu.RLock()
+	rec, ok := t.s.dedups[dedupKey{k, source, id}]
+	t.s.mu.RUnlock()
+	t.read(docKey{key: k, dedup: true, source: source, id: id}, rec.rev)
+	return rec.d.ReceiptHash, ok, nil
+}
+
+// Write implements store.Tx. It validates c and keeps a copy of it for the
+// commit.
+func (t *tx) Write(c store.Changes) error {
+	const op = "memstore.Tx.Write"
+	if t.changes != nil {
+		return governor.Errorf(governor.Internal, op, "Write called twice in one transaction")
+	}
+	at, err := checkChanges(op, &c)
+	if err != nil {
+		return err
+	}
+	cc := store.Changes{
+		Instance:     cloneInstance(c.Instance),
+		Dedup:        c.Dedup,
+		Receipt:      cloneReceipt(c.Receipt),
+		Outbox:       make([]store.OutboxEntry, len(c.Outbox)),
+		ArmTimers:    make([]store.TimerEntry, len(c.ArmTimers)),
+		CancelTimers: slices.Clone(c.CancelTimers),
+	}
+	cc.Dedup.Key = c.Instance.Key
+	cc.Dedup.ExpireAt = normTime(c.Dedup.ExpireAt)
+	for i, e := range c.Outbox {
+		cc.Outbox[i] = cloneEntry(e)
+	}
+	for i, e := range c.ArmTimers {
+		e.Due = normTime(e.Due)
+		cc.ArmTimers[i] = e
+	}
+	t.changes = &cc
+	t.decidedAt = normTime(at)
+	return nil
+}
+
+// Instances implements store.Store.
+func (s *Store) Instances(ctx context.Context, tenant string, domain governor.Domain) ([]governor.Instance, error) {
+	const op = "memstore.Instances"
+	if err := ctx.Err(); err != nil {
+		return nil, governor.Wrap(governor.Unavailable, op, err)
+	}
+	if err := checkID(op, "tenant id", tenant); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []governor.Instance
+	for k, rec := range s.instances {
+		if k.Tenant == tenant && (domain == "" || k.Domain == domain) {
+			out = append(out, cloneInstance(rec.inst))
+		}
+	}
+	slices.SortFunc(out, func(a, b governor.Instance) int {
+		return cmp.Or(cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Subject, b.Subject))
+	})
+	return out, nil
+}
+
+// Chain implements store.Store. A limit <= 0 means no limit.
+func (s *Store) Chain(ctx context.Context, k governor.Key, after int64, limit int) ([]receipt.Receipt, error) {
+	const op = "memstore.Chain"
+	if err := ctx.Err(); err != nil {
+		return nil, governor.Wrap(governor.Unavailable, op, err)
+	}
+	if err := checkKey(op, k); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []receipt.Receipt
+	for _, rec := range s.receipts[k] {
+		if rec.r.Seq <= after {
+			continue
+		}
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		out = append(out, cloneReceipt(rec.r))
+	}
+	return out, nil
+}
+
+// receiptPath returns the path of a receipt in the Firestore layout, the
+// content of page tokens.
+func receiptPath(k governor.Key, seq int64) string {
+	return fmt.Sprintf("tenants/%s/instances/%s:%s/receipts/%012d", k.Tenant, k.Domain, k.Subject, seq)
+}
+
+// parseToken returns the key and seq of the receipt a page token names.
+func parseToken(op, token, tenant string) (governor.Key, int64, error) {
+	bad := func(why string) error {
+		return governor.Errorf(governor.Invalid, op, "page token %q: %s", token, why)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return governor.Key{}, 0, bad("not base64url")
+	}
+	parts := strings.Split(string(b), "/")
+	if len(parts) != 6 || parts[0] != "tenants" || parts[2] != "instances" || parts[4] != "receipts" {
+		return governor.Key{}, 0, bad("not a receipt")
+	}
+	if parts[1] != tenant {
+		return governor.Key{}, 0, bad("of another tenant")
+	}
+	domain, subject, ok := strings.Cut(parts[3], ":")
+	seq, err := strconv.ParseInt(parts[5], 10, 64)
+	if !ok || err != nil || len(parts[5]) != 12 {
+		return governor.Key{}, 0, bad("not a receipt")
+	}
+	return governor.Key{Tenant: tenant, Domain: governor.Domain(domain), Subject: subject}, seq, nil
+}
+
+// compareReceipts orders receipts of one tenant by decision time, then by
+// instance document id and seq, as Firestore orders them.
+func compareReceipts(a, b *receiptRec) int {
+	return cmp.Or(a.at.Compare(b.at),
+		strings.Compare(a.r.Domain+":"+a.r.Subject, b.r.Domain+":"+b.r.Subject),
+		cmp.Compare(a.r.Seq, b.r.Seq))
+}
+
+// Receipts implements store.Store. PageSize <= 0 means DefaultPageSize; it
+// is capped at MaxPageSize.
+func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.Receipt, string, error) {
+	const op = "memstore.Receipts"
+	if err := ctx.Err(); err != nil {
+		return nil, "", governor.Wrap(governor.Unavailable, op, err)
+	}
+	if err := checkID(op, "tenant id", q.Tenant); err != nil {
+		return nil, "", err
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && q.From.After(q.To) {
+		return nil, "", governor.Errorf(governor.Invalid, op, "from %v after to %v", q.From, q.To)
+	}
+	size := q.PageSize
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	size = min(size, MaxPageSize)
+	from, to := normTime(q.From), normTime(q.To)
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var cursor *receiptRec
+	if q.PageToken != "" {
+		k, seq, err := parseToken(op, q.PageToken, q.Tenant)
+		if err != nil {
+			return nil, "", err
+		}
+		chain := s.receipts[k]
+		i, ok := slices.BinarySearchFunc(chain, seq, func(r receiptRec, seq int64) int { return cmp.Compare(r.r.Seq, seq) })
+		if !ok {
+			return nil, "", governor.Errorf(governor.Invalid, op, "page token %q: no such receipt", q.PageToken)
+		}
+		cursor = &chain[i]
+	}
+	var match []*receiptRec
+	for k, chain := range s.receipts {
+		if k.Tenant != q.Tenant || (q.Domain != "" && k.Domain != q.Domain) || (q.Subject != "" && k.Subject != q.Subject) {
+			continue
+		}
+		for i := range chain {
+			rec := &chain[i]
+			if (!q.From.IsZero() && rec.at.Before(from)) || (!q.To.IsZero() && !rec.at.Before(to)) {
+				continue
+			}
+			if cursor != nil && compareReceipts(rec, cursor) <= 0 {
+				continue
+			}
+			match = append(match, rec)
+		}
+	}
+	slices.SortFunc(match, compareReceipts)
+	next := ""
+	if len(match) > size {
+		match = match[:size]
+		last := match[size-1]
+		next = base64.RawURLEncoding.EncodeToString([]byte(receiptPath(last.r.Key(), last.r.Seq)))
+	}
+	out := make([]receipt.Receipt, len(match))
+	for i, rec := range match {
+		out[i] = cloneReceipt(rec.r)
+	}
+	return out, next, nil
+}
+
+// ReceiptsByExecution implements store.Store. The receipts are ordered by
+// tenant, domain, subject and seq.
+func (s *Store) ReceiptsByExecution(ctx context.Context, executionID string) ([]receipt.Receipt, error) {
+	const op = "memstore.ReceiptsByExecution"
+	if err := ctx.Err(); err != nil {
+		return nil, governor.Wrap(governor.Unavailable, op, err)
+	}
+	if executionID == "" {
+		return nil, governor.Errorf(governor.Invalid, op, "empty execution id")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []receipt.Receipt
+	for _, chain := range s.receipts {
+		for _, rec := range chain {
+			if rec.r.ExecutionID == executionID {
+				out = append(out, cloneReceipt(rec.r))
+			}
+		}
+	}
+	slices.SortFunc(out, compareByInstance)
+	return out, nil
+}
+
+// compareByInstance orders receipts by tenant, domain, subject and seq.
+func compareByInstance(a, b receipt.Receipt) int {
+	return cmp.Or(strings.Compare(a.TenantID, b.TenantID), strings.Compare(a.Domain, b.Domain),
+		strings.Compare(a.Subject, b.Subject), cmp.Compare(a.Seq, b.Seq))
+}
+
+// Outbox implements store.Store. The entries are in writing order.
+func (s *Store) Outbox(ctx context.Context, receiptHash string) ([]store.OutboxEntry, error) {
+	const op = "memstore.Outbox"
+	if err := ctx.Err(); err != nil {
+		return nil, governor.Wrap(governor.Unavailable, op, err)
+	}
+	if receiptHash == "" {
+		return nil, governor.Errorf(governor.Invalid, op, "empty receipt hash")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var recs []outboxRec
+	for _, rec := range s.outbox {
+		if rec.e.ReceiptHash == receiptHash {
+			recs = append(recs, rec)
+		}
+	}
+	slices.SortFunc(recs, func(a, b outboxRec) int { return cmp.Compare(a.pos, b.pos) })
+	out := make([]store.OutboxEntry, len(recs))
+	for i, rec := range recs {
+		out[i] = cloneEntry(rec.e)
+	}
+	return out, nil
+}
+
+// Undelivered implements store.Store. Entries created at the same time are
+// ordered by id; a limit <= 0 means no limit.
+func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([]store.OutboxEntry, error) {
+	const op = "memstore.Undelivered"
+	if err := ctx.Err(); err != nil {
+		return nil, governor.Wrap(governor.Unavailable, op, err)
+	}
+	before = normTime(before)
+	s.mu.RLock()
+	var out []store.OutboxEntry
+	for _, rec := range s.outbox {
+		if !rec.e.Delivered && rec.e.CreatedAt.Before(before) {
+			out = append(out, rec.e)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b store.OutboxEntry) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	for i, e := range out {
+		out[i] = cloneEntry(e)
+	}
+	return out, nil
+}
+
+// MarkDelivered implements store.Store. Unknown ids are ignored.
+func (s *Store) MarkDelivered(ctx context.Context, ids ...string) error {
+	const op = "memstore.MarkDelivered"
+	if err := ctx.Err(); err != nil {
+		return governor.Wrap(governor.Unavailable, op, err)
+	}
+	for _, id := range ids {
+		if err := checkID(op, "outbox id", id); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if rec, ok := s.outbox[id]; ok {
+			rec.e.Delivered = true
+			s.outbox[id] = rec
+		}
+	}
+	return nil
+}
+
+// DueTimers implements store.Store. Timers due at the same time are
+// ordered by id; a limit <= 0 means no limit.
+func (s *Store) DueTimers(ctx context.Context, t time.Time, limit int) ([]store.TimerEntry, error) {
+	const op = "memstore.DueTimers"
+	if err := ctx.Err(); err != nil {
+		return nil, governor.Wrap(governor.Unavailable, op, err)
+	}
+	t = normTime(t)
+	s.mu.RLock()
+	var out []store.TimerEntry
+	for _, e := range s.timers {
+		if !e.Due.After(t) {
+			out = append(out, e)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b store.TimerEntry) int {
+		return cmp.Or(a.Due.Compare(b.Due), strings.Compare(a.ID, b.ID))
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// DeleteTimer implements store.Store.
+func (s *Store) DeleteTimer(ctx context.Context, id string) error {
+	const op = "memstore.DeleteTimer"
+	if err := ctx.Err(); err != nil {
+		return governor.Wrap(governor.Unavailable, op, err)
+	}
+	if err := checkID(op, "timer id", id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.timers, id)
+	s.mu.Unlock()
+	return nil
+}
+
+// cloneInstance returns a deep copy of inst with its times normalised and
+// empty data and timers as nil.
+func cloneInstance(inst governor.Instance) governor.Instance {
+	out := inst
+	out.Data = nil
+	if len(inst.Data) > 0 {
+		out.Data = slices.Clone(inst.Data)
+	}
+	out.Timers = nil
+	if len(inst.Timers) > 0 {
+		out.Timers = make(map[string]governor.Timer, len(inst.Timers))
+		for name, t := range inst.Timers {
+			out.Timers[name] = governor.Timer{Name: name, ID: t.ID, Due: normTime(t.Due)}
+		}
+	}
+	out.UpdatedAt = normTime(inst.UpdatedAt)
+	return out
+}
+
+// cloneReceipt returns a deep copy of r.
+func cloneReceipt(r receipt.Receipt) receipt.Receipt {
+	r.Actions = slices.Clone(r.Actions)
+	if r.Actions == nil {
+		r.Actions = []receipt.Action{}
+	}
+	return r
+}
+
+// cloneEntry returns a deep copy of e with its time normalised and empty
+// data and attributes as nil.
+func cloneEntry(e store.OutboxEntry) store.OutboxEntry {
+	data := e.Data
+	e.Data = nil
+	if len(data) > 0 {
+		e.Data = slices.Clone(data)
+	}
+	if len(e.Attributes) > 0 {
+		e.Attributes = maps.Clone(e.Attributes)
+	} else {
+		e.Attributes = nil
+	}
+	e.CreatedAt = normTime(e.CreatedAt)
+	return e
+}

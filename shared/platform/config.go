@@ -1,0 +1,120 @@
+package platform
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+)
+
+// Environment variables read by FromEnv.
+const (
+	EnvProject        = "AUTONOMICS_PROJECT"
+	EnvTopicPrefix    = "AUTONOMICS_TOPIC_PREFIX"
+	EnvProviderTenant = "AUTONOMICS_PROVIDER_TENANT"
+	EnvTimers         = "AUTONOMICS_TIMERS"
+	EnvDedupTTL       = "AUTONOMICS_DEDUP_TTL"
+	EnvLogLevel       = "AUTONOMICS_LOG_LEVEL"
+	EnvDatabase       = "AUTONOMICS_FIRESTORE_DATABASE"
+	// EnvGoogleProject is the fallback for EnvProject, set by Cloud Run
+	// and Cloud Functions.
+	EnvGoogleProject = "GOOGLE_CLOUD_PROJECT"
+)
+
+// Config is the runtime configuration of functions and services.
+type Config struct {
+	ProjectID      string
+	Database       string
+	TopicPrefix    string
+	ProviderTenant string
+	// Timers overrides timer durations, keyed "domain.timer".
+	Timers   map[string]time.Duration
+	DedupTTL time.Duration
+	LogLevel slog.Level
+	// FirestoreEmulator and PubSubEmulator are the emulator hosts, if any;
+	// the client libraries read them themselves, they are kept here to be
+	// reported at start-up.
+	FirestoreEmulator string
+	PubSubEmulator    string
+}
+
+// FromEnv reads the configuration through getenv (os.Getenv in mains).
+func FromEnv(getenv func(string) string) (Config, error) {
+	const op = "platform.FromEnv"
+	c := Config{
+		ProjectID:      getenv(EnvProject),
+		Database:       getenv(EnvDatabase),
+		TopicPrefix:    getenv(EnvTopicPrefix),
+		ProviderTenant: getenv(EnvProviderTenant),
+		DedupTTL:       30 * 24 * time.Hour,
+
+		FirestoreEmulator: getenv("FIRESTORE_EMULATOR_HOST"),
+		PubSubEmulator:    getenv("PUBSUB_EMULATOR_HOST"),
+	}
+	if c.ProjectID == "" {
+		c.ProjectID = getenv(EnvGoogleProject)
+	}
+	if c.ProjectID == "" {
+		return c, governor.Errorf(governor.Invalid, op, "%s (or %s) is required", EnvProject, EnvGoogleProject)
+	}
+	if c.Database == "" {
+		c.Database = "(default)"
+	}
+	timers, err := ParseTimers(getenv(EnvTimers))
+	if err != nil {
+		return c, governor.Wrap(governor.Invalid, op+" "+EnvTimers, err)
+	}
+	c.Timers = timers
+	if v := getenv(EnvDedupTTL); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, governor.Errorf(governor.Invalid, op, "%s=%q: want a positive duration", EnvDedupTTL, v)
+		}
+		c.DedupTTL = d
+	}
+	if v := getenv(EnvLogLevel); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return c, governor.Errorf(governor.Invalid, op, "%s=%q: want debug, info, warn or error", EnvLogLevel, v)
+		}
+	}
+	return c, nil
+}
+
+// ParseTimers parses "domain.timer=duration" pairs separated by commas,
+// e.g. "customer_account.verification=30s,subscription.trial_end=20s".
+func ParseTimers(s string) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || !strings.Contains(k, ".") {
+			return nil, fmt.Errorf("%q: want domain.timer=duration", part)
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q: want a positive duration", part)
+		}
+		out[strings.TrimSpace(k)] = d
+	}
+	return out, nil
+}
+
+// FormatTimers is the inverse of ParseTimers, with keys sorted.
+func FormatTimers(m map[string]time.Duration) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k].String()
+	}
+	return strings.Join(parts, ",")
+}
