@@ -203,7 +203,9 @@ func TestValidateRejectsBadTables(t *testing.T) {
 		edit func(*Machine)
 	}{
 		{"undeclared state", func(m *Machine) { m.Transitions[0].To = "zzz" }},
-		{"ambiguous rows", func(m *Machine) { m.Transitions = append(m.Transitions, Transition{From: []State{"a"}, On: "stay", To: "b"}) }},
+		{"ambiguous rows", func(m *Machine) {
+			m.Transitions = append(m.Transitions, Transition{From: []State{"a"}, On: "stay", To: "b"})
+		}},
 		{"timer without duration", func(m *Machine) { m.Transitions[0].Arm = []string{"nope"} }},
 		{"undeclared terminal", func(m *Machine) { m.Terminal = []State{"zzz"} }},
 	}
