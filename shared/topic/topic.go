@@ -14,6 +14,8 @@ const (
 	Actions    = "autonomics-actions"
 	Alerts     = "autonomics-alerts"
 	DeadLetter = "autonomics-dead-letter"
+	// Checkpoints carries every signed checkpoint of the receipt ledger.
+	Checkpoints = "autonomics-checkpoints"
 )
 
 // Names builds topic ids with a prefix.
@@ -40,14 +42,17 @@ func (n Names) Alerts() string { return n.Prefix + Alerts }
 // DeadLetter returns the dead-letter topic id.
 func (n Names) DeadLetter() string { return n.Prefix + DeadLetter }
 
+// Checkpoints returns the ledger checkpoints topic id.
+func (n Names) Checkpoints() string { return n.Prefix + Checkpoints }
+
 // All returns every topic id: the eight domain topics, then receipts,
-// actions, alerts and dead-letter.
+// actions, alerts, dead-letter and checkpoints.
 func (n Names) All() []string {
-	out := make([]string, 0, len(governor.Domains)+4)
+	out := make([]string, 0, len(governor.Domains)+5)
 	for _, d := range governor.Domains {
 		out = append(out, n.Domain(d))
 	}
-	return append(out, n.Receipts(), n.Actions(), n.Alerts(), n.DeadLetter())
+	return append(out, n.Receipts(), n.Actions(), n.Alerts(), n.DeadLetter(), n.Checkpoints())
 }
 
 // DomainOf returns the domain whose topic id is t, if any.

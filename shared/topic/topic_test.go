@@ -27,8 +27,8 @@ func TestNames(t *testing.T) {
 		}
 	}
 	n := Names{Prefix: "x-"}
-	if got := len(n.All()); got != 12 {
-		t.Errorf("len(All()) = %d, want 12", got)
+	if got := len(n.All()); got != 13 {
+		t.Errorf("len(All()) = %d, want 13", got)
 	}
 	if _, ok := n.DomainOf(n.Receipts()); ok {
 		t.Errorf("DomainOf(%q) reported a domain", n.Receipts())
