@@ -38,6 +38,18 @@ emulators: ## Start the Firestore and Pub/Sub emulators unless they already run.
 emulators-stop: ## Stop emulators started by this checkout.
 	@bash .ci/emulators.sh stop
 
+dev: emulators ## Run the local stack (functions host :8790, query API :8791) until Ctrl-C.
+	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
+	bin/autonomicsctl dev $(DEV_FLAGS)
+
+demo: emulators ## Play the three-tenant scenario through the local stack and verify every chain.
+	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
+	bin/autonomicsctl demo $(DEMO_FLAGS)
+
+load: emulators ## Load the local stack (LOAD_FLAGS, e.g. -tenants 10000 -events 10000) against a Firestore baseline.
+	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
+	bin/autonomicsctl load $(LOAD_FLAGS)
+
 bench: ## Benchmarks of the pure core.
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/governor/... ./shared/receipt/... ./shared/machines/...
 

@@ -5,6 +5,7 @@
 package scheduler
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -39,6 +40,7 @@ func tick(w http.ResponseWriter, r *http.Request) {
 		writeResult(w, 0, err)
 		return
 	}
+	defer func() { _ = rt.Telemetry.Flush(context.WithoutCancel(r.Context())) }()
 	n, err := rt.Engine.Tick(r.Context(), 0)
 	writeResult(w, n, err)
 }
@@ -49,6 +51,7 @@ func sweep(w http.ResponseWriter, r *http.Request) {
 		writeResult(w, 0, err)
 		return
 	}
+	defer func() { _ = rt.Telemetry.Flush(context.WithoutCancel(r.Context())) }()
 	n, err := rt.Engine.Sweep(r.Context(), SweepAge, 0)
 	writeResult(w, n, err)
 }

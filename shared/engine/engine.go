@@ -11,6 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -62,11 +67,16 @@ type Options struct {
 	DedupTTL time.Duration
 	// Logger receives one line per decision; slog.Default() when nil.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider receive spans and metrics; no-op
+	// providers when nil.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Engine applies events to governors. It is safe for concurrent use.
 type Engine struct {
-	o Options
+	o  Options
+	in instruments
 	// stripes serialise this process's transactions on one instance:
 	// concurrent deliveries for the same instance would otherwise only
 	// contend in storage, where the losers retry.
@@ -106,7 +116,7 @@ func New(o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Engine{o: o}, nil
+	return &Engine{o: o, in: newInstruments(o.TracerProvider, o.MeterProvider)}, nil
 }
 
 // Result reports what applying an event did to one instance.
@@ -123,7 +133,20 @@ type Result struct {
 // of domain. It returns nil when the message is done with, including when
 // it was dead-lettered, and an error when Pub/Sub should redeliver it.
 func (e *Engine) HandleMessage(ctx context.Context, domain governor.Domain, m event.Message) error {
+	tp := m.Attributes["ce-traceparent"]
+	if tp == "" {
+		tp = m.Attributes[AttrTraceParent]
+	}
+	ctx, span := e.in.tracer.Start(extract(ctx, tp), "autonomics.handle "+string(domain),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "gcp_pubsub"), attribute.String("messaging.message.id", m.ID)))
+	defer span.End()
+	_, dspan := e.in.tracer.Start(ctx, "autonomics.decode")
 	ev, err := event.Decode(m)
+	if err != nil {
+		dspan.SetStatus(codes.Error, err.Error())
+	}
+	dspan.End()
 	if err == nil && ev.Domain != domain {
 		err = governor.Errorf(governor.Invalid, "engine.HandleMessage", "event type %s delivered to the %s governor", ev.Type, domain)
 	}
@@ -133,6 +156,7 @@ func (e *Engine) HandleMessage(ctx context.Context, domain governor.Domain, m ev
 	if err == nil {
 		return nil
 	}
+	span.SetStatus(codes.Error, err.Error())
 	if governor.IsRetryable(err) {
 		e.o.Logger.ErrorContext(ctx, "event failed, will be retried", "domain", domain, "message_id", m.ID, "error", err.Error())
 		return err
@@ -153,6 +177,7 @@ func (e *Engine) DeadLetter(ctx context.Context, domain governor.Domain, m event
 	if m.ID != "" {
 		attrs[AttrOriginalID] = m.ID
 	}
+	e.in.deadLettered.Add(ctx, 1, labels(attribute.String("domain", string(domain)), attribute.String("code", string(governor.ErrorCode(cause)))))
 	e.o.Logger.ErrorContext(ctx, "event rejected as invalid and dead-lettered",
 		"domain", domain, "message_id", m.ID, "code", governor.ErrorCode(cause), "error", cause.Error())
 	err := e.o.Publisher.Publish(ctx, store.Message{Topic: e.o.Topics.DeadLetter(), Data: m.Data, Attributes: attrs})
@@ -184,6 +209,7 @@ func (e *Engine) Apply(ctx context.Context, ev governor.Event) ([]Result, error)
 	if ev.Subject == "" {
 		ev.Subject = governor.DefaultSubject
 	}
+	ctx = extract(ctx, ev.TraceParent)
 	if ev.Subject != governor.BroadcastSubject {
 		r, err := e.applyOne(ctx, m, ev)
 		if err != nil {
@@ -212,11 +238,22 @@ func (e *Engine) Apply(ctx context.Context, ev governor.Event) ([]Result, error)
 
 func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.Event) (Result, error) {
 	key := ev.Key()
+	start := time.Now()
+	ctx, span := e.in.tracer.Start(ctx, "autonomics.apply "+string(key.Domain), trace.WithAttributes(
+		attribute.String("autonomics.tenant_id", key.Tenant), attribute.String("autonomics.domain", string(key.Domain)),
+		attribute.String("autonomics.subject", key.Subject), attribute.String("autonomics.event_type", ev.Type),
+		attribute.String("autonomics.execution_id", ev.ID)))
+	defer span.End()
+	// Emitted events and the receipt carry this span's context.
+	ev.TraceParent = traceparent(ctx)
 	var res Result
 	var entries []store.OutboxEntry
 	mu := e.stripe(key)
 	mu.Lock()
-	err := e.o.Store.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
+	attempts := 0
+	txCtx, txSpan := e.in.tracer.Start(ctx, "autonomics.transaction")
+	err := e.o.Store.RunTx(txCtx, func(ctx context.Context, tx store.Tx) error {
+		attempts++
 		res, entries = Result{Key: key}, nil
 		hash, found, err := tx.Dedup(key, ev.Source, ev.ID)
 		if err != nil {
@@ -237,11 +274,15 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 			return err
 		}
 		now := e.o.Clock().UTC()
+		_, dspan := e.in.tracer.Start(ctx, "autonomics.decide")
 		d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Facts: facts, Now: now})
 		if err != nil {
+			dspan.End()
 			return err
 		}
 		r := receipt.New(inst, ev, d, now)
+		dspan.SetAttributes(attribute.String("autonomics.outcome", string(d.Outcome)), attribute.Int64("autonomics.seq", r.Seq))
+		dspan.End()
 		entries = e.outbox(ev, r, d, now)
 		arm, cancel := timerChanges(key, inst.Timers, d.Timers)
 		res.Receipt = r
@@ -261,11 +302,33 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 		})
 	})
 	mu.Unlock()
+	txSpan.SetAttributes(attribute.Int("autonomics.transaction.attempts", attempts))
+	dom := attribute.String("domain", string(key.Domain))
+	e.in.attempts.Record(ctx, int64(attempts), labels(dom))
+	if attempts > 1 {
+		e.in.retries.Add(ctx, int64(attempts-1), labels(dom))
+	}
 	if err != nil {
+		txSpan.SetStatus(codes.Error, err.Error())
+		txSpan.End()
+		span.SetStatus(codes.Error, err.Error())
 		if governor.ErrorCode(err) == governor.Internal && ctx.Err() != nil {
 			err = governor.Wrap(governor.Unavailable, "engine.apply", err)
 		}
 		return res, err
+	}
+	txSpan.End()
+	if !res.Duplicate {
+		outcome := attribute.String("outcome", res.Receipt.Outcome)
+		etype := attribute.String("event_type", ev.Type)
+		e.in.decisions.Add(ctx, 1, labels(dom, etype, outcome))
+		if res.Receipt.Outcome == string(governor.Rejected) {
+			e.in.rejections.Add(ctx, 1, labels(dom, etype))
+		}
+		e.in.latency.Record(ctx, msSince(start), labels(dom, outcome))
+		span.SetAttributes(attribute.String("autonomics.outcome", res.Receipt.Outcome), attribute.String("autonomics.receipt_hash", res.Receipt.Hash))
+	} else {
+		span.SetAttributes(attribute.Bool("autonomics.duplicate", true))
 	}
 	if res.Duplicate {
 		all, err := e.o.Store.Outbox(ctx, res.Receipt.Hash)
@@ -377,6 +440,10 @@ func (e *Engine) outbox(ev governor.Event, r receipt.Receipt, d governor.Decisio
 		ReceiptHash: r.Hash,
 		CreatedAt:   now,
 	})
+	if ev.TraceParent != "" {
+		out[0].Attributes["ce-traceparent"] = ev.TraceParent
+		out[0].Attributes[AttrTraceParent] = ev.TraceParent
+	}
 	for i, em := range d.Emits {
 		id := r.Actions[i].ID
 		msgEv := governor.Event{
@@ -402,6 +469,9 @@ func (e *Engine) outbox(ev governor.Event, r receipt.Receipt, d governor.Decisio
 		if em.Kind == governor.KindActuate {
 			attrs["action"] = em.Type
 		}
+		if ev.TraceParent != "" {
+			attrs[AttrTraceParent] = ev.TraceParent
+		}
 		out = append(out, store.OutboxEntry{
 			ID:          id,
 			Message:     store.Message{Topic: t, Data: data, Attributes: attrs, OrderingKey: key},
@@ -418,11 +488,15 @@ func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int,
 	if len(entries) == 0 {
 		return 0, nil
 	}
+	ctx, span := e.in.tracer.Start(ctx, "autonomics.publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.Int("messaging.batch.message_count", len(entries))))
+	defer span.End()
 	ids := make([]string, 0, len(entries))
 	var perr error
 	for _, en := range entries {
 		if err := e.o.Publisher.Publish(ctx, en.Message); err != nil {
 			perr = governor.Wrap(governor.Unavailable, "engine.publish "+en.Topic, err)
+			span.SetStatus(codes.Error, perr.Error())
 			break
 		}
 		ids = append(ids, en.ID)
@@ -449,6 +523,7 @@ func (e *Engine) Tick(ctx context.Context, limit int) (int, error) {
 	}
 	fired := 0
 	for _, t := range due {
+		e.in.timerLag.Record(ctx, float64(now.Sub(t.Due).Microseconds())/1000, labels(attribute.String("domain", string(t.Key.Domain))))
 		ev := governor.Event{
 			ID:      t.ID,
 			Source:  TimerSource,
@@ -482,5 +557,6 @@ func (e *Engine) Sweep(ctx context.Context, age time.Duration, limit int) (int, 
 	if err != nil {
 		return 0, err
 	}
+	e.in.backlog.Record(ctx, int64(len(entries)))
 	return e.publish(ctx, entries)
 }

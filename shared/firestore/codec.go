@@ -45,7 +45,7 @@ func receiptDoc(r *receipt.Receipt, decidedAt time.Time) map[string]any {
 	for i, a := range r.Actions {
 		actions[i] = map[string]any{"kind": a.Kind, "type": a.Type, "domain": a.Domain, "subject": a.Subject, "id": a.ID}
 	}
-	return map[string]any{
+	doc := map[string]any{
 		"tenant_id":      r.TenantID,
 		"domain":         r.Domain,
 		"subject":        r.Subject,
@@ -65,6 +65,10 @@ func receiptDoc(r *receipt.Receipt, decidedAt time.Time) map[string]any {
 		"hash":           r.Hash,
 		"decided_at_ts":  decidedAt,
 	}
+	if r.TraceID != "" {
+		doc["trace_id"] = r.TraceID
+	}
+	return doc
 }
 
 // outboxDoc encodes the position-th outbox entry of a decision.
@@ -265,6 +269,9 @@ func decodeReceipt(snap *fs.DocumentSnapshot) (receipt.Receipt, error) {
 		DecidedAt:     d.str("decided_at"),
 		PrevHash:      d.str("prev_hash"),
 		Hash:          d.str("hash"),
+	}
+	if _, ok := d.m["trace_id"]; ok {
+		r.TraceID = d.str("trace_id")
 	}
 	if v, ok := d.m["actions"]; ok {
 		list, ok := v.([]any)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,11 @@ const (
 	EnvDedupTTL       = "AUTONOMICS_DEDUP_TTL"
 	EnvLogLevel       = "AUTONOMICS_LOG_LEVEL"
 	EnvDatabase       = "AUTONOMICS_FIRESTORE_DATABASE"
+	// EnvTelemetry selects the telemetry exporter: none (default), gcp
+	// (Cloud Trace and Cloud Monitoring) or stdout.
+	EnvTelemetry = "AUTONOMICS_TELEMETRY"
+	// EnvTraceSampleRatio is the share of root traces recorded, 0 to 1.
+	EnvTraceSampleRatio = "AUTONOMICS_TRACE_SAMPLE_RATIO"
 	// EnvGoogleProject is the fallback for EnvProject, set by Cloud Run
 	// and Cloud Functions.
 	EnvGoogleProject = "GOOGLE_CLOUD_PROJECT"
@@ -34,6 +40,10 @@ type Config struct {
 	Timers   map[string]time.Duration
 	DedupTTL time.Duration
 	LogLevel slog.Level
+	// Telemetry is the exporter name and TraceSampleRatio the sampling
+	// ratio of root traces.
+	Telemetry        string
+	TraceSampleRatio float64
 	// FirestoreEmulator and PubSubEmulator are the emulator hosts, if any;
 	// the client libraries read them themselves, they are kept here to be
 	// reported at start-up.
@@ -74,6 +84,20 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, governor.Errorf(governor.Invalid, op, "%s=%q: want a positive duration", EnvDedupTTL, v)
 		}
 		c.DedupTTL = d
+	}
+	c.Telemetry = getenv(EnvTelemetry)
+	switch c.Telemetry {
+	case "", "none", "gcp", "stdout":
+	default:
+		return c, governor.Errorf(governor.Invalid, op, "%s=%q: want none, gcp or stdout", EnvTelemetry, c.Telemetry)
+	}
+	c.TraceSampleRatio = 1
+	if v := getenv(EnvTraceSampleRatio); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 || r > 1 {
+			return c, governor.Errorf(governor.Invalid, op, "%s=%q: want a number in (0, 1]", EnvTraceSampleRatio, v)
+		}
+		c.TraceSampleRatio = r
 	}
 	if v := getenv(EnvLogLevel); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {

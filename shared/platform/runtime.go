@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	fs "cloud.google.com/go/firestore"
+	"go.opentelemetry.io/otel"
 	ps "cloud.google.com/go/pubsub/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
@@ -30,6 +31,7 @@ type Runtime struct {
 	Publisher *pubsub.Publisher
 	Topics    topic.Names
 	Engine    *engine.Engine
+	Telemetry *telemetry.Telemetry
 }
 
 // Connect builds the clients and the engine. component names the process
@@ -37,6 +39,18 @@ type Runtime struct {
 func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*Runtime, error) {
 	const op = "platform.Connect"
 	log := telemetry.NewLogger(w, telemetry.LogOptions{ProjectID: cfg.ProjectID, Level: cfg.LogLevel, Component: component})
+	tel, err := telemetry.Setup(ctx, telemetry.Options{
+		Exporter: cfg.Telemetry, ProjectID: cfg.ProjectID, Service: component,
+		Writer: w, SampleRatio: cfg.TraceSampleRatio,
+	})
+	if err != nil {
+		return nil, governor.Wrap(governor.Invalid, op+" telemetry", err)
+	}
+	// The client libraries (Firestore, Pub/Sub) record their own spans
+	// through the global providers, nested under the engine's spans.
+	otel.SetTracerProvider(tel.Tracer)
+	otel.SetMeterProvider(tel.Meter)
+	otel.SetTextMapPropagator(telemetry.Propagator)
 	fc, err := fs.NewClientWithDatabase(ctx, cfg.ProjectID, cfg.Database)
 	if err != nil {
 		return nil, governor.Wrap(governor.Unavailable, op+" firestore", err)
@@ -54,6 +68,7 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		Store:     firestore.New(fc, firestore.Options{}),
 		Publisher: pubsub.NewPublisher(pc, pubsub.PublisherOptions{}),
 		Topics:    topic.Names{Prefix: cfg.TopicPrefix},
+		Telemetry: tel,
 	}
 	rt.Engine, err = engine.New(engine.Options{
 		Store:          rt.Store,
@@ -64,6 +79,8 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		PlanOf:         machines.PlanOf,
 		DedupTTL:       cfg.DedupTTL,
 		Logger:         log,
+		TracerProvider: tel.Tracer,
+		MeterProvider:  tel.Meter,
 	})
 	if err != nil {
 		rt.Close()
@@ -74,8 +91,16 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		"firestore", describeHost(cfg.FirestoreEmulator),
 		"pubsub", describeHost(cfg.PubSubEmulator),
 		"topic_prefix", cfg.TopicPrefix, "provider_tenant", cfg.ProviderTenant,
-		"timer_overrides", FormatTimers(cfg.Timers))
+		"timer_overrides", FormatTimers(cfg.Timers),
+		"telemetry", telemetryName(cfg.Telemetry))
 	return rt, nil
+}
+
+func telemetryName(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func describeHost(v string) string {
@@ -85,8 +110,11 @@ func describeHost(v string) string {
 	return "google cloud"
 }
 
-// Close stops publishers and closes the clients.
+// Close stops publishers, flushes telemetry and closes the clients.
 func (rt *Runtime) Close() error {
+	if rt.Telemetry != nil {
+		_ = rt.Telemetry.Shutdown(context.Background())
+	}
 	if rt.Publisher != nil {
 		rt.Publisher.Close()
 	}
@@ -149,6 +177,8 @@ func (l *Lazy) GovernorFunction(domain governor.Domain) func(context.Context, cl
 			slog.ErrorContext(ctx, "governor function not configured", "domain", domain, "error", err.Error())
 			return err
 		}
+		// The instance may be frozen once the invocation returns.
+		defer func() { _ = rt.Telemetry.Flush(context.WithoutCancel(ctx)) }()
 		msg, err := event.ParsePush(ce.Data())
 		if err != nil {
 			return rt.Engine.DeadLetter(ctx, domain, event.Message{Data: ce.Data(), ID: ce.ID()}, err)

@@ -26,6 +26,7 @@ const (
 	kSubject       = `,"subject":`
 	kTenantID      = `,"tenant_id":`
 	kToState       = `,"to_state":`
+	kTraceID       = `,"trace_id":`
 
 	kActionDomain  = `{"domain":`
 	kActionID      = `,"id":`
@@ -89,6 +90,10 @@ func (r *Receipt) appendJSON(dst []byte, withHash bool) []byte {
 	dst = appendString(dst, r.TenantID)
 	dst = append(dst, kToState...)
 	dst = appendString(dst, r.ToState)
+	if r.TraceID != "" {
+		dst = append(dst, kTraceID...)
+		dst = appendString(dst, r.TraceID)
+	}
 	return append(dst, '}')
 }
 
@@ -102,7 +107,7 @@ func (r *Receipt) sizeHint() int {
 		len(r.CorrelationID) + len(r.DataDigest) + len(r.DecidedAt) + len(r.Domain) +
 		len(r.EventSource) + len(r.EventType) + len(r.ExecutionID) + len(r.FromState) +
 		len(r.Outcome) + len(r.PrevHash) + len(r.Reason) + len(r.Subject) +
-		len(r.TenantID) + len(r.ToState)
+		len(r.TenantID) + len(r.ToState) + len(kTraceID) + 2 + len(r.TraceID)
 	for i := range r.Actions {
 		a := &r.Actions[i]
 		n += 1 + len(kActionDomain) + len(kActionID) + len(kActionKind) + len(kActionSubject) +

@@ -155,12 +155,13 @@ func TestCanonicalMatchesJCS(t *testing.T) {
 func TestMemberOrder(t *testing.T) {
 	r := New(billingInstance(0, ""), billingEvent("ev-1"), dunningDecision(), t0)
 	r.Actions = r.Actions[:1]
+	r.TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	var names []string
 	for _, m := range regexp.MustCompile(`[{,]"([a-z_]+)":`).FindAllStringSubmatch(string(r.JSON()), -1) {
 		names = append(names, m[1])
 	}
-	if len(names) != 22 {
-		t.Fatalf("JSON() = %s has %d members, want 17 + 5", r.JSON(), len(names))
+	if len(names) != 23 {
+		t.Fatalf("JSON() = %s has %d members, want 18 + 5", r.JSON(), len(names))
 	}
 	top := append([]string{names[0]}, names[6:]...)
 	action := names[1:6]

@@ -146,7 +146,11 @@ var receiptFields = [...]string{
 	"tenant_id", "domain", "subject", "seq", "execution_id", "event_source",
 	"event_type", "correlation_id", "from_state", "to_state", "outcome",
 	"reason", "actions", "data_digest", "decided_at", "prev_hash", "hash",
+	"trace_id",
 }
+
+// optionalReceiptFields marks the members a receipt may omit: trace_id.
+const optionalReceiptFields uint32 = 1 << 17
 
 var actionFields = [...]string{"kind", "type", "domain", "subject", "id"}
 
@@ -200,6 +204,14 @@ func (p *parser) receipt() (Receipt, error) {
 			dst = &r.PrevHash
 		case "hash":
 			dst = &r.Hash
+		case "trace_id":
+			if err := p.stringValue(&r.TraceID, -1, name); err != nil {
+				return err
+			}
+			if !isTraceID(r.TraceID) {
+				return p.fail("trace_id %q is not 32 lowercase hex digits", r.TraceID)
+			}
+			return nil
 		case "seq":
 			n, err := p.seq()
 			r.Seq = n
@@ -214,7 +226,7 @@ func (p *parser) receipt() (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
-	if err := missing(seen, receiptFields[:], -1); err != nil {
+	if err := missing(seen|optionalReceiptFields, receiptFields[:], -1); err != nil {
 		return Receipt{}, err
 	}
 	p.ws()
@@ -476,4 +488,18 @@ func (p *parser) hex4() (rune, error) {
 	}
 	p.i += 4
 	return r, nil
+}
+
+// isTraceID reports whether s is a W3C trace id: 32 lowercase hex digits,
+// not all zero.
+func isTraceID(s string) bool {
+	if len(s) != 32 || s == "00000000000000000000000000000000" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -52,6 +52,9 @@ type Receipt struct {
 	DecidedAt     string   `json:"decided_at"`
 	PrevHash      string   `json:"prev_hash"`
 	Hash          string   `json:"hash"`
+	// TraceID is the W3C trace id of the decision, so that an auditor can
+	// open its trace. It is optional: absent from the JSON when empty.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // New builds the receipt of decision d, taken at now, of event ev on
@@ -83,6 +86,7 @@ func New(inst governor.Instance, ev governor.Event, d governor.Decision, now tim
 		DataDigest:    DataDigest(ev.Data),
 		DecidedAt:     now.UTC().Format(TimeFormat),
 		PrevHash:      validUTF8(inst.LastHash),
+		TraceID:       traceIDOf(ev.TraceParent),
 	}
 	if inst.Version == 0 {
 		r.PrevHash = ZeroHash
@@ -229,4 +233,16 @@ func validUTF8(s string) string {
 		i += size
 	}
 	return string(b)
+}
+
+// traceIDOf returns the trace id of a W3C traceparent, or "".
+func traceIDOf(tp string) string {
+	// version "-" trace-id "-" parent-id "-" flags
+	if len(tp) < 55 || tp[2] != '-' || tp[35] != '-' {
+		return ""
+	}
+	if id := tp[3:35]; isTraceID(id) {
+		return id
+	}
+	return ""
 }

@@ -346,3 +346,44 @@ func randomChain(rng *rand.Rand, key governor.Key, n int) []Receipt {
 	}
 	return chain
 }
+
+func TestTraceID(t *testing.T) {
+	ev := billingEvent("ev-1")
+	tests := []struct {
+		traceparent string
+		want        string
+	}{
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "4bf92f3577b34da6a3ce929d0e0e4736"},
+		{"", ""},
+		{"garbage", ""},
+		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", ""},
+	}
+	for _, tt := range tests {
+		ev.TraceParent = tt.traceparent
+		r := New(billingInstance(0, ""), ev, dunningDecision(), t0)
+		if r.TraceID != tt.want {
+			t.Errorf("New(traceparent %q).TraceID = %q, want %q", tt.traceparent, r.TraceID, tt.want)
+		}
+		back, err := Parse(r.JSON())
+		if err != nil || back.TraceID != r.TraceID || back.Hash != r.Hash {
+			t.Errorf("Parse(JSON()) = %+v, %v", back, err)
+		}
+		if err := Verify([]Receipt{r}); err != nil {
+			t.Errorf("Verify = %v", err)
+		}
+		if tt.want == "" && strings.Contains(string(r.JSON()), "trace_id") {
+			t.Errorf("JSON() has trace_id without a trace: %s", r.JSON())
+		}
+	}
+	r := New(billingInstance(0, ""), billingEvent("ev-1"), dunningDecision(), t0)
+	tampered := strings.Replace(string(r.JSON()), `"to_state"`, `"trace_id":"","to_state"`, 1)
+	if _, err := Parse([]byte(tampered)); err == nil {
+		t.Errorf("Parse accepted an empty trace_id")
+	}
+	ev.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	traced := New(billingInstance(0, ""), ev, dunningDecision(), t0)
+	traced.TraceID = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	if err := Verify([]Receipt{traced}); err == nil {
+		t.Errorf("Verify accepted a changed trace_id")
+	}
+}

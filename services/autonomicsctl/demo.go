@@ -1,0 +1,613 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	fs "cloud.google.com/go/firestore"
+	ps "cloud.google.com/go/pubsub/v2"
+
+	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/firestore"
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/pubsub"
+	"github.com/autonomics/autonomics/shared/store"
+	"github.com/autonomics/autonomics/shared/topic"
+)
+
+// demoSource is the CloudEvents source of the events the demo publishes.
+const demoSource = "autonomicsctl/demo"
+
+// Polling of the query API.
+const (
+	pollEvery       = 150 * time.Millisecond
+	actionsTimeout  = 15 * time.Second
+	logTailLines    = 25
+	timersColl      = "timers"
+	timerDueField   = "due"
+	runIDTimeLayout = "20060102-150405"
+)
+
+// lockedWriter serialises writes of concurrent tenants.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// runID names a demo or load run; it makes event ids and the fresh
+// database unique.
+func runID(kind string, now time.Time) string { return kind + "-" + now.UTC().Format(runIDTimeLayout) }
+
+// runDemo starts the stack, plays the scenario and reports.
+func runDemo(ctx context.Context, o options, stdout io.Writer) error {
+	out := &lockedWriter{w: stdout}
+	run := runID("demo", time.Now())
+	if o.stack.Database == "" {
+		o.stack.Database = run
+	}
+	sc := demoScenario(o.stack.ProviderTenant)
+	fmt.Fprintf(out, "starting the local stack (database %s)\n", o.stack.Database)
+	s, err := startStack(ctx, o.stack, out)
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	s.describe(out)
+
+	fc, err := fs.NewClientWithDatabase(ctx, o.stack.Project, o.stack.Database)
+	if err != nil {
+		return governor.Wrap(governor.Unavailable, "autonomicsctl.demo firestore", err)
+	}
+	defer fc.Close()
+	pub := pubsub.NewPublisher(s.pubsub, pubsub.PublisherOptions{})
+	defer pub.Close()
+
+	tenants := map[string]bool{}
+	for _, ts := range sc.All() {
+		tenants[ts.Tenant] = true
+	}
+	col := newCollector(tenants)
+	rctx, stopReceiving := context.WithCancel(context.WithoutCancel(ctx))
+	recvErr := col.receive(rctx, s.pubsub, o.stack)
+	defer stopReceiving()
+
+	r := &demoRunner{
+		out: out, q: newQueryClient(o.stack.queryURL()), pub: pub, names: o.stack.names(),
+		fc: fc, store: firestore.New(fc, firestore.Options{}), run: run,
+		stepTimeout: o.stepTimeout, functionsLog: s.functions.logPath,
+	}
+	start := time.Now()
+	fmt.Fprintf(out, "\nscenario (run %s)\n", run)
+	failures := r.play(ctx, sc, s.Failed())
+	if len(failures) == 0 {
+		failures = append(failures, col.waitActions(ctx, sc, actionsTimeout)...)
+	}
+	elapsed := time.Since(start)
+	// Let late actions and dead letters arrive before the report.
+	time.Sleep(time.Second)
+	stopReceiving()
+	if err := <-recvErr; err != nil {
+		failures = append(failures, err)
+	}
+
+	failures = append(failures, r.report(ctx, sc, col)...)
+	fmt.Fprintf(out, "\nscenario time %.1fs\n", elapsed.Seconds())
+	if len(failures) > 0 {
+		return fmt.Errorf("%d problem(s):\n  %w", len(failures), joinLines(failures))
+	}
+	fmt.Fprintf(out, "demo passed: every expected state reached, every chain verifies\n")
+	return nil
+}
+
+// joinLines joins errors one per line.
+func joinLines(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}
+
+// demoRunner plays scenarios against the stack.
+type demoRunner struct {
+	out          io.Writer
+	q            *queryClient
+	pub          *pubsub.Publisher
+	names        topic.Names
+	fc           *fs.Client
+	store        *firestore.Store
+	run          string
+	seq          atomic.Int64
+	stepTimeout  time.Duration
+	functionsLog string
+}
+
+// stepError reports a step that did not complete.
+type stepError struct {
+	Tenant string
+	Index  int
+	Title  string
+	Err    error
+}
+
+func (e *stepError) Error() string {
+	return fmt.Sprintf("%s step %d (%s): %v", e.Tenant, e.Index, e.Title, e.Err)
+}
+
+func (e *stepError) Unwrap() error { return e.Err }
+
+// play runs the provider's steps, then the tenants' side by side. The
+// first failure stops the others and is the one reported.
+func (r *demoRunner) play(ctx context.Context, sc scenario, failed <-chan error) []error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var first error
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+			r.explain(err)
+		}
+		cancel()
+	}
+	go func() {
+		select {
+		case err := <-failed:
+			fail(err)
+		case <-ctx.Done():
+		}
+	}()
+	if err := r.runTenant(ctx, sc.Provider); err != nil {
+		fail(err)
+	} else {
+		var wg sync.WaitGroup
+		for _, ts := range sc.Tenants {
+			wg.Go(func() {
+				if err := r.runTenant(ctx, ts); err != nil {
+					fail(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if first != nil {
+		return []error{first}
+	}
+	return nil
+}
+
+// explain prints what a failed step expected, what is, and the end of the
+// functions log.
+func (r *demoRunner) explain(err error) {
+	fmt.Fprintf(r.out, "\nFAILED: %v\n", err)
+	var ce *conditionError
+	if errors.As(err, &ce) {
+		fmt.Fprintf(r.out, "  expected: %s\n  is:       %s\n", ce.Want, ce.Is)
+	}
+	fmt.Fprintf(r.out, "last lines of %s:\n%s\n", r.functionsLog, indent(tail(r.functionsLog, logTailLines), "  "))
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// runTenant plays one tenant's steps in order.
+func (r *demoRunner) runTenant(ctx context.Context, ts tenantScenario) error {
+	for i, st := range ts.Steps {
+		start := time.Now()
+		sctx, cancel := context.WithTimeout(ctx, r.stepTimeout)
+		err := r.runStep(sctx, ts.Tenant, st)
+		cancel()
+		if err != nil {
+			return &stepError{Tenant: ts.Tenant, Index: i + 1, Title: st.Title, Err: err}
+		}
+		fmt.Fprintf(r.out, "  ok  %-8s %2d/%d  %s (%.1fs)\n", ts.Tenant, i+1, len(ts.Steps), st.Title, time.Since(start).Seconds())
+	}
+	return nil
+}
+
+// runStep advances the clock if asked, publishes the step's events one
+// after the other, each once the previous one's receipt exists, and waits
+// for the step's conditions.
+func (r *demoRunner) runStep(ctx context.Context, tenant string, st step) error {
+	if st.Advance != nil {
+		if err := r.advance(ctx, tenant, *st.Advance); err != nil {
+			return err
+		}
+	}
+	for _, e := range st.Publish {
+		id, err := r.publish(ctx, tenant, e)
+		if err != nil {
+			return err
+		}
+		if err := r.checkReceipt(ctx, tenant, id, e); err != nil {
+			return err
+		}
+	}
+	for _, w := range st.Wait {
+		if err := r.waitFor(ctx, tenant, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish sends e as a binary-mode CloudEvent to its domain topic with the
+// tenant as ordering key, and returns its id.
+func (r *demoRunner) publish(ctx context.Context, tenant string, e demoEvent) (string, error) {
+	id := fmt.Sprintf("%s-%s-%03d", r.run, tenant, r.seq.Add(1))
+	data, attrs := event.Encode(governor.Event{
+		ID: id, Source: demoSource, Domain: e.Domain, Name: e.Name,
+		Tenant: tenant, Subject: e.Subject, Time: time.Now().UTC(), Data: []byte(e.Data),
+	})
+	err := r.pub.Publish(ctx, store.Message{Topic: r.names.Domain(e.Domain), Data: data, Attributes: attrs, OrderingKey: tenant})
+	if err != nil {
+		return "", fmt.Errorf("publish %s: %w", governor.TypeOf(e.Domain, e.Name), err)
+	}
+	return id, nil
+}
+
+// checkReceipt waits for the receipt of event id and checks its outcome.
+func (r *demoRunner) checkReceipt(ctx context.Context, tenant, id string, e demoEvent) error {
+	typ := governor.TypeOf(e.Domain, e.Name)
+	for {
+		rs, err := r.q.ReceiptsOf(ctx, id)
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		if len(rs) > 0 {
+			got := rs[0]
+			if governor.Outcome(got.Outcome) != e.wantOutcome() {
+				return &conditionError{
+					Want: fmt.Sprintf("%s on %s/%s %s", typ, e.Domain, e.Subject, e.wantOutcome()),
+					Is:   fmt.Sprintf("%s in %s, reason %q", got.Outcome, got.FromState, got.Reason),
+				}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return &conditionError{
+				Want: fmt.Sprintf("a receipt for %s %s on %s/%s", typ, id, e.Domain, e.Subject),
+				Is:   "none within the step timeout",
+			}
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// conditionError is a condition not met in time.
+type conditionError struct {
+	Want, Is string
+}
+
+func (e *conditionError) Error() string { return "expected " + e.Want + ", is " + e.Is }
+
+// waitFor polls the query API until w holds.
+func (r *demoRunner) waitFor(ctx context.Context, tenant string, w want) error {
+	is := "not polled yet"
+	for {
+		ok, desc, err := r.holds(ctx, tenant, w)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			return err
+		case ok:
+			return nil
+		case desc != "":
+			is = desc
+		}
+		select {
+		case <-ctx.Done():
+			return &conditionError{Want: w.String(), Is: is}
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// holds reports whether w holds, and otherwise describes what is.
+func (r *demoRunner) holds(ctx context.Context, tenant string, w want) (bool, string, error) {
+	insts, err := r.q.Governors(ctx, tenant)
+	if err != nil {
+		return false, "", err
+	}
+	var inst *governorView
+	for i := range insts {
+		if insts[i].Domain == w.Domain && insts[i].Subject == w.Subject {
+			inst = &insts[i]
+		}
+	}
+	if inst == nil {
+		return false, fmt.Sprintf("%s/%s does not exist", w.Domain, w.Subject), nil
+	}
+	is := fmt.Sprintf("%s/%s in %s (version %d, data %s)", w.Domain, w.Subject, inst.State, inst.Version, inst.Data)
+	if inst.State != w.State {
+		return false, is, nil
+	}
+	if w.Path != "" {
+		if v, ok := dataAt(inst.Data, w.Path); !ok || v != w.Value {
+			return false, is, nil
+		}
+	}
+	if w.Seen != "" {
+		chain, err := r.q.Chain(ctx, tenant, w.Domain, w.Subject)
+		if err != nil {
+			return false, "", err
+		}
+		n := 0
+		typ := governor.TypeOf(w.Domain, w.Seen)
+		for _, rc := range chain {
+			if rc.EventType == typ && rc.Outcome == string(governor.Accepted) {
+				n++
+			}
+		}
+		if n < w.Times {
+			return false, fmt.Sprintf("%s; %s accepted %d times", is, w.Seen, n), nil
+		}
+	}
+	return true, is, nil
+}
+
+// advance is the test clock: it moves the due time of an armed timer of
+// an instance to now, so that the next tick fires it. The timer document
+// is the store's (collection "timers", field "due").
+func (r *demoRunner) advance(ctx context.Context, tenant string, a clockAdvance) error {
+	const op = "autonomicsctl.advance"
+	insts, err := r.store.Instances(ctx, tenant, a.Domain)
+	if err != nil {
+		return err
+	}
+	for _, in := range insts {
+		if in.Subject != a.Subject {
+			continue
+		}
+		t, ok := in.Timers[a.Timer]
+		if !ok {
+			return governor.Errorf(governor.NotFound, op, "%s/%s/%s has no armed timer %s", tenant, a.Domain, a.Subject, a.Timer)
+		}
+		now := time.Now().UTC()
+		fmt.Fprintf(r.out, "      %-8s test clock: timer %s of %s/%s due %s moved to now\n",
+			tenant, a.Timer, a.Domain, a.Subject, t.Due.Format(time.RFC3339))
+		_, err := r.fc.Collection(timersColl).Doc(t.ID).Update(ctx, []fs.Update{{Path: timerDueField, Value: now}})
+		if err != nil {
+			return governor.Wrap(governor.Unavailable, op, err)
+		}
+		return nil
+	}
+	return governor.Errorf(governor.NotFound, op, "%s/%s/%s does not exist", tenant, a.Domain, a.Subject)
+}
+
+// report prints the governors, actions, dead letters and chain
+// verification of every tenant, and returns the problems it found.
+func (r *demoRunner) report(ctx context.Context, sc scenario, col *collector) []error {
+	var problems []error
+	tw := tabwriter.NewWriter(r.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(r.out, "\n== governors ==\n")
+	for _, ts := range sc.All() {
+		insts, err := r.q.Governors(ctx, ts.Tenant)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("governors of %s: %w", ts.Tenant, err))
+			continue
+		}
+		sortInstances(insts)
+		fmt.Fprintf(tw, "%s\tdomain\tsubject\tstate\tversion\n", ts.Tenant)
+		for _, in := range insts {
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\n", in.Domain, in.Subject, in.State, in.Version)
+		}
+	}
+	tw.Flush()
+
+	fmt.Fprintf(r.out, "\n== actions (autonomics-actions) ==\n")
+	fmt.Fprintf(tw, "kind\ttenant\tsubject\tcount\n")
+	for _, a := range col.actionCounts() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", a.Kind, a.Tenant, a.Subject, a.Count)
+	}
+	tw.Flush()
+
+	fmt.Fprintf(r.out, "\n== dead letters (autonomics-dead-letter) ==\n")
+	dls := col.deadLetters()
+	if len(dls) == 0 {
+		fmt.Fprintf(r.out, "none\n")
+	}
+	for _, d := range dls {
+		fmt.Fprintf(r.out, "%s %s %s: %s\n", d.Tenant, d.Type, d.ID, d.Reason)
+		problems = append(problems, fmt.Errorf("dead letter %s %s of %s: %s", d.Type, d.ID, d.Tenant, d.Reason))
+	}
+
+	fmt.Fprintf(r.out, "\n== chain verification (GET /v1/tenants/{t}/verify) ==\n")
+	for _, ts := range sc.All() {
+		v, err := r.q.Verify(ctx, ts.Tenant)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("verify %s: %w", ts.Tenant, err))
+			fmt.Fprintf(tw, "%s\terror\t%v\n", ts.Tenant, err)
+			continue
+		}
+		receipts := 0
+		for _, in := range v.Instances {
+			receipts += in.Receipts
+		}
+		if v.OK {
+			fmt.Fprintf(tw, "%s\tok\t%d instances, %d receipts\n", ts.Tenant, len(v.Instances), receipts)
+			continue
+		}
+		for _, in := range v.Instances {
+			if in.OK || in.Broken == nil {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\tBROKEN\t%s/%s seq %d: %s %s\n", ts.Tenant, in.Domain, in.Subject, in.Broken.Seq, in.Broken.Problem, in.Broken.Detail)
+			problems = append(problems, fmt.Errorf("chain %s/%s/%s broken at seq %d: %s", ts.Tenant, in.Domain, in.Subject, in.Broken.Seq, in.Broken.Problem))
+		}
+	}
+	tw.Flush()
+	return problems
+}
+
+// sortInstances orders instances by the domain order of DESIGN.md §1, then
+// subject.
+func sortInstances(insts []governorView) {
+	rank := func(d governor.Domain) int { return slices.Index(governor.Domains, d) }
+	sort.Slice(insts, func(i, j int) bool {
+		if a, b := rank(insts[i].Domain), rank(insts[j].Domain); a != b {
+			return a < b
+		}
+		return insts[i].Subject < insts[j].Subject
+	})
+}
+
+// actionCount is a row of the actions table.
+type actionCount struct {
+	Kind, Tenant, Subject string
+	Count                 int
+}
+
+// deadLetter is a message found on the dead-letter topic.
+type deadLetter struct {
+	Tenant, Type, ID, Reason string
+}
+
+// collector gathers the actions and dead letters of the demo's tenants.
+type collector struct {
+	tenants map[string]bool
+
+	mu      sync.Mutex
+	actions map[actionCount]int
+	dead    []deadLetter
+	changed chan struct{}
+}
+
+func newCollector(tenants map[string]bool) *collector {
+	return &collector{tenants: tenants, actions: map[actionCount]int{}, changed: make(chan struct{}, 1)}
+}
+
+// receive pulls actions and dead letters until ctx is done; the returned
+// channel yields the first receive error, or nil, once both pulls ended.
+func (c *collector) receive(ctx context.Context, client *ps.Client, cfg stackConfig) <-chan error {
+	errc := make(chan error, 1)
+	pulls := []struct {
+		sub string
+		fn  func(map[string]string)
+	}{
+		{cfg.pullName(pullActions), c.addAction},
+		{cfg.pullName(pullDeadLetter), c.addDeadLetter},
+	}
+	go func() {
+		errs := make([]error, len(pulls))
+		var wg sync.WaitGroup
+		for i, p := range pulls {
+			wg.Go(func() {
+				errs[i] = pubsub.Receive(ctx, client, p.sub, func(_ context.Context, m *ps.Message) {
+					m.Ack()
+					p.fn(m.Attributes)
+				})
+			})
+		}
+		wg.Wait()
+		errc <- errors.Join(errs...)
+	}()
+	return errc
+}
+
+func (c *collector) addAction(attrs map[string]string) {
+	tenant := attrs["ce-tenantid"]
+	if !c.tenants[tenant] {
+		return
+	}
+	key := actionCount{Kind: attrs["action"], Tenant: tenant, Subject: attrs["ce-subject"]}
+	c.mu.Lock()
+	c.actions[key]++
+	c.mu.Unlock()
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (c *collector) addDeadLetter(attrs map[string]string) {
+	tenant := attrs["ce-tenantid"]
+	if tenant != "" && !c.tenants[tenant] {
+		return
+	}
+	c.mu.Lock()
+	c.dead = append(c.dead, deadLetter{Tenant: tenant, Type: attrs["ce-type"], ID: attrs["ce-id"], Reason: attrs["dead_letter_reason"]})
+	c.mu.Unlock()
+}
+
+// actionCounts returns the actions by kind, tenant and subject.
+func (c *collector) actionCounts() []actionCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]actionCount, 0, len(c.actions))
+	for k, n := range c.actions {
+		k.Count = n
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Tenant != b.Tenant {
+			return a.Tenant < b.Tenant
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Subject < b.Subject
+	})
+	return out
+}
+
+func (c *collector) deadLetters() []deadLetter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.dead)
+}
+
+// missingActions lists the expected actions not seen (enough) yet.
+func (c *collector) missingActions(sc scenario) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, ts := range sc.All() {
+		for _, a := range ts.Actions {
+			n := c.actions[actionCount{Kind: a.Kind, Tenant: ts.Tenant, Subject: a.Subject}]
+			if n < a.Min {
+				out = append(out, fmt.Sprintf("%s %s/%s: %d of at least %d", a.Kind, ts.Tenant, a.Subject, n, a.Min))
+			}
+		}
+	}
+	return out
+}
+
+// waitActions waits until every expected action has arrived.
+func (c *collector) waitActions(ctx context.Context, sc scenario, limit time.Duration) []error {
+	deadline := time.After(limit)
+	for {
+		missing := c.missingActions(sc)
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-c.changed:
+		case <-ctx.Done():
+			return []error{fmt.Errorf("actions missing: %s", strings.Join(missing, "; "))}
+		case <-deadline:
+			return []error{fmt.Errorf("actions missing after %v: %s", limit, strings.Join(missing, "; "))}
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/receipt"
+)
+
+// queryClient reads the query API (DESIGN.md §6).
+type queryClient struct {
+	base string
+	http *http.Client
+}
+
+func newQueryClient(base string) *queryClient {
+	return &queryClient{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 10 * time.Second}}
+}
+
+// governorView is one instance as GET /v1/tenants/{t}/governors lists it.
+type governorView struct {
+	Domain    governor.Domain `json:"domain"`
+	Subject   string          `json:"subject"`
+	State     governor.State  `json:"state"`
+	Version   int64           `json:"version"`
+	Data      json.RawMessage `json:"data"`
+	UpdatedAt string          `json:"updated_at"`
+}
+
+// chainReport is one instance of GET /v1/tenants/{t}/verify.
+type chainReport struct {
+	Domain   governor.Domain `json:"domain"`
+	Subject  string          `json:"subject"`
+	Receipts int             `json:"receipts"`
+	OK       bool            `json:"ok"`
+	Broken   *struct {
+		Seq     int64  `json:"seq"`
+		Problem string `json:"problem"`
+		Detail  string `json:"detail"`
+	} `json:"first_broken,omitempty"`
+}
+
+// verifyReport is the answer of GET /v1/tenants/{t}/verify.
+type verifyReport struct {
+	Tenant    string        `json:"tenant_id"`
+	OK        bool          `json:"ok"`
+	Instances []chainReport `json:"instances"`
+}
+
+// apiError is the error body of the query API.
+type apiError struct {
+	Status  int
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("query API %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// get fetches path and decodes the JSON answer into v.
+func (q *queryClient) get(ctx context.Context, path string, v any) error {
+	const op = "autonomicsctl.query"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, q.base+path, nil)
+	if err != nil {
+		return governor.Wrap(governor.Invalid, op, err)
+	}
+	resp, err := q.http.Do(req)
+	if err != nil {
+		return governor.Wrap(governor.Unavailable, op, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return governor.Wrap(governor.Unavailable, op, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error apiError `json:"error"`
+		}
+		_ = json.Unmarshal(body, &e)
+		e.Error.Status = resp.StatusCode
+		code := governor.Unavailable
+		if resp.StatusCode == http.StatusNotFound {
+			code = governor.NotFound
+		}
+		return governor.Wrap(code, op+" "+path, &e.Error)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return governor.Wrap(governor.Internal, op+" "+path, err)
+	}
+	return nil
+}
+
+// Governors lists the tenant's instances.
+func (q *queryClient) Governors(ctx context.Context, tenant string) ([]governorView, error) {
+	var out struct {
+		Governors []governorView `json:"governors"`
+	}
+	err := q.get(ctx, "/v1/tenants/"+url.PathEscape(tenant)+"/governors", &out)
+	return out.Governors, err
+}
+
+// ReceiptsOf returns the receipts of the event with execution id id; none
+// (and no error) while there is none yet.
+func (q *queryClient) ReceiptsOf(ctx context.Context, id string) ([]receipt.Receipt, error) {
+	var out struct {
+		Receipts []receipt.Receipt `json:"receipts"`
+	}
+	err := q.get(ctx, "/v1/receipts?execution_id="+url.QueryEscape(id), &out)
+	if governor.ErrorCode(err) == governor.NotFound {
+		return nil, nil
+	}
+	return out.Receipts, err
+}
+
+// Chain returns every receipt of one instance, oldest first.
+func (q *queryClient) Chain(ctx context.Context, tenant string, d governor.Domain, subject string) ([]receipt.Receipt, error) {
+	var all []receipt.Receipt
+	token := ""
+	for {
+		v := url.Values{"domain": {string(d)}, "subject": {subject}, "page_size": {"1000"}}
+		if token != "" {
+			v.Set("page_token", token)
+		}
+		var out struct {
+			Receipts []receipt.Receipt `json:"receipts"`
+			Next     string            `json:"next_page_token"`
+		}
+		if err := q.get(ctx, "/v1/tenants/"+url.PathEscape(tenant)+"/receipts?"+v.Encode(), &out); err != nil {
+			return nil, err
+		}
+		all = append(all, out.Receipts...)
+		if out.Next == "" {
+			return all, nil
+		}
+		token = out.Next
+	}
+}
+
+// Verify recomputes the tenant's chains.
+func (q *queryClient) Verify(ctx context.Context, tenant string) (verifyReport, error) {
+	var out verifyReport
+	err := q.get(ctx, "/v1/tenants/"+url.PathEscape(tenant)+"/verify", &out)
+	return out, err
+}

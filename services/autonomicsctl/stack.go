@@ -1,0 +1,478 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	ps "cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/platform"
+	"github.com/autonomics/autonomics/shared/pubsub"
+	"github.com/autonomics/autonomics/shared/topic"
+)
+
+// entryPoints maps each governor domain to the entry point of its function
+// (the function packages' EntryPoint constants).
+var entryPoints = map[governor.Domain]string{
+	governor.Entitlement:     "Entitlement",
+	governor.Billing:         "Billing",
+	governor.ProductCatalog:  "ProductCatalog",
+	governor.Subscription:    "Subscription",
+	governor.CustomerAccount: "CustomerAccount",
+	governor.QuotaSLA:        "QuotaSLA",
+	governor.ComplianceAudit: "ComplianceAudit",
+	governor.MultiTenant:     "MultiTenant",
+}
+
+// Pull subscriptions of the operator tools, before the topic prefix.
+const (
+	pullReceipts   = "autonomicsctl-receipts"
+	pullActions    = "autonomicsctl-actions"
+	pullDeadLetter = "autonomicsctl-dead-letter"
+)
+
+// Settings of the subscriptions the stack creates.
+const (
+	ackDeadline = 60 * time.Second
+	minBackoff  = time.Second
+	maxBackoff  = 10 * time.Second
+)
+
+// Bounds of the stack's start and stop.
+const (
+	readyTimeout = 60 * time.Second
+	stopTimeout  = 10 * time.Second
+)
+
+// stackConfig describes the local stack.
+type stackConfig struct {
+	// Root is the repository root: the stack builds from it and keeps its
+	// binaries in Root/bin and its logs in Root/.run.
+	Root                      string
+	Project                   string
+	FirestoreHost, PubSubHost string
+	// Database is the Firestore database; "" picks a fresh one per run.
+	Database       string
+	TopicPrefix    string
+	ProviderTenant string
+	FunctionsPort  int
+	QueryPort      int
+	Schedule       time.Duration
+	Timers         map[string]time.Duration
+	// FreshPullSubscriptions recreates the pull subscriptions so that
+	// they hold only this run's messages.
+	FreshPullSubscriptions bool
+}
+
+// names returns the topic names of the stack.
+func (c stackConfig) names() topic.Names { return topic.Names{Prefix: c.TopicPrefix} }
+
+// functionsURL returns the base URL of the functions host.
+func (c stackConfig) functionsURL() string {
+	return "http://127.0.0.1:" + strconv.Itoa(c.FunctionsPort)
+}
+
+// queryURL returns the base URL of the query API.
+func (c stackConfig) queryURL() string { return "http://127.0.0.1:" + strconv.Itoa(c.QueryPort) }
+
+// pullName returns the id of one of the tools' pull subscriptions.
+func (c stackConfig) pullName(base string) string { return c.TopicPrefix + base }
+
+// pushSubscriptions returns one ordered push subscription per domain topic,
+// aimed at the domain's function on the functions host. They have no
+// dead-letter policy: the emulator crashes when it dead-letters on an
+// ordered subscription.
+func (c stackConfig) pushSubscriptions() []pubsub.Subscription {
+	n := c.names()
+	out := make([]pubsub.Subscription, 0, len(governor.Domains))
+	for _, d := range governor.Domains {
+		t := n.Domain(d)
+		out = append(out, pubsub.Subscription{
+			Name: t + "-push", Topic: t,
+			PushEndpoint: c.functionsURL() + "/" + entryPoints[d],
+			Ordered:      true, AckDeadline: ackDeadline,
+			MinBackoff: minBackoff, MaxBackoff: maxBackoff,
+		})
+	}
+	return out
+}
+
+// pullSubscriptions returns the pull subscriptions the demo and load tools
+// read: receipts, actions and dead letters.
+func (c stackConfig) pullSubscriptions() []pubsub.Subscription {
+	n := c.names()
+	return []pubsub.Subscription{
+		{Name: c.pullName(pullReceipts), Topic: n.Receipts(), AckDeadline: ackDeadline},
+		{Name: c.pullName(pullActions), Topic: n.Actions(), AckDeadline: ackDeadline},
+		{Name: c.pullName(pullDeadLetter), Topic: n.DeadLetter(), AckDeadline: ackDeadline},
+	}
+}
+
+// childEnv returns the environment of a child process: the parent's,
+// with the stack's settings replacing any inherited value.
+func (c stackConfig) childEnv(port int) []string {
+	set := map[string]string{
+		"FIRESTORE_EMULATOR_HOST":  c.FirestoreHost,
+		"PUBSUB_EMULATOR_HOST":     c.PubSubHost,
+		platform.EnvProject:        c.Project,
+		platform.EnvDatabase:       c.Database,
+		platform.EnvTopicPrefix:    c.TopicPrefix,
+		platform.EnvProviderTenant: c.ProviderTenant,
+		platform.EnvTimers:         platform.FormatTimers(c.Timers),
+		"PORT":                     strconv.Itoa(port),
+		platform.EnvGoogleProject:  c.Project,
+		"FUNCTION_TARGET":          "",
+	}
+	env := make([]string, 0, len(os.Environ())+len(set))
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; !ok {
+			env = append(env, kv)
+		}
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if set[k] != "" {
+			env = append(env, k+"="+set[k])
+		}
+	}
+	return env
+}
+
+// stack is a running local stack.
+type stack struct {
+	cfg    stackConfig
+	out    io.Writer
+	pubsub *ps.Client
+
+	functions, query *child
+	// failed receives the error of a child that exits on its own.
+	failed chan error
+}
+
+// startStack brings the local stack up and returns once the functions host
+// and the query API answer. The caller must Stop it.
+func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, err error) {
+	const op = "autonomicsctl.startStack"
+	if err := ensureEmulators(ctx, cfg, out); err != nil {
+		return nil, err
+	}
+	for _, p := range []int{cfg.FunctionsPort, cfg.QueryPort} {
+		if listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(p))) {
+			return nil, governor.Errorf(governor.Conflict, op, "port %d is in use: is another local stack running?", p)
+		}
+	}
+	fmt.Fprintf(out, "building ./functions/serve and ./services/query into bin/\n")
+	if err := build(ctx, cfg.Root, out); err != nil {
+		return nil, err
+	}
+	client, err := ps.NewClient(ctx, cfg.Project)
+	if err != nil {
+		return nil, governor.Wrap(governor.Unavailable, op+" pubsub", err)
+	}
+	s := &stack{cfg: cfg, out: out, pubsub: client, failed: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if cfg.FreshPullSubscriptions {
+		if err := deleteSubscriptions(ctx, client, cfg.Project, cfg.pullSubscriptions()); err != nil {
+			return nil, err
+		}
+	}
+	if err := pubsub.Ensure(ctx, client, cfg.Project, cfg.names().All(), cfg.pullSubscriptions()); err != nil {
+		return nil, err
+	}
+	runDir := filepath.Join(cfg.Root, ".run")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return nil, governor.Wrap(governor.Internal, op, err)
+	}
+	s.functions, err = startChild("functions", filepath.Join(cfg.Root, "bin", "serve"),
+		[]string{"-schedule", cfg.Schedule.String()}, cfg.Root, cfg.childEnv(cfg.FunctionsPort),
+		filepath.Join(runDir, "functions.log"), s.failed)
+	if err != nil {
+		return nil, err
+	}
+	s.query, err = startChild("query", filepath.Join(cfg.Root, "bin", "query"), nil, cfg.Root,
+		cfg.childEnv(cfg.QueryPort), filepath.Join(runDir, "query.log"), s.failed)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	// Push subscriptions last, so that the first deliveries find the
+	// functions host listening.
+	if err := pubsub.Ensure(ctx, client, cfg.Project, nil, cfg.pushSubscriptions()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitReady waits until the functions port is open and the query API's
+// /healthz answers 200.
+func (s *stack) waitReady(ctx context.Context) error {
+	const op = "autonomicsctl.waitReady"
+	deadline := time.Now().Add(readyTimeout)
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for {
+		fnOK := listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.FunctionsPort)))
+		qOK := false
+		if resp, err := hc.Get(s.cfg.queryURL() + "/healthz"); err == nil {
+			qOK = resp.StatusCode == http.StatusOK
+			resp.Body.Close()
+		}
+		if fnOK && qOK {
+			return nil
+		}
+		select {
+		case err := <-s.failed:
+			return err
+		case <-ctx.Done():
+			return governor.Wrap(governor.Unavailable, op, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return governor.Errorf(governor.Unavailable, op,
+				"not ready after %v (functions listening %v, query healthy %v); see %s and %s",
+				readyTimeout, fnOK, qOK, s.functions.logPath, s.query.logPath)
+		}
+	}
+}
+
+// Failed returns a channel that yields the error of a child process that
+// exits before Stop.
+func (s *stack) Failed() <-chan error { return s.failed }
+
+// Stop stops the child processes and closes the clients. It is safe to
+// call more than once.
+func (s *stack) Stop() {
+	var wg sync.WaitGroup
+	for _, c := range []*child{s.query, s.functions} {
+		if c != nil {
+			wg.Go(c.stop)
+		}
+	}
+	wg.Wait()
+	if s.pubsub != nil {
+		s.pubsub.Close()
+		s.pubsub = nil
+	}
+}
+
+// describe prints what runs where.
+func (s *stack) describe(w io.Writer) {
+	c := s.cfg
+	fmt.Fprintf(w, "Autonomics local stack\n")
+	fmt.Fprintf(w, "  Firestore emulator  %s  project %s, database %s\n", c.FirestoreHost, c.Project, c.Database)
+	fmt.Fprintf(w, "  Pub/Sub emulator    %s\n", c.PubSubHost)
+	fmt.Fprintf(w, "  functions host      %s  pid %d  log %s  (tick and sweep every %v)\n",
+		c.functionsURL(), s.functions.pid(), rel(c.Root, s.functions.logPath), c.Schedule)
+	fmt.Fprintf(w, "  query API           %s  pid %d  log %s\n", c.queryURL(), s.query.pid(), rel(c.Root, s.query.logPath))
+	fmt.Fprintf(w, "  provider tenant     %s\n", c.ProviderTenant)
+	fmt.Fprintf(w, "  timers              %s\n", platform.FormatTimers(c.Timers))
+	fmt.Fprintf(w, "  push subscriptions (ordered, retry %v..%v, no dead-letter policy):\n", minBackoff, maxBackoff)
+	for _, p := range c.pushSubscriptions() {
+		fmt.Fprintf(w, "    %-40s → %s\n", p.Name, p.PushEndpoint)
+	}
+	fmt.Fprintf(w, "  pull subscriptions:\n")
+	for _, p := range c.pullSubscriptions() {
+		fmt.Fprintf(w, "    %-40s ← %s\n", p.Name, p.Topic)
+	}
+}
+
+func rel(root, path string) string {
+	if r, err := filepath.Rel(root, path); err == nil {
+		return r
+	}
+	return path
+}
+
+// ensureEmulators starts the emulators with .ci/emulators.sh unless both
+// already answer.
+func ensureEmulators(ctx context.Context, cfg stackConfig, out io.Writer) error {
+	const op = "autonomicsctl.ensureEmulators"
+	if emulatorReady(cfg.FirestoreHost) && emulatorReady(cfg.PubSubHost) {
+		return nil
+	}
+	fmt.Fprintf(out, "starting the emulators with .ci/emulators.sh\n")
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(cfg.Root, ".ci", "emulators.sh"), "start")
+	cmd.Dir = cfg.Root
+	cmd.Env = append(os.Environ(),
+		"FIRESTORE_EMULATOR_HOST="+cfg.FirestoreHost,
+		"PUBSUB_EMULATOR_HOST="+cfg.PubSubHost,
+		platform.EnvProject+"="+cfg.Project)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return governor.Wrap(governor.Unavailable, op, err)
+	}
+	if !emulatorReady(cfg.FirestoreHost) || !emulatorReady(cfg.PubSubHost) {
+		return governor.Errorf(governor.Unavailable, op, "the emulators do not answer at %s and %s", cfg.FirestoreHost, cfg.PubSubHost)
+	}
+	return nil
+}
+
+// emulatorReady reports whether an emulator answers HTTP at host.
+func emulatorReady(host string) bool {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get("http://" + host + "/")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// listening reports whether something accepts TCP connections at addr.
+func listening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// build compiles the functions host and the query API into root/bin.
+func build(ctx context.Context, root string, out io.Writer) error {
+	gobin := firstNonEmpty(os.Getenv("GO"), "go")
+	cmd := exec.CommandContext(ctx, gobin, "build", "-o", filepath.Join(root, "bin")+string(filepath.Separator),
+		"./functions/serve", "./services/query")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return governor.Wrap(governor.Internal, "autonomicsctl.build", err)
+	}
+	return nil
+}
+
+// deleteSubscriptions deletes subscriptions that exist.
+func deleteSubscriptions(ctx context.Context, client *ps.Client, project string, subs []pubsub.Subscription) error {
+	for _, s := range subs {
+		err := client.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{
+			Subscription: "projects/" + project + "/subscriptions/" + s.Name,
+		})
+		if err != nil && status.Code(err) != codes.NotFound {
+			return governor.Wrap(governor.Unavailable, "autonomicsctl.deleteSubscriptions "+s.Name, err)
+		}
+	}
+	return nil
+}
+
+// child is a process of the stack.
+type child struct {
+	name     string
+	logPath  string
+	cmd      *exec.Cmd
+	log      *os.File
+	done     chan struct{}
+	err      error
+	stopping atomic.Bool
+	once     sync.Once
+}
+
+// startChild starts path with its output appended to logPath. If the
+// process exits before stop, its error is sent on failed.
+func startChild(name, path string, args []string, dir string, env []string, logPath string, failed chan<- error) (*child, error) {
+	op := "autonomicsctl.start " + name
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, governor.Wrap(governor.Internal, op, err)
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Dir, cmd.Env = dir, env
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, governor.Wrap(governor.Internal, op, err)
+	}
+	c := &child{name: name, logPath: logPath, cmd: cmd, log: f, done: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		f.Close()
+		close(c.done)
+		if !c.stopping.Load() {
+			select {
+			case failed <- governor.Errorf(governor.Unavailable, op, "%s exited: %v; see %s", name, c.err, logPath):
+			default:
+			}
+		}
+	}()
+	return c, nil
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// stop sends SIGTERM, waits up to stopTimeout and then kills.
+func (c *child) stop() {
+	c.once.Do(func() {
+		c.stopping.Store(true)
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(stopTimeout):
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+}
+
+// tail returns the last n lines of a file, or a note why it cannot.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// runDev runs the stack until ctx is done or a child fails.
+func runDev(ctx context.Context, o options, out io.Writer) error {
+	s, err := startStack(ctx, o.stack, out)
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	s.describe(out)
+	fmt.Fprintf(out, "Ready. Press Ctrl-C to stop.\n")
+	select {
+	case <-ctx.Done():
+		fmt.Fprintf(out, "\nstopping the functions host and the query API\n")
+		return nil
+	case err := <-s.Failed():
+		return errors.Join(err, errors.New(tail(s.functions.logPath, 20)))
+	}
+}

@@ -1,0 +1,71 @@
+// Package alerting is the pure core of the Autonomics monitor (DESIGN.md
+// §6): metric samples and the in-memory series they update, alert
+// policies, the alert state machine, silences, notification decisions and
+// the fairness (noisy neighbour) detector. It imports no cloud SDK.
+//
+// # Alerts
+//
+// A Policy compares the latest sample of every series of one metric whose
+// labels match the policy's label matchers with a threshold. Each matching
+// series has its own alert, keyed by a fingerprint: a stable hash of the
+// policy name and the series' sorted labels. The states follow Prometheus:
+//
+//   - the condition turns true: pending (active_at is set); with for = 0
+//     the alert fires at once;
+//   - the condition stays true for `for`: firing (fired_at is set) and a
+//     firing notification is sent;
+//   - a pending alert whose condition turns false goes back to inactive
+//     without any notification;
+//   - a firing alert whose condition turns false resolves (resolved_at is
+//     set, one resolved notification), unless keep_firing_for is set: it
+//     then stays firing until the condition has been false for that long,
+//     so that a flapping metric does not page twice;
+//   - with absent_for set, a series (or, when no series matches at all,
+//     the metric) that has received no sample for that long is a true
+//     condition of its own; its alert carries reason "absent" and, as
+//     value, the seconds since the last sample.
+//
+// A series whose latest sample is older than the lookback (5 minutes by
+// default) has no value: its condition is false. A process that has not
+// yet observed the series for the lookback (or for absent_for) does not
+// know whether data stopped or merely never reached it, so alerts of such
+// series keep their state until it does: a new evaluator never resolves or
+// fires an alert for lack of evidence.
+//
+// Firing notifications repeat no more often than the repeat interval (5
+// minutes by default) while the alert fires; a resolved notification is
+// sent once, and only for an episode whose firing was notified. A silence
+// (label matchers and an end time) mutes the notifications of the alerts
+// it matches while it lasts; the alerts still change state. An alert whose
+// firing notification was muted is notified once the silence ends, if it
+// still fires. A resolution that happens while silenced is not notified.
+//
+// Every notification has a deterministic id, fingerprint-kind-time, where
+// time is the evaluation time of the transition or repetition. It is
+// recorded in the alert's outbox in the same transaction as the state
+// change, published after commit and then moved to the alert's sent ids,
+// so that an evaluator that takes over after a crash re-publishes what was
+// recorded but not sent, with the same id, and nothing that was sent.
+//
+// # Fairness
+//
+// Fairness reads a usage metric (autonomics_tenant_usage{tenant,
+// resource} by default) whose value is a tenant's current consumption
+// rate of a resource. Over a window it averages each tenant's samples and
+// computes the tenants' shares of each resource. A tenant whose share of
+// some resource passes the threshold (50% by default, in basis points)
+// while another tenant uses that resource too is a noisy neighbour: the
+// monitor publishes multi_tenant.noisy_neighbor_detected {share_bp} for
+// it, and multi_tenant.recovered once its share has fallen under the
+// threshold minus a hysteresis (10 points by default) on every resource.
+// Silences do not apply to these governor events.
+//
+// # Evaluation
+//
+// Evaluate and EvaluateFairness are pure functions of their input. Runner
+// wires them to a Store (the storage port, with memalerts and firestore
+// adapters, held to one conformance suite in alertingtest) and a
+// Publisher: only the holder of the evaluation lease evaluates, and its
+// commits are fenced by the lease, so that an instance that lost the lease
+// cannot record or send anything.
+package alerting

@@ -1,0 +1,255 @@
+package alerting
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+)
+
+// Comparison is how a policy compares a sample with its threshold.
+type Comparison string
+
+// The comparisons of a policy.
+const (
+	GT  Comparison = "gt"
+	GTE Comparison = "gte"
+	LT  Comparison = "lt"
+	LTE Comparison = "lte"
+)
+
+// Holds reports whether value compares with threshold as c says.
+func (c Comparison) Holds(value, threshold float64) bool {
+	switch c {
+	case GT:
+		return value > threshold
+	case GTE:
+		return value >= threshold
+	case LT:
+		return value < threshold
+	case LTE:
+		return value <= threshold
+	}
+	return false
+}
+
+// Severity ranks an alert.
+type Severity string
+
+// The severities of a policy.
+const (
+	Warning  Severity = "warning"
+	Critical Severity = "critical"
+)
+
+// Bounds of a policy.
+const (
+	// MaxPolicyDuration bounds for, keep_firing_for and absent_for.
+	MaxPolicyDuration = 24 * time.Hour
+	// MaxNameLen bounds policy names and silence ids.
+	MaxNameLen = 128
+)
+
+// Policy is an alert policy (DESIGN.md §6).
+type Policy struct {
+	// Name identifies the policy; see ValidName.
+	Name string
+	// Metric is the metric name the policy reads.
+	Metric string
+	// Labels are equality matchers on the series' labels; empty matches
+	// every series of the metric.
+	Labels Labels
+	// Comparison and Threshold make the condition; both are empty for a
+	// policy that only watches for absent data.
+	Comparison Comparison
+	Threshold  float64
+	// For is how long the condition must hold before the alert fires.
+	For time.Duration
+	// KeepFiringFor keeps a firing alert firing for that long after its
+	// condition turned false.
+	KeepFiringFor time.Duration
+	// AbsentFor, when set, makes a series (or the metric) that received no
+	// sample for that long a true condition.
+	AbsentFor time.Duration
+	Severity  Severity
+}
+
+// HasThreshold reports whether the policy compares values.
+func (p *Policy) HasThreshold() bool { return p.Comparison != "" }
+
+// Validate checks a policy and returns an Invalid error naming the first
+// problem.
+func (p *Policy) Validate() error {
+	const op = "alerting.Policy"
+	fail := func(format string, args ...any) error {
+		return governor.Errorf(governor.Invalid, op, "policy %q: "+format, append([]any{p.Name}, args...)...)
+	}
+	if err := ValidName("policy name", p.Name); err != nil {
+		return err
+	}
+	if r := metricNameReason(p.Metric); r != "" {
+		return fail("metric %s", r)
+	}
+	if r := labelsReason(p.Labels); r != "" {
+		return fail("labels: %s", r)
+	}
+	switch p.Comparison {
+	case GT, GTE, LT, LTE:
+		if math.IsNaN(p.Threshold) || math.IsInf(p.Threshold, 0) {
+			return fail("threshold must be a finite number")
+		}
+	case "":
+		if p.AbsentFor == 0 {
+			return fail("comparison is required (gt, gte, lt or lte) unless absent_for is set")
+		}
+		if p.Threshold != 0 {
+			return fail("threshold needs a comparison")
+		}
+	default:
+		return fail("comparison %q: want gt, gte, lt or lte", p.Comparison)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"for", p.For}, {"keep_firing_for", p.KeepFiringFor}, {"absent_for", p.AbsentFor}} {
+		if d.v < 0 {
+			return fail("%s %v must not be negative", d.name, d.v)
+		}
+		if d.v > MaxPolicyDuration {
+			return fail("%s %v exceeds %v", d.name, d.v, MaxPolicyDuration)
+		}
+	}
+	switch p.Severity {
+	case Warning, Critical:
+	case "":
+		return fail("severity is required (warning or critical)")
+	default:
+		return fail("severity %q: want warning or critical", p.Severity)
+	}
+	return nil
+}
+
+// ValidName returns an Invalid error unless name is a valid policy name or
+// silence id: 1 to 128 characters of [A-Za-z0-9._-] starting with a
+// letter or digit. what names the value in the message.
+func ValidName(what, name string) error {
+	const op = "alerting.ValidName"
+	if name == "" || len(name) > MaxNameLen {
+		return governor.Errorf(governor.Invalid, op, "%s %q: want 1 to %d characters", what, name, MaxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := isLetter(c) || isDigit(c) || i > 0 && (c == '.' || c == '_' || c == '-')
+		if !ok {
+			return governor.Errorf(governor.Invalid, op, "%s %q: want [A-Za-z0-9][A-Za-z0-9._-]*", what, name)
+		}
+	}
+	return nil
+}
+
+// policyJSON is the wire form of a policy: durations as Go duration
+// strings ("90s", "5m", "1h30m").
+type policyJSON struct {
+	Name          string     `json:"name,omitempty"`
+	Metric        string     `json:"metric"`
+	Labels        Labels     `json:"labels,omitempty"`
+	Comparison    Comparison `json:"comparison,omitempty"`
+	Threshold     *float64   `json:"threshold,omitempty"`
+	For           string     `json:"for,omitempty"`
+	KeepFiringFor string     `json:"keep_firing_for,omitempty"`
+	AbsentFor     string     `json:"absent_for,omitempty"`
+	Severity      Severity   `json:"severity"`
+}
+
+// MarshalJSON renders the policy with durations as strings.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	j := policyJSON{
+		Name: p.Name, Metric: p.Metric, Labels: p.Labels, Comparison: p.Comparison,
+		For: durString(p.For), KeepFiringFor: durString(p.KeepFiringFor), AbsentFor: durString(p.AbsentFor),
+		Severity: p.Severity,
+	}
+	if p.HasThreshold() {
+		t := p.Threshold
+		j.Threshold = &t
+	}
+	return json.Marshal(j)
+}
+
+func durString(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// ParsePolicy decodes the JSON body of PUT /v1/policies/{name} strictly:
+// unknown members, a threshold without a comparison (or the reverse),
+// durations that are not Go duration strings and trailing data are Invalid
+// errors. The name comes from the path; a name in the body must agree. The
+// policy is validated.
+func ParsePolicy(name string, body []byte) (Policy, error) {
+	const op = "alerting.ParsePolicy"
+	var j policyJSON
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body: %v", name, jsonProblem(err))
+	}
+	if dec.More() {
+		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body: trailing data after the object", name)
+	}
+	if j.Name != "" && j.Name != name {
+		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body names %q", name, j.Name)
+	}
+	p := Policy{Name: name, Metric: j.Metric, Labels: j.Labels, Comparison: j.Comparison, Severity: j.Severity}
+	if j.Comparison != "" && j.Threshold == nil {
+		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: comparison %q needs a threshold", name, j.Comparison)
+	}
+	if j.Threshold != nil {
+		if j.Comparison == "" {
+			return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: threshold needs a comparison (gt, gte, lt or lte)", name)
+		}
+		p.Threshold = *j.Threshold
+	}
+	for _, d := range []struct {
+		name string
+		s    string
+		dst  *time.Duration
+	}{{"for", j.For, &p.For}, {"keep_firing_for", j.KeepFiringFor, &p.KeepFiringFor}, {"absent_for", j.AbsentFor, &p.AbsentFor}} {
+		if d.s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.s)
+		if err != nil {
+			return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: %s %q: want a duration such as \"90s\", \"5m\" or \"1h30m\"", name, d.name, d.s)
+		}
+		*d.dst = v
+	}
+	if err := p.Validate(); err != nil {
+		return Policy{}, err
+	}
+	return p, nil
+}
+
+// jsonProblem rewrites the errors of encoding/json into messages that
+// name the member at fault.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if e, ok := err.(*json.UnmarshalTypeError); ok {
+		te = e
+		if te.Field != "" {
+			return fmt.Sprintf("%s: want %s, got %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Sprintf("want %s, got %s", te.Type, te.Value)
+	}
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "json: ")
+	if msg == "EOF" {
+		return "empty body, want a JSON object"
+	}
+	return msg
+}

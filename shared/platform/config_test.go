@@ -1,0 +1,47 @@
+package platform
+
+import (
+	"testing"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFromEnv(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{
+		EnvGoogleProject: "p1", EnvTimers: "customer_account.verification=30s, subscription.trial_end=1m",
+		EnvTelemetry: "gcp", EnvTraceSampleRatio: "0.25", EnvLogLevel: "debug", EnvDedupTTL: "72h",
+	}))
+	if err != nil {
+		t.Fatalf("FromEnv = %v", err)
+	}
+	if c.ProjectID != "p1" || c.Database != "(default)" || c.Telemetry != "gcp" || c.TraceSampleRatio != 0.25 || c.DedupTTL != 72*time.Hour {
+		t.Errorf("FromEnv = %+v", c)
+	}
+	if c.Timers["customer_account.verification"] != 30*time.Second || c.Timers["subscription.trial_end"] != time.Minute {
+		t.Errorf("Timers = %v", c.Timers)
+	}
+	if got := FormatTimers(c.Timers); got != "customer_account.verification=30s,subscription.trial_end=1m0s" {
+		t.Errorf("FormatTimers = %q", got)
+	}
+}
+
+func TestFromEnvErrors(t *testing.T) {
+	tests := []map[string]string{
+		{},
+		{EnvProject: "p", EnvTimers: "verification=30s"},
+		{EnvProject: "p", EnvTimers: "a.b=-1s"},
+		{EnvProject: "p", EnvTimers: "a.b"},
+		{EnvProject: "p", EnvDedupTTL: "soon"},
+		{EnvProject: "p", EnvLogLevel: "loud"},
+		{EnvProject: "p", EnvTelemetry: "jaeger"},
+		{EnvProject: "p", EnvTraceSampleRatio: "2"},
+	}
+	for _, m := range tests {
+		if _, err := FromEnv(env(m)); governor.ErrorCode(err) != governor.Invalid {
+			t.Errorf("FromEnv(%v) = %v, want an invalid error", m, err)
+		}
+	}
+}
