@@ -27,7 +27,10 @@ import (
 	"github.com/autonomics/autonomics/shared/topic"
 )
 
-const emulatorProject = "demo-autonomics"
+// emulatorProject isolates this package's data on the shared emulators: the
+// timers and outbox collections are global, and other packages tick and
+// sweep them.
+const emulatorProject = "engine-test"
 
 // recorder is a Publisher that records what it publishes, forwards to a
 // real publisher when one is set, and fails on demand.

@@ -20,7 +20,7 @@ import (
 )
 
 // emulatorProject is the project id the tests use on the emulator.
-const emulatorProject = "demo-autonomics"
+const emulatorProject = "firestore-test"
 
 // emulatorClient returns a client of the Firestore emulator, or skips the
 // test when FIRESTORE_EMULATOR_HOST is not set.
