@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/autonomics/autonomics/shared/governor"
 )
@@ -194,6 +195,9 @@ func durString(d time.Duration) string {
 func ParsePolicy(name string, body []byte) (Policy, error) {
 	const op = "alerting.ParsePolicy"
 	var j policyJSON
+	if !utf8.Valid(body) {
+		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body is not valid UTF-8", name)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/autonomics/autonomics/shared/governor"
 )
@@ -82,6 +83,9 @@ func ParseSamples(body []byte, now time.Time, rules SampleRules) ([]Sample, erro
 	const op = "alerting.ParseSamples"
 	if len(body) > MaxMetricsBody {
 		return nil, governor.Errorf(governor.Invalid, op, "body is %d bytes, limit %d", len(body), MaxMetricsBody)
+	}
+	if !utf8.Valid(body) {
+		return nil, governor.Errorf(governor.Invalid, op, "body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -440,6 +440,11 @@ func (e *Engine) outbox(ev governor.Event, r receipt.Receipt, d governor.Decisio
 		ReceiptHash: r.Hash,
 		CreatedAt:   now,
 	})
+	// The monitor derives cascade depth and decision latency from these.
+	out[0].Attributes["cascadedepth"] = strconv.Itoa(ev.CascadeDepth)
+	if !ev.Time.IsZero() {
+		out[0].Attributes["event_time"] = ev.Time.UTC().Format(time.RFC3339Nano)
+	}
 	if ev.TraceParent != "" {
 		out[0].Attributes["ce-traceparent"] = ev.TraceParent
 		out[0].Attributes[AttrTraceParent] = ev.TraceParent

@@ -1,0 +1,245 @@
+package alerting
+
+import (
+	"encoding/json"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/governor"
+)
+
+// FairnessPolicy is the policy name of noisy-neighbour alerts. Policy
+// names cannot start with "_", so it never clashes with a user's policy.
+const FairnessPolicy = "__noisy_neighbor"
+
+// Defaults of FairnessOptions.
+const (
+	DefaultFairnessMetric = "autonomics_tenant_usage"
+	DefaultThresholdBP    = 5000
+	DefaultHysteresisBP   = 1000
+	DefaultFairnessWindow = 5 * time.Minute
+)
+
+// FairnessOptions configure the noisy-neighbour detector.
+type FairnessOptions struct {
+	// Metric is the usage metric; its series carry TenantLabel and
+	// ResourceLabel, and its value is the tenant's consumption rate.
+	Metric        string
+	TenantLabel   string
+	ResourceLabel string
+	// Window is the averaging window.
+	Window time.Duration
+	// ThresholdBP is the share (basis points) a tenant must pass to be a
+	// noisy neighbour; it recovers under ThresholdBP - HysteresisBP.
+	ThresholdBP  int
+	HysteresisBP int
+}
+
+// DefaultFairness returns the default options.
+func DefaultFairness() FairnessOptions {
+	return FairnessOptions{
+		Metric: DefaultFairnessMetric, TenantLabel: "tenant", ResourceLabel: "resource",
+		Window: DefaultFairnessWindow, ThresholdBP: DefaultThresholdBP, HysteresisBP: DefaultHysteresisBP,
+	}
+}
+
+// Validate checks the options.
+func (o FairnessOptions) Validate() error {
+	const op = "alerting.FairnessOptions"
+	switch {
+	case metricNameReason(o.Metric) != "":
+		return governor.Errorf(governor.Invalid, op, "metric %q %s", o.Metric, metricNameReason(o.Metric))
+	case labelNameReason(o.TenantLabel) != "" || labelNameReason(o.ResourceLabel) != "":
+		return governor.Errorf(governor.Invalid, op, "tenant and resource labels must be valid label names")
+	case o.Window <= 0:
+		return governor.Errorf(governor.Invalid, op, "window must be positive")
+	case o.ThresholdBP < 1 || o.ThresholdBP > 9999:
+		return governor.Errorf(governor.Invalid, op, "threshold %d bp: want 1 to 9999", o.ThresholdBP)
+	case o.HysteresisBP < 0 || o.HysteresisBP >= o.ThresholdBP:
+		return governor.Errorf(governor.Invalid, op, "hysteresis %d bp: want 0 to threshold-1", o.HysteresisBP)
+	}
+	return nil
+}
+
+// FairnessInput is what one fairness evaluation reads.
+type FairnessInput struct {
+	Now time.Time
+	// Alerts are the stored alerts; only FairnessPolicy ones are read.
+	Alerts []Alert
+	Series *SeriesSet
+	// Retention is how long recovered tenants stay listed.
+	Retention time.Duration
+	FairnessOptions
+}
+
+// Share is one tenant's share of one resource.
+type Share struct {
+	Tenant   string
+	Resource string
+	// Usage is the tenant's mean usage over the window.
+	Usage float64
+	// BP is the share in basis points, 0 to 10000.
+	BP int
+	// Contended says that another tenant used the resource too.
+	Contended bool
+}
+
+// Shares computes every active tenant's share of every resource at now,
+// sorted by resource then tenant. The caller holds no lock.
+func Shares(s *SeriesSet, now time.Time, o FairnessOptions) []Share {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return shares(s, now, o)
+}
+
+func shares(s *SeriesSet, now time.Time, o FairnessOptions) []Share {
+	type key struct{ res, tenant string }
+	usage := map[key]float64{}
+	from := now.Add(-o.Window)
+	s.selectSeries(o.Metric, nil, func(sr *series) {
+		t, r := sr.labels[o.TenantLabel], sr.labels[o.ResourceLabel]
+		if r == "" || !validTenant(t) {
+			return
+		}
+		var sum float64
+		n := 0
+		for _, p := range sr.hist {
+			if p.t.After(from) && !p.t.After(now) && p.v > 0 {
+				sum += p.v
+			}
+			if p.t.After(from) && !p.t.After(now) {
+				n++
+			}
+		}
+		if n > 0 && sum > 0 {
+			usage[key{r, t}] += sum / float64(n)
+		}
+	})
+	total := map[string]float64{}
+	active := map[string]int{}
+	for k, u := range usage {
+		total[k.res] += u
+		active[k.res]++
+	}
+	out := make([]Share, 0, len(usage))
+	for k, u := range usage {
+		out = append(out, Share{
+			Tenant: k.tenant, Resource: k.res, Usage: u,
+			BP:        int(math.Round(u * 10000 / total[k.res])),
+			Contended: active[k.res] > 1,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Resource != out[j].Resource {
+			return out[i].Resource < out[j].Resource
+		}
+		return out[i].Tenant < out[j].Tenant
+	})
+	return out
+}
+
+// EvaluateFairness detects noisy neighbours and their recovery. A tenant
+// is detected when its share of some contended resource exceeds the
+// threshold, and recovers when no resource leaves it above the threshold
+// minus the hysteresis (a resource it no longer uses, or no longer shares,
+// counts as recovered). Until the series set has observed for one window
+// nothing changes.
+func EvaluateFairness(in FairnessInput) Output {
+	o := in.FairnessOptions
+	now := in.Now
+	ev := &evaluation{now: now, put: map[string]*Alert{}, seen: map[string]bool{}}
+	var mine []Alert
+	for _, a := range in.Alerts {
+		if a.Policy == FairnessPolicy {
+			mine = append(mine, a)
+		}
+	}
+	if now.Sub(in.Series.Since()) < o.Window {
+		return ev.output(mine)
+	}
+	detect := map[string]int{}
+	still := map[string]int{}
+	for _, s := range Shares(in.Series, now, o) {
+		if !s.Contended {
+			continue
+		}
+		if s.BP > o.ThresholdBP && s.BP > detect[s.Tenant] {
+			detect[s.Tenant] = s.BP
+		}
+		if s.BP > o.ThresholdBP-o.HysteresisBP && s.BP > still[s.Tenant] {
+			still[s.Tenant] = s.BP
+		}
+	}
+	byTenant := map[string]*Alert{}
+	for i := range mine {
+		byTenant[mine[i].Labels[o.TenantLabel]] = &mine[i]
+	}
+	tenants := make([]string, 0, len(detect))
+	for t := range detect {
+		tenants = append(tenants, t)
+	}
+	sort.Strings(tenants)
+	for _, t := range tenants {
+		a := byTenant[t]
+		if a != nil && a.State == Firing {
+			continue
+		}
+		labels := Labels{o.TenantLabel: t}
+		n := Alert{
+			Fingerprint: Fingerprint(FairnessPolicy, labels), Policy: FairnessPolicy, Severity: Warning,
+			Labels: labels, State: Firing, Reason: ReasonNoisyNeighbor, Value: float64(detect[t]),
+			ActiveAt: now, FiredAt: now, UpdatedAt: now, Notified: true,
+		}
+		if a != nil {
+			n.Outbox, n.Sent, n.LastNotifiedAt = a.Outbox, a.Sent, a.LastNotifiedAt
+		}
+		bp := max(detect[t], 1)
+		data, _ := json.Marshal(map[string]int{"share_bp": min(bp, 10000)})
+		ev.record(&n, Notification{
+			ID: NotificationID(n.Fingerprint, "noisy", now), Channel: ChannelMultiTenant, Type: TypeNoisyNeighbor,
+			Tenant: t, Subject: governor.DefaultSubject, Time: now, Data: data,
+		})
+		ev.put[n.Fingerprint] = &n
+	}
+	for i := range mine {
+		a := &mine[i]
+		t := a.Labels[o.TenantLabel]
+		switch {
+		case a.State == Firing && still[t] == 0:
+			n := a.Clone()
+			n.State, n.ResolvedAt, n.UpdatedAt, n.Notified = Resolved, now, now, false
+			ev.record(&n, Notification{
+				ID: NotificationID(n.Fingerprint, "recovered", now), Channel: ChannelMultiTenant, Type: TypeRecovered,
+				Tenant: t, Subject: governor.DefaultSubject, Time: now, Data: []byte(`{}`),
+			})
+			ev.put[n.Fingerprint] = &n
+		case a.State == Firing && math.Abs(float64(still[t])-a.Value) >= 100:
+			// Track the share in steps of one point, so that the listing
+			// stays current without a write per evaluation.
+			n := a.Clone()
+			n.Value, n.UpdatedAt = float64(still[t]), now
+			ev.put[n.Fingerprint] = &n
+		case a.State != Firing && len(a.Outbox) == 0 && now.Sub(a.ResolvedAt) >= in.Retention && in.Retention > 0:
+			if _, firing := ev.put[a.Fingerprint]; !firing {
+				ev.del = append(ev.del, a.Fingerprint)
+			}
+		}
+	}
+	return ev.output(mine)
+}
+
+// validTenant reports whether t obeys the tenant id rules of DESIGN.md §2.
+func validTenant(t string) bool {
+	if t == "" || len(t) > 128 || t == "." || t == ".." || strings.HasPrefix(t, "__") {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(isLetter(c) || isDigit(c) || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
