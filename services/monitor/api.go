@@ -13,6 +13,7 @@ import (
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/health"
+	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -24,7 +25,7 @@ const maxBody = 64 << 10
 func (s *service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /v1/health", s.getHealth)
 	mux.HandleFunc("GET /v1/policies", s.listPolicies)
@@ -40,7 +41,7 @@ func (s *service) Handler() http.Handler {
 	mux.HandleFunc("DELETE /v1/silences/{id}", s.deleteSilence)
 	mux.HandleFunc("POST /v1/evaluate", s.postEvaluate)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, governor.Errorf(governor.NotFound, "monitor", "no route for %s %s", r.Method, r.URL.Path))
+		httpjson.Error(w, governor.Errorf(governor.NotFound, "monitor", "no route for %s %s", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -58,7 +59,7 @@ func (s *service) getHealth(w http.ResponseWriter, r *http.Request) {
 	if rep.Status == health.Critical {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, healthView{Report: rep, Evaluator: s.runner.LastReport()})
+	httpjson.Write(w, status, healthView{Report: rep, Evaluator: s.runner.LastReport()})
 }
 
 // readBody reads at most limit bytes of the request body.
@@ -76,22 +77,22 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 func (s *service) putPolicy(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := alerting.ValidName("policy name", name); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	body, err := readBody(r, maxBody)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	p, err := alerting.ParsePolicy(name, body)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	created, err := s.d.alerts.PutPolicy(r.Context(), p)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	status := http.StatusOK
@@ -99,30 +100,30 @@ func (s *service) putPolicy(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	s.d.log.InfoContext(r.Context(), "policy saved", "policy", name, "created", created)
-	writeJSON(w, status, p)
+	httpjson.Write(w, status, p)
 }
 
 func (s *service) getPolicy(w http.ResponseWriter, r *http.Request) {
 	p, err := s.d.alerts.Policy(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	httpjson.Write(w, http.StatusOK, p)
 }
 
 func (s *service) listPolicies(w http.ResponseWriter, r *http.Request) {
 	ps, err := s.d.alerts.Policies(r.Context())
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"policies": ps})
+	httpjson.Write(w, http.StatusOK, map[string]any{"policies": ps})
 }
 
 func (s *service) deletePolicy(w http.ResponseWriter, r *http.Request) {
 	if err := s.d.alerts.DeletePolicy(r.Context(), r.PathValue("name")); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	s.d.log.InfoContext(r.Context(), "policy deleted", "policy", r.PathValue("name"))
@@ -132,19 +133,19 @@ func (s *service) deletePolicy(w http.ResponseWriter, r *http.Request) {
 func (s *service) postMetrics(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(r, alerting.MaxMetricsBody)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	samples, err := alerting.ParseSamples(body, s.d.clock().UTC(), s.d.cfg.Samples)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	if err := s.series.Add(samples...); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(samples)})
+	httpjson.Write(w, http.StatusAccepted, map[string]int{"accepted": len(samples)})
 }
 
 // pushReceipt is the push endpoint of the receipts subscription. A
@@ -198,7 +199,7 @@ func (s *service) deadLetter(w http.ResponseWriter, r *http.Request, m event.Mes
 	s.d.log.ErrorContext(r.Context(), "receipt message refused and dead-lettered", "message_id", m.ID, "error", cause.Error())
 	err := s.d.publisher.Publish(r.Context(), store.Message{Topic: s.d.topics.DeadLetter(), Data: m.Data, Attributes: attrs})
 	if err != nil {
-		writeError(w, governor.Wrap(governor.Unavailable, "monitor.deadLetter", err))
+		httpjson.Error(w, governor.Wrap(governor.Unavailable, "monitor.deadLetter", err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -236,17 +237,17 @@ func (s *service) listAlerts(w http.ResponseWriter, r *http.Request) {
 	switch alerting.State(want) {
 	case "", alerting.Pending, alerting.Firing, alerting.Resolved:
 	default:
-		writeError(w, governor.Errorf(governor.Invalid, op, "state=%q: want pending, firing or resolved", want))
+		httpjson.Error(w, governor.Errorf(governor.Invalid, op, "state=%q: want pending, firing or resolved", want))
 		return
 	}
 	alerts, err := s.d.alerts.Alerts(r.Context())
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	silences, err := s.d.alerts.Silences(r.Context())
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	now := s.d.clock()
@@ -272,7 +273,7 @@ func (s *service) listAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"alerts": out})
 }
 
 // silenceJSON is the wire form of a silence.
@@ -297,12 +298,12 @@ func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 	const op = "monitor.putSilence"
 	id := r.PathValue("id")
 	if err := alerting.ValidName("silence id", id); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	body, err := readBody(r, maxBody)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	var j struct {
@@ -314,7 +315,7 @@ func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
-		writeError(w, governor.Errorf(governor.Invalid, op, "silence %q: body: %v (want {matchers, ends_at, starts_at, comment})", id, strings.TrimPrefix(err.Error(), "json: ")))
+		httpjson.Error(w, governor.Errorf(governor.Invalid, op, "silence %q: body: %v (want {matchers, ends_at, starts_at, comment})", id, strings.TrimPrefix(err.Error(), "json: ")))
 		return
 	}
 	now := s.d.clock().UTC()
@@ -328,13 +329,13 @@ func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 		}
 		t, err := time.Parse(time.RFC3339Nano, f.v)
 		if err != nil {
-			writeError(w, governor.Errorf(governor.Invalid, op, "silence %q: %s %q: want an RFC 3339 timestamp", id, f.name, f.v))
+			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "silence %q: %s %q: want an RFC 3339 timestamp", id, f.name, f.v))
 			return
 		}
 		*f.dst = t.UTC()
 	}
 	if err := sl.Validate(now); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	if old, err := s.d.alerts.Silence(r.Context(), id); err == nil {
@@ -342,7 +343,7 @@ func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 	}
 	created, err := s.d.alerts.PutSilence(r.Context(), sl)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	status := http.StatusOK
@@ -350,22 +351,22 @@ func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	s.d.log.InfoContext(r.Context(), "silence saved", "silence", id, "matchers", sl.Matchers.String(), "ends_at", sl.EndsAt)
-	writeJSON(w, status, silenceView(sl, now))
+	httpjson.Write(w, status, silenceView(sl, now))
 }
 
 func (s *service) getSilence(w http.ResponseWriter, r *http.Request) {
 	sl, err := s.d.alerts.Silence(r.Context(), r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, silenceView(sl, s.d.clock()))
+	httpjson.Write(w, http.StatusOK, silenceView(sl, s.d.clock()))
 }
 
 func (s *service) listSilences(w http.ResponseWriter, r *http.Request) {
 	all, err := s.d.alerts.Silences(r.Context())
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	now := s.d.clock()
@@ -373,12 +374,12 @@ func (s *service) listSilences(w http.ResponseWriter, r *http.Request) {
 	for _, sl := range all {
 		out = append(out, silenceView(sl, now))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"silences": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"silences": out})
 }
 
 func (s *service) deleteSilence(w http.ResponseWriter, r *http.Request) {
 	if err := s.d.alerts.DeleteSilence(r.Context(), r.PathValue("id")); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -391,38 +392,8 @@ func (s *service) postEvaluate(w http.ResponseWriter, r *http.Request) {
 	rep, err := s.evaluate(context.WithoutCancel(r.Context()))
 	if err != nil {
 		s.d.log.ErrorContext(r.Context(), "evaluation failed", "error", err.Error())
-		writeError(w, governor.Wrap(governor.Unavailable, "monitor.evaluate", err))
+		httpjson.Error(w, governor.Wrap(governor.Unavailable, "monitor.evaluate", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
-}
-
-// statusOf maps an error code to an HTTP status.
-func statusOf(code governor.Code) int {
-	switch code {
-	case governor.Invalid:
-		return http.StatusBadRequest
-	case governor.NotFound:
-		return http.StatusNotFound
-	case governor.Conflict:
-		return http.StatusConflict
-	case governor.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-func writeError(w http.ResponseWriter, err error) {
-	code := governor.ErrorCode(err)
-	msg := governor.ErrorMessage(err)
-	if code == governor.Internal {
-		msg = "internal error"
-	}
-	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": string(code), "message": msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httpjson.Write(w, http.StatusOK, rep)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -40,14 +41,14 @@ type API struct {
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /v1/tenants/{tenant}/governors", a.governors)
 	mux.HandleFunc("GET /v1/tenants/{tenant}/receipts", a.receipts)
 	mux.HandleFunc("GET /v1/tenants/{tenant}/verify", a.verify)
 	mux.HandleFunc("GET /v1/receipts", a.receiptsByExecution)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, governor.Errorf(governor.NotFound, "query", "no route for %s %s", r.Method, r.URL.Path))
+		httpjson.Error(w, governor.Errorf(governor.NotFound, "query", "no route for %s %s", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -65,12 +66,12 @@ type governorView struct {
 func (a *API) governors(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
 	if err := event.ValidTenant(tenant); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	insts, err := a.store.Instances(r.Context(), tenant, "")
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	out := make([]governorView, 0, len(insts))
@@ -84,28 +85,28 @@ func (a *API) governors(w http.ResponseWriter, r *http.Request) {
 			Data: data, UpdatedAt: in.UpdatedAt.UTC().Format(time.RFC3339Nano),
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenant_id": tenant, "governors": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"tenant_id": tenant, "governors": out})
 }
 
 func (a *API) receipts(w http.ResponseWriter, r *http.Request) {
 	const op = "query.receipts"
 	tenant := r.PathValue("tenant")
 	if err := event.ValidTenant(tenant); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	q := store.ReceiptQuery{Tenant: tenant, PageSize: defaultPageSize, PageToken: r.URL.Query().Get("page_token")}
 	v := r.URL.Query()
 	if d := v.Get("domain"); d != "" {
 		if !knownDomain(governor.Domain(d)) {
-			writeError(w, governor.Errorf(governor.Invalid, op, "domain %q is not one of the eight governor domains", d))
+			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "domain %q is not one of the eight governor domains", d))
 			return
 		}
 		q.Domain = governor.Domain(d)
 	}
 	if s := v.Get("subject"); s != "" {
 		if err := event.ValidSubject(s); err != nil || s == governor.BroadcastSubject {
-			writeError(w, governor.Errorf(governor.Invalid, op, "subject %q is not a valid subject", s))
+			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "subject %q is not a valid subject", s))
 			return
 		}
 		q.Subject = s
@@ -117,7 +118,7 @@ func (a *API) receipts(w http.ResponseWriter, r *http.Request) {
 		if s := v.Get(p.name); s != "" {
 			t, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
-				writeError(w, governor.Errorf(governor.Invalid, op, "%s=%q: want an RFC 3339 time", p.name, s))
+				httpjson.Error(w, governor.Errorf(governor.Invalid, op, "%s=%q: want an RFC 3339 time", p.name, s))
 				return
 			}
 			*p.dst = t
@@ -126,38 +127,38 @@ func (a *API) receipts(w http.ResponseWriter, r *http.Request) {
 	if s := v.Get("page_size"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxPageSize {
-			writeError(w, governor.Errorf(governor.Invalid, op, "page_size=%q: want 1 to %d", s, maxPageSize))
+			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "page_size=%q: want 1 to %d", s, maxPageSize))
 			return
 		}
 		q.PageSize = n
 	}
 	rs, next, err := a.store.Receipts(r.Context(), q)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	if rs == nil {
 		rs = []receipt.Receipt{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"receipts": rs, "next_page_token": next})
+	httpjson.Write(w, http.StatusOK, map[string]any{"receipts": rs, "next_page_token": next})
 }
 
 func (a *API) receiptsByExecution(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("execution_id")
 	if id == "" || len(id) > 256 {
-		writeError(w, governor.Errorf(governor.Invalid, "query.receipts", "execution_id is required (1 to 256 bytes)"))
+		httpjson.Error(w, governor.Errorf(governor.Invalid, "query.receipts", "execution_id is required (1 to 256 bytes)"))
 		return
 	}
 	rs, err := a.store.ReceiptsByExecution(r.Context(), id)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	if len(rs) == 0 {
-		writeError(w, governor.Errorf(governor.NotFound, "query.receipts", "no receipt for execution_id %q", id))
+		httpjson.Error(w, governor.Errorf(governor.NotFound, "query.receipts", "no receipt for execution_id %q", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"receipts": rs})
+	httpjson.Write(w, http.StatusOK, map[string]any{"receipts": rs})
 }
 
 // chainReport is the verification result of one instance.
@@ -179,12 +180,12 @@ type brokenReceipt struct {
 func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
 	if err := event.ValidTenant(tenant); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	insts, err := a.store.Instances(r.Context(), tenant, "")
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	reports := make([]chainReport, 0, len(insts))
@@ -192,13 +193,13 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 	for _, in := range insts {
 		rep, err := VerifyInstance(r.Context(), a.store, in)
 		if err != nil {
-			writeError(w, err)
+			httpjson.Error(w, err)
 			return
 		}
 		allOK = allOK && rep.OK
 		reports = append(reports, rep)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenant_id": tenant, "ok": allOK, "instances": reports})
+	httpjson.Write(w, http.StatusOK, map[string]any{"tenant_id": tenant, "ok": allOK, "instances": reports})
 }
 
 // VerifyInstance walks one instance's chain page by page and checks that
@@ -251,34 +252,4 @@ func knownDomain(d governor.Domain) bool {
 		}
 	}
 	return false
-}
-
-// statusOf maps an error code to an HTTP status.
-func statusOf(code governor.Code) int {
-	switch code {
-	case governor.Invalid:
-		return http.StatusBadRequest
-	case governor.NotFound:
-		return http.StatusNotFound
-	case governor.Conflict:
-		return http.StatusConflict
-	case governor.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-func writeError(w http.ResponseWriter, err error) {
-	code := governor.ErrorCode(err)
-	msg := governor.ErrorMessage(err)
-	if code == governor.Internal {
-		msg = "internal error"
-	}
-	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": string(code), "message": msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

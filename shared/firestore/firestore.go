@@ -132,7 +132,7 @@ func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 	if t.written {
 		return governor.Instance{}, governor.Errorf(governor.Internal, op, "read after Write")
 	}
-	if err := checkKey(op, k); err != nil {
+	if err := store.CheckKey(op, k); err != nil {
 		return governor.Instance{}, err
 	}
 	snap, err := t.t.Get(t.s.instanceRef(k))
@@ -151,7 +151,7 @@ func (t *tx) Dedup(k governor.Key, source, id string) (string, bool, error) {
 	if t.written {
 		return "", false, governor.Errorf(governor.Internal, op, "read after Write")
 	}
-	if err := checkKey(op, k); err != nil {
+	if err := store.CheckKey(op, k); err != nil {
 		return "", false, err
 	}
 	snap, err := t.t.Get(t.s.dedupRef(k, source, id))
@@ -178,7 +178,7 @@ func (t *tx) Write(c store.Changes) error {
 	if t.written {
 		return governor.Errorf(governor.Internal, op, "Write called twice in one transaction")
 	}
-	decidedAt, err := checkChanges(op, &c)
+	decidedAt, err := store.CheckChanges(op, &c)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func getAll[T any](ctx context.Context, op string, q fs.Query, decode func(*fs.D
 // Instances implements store.Store.
 func (s *Store) Instances(ctx context.Context, tenant string, domain governor.Domain) ([]governor.Instance, error) {
 	const op = "firestore.Instances"
-	if err := checkID(op, "tenant id", tenant); err != nil {
+	if err := store.CheckID(op, "tenant id", tenant); err != nil {
 		return nil, err
 	}
 	q := s.tenantRef(tenant).Collection(colInstances).Query
@@ -58,7 +58,7 @@ func (s *Store) Instances(ctx context.Context, tenant string, domain governor.Do
 // document id order. A limit <= 0 means no limit.
 func (s *Store) Chain(ctx context.Context, k governor.Key, after int64, limit int) ([]receipt.Receipt, error) {
 	const op = "firestore.Chain"
-	if err := checkKey(op, k); err != nil {
+	if err := store.CheckKey(op, k); err != nil {
 		return nil, err
 	}
 	q := s.receiptsRef(k).OrderBy(fs.DocumentID, fs.Asc)
@@ -77,7 +77,7 @@ func (s *Store) Chain(ctx context.Context, k governor.Key, after int64, limit in
 // base64url of the last receipt's document path.
 func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.Receipt, string, error) {
 	const op = "firestore.Receipts"
-	if err := checkID(op, "tenant id", q.Tenant); err != nil {
+	if err := store.CheckID(op, "tenant id", q.Tenant); err != nil {
 		return nil, "", err
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && q.From.After(q.To) {
@@ -163,7 +163,7 @@ func (s *Store) tokenRef(op, token, tenant string) (*fs.DocumentRef, error) {
 		return nil, bad("of another tenant")
 	}
 	for _, p := range parts {
-		if checkID(op, "id", p) != nil {
+		if store.CheckID(op, "id", p) != nil {
 			return nil, bad("not a receipt")
 		}
 	}
@@ -233,7 +233,7 @@ func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([
 func (s *Store) MarkDelivered(ctx context.Context, ids ...string) error {
 	const op = "firestore.MarkDelivered"
 	for _, id := range ids {
-		if err := checkID(op, "outbox id", id); err != nil {
+		if err := store.CheckID(op, "outbox id", id); err != nil {
 			return err
 		}
 	}
@@ -260,7 +260,7 @@ func (s *Store) DueTimers(ctx context.Context, t time.Time, limit int) ([]store.
 // DeleteTimer implements store.Store.
 func (s *Store) DeleteTimer(ctx context.Context, id string) error {
 	const op = "firestore.DeleteTimer"
-	if err := checkID(op, "timer id", id); err != nil {
+	if err := store.CheckID(op, "timer id", id); err != nil {
 		return err
 	}
 	_, err := s.timerRef(id).Delete(ctx)

@@ -194,7 +194,7 @@ func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 	if t.changes != nil {
 		return governor.Instance{}, governor.Errorf(governor.Internal, op, "read after Write")
 	}
-	if err := checkKey(op, k); err != nil {
+	if err := store.CheckKey(op, k); err != nil {
 		return governor.Instance{}, err
 	}
 	t.s.mu.RLock()
@@ -213,7 +213,7 @@ func (t *tx) Dedup(k governor.Key, source, id string) (string, bool, error) {
 	if t.changes != nil {
 		return "", false, governor.Errorf(governor.Internal, op, "read after Write")
 	}
-	if err := checkKey(op, k); err != nil {
+	if err := store.CheckKey(op, k); err != nil {
 		return "", false, err
 	}
 	t.s.mu.RLock()
@@ -230,7 +230,7 @@ func (t *tx) Write(c store.Changes) error {
 	if t.changes != nil {
 		return governor.Errorf(governor.Internal, op, "Write called twice in one transaction")
 	}
-	at, err := checkChanges(op, &c)
+	at, err := store.CheckChanges(op, &c)
 	if err != nil {
 		return err
 	}
@@ -262,7 +262,7 @@ func (s *Store) Instances(ctx context.Context, tenant string, domain governor.Do
 	if err := ctx.Err(); err != nil {
 		return nil, governor.Wrap(governor.Unavailable, op, err)
 	}
-	if err := checkID(op, "tenant id", tenant); err != nil {
+	if err := store.CheckID(op, "tenant id", tenant); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
@@ -285,7 +285,7 @@ func (s *Store) Chain(ctx context.Context, k governor.Key, after int64, limit in
 	if err := ctx.Err(); err != nil {
 		return nil, governor.Wrap(governor.Unavailable, op, err)
 	}
-	if err := checkKey(op, k); err != nil {
+	if err := store.CheckKey(op, k); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
@@ -348,7 +348,7 @@ func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.R
 	if err := ctx.Err(); err != nil {
 		return nil, "", governor.Wrap(governor.Unavailable, op, err)
 	}
-	if err := checkID(op, "tenant id", q.Tenant); err != nil {
+	if err := store.CheckID(op, "tenant id", q.Tenant); err != nil {
 		return nil, "", err
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && q.From.After(q.To) {
@@ -496,7 +496,7 @@ func (s *Store) MarkDelivered(ctx context.Context, ids ...string) error {
 		return governor.Wrap(governor.Unavailable, op, err)
 	}
 	for _, id := range ids {
-		if err := checkID(op, "outbox id", id); err != nil {
+		if err := store.CheckID(op, "outbox id", id); err != nil {
 			return err
 		}
 	}
@@ -542,7 +542,7 @@ func (s *Store) DeleteTimer(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return governor.Wrap(governor.Unavailable, op, err)
 	}
-	if err := checkID(op, "timer id", id); err != nil {
+	if err := store.CheckID(op, "timer id", id); err != nil {
 		return err
 	}
 	s.mu.Lock()

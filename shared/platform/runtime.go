@@ -7,9 +7,9 @@ import (
 	"sync"
 
 	fs "cloud.google.com/go/firestore"
-	"go.opentelemetry.io/otel"
 	ps "cloud.google.com/go/pubsub/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"go.opentelemetry.io/otel"
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"

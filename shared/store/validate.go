@@ -1,20 +1,19 @@
-package memstore
+package store
 
 import (
 	"strings"
 	"time"
 
 	"github.com/autonomics/autonomics/shared/governor"
-	"github.com/autonomics/autonomics/shared/store"
 )
 
-// maxSeq is the largest receipt seq the store accepts, the largest that
+// MaxSeq is the largest receipt seq the store accepts, the largest that
 // the Firestore layout's twelve-digit receipt ids keep in order.
-const maxSeq int64 = 999_999_999_999
+const MaxSeq int64 = 999_999_999_999
 
-// checkID refuses ids that Firestore cannot use as a document id, so that
+// CheckID refuses ids that Firestore cannot use as a document id, so that
 // both stores accept the same ids.
-func checkID(op, what, id string) error {
+func CheckID(op, what, id string) error {
 	switch {
 	case id == "":
 		return governor.Errorf(governor.Invalid, op, "empty %s", what)
@@ -30,10 +29,10 @@ func checkID(op, what, id string) error {
 	return nil
 }
 
-// checkKey refuses incomplete keys and keys that do not map to document
+// CheckKey refuses incomplete keys and keys that do not map to document
 // ids.
-func checkKey(op string, k governor.Key) error {
-	if err := checkID(op, "tenant id", k.Tenant); err != nil {
+func CheckKey(op string, k governor.Key) error {
+	if err := CheckID(op, "tenant id", k.Tenant); err != nil {
 		return err
 	}
 	if k.Domain == "" || k.Subject == "" {
@@ -42,14 +41,14 @@ func checkKey(op string, k governor.Key) error {
 	if strings.Contains(string(k.Domain), ":") {
 		return governor.Errorf(governor.Invalid, op, "domain %q contains ':'", k.Domain)
 	}
-	return checkID(op, "instance id", string(k.Domain)+":"+k.Subject)
+	return CheckID(op, "instance id", string(k.Domain)+":"+k.Subject)
 }
 
-// checkChanges validates the changes of a decision and returns the
+// CheckChanges validates the changes of a decision and returns the
 // receipt's decision time.
-func checkChanges(op string, c *store.Changes) (time.Time, error) {
+func CheckChanges(op string, c *Changes) (time.Time, error) {
 	k := c.Instance.Key
-	if err := checkKey(op, k); err != nil {
+	if err := CheckKey(op, k); err != nil {
 		return time.Time{}, err
 	}
 	for name := range c.Instance.Timers {
@@ -61,8 +60,8 @@ func checkChanges(op string, c *store.Changes) (time.Time, error) {
 	if r.Key() != k {
 		return time.Time{}, governor.Errorf(governor.Invalid, op, "receipt of %s written with instance %s", r.Key(), k)
 	}
-	if r.Seq < 1 || r.Seq > maxSeq {
-		return time.Time{}, governor.Errorf(governor.Invalid, op, "receipt seq %d outside 1…%d", r.Seq, maxSeq)
+	if r.Seq < 1 || r.Seq > MaxSeq {
+		return time.Time{}, governor.Errorf(governor.Invalid, op, "receipt seq %d outside 1…%d", r.Seq, MaxSeq)
 	}
 	at, err := time.Parse(time.RFC3339Nano, r.DecidedAt)
 	if err != nil {
@@ -78,7 +77,7 @@ func checkChanges(op string, c *store.Changes) (time.Time, error) {
 	}
 	seen := map[string]bool{}
 	for _, e := range c.Outbox {
-		if err := checkID(op, "outbox id", e.ID); err != nil {
+		if err := CheckID(op, "outbox id", e.ID); err != nil {
 			return time.Time{}, err
 		}
 		if seen[e.ID] {
@@ -88,10 +87,10 @@ func checkChanges(op string, c *store.Changes) (time.Time, error) {
 	}
 	clear(seen)
 	for _, e := range c.ArmTimers {
-		if err := checkID(op, "timer id", e.ID); err != nil {
+		if err := CheckID(op, "timer id", e.ID); err != nil {
 			return time.Time{}, err
 		}
-		if err := checkKey(op, e.Key); err != nil {
+		if err := CheckKey(op, e.Key); err != nil {
 			return time.Time{}, err
 		}
 		if seen[e.ID] {
@@ -100,7 +99,7 @@ func checkChanges(op string, c *store.Changes) (time.Time, error) {
 		seen[e.ID] = true
 	}
 	for _, id := range c.CancelTimers {
-		if err := checkID(op, "timer id", id); err != nil {
+		if err := CheckID(op, "timer id", id); err != nil {
 			return time.Time{}, err
 		}
 	}

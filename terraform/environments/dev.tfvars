@@ -1,0 +1,38 @@
+# A development environment, usually sharing a project with production
+# under a name prefix given with the variables of the deployment (Cloud
+# Build's _PREFIX, `make deploy ENV=dev PREFIX=dev-`); the data then lives
+# in a Firestore database of its own, <prefix>-autonomics.
+
+deletion_protection = false
+log_level           = "debug"
+telemetry           = "gcp"
+labels              = { environment = "dev", system = "autonomics" }
+
+# Short timers so that lifecycles can be watched end to end.
+timers = {
+  "customer_account.verification" = "10m"
+  "entitlement.approval"          = "10m"
+  "subscription.trial_end"        = "15m"
+  "subscription.period_end"       = "30m"
+  "subscription.grace"            = "10m"
+  "subscription.suspension"       = "20m"
+}
+dedup_ttl = "192h"
+
+governor_function = {
+  max_instances = 3
+}
+
+services = {
+  query = { max_instances = 1 }
+  # No instance kept running: the per-minute evaluation keeps one warm, and
+  # a development monitor may lose its series when it is recycled.
+  monitor    = { min_instances = 0 }
+  integrator = { max_instances = 1 }
+}
+
+schedules = {
+  integrate = "*/10 * * * *"
+}
+
+oldest_unacked_alert_seconds = 1800

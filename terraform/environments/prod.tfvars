@@ -1,0 +1,22 @@
+# Production: no name prefix, so the project's (default) Firestore database
+# (where the free tier applies), point-in-time recovery, and protection
+# against an accidental destroy.
+
+firestore_point_in_time_recovery = true
+deletion_protection              = true
+log_level                        = "info"
+telemetry                        = "gcp"
+trace_sample_ratio               = 0.1
+labels                           = { environment = "prod", system = "autonomics" }
+
+governor_function = {
+  concurrency   = 8
+  max_instances = 20
+}
+
+services = {
+  query = { max_instances = 5 }
+}
+
+oldest_unacked_alert_seconds = 600
+function_error_ratio         = 0.05

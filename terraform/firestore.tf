@@ -1,0 +1,107 @@
+# The Firestore database and what the queries of shared/firestore need
+# (its package documentation and the Ledger type's list the layout,
+# queries and indexes).
+
+resource "google_firestore_database" "main" {
+  name        = local.firestore_database
+  location_id = local.firestore_location
+  type        = "FIRESTORE_NATIVE"
+  # Transactions lock what they read; the engine is written for it.
+  concurrency_mode            = "PESSIMISTIC"
+  app_engine_integration_mode = "DISABLED"
+  point_in_time_recovery_enablement = (
+    var.firestore_point_in_time_recovery ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED"
+  )
+  delete_protection_state = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  # The project's (default) database outlives the configuration; an
+  # environment's own database goes with it.
+  deletion_policy = local.firestore_database == "(default)" ? "ABANDON" : "DELETE"
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  # Composite indexes, all ascending (__name__ follows implicitly):
+  # receipts by tenant (collection group), optionally narrowed by domain
+  # and subject, ordered by decision time; undelivered outbox entries by age.
+  firestore_indexes = {
+    receipts_by_tenant                = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "decided_at_ts"] }
+    receipts_by_tenant_domain         = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "decided_at_ts"] }
+    receipts_by_tenant_subject        = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "subject", "decided_at_ts"] }
+    receipts_by_tenant_domain_subject = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "subject", "decided_at_ts"] }
+    outbox_undelivered                = { collection = "outbox", scope = "COLLECTION", fields = ["delivered", "created_at"] }
+    # The ledger's pending entries (ledgers/{name}/entries, a collection
+    # query) in arrival order.
+    ledger_pending = { collection = "entries", scope = "COLLECTION", fields = ["index", "arrived_at"] }
+  }
+
+  # Fields never queried and possibly large: no single-field indexes.
+  firestore_unindexed_fields = {
+    instances_data    = { collection = "instances", field = "data" }
+    outbox_data       = { collection = "outbox", field = "data" }
+    outbox_attributes = { collection = "outbox", field = "attributes" }
+    ledger_entry_leaf = { collection = "entries", field = "leaf" }
+    ledger_tile_data  = { collection = "tiles", field = "data" }
+  }
+}
+
+resource "google_firestore_index" "composite" {
+  for_each = local.firestore_indexes
+
+  database    = google_firestore_database.main.name
+  collection  = each.value.collection
+  query_scope = each.value.scope
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = fields.value
+      order      = "ASCENDING"
+    }
+  }
+}
+
+# ReceiptsByExecution is a collection-group query on execution_id ==, which
+# needs the field's ascending index in collection-group scope. Setting an
+# index_config replaces the automatic indexes of the field; the receipts of
+# one instance are never queried by execution id, so none are kept.
+resource "google_firestore_field" "receipts_execution_id" {
+  database   = google_firestore_database.main.name
+  collection = "receipts"
+  field      = "execution_id"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+}
+
+# Dedup markers expire: the TTL policy deletes a marker after its
+# expire_at (within about a day). expire_at is not queried, and indexing a
+# monotonically increasing timestamp would only add write hotspots.
+resource "google_firestore_field" "dedup_expire_at" {
+  database   = google_firestore_database.main.name
+  collection = "dedup"
+  field      = "expire_at"
+
+  index_config {}
+  ttl_config {}
+
+  # Concurrent field changes on a new database contend (409 "underlying
+  # data changed"); they are applied one after another.
+  depends_on = [google_firestore_field.receipts_execution_id]
+}
+
+resource "google_firestore_field" "unindexed" {
+  for_each = local.firestore_unindexed_fields
+
+  database   = google_firestore_database.main.name
+  collection = each.value.collection
+  field      = each.value.field
+
+  index_config {}
+
+  depends_on = [google_firestore_field.dedup_expire_at]
+}

@@ -1,0 +1,91 @@
+# Autonomics on Google Cloud: everything DESIGN.md §7 lists for one
+# environment (a project, a region and a name prefix).
+
+locals {
+  # The eight governors: domain id => the entry point its package under
+  # functions/ registers (the package's EntryPoint constant).
+  governors = {
+    entitlement      = { entry_point = "Entitlement" }
+    billing          = { entry_point = "Billing" }
+    product_catalog  = { entry_point = "ProductCatalog" }
+    subscription     = { entry_point = "Subscription" }
+    customer_account = { entry_point = "CustomerAccount" }
+    quota_sla        = { entry_point = "QuotaSLA" }
+    compliance_audit = { entry_point = "ComplianceAudit" }
+    multi_tenant     = { entry_point = "MultiTenant" }
+  }
+
+  # The HTTP functions of functions/scheduler that Cloud Scheduler calls.
+  scheduler_functions = {
+    tick  = { entry_point = "Tick", description = "Publishes due governor timers as timeout events." }
+    sweep = { entry_point = "Sweep", description = "Re-publishes outbox entries left undelivered by a crash after commit." }
+  }
+
+  # Topic ids, as shared/topic names them: autonomics-<domain with - for _>
+  # for the governors, then the shared topics.
+  domain_topics = { for d in keys(local.governors) : d => "${var.prefix}autonomics-${replace(d, "_", "-")}" }
+  shared_topics = {
+    receipts    = "${var.prefix}autonomics-receipts"
+    actions     = "${var.prefix}autonomics-actions"
+    alerts      = "${var.prefix}autonomics-alerts"
+    dead_letter = "${var.prefix}autonomics-dead-letter"
+    checkpoints = "${var.prefix}autonomics-checkpoints"
+  }
+  topics = merge(local.domain_topics, local.shared_topics)
+
+  # Configuration every function and service reads through
+  # platform.FromEnv (shared/platform/config.go).
+  platform_env = {
+    AUTONOMICS_PROJECT            = var.project
+    AUTONOMICS_FIRESTORE_DATABASE = local.firestore_database
+    AUTONOMICS_TOPIC_PREFIX       = var.prefix
+    AUTONOMICS_PROVIDER_TENANT    = var.provider_tenant
+    AUTONOMICS_TIMERS             = join(",", [for k in sort(keys(var.timers)) : "${k}=${var.timers[k]}"])
+    AUTONOMICS_DEDUP_TTL          = var.dedup_ttl
+    AUTONOMICS_LOG_LEVEL          = var.log_level
+    AUTONOMICS_TELEMETRY          = var.telemetry
+    AUTONOMICS_TRACE_SAMPLE_RATIO = tostring(var.trace_sample_ratio)
+  }
+
+  # Production uses the project's (default) database (the free tier applies
+  # to it); a prefixed environment gets a database of its own, since
+  # collections carry no prefix.
+  firestore_database = (
+    var.firestore_database != "" ? var.firestore_database :
+    var.prefix == "" ? "(default)" : "${trimsuffix(var.prefix, "-")}-autonomics"
+  )
+  firestore_location = var.firestore_location != "" ? var.firestore_location : var.region
+  pubsub_agent       = "serviceAccount:${google_project_service_identity.pubsub.email}"
+}
+
+resource "google_project_service" "enabled" {
+  for_each = toset([
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "cloudtrace.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ])
+
+  service = each.value
+  # Other environments in the project may still use them.
+  disable_on_destroy = false
+}
+
+# The Pub/Sub service agent forwards dead-lettered messages; creating the
+# identity up front lets the IAM grants name it on the first apply.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+  service  = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.enabled]
+}

@@ -1,0 +1,372 @@
+# The Cloud Run services, from images that Cloud Build pushes to the
+# Artifact Registry repository below (terraform/docker/service.Dockerfile).
+
+locals {
+  services = {
+    query = {
+      description = "Autonomics query API: governors, receipts and chain verification per tenant."
+      # Called by operators and tools from outside; IAM decides who.
+      ingress     = "INGRESS_TRAFFIC_ALL"
+      invokers    = var.query_invokers
+      health_path = "/healthz"
+      scaling     = { min_instances = 0, max_instances = 3 }
+      env         = {}
+      secret_env  = {}
+    }
+    monitor = {
+      description = "Autonomics monitor: health, metric policies, alerts and fairness."
+      # Its API (policies, metrics, silences) serves operators; Pub/Sub and
+      # Cloud Scheduler reach it too. IAM decides who.
+      ingress     = "INGRESS_TRAFFIC_ALL"
+      invokers    = var.monitor_invokers
+      health_path = "/healthz"
+      # Series live in the memory of the instance that receives them
+      # (services/monitor/README.md): exactly one instance, kept running.
+      scaling = { min_instances = 1, max_instances = 1 }
+      env = {
+        # Environments have a database each; the namespace names them anyway.
+        AUTONOMICS_MONITOR_NAMESPACE = var.prefix == "" ? "default" : trimsuffix(var.prefix, "-")
+        # Cloud Scheduler drives evaluation (POST /v1/evaluate) and the
+        # instance gets CPU only while serving, so no internal ticker.
+        AUTONOMICS_MONITOR_EVAL_INTERVAL = "0"
+      }
+      secret_env = {}
+    }
+    integrator = {
+      description = "Autonomics ledger integrator: appends receipts to the verifiable log and signs checkpoints."
+      # Only Pub/Sub (receipts) and Cloud Scheduler call it.
+      ingress     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      invokers    = []
+      health_path = "/healthz"
+      # Integration holds a lease; more instances only take more pushes.
+      scaling = { min_instances = 0, max_instances = 2 }
+      env = {
+        # The signing key's name; the integrator refuses a key named otherwise.
+        AUTONOMICS_LEDGER_ORIGIN = local.ledger_origin
+        # Cloud Scheduler drives integration (POST /v1/integrate) and the
+        # instance gets CPU only while serving, so no internal loop.
+        AUTONOMICS_LEDGER_INTERVAL = "0"
+      }
+      secret_env = {
+        AUTONOMICS_SIGNING_KEY = google_secret_manager_secret.signing_key.secret_id
+      }
+    }
+  }
+
+  # Variables the code reads that this deployment leaves to the code's
+  # defaults on purpose (var.extra_env can still set them). The monitor's
+  # holder id must differ per instance, so it is never set here.
+  env_left_to_code = {
+    monitor = [
+      "AUTONOMICS_MONITOR_HOLDER_ID",
+      "AUTONOMICS_MONITOR_LEASE_TTL",
+      "AUTONOMICS_MONITOR_REPEAT_INTERVAL",
+      "AUTONOMICS_MONITOR_LOOKBACK",
+      "AUTONOMICS_MONITOR_RESOLVED_RETENTION",
+      "AUTONOMICS_MONITOR_SERIES_RETENTION",
+      "AUTONOMICS_MONITOR_MAX_SERIES",
+      "AUTONOMICS_MONITOR_SAMPLE_MAX_FUTURE",
+      "AUTONOMICS_MONITOR_SAMPLE_MAX_AGE",
+      "AUTONOMICS_MONITOR_RECEIPT_WINDOW",
+      "AUTONOMICS_MONITOR_FAIRNESS",
+      "AUTONOMICS_MONITOR_FAIRNESS_METRIC",
+      "AUTONOMICS_MONITOR_FAIRNESS_THRESHOLD_BP",
+      "AUTONOMICS_MONITOR_FAIRNESS_HYSTERESIS_BP",
+      "AUTONOMICS_MONITOR_FAIRNESS_WINDOW",
+      "AUTONOMICS_MONITOR_CPU_THRESHOLD",
+      "AUTONOMICS_MONITOR_MEMORY_THRESHOLD",
+      "AUTONOMICS_MONITOR_OUTBOX_DEGRADED",
+      "AUTONOMICS_MONITOR_OUTBOX_CRITICAL",
+      "AUTONOMICS_MONITOR_TIMERS_DEGRADED",
+      "AUTONOMICS_MONITOR_TIMERS_CRITICAL",
+      "AUTONOMICS_MONITOR_CHECK_TIMEOUT",
+    ]
+    # The key comes from Secret Manager, never from a file; the ledger
+    # document, batch size and lease keep their defaults; the holder id
+    # must differ per instance.
+    integrator = [
+      "AUTONOMICS_SIGNING_KEY_FILE",
+      "AUTONOMICS_LEDGER_NAME",
+      "AUTONOMICS_LEDGER_BATCH",
+      "AUTONOMICS_LEDGER_LEASE_TTL",
+      "AUTONOMICS_LEDGER_HOLDER_ID",
+    ]
+  }
+
+  ledger_origin = var.ledger_origin != "" ? var.ledger_origin : "${var.project}/${var.prefix}autonomics-ledger"
+
+  service_defaults = {
+    memory      = "512Mi"
+    cpu         = "1"
+    concurrency = 80
+  }
+  service_settings = {
+    for s, cfg in local.services : s => merge(
+      local.service_defaults,
+      cfg.scaling,
+      { for k, v in try(var.services[s], {}) : k => v if v != null },
+    )
+  }
+
+  image_repository = "${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.images.repository_id}"
+
+  # Who may call each service: the members given in variables, plus the
+  # push identity (receipts to the monitor and the integrator) and the
+  # scheduler identity (the monitor's evaluation, the integration). Keys
+  # are static, so that plans do not depend on account emails that are
+  # only known after apply.
+  service_invoker_grants = merge(
+    merge([for s, cfg in local.services : { for m in cfg.invokers : "${s}/${m}" => { service = s, member = m } }]...),
+    {
+      "monitor/push" = {
+        service = "monitor", member = "serviceAccount:${google_service_account.push.email}"
+      }
+      "monitor/scheduler" = {
+        service = "monitor", member = "serviceAccount:${google_service_account.scheduler_invoker.email}"
+      }
+      "integrator/push" = {
+        service = "integrator", member = "serviceAccount:${google_service_account.push.email}"
+      }
+      "integrator/scheduler" = {
+        service = "integrator", member = "serviceAccount:${google_service_account.scheduler_invoker.email}"
+      }
+    },
+  )
+}
+
+resource "google_artifact_registry_repository" "images" {
+  repository_id = "${var.prefix}autonomics"
+  location      = var.region
+  format        = "DOCKER"
+  description   = "Autonomics service images."
+
+  # Keep the ten newest images per service and drop the rest after a week.
+  cleanup_policy_dry_run = false
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 10
+    }
+  }
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "604800s"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The checkpoint signing key of the ledger. Terraform creates the secret,
+# never its value (state must not hold the key): Cloud Build adds the first
+# version (`integrator -keygen`, named local.ledger_origin), and rotation
+# is a new version.
+resource "google_secret_manager_secret" "signing_key" {
+  secret_id = "${var.prefix}checkpoint-signing-key"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_secret_manager_secret_iam_member" "signing_key_accessor" {
+  secret_id = google_secret_manager_secret.signing_key.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.runtime_members.integrator
+}
+
+resource "google_cloud_run_v2_service" "service" {
+  for_each = local.services
+
+  name                = "${var.prefix}autonomics-${each.key}"
+  location            = var.region
+  description         = each.value.description
+  ingress             = each.value.ingress
+  deletion_protection = var.deletion_protection
+  labels              = { component = each.key }
+
+  template {
+    service_account                  = google_service_account.service[each.key].email
+    max_instance_request_concurrency = local.service_settings[each.key].concurrency
+
+    scaling {
+      min_instance_count = local.service_settings[each.key].min_instances
+      max_instance_count = local.service_settings[each.key].max_instances
+    }
+
+    containers {
+      image = "${local.image_repository}/${each.key}:${var.image_tag}"
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = local.service_settings[each.key].cpu
+          memory = local.service_settings[each.key].memory
+        }
+        # CPU only while serving: the services do their periodic work when
+        # Cloud Scheduler calls them, so they scale to zero.
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = merge(local.platform_env, each.value.env, lookup(var.extra_env, each.key, {}))
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      dynamic "startup_probe" {
+        for_each = each.value.health_path == "" ? [] : [each.value.health_path]
+        content {
+          period_seconds    = 2
+          failure_threshold = 15
+          http_get {
+            path = startup_probe.value
+          }
+        }
+      }
+
+      dynamic "liveness_probe" {
+        for_each = each.value.health_path == "" ? [] : [each.value.health_path]
+        content {
+          period_seconds = 30
+          http_get {
+            path = liveness_probe.value
+          }
+        }
+      }
+
+      dynamic "env" {
+        for_each = each.value.secret_env
+        content {
+          name = env.key
+          value_source {
+            secret_key_ref {
+              secret  = env.value
+              version = "latest"
+            }
+          }
+        }
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_iam_member.grant,
+    google_pubsub_topic_iam_member.publisher,
+    google_secret_manager_secret_iam_member.signing_key_accessor,
+  ]
+}
+
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = local.service_invoker_grants
+
+  location = google_cloud_run_v2_service.service[each.value.service].location
+  name     = google_cloud_run_v2_service.service[each.value.service].name
+  role     = "roles/run.invoker"
+  member   = each.value.member
+}
+
+# Every receipt reaches the monitor, which derives decision metrics from
+# them, and the integrator, which records it for the ledger. Neither needs
+# order: counters do not, and the ledger orders entries itself.
+locals {
+  receipt_consumers = {
+    monitor    = { retention = "86400s" }
+    integrator = { retention = "604800s" }
+  }
+}
+
+resource "google_pubsub_subscription" "receipts" {
+  for_each = local.receipt_consumers
+
+  name                       = "${local.topics.receipts}-${each.key}-push"
+  topic                      = google_pubsub_topic.topic["receipts"].id
+  ack_deadline_seconds       = 30
+  message_retention_duration = each.value.retention
+
+  push_config {
+    push_endpoint = "${google_cloud_run_v2_service.service[each.key].uri}/v1/receipts/push"
+
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloud_run_v2_service.service[each.key].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "300s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.topic["dead_letter"].id
+    max_delivery_attempts = 10
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.invoker]
+}
+
+resource "google_pubsub_subscription_iam_member" "receipts_dead_letter_ack" {
+  for_each = google_pubsub_subscription.receipts
+
+  subscription = each.value.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
+}
+
+locals {
+  service_jobs = {
+    evaluate = {
+      service     = "monitor"
+      path        = "/v1/evaluate"
+      description = "Evaluates the monitor's policies and fairness (one instance at a time holds the lease)."
+    }
+    integrate = {
+      service     = "integrator"
+      path        = "/v1/integrate"
+      description = "Appends new receipts to the ledger and signs a checkpoint."
+    }
+  }
+}
+
+resource "google_cloud_scheduler_job" "service" {
+  for_each = local.service_jobs
+
+  name             = "${var.prefix}autonomics-${each.key}"
+  description      = each.value.description
+  region           = var.region
+  schedule         = var.schedules[each.key]
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "120s"
+
+  retry_config {
+    retry_count = 0
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = "${google_cloud_run_v2_service.service[each.value.service].uri}${each.value.path}"
+
+    oidc_token {
+      service_account_email = google_service_account.scheduler_invoker.email
+      audience              = google_cloud_run_v2_service.service[each.value.service].uri
+    }
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.invoker]
+}
