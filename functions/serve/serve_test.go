@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,19 +110,16 @@ func TestPushThroughFunctionsFramework(t *testing.T) {
 	if len(insts) != 1 || insts[0].State != "active" || insts[0].Version != 2 {
 		t.Fatalf("instances = %+v, want customer_account active v2", insts)
 	}
-	got := 0
+	var got atomic.Int32
 	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	_ = pubsub.Receive(rctx, pc, prefix+"dl", func(_ context.Context, m *ps.Message) {
 		m.Ack()
-		if m.Attributes["dead_letter_reason"] != "" {
-			got++
-		}
-		if got == 2 {
+		if m.Attributes["dead_letter_reason"] != "" && got.Add(1) == 2 {
 			cancel()
 		}
 	})
-	if got != 2 {
+	if got := got.Load(); got != 2 {
 		t.Errorf("dead-lettered = %d, want 2", got)
 	}
 	// Tick and Sweep answer as Cloud Scheduler expects.
