@@ -81,11 +81,17 @@ locals {
       "AUTONOMICS_MONITOR_TIMERS_CRITICAL",
       "AUTONOMICS_MONITOR_CHECK_TIMEOUT",
     ]
+    # The query API serves the ledger the integrator writes, both under
+    # the default ledger name.
+    query = [
+      "AUTONOMICS_LEDGER_NAME",
+    ]
     # The key comes from Secret Manager, never from a file; the ledger
     # document, batch size and lease keep their defaults; the holder id
     # must differ per instance.
     integrator = [
       "AUTONOMICS_SIGNING_KEY_FILE",
+      "AUTONOMICS_LEDGER_IDLE_INTERVAL",
       "AUTONOMICS_LEDGER_NAME",
       "AUTONOMICS_LEDGER_BATCH",
       "AUTONOMICS_LEDGER_LEASE_TTL",

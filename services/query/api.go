@@ -35,6 +35,8 @@ const (
 type API struct {
 	store Reader
 	log   *slog.Logger
+	// ledger serves the checkpoint, proofs and tiles; nil leaves them out.
+	ledger *LedgerAPI
 }
 
 // Handler returns the HTTP handler of the API.
@@ -47,6 +49,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/tenants/{tenant}/receipts", a.receipts)
 	mux.HandleFunc("GET /v1/tenants/{tenant}/verify", a.verify)
 	mux.HandleFunc("GET /v1/receipts", a.receiptsByExecution)
+	a.ledger.Register(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, governor.Errorf(governor.NotFound, "query", "no route for %s %s", r.Method, r.URL.Path))
 	})

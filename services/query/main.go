@@ -12,8 +12,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/platform"
 )
+
+// envLedgerName names the ledger to serve; the integrator writes the same.
+const envLedgerName = "AUTONOMICS_LEDGER_NAME"
 
 func main() {
 	if err := run(); err != nil {
@@ -38,7 +42,8 @@ func run() error {
 		return err
 	}
 	defer rt.Close()
-	api := &API{store: rt.Store, log: rt.Logger}
+	ledgerStore := firestore.NewLedger(rt.Firestore, firestore.LedgerOptions{Name: os.Getenv(envLedgerName)})
+	api := &API{store: rt.Store, log: rt.Logger, ledger: NewLedgerAPI(ledgerStore, rt.Store, rt.Logger)}
 	srv := &http.Server{Addr: ":" + port, Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

@@ -1,0 +1,173 @@
+// Command integrator appends every receipt of Autonomics to the
+// verifiable ledger, a Merkle log with signed checkpoints (C2SP
+// tlog-checkpoint), on Cloud Run.
+//
+// It receives the push deliveries of the receipts topic at
+// POST /v1/receipts/push and records each receipt as pending. One instance
+// at a time, holding a lease in Firestore, integrates pending receipts in
+// batches: from its own loop every AUTONOMICS_LEDGER_INTERVAL, and on
+// POST /v1/integrate (Cloud Scheduler); a push wakes an idle loop.
+// Each batch ends with a new signed
+// checkpoint, published on the checkpoints topic.
+//
+// Usage:
+//
+//	integrator                      serve (configuration from the environment)
+//	integrator -keygen -out FILE    write a new signer key to FILE, print its verifier key
+//	integrator -verifier-key        print the verifier key of the configured signer key
+//
+// GET /v1/checkpoint serves the latest checkpoint, GET /v1/checkpoint/key
+// the verifier key and GET /v1/stats the running totals.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/firestore"
+	"github.com/autonomics/autonomics/shared/ledger"
+	"github.com/autonomics/autonomics/shared/platform"
+	"github.com/autonomics/autonomics/shared/store"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		os.Stderr.WriteString("integrator: " + err.Error() + "\n")
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	fl := flag.NewFlagSet("integrator", flag.ContinueOnError)
+	keygen := fl.Bool("keygen", false, "write a new signer key to -out and print its verifier key")
+	out := fl.String("out", "", "file for the new signer key (with -keygen)")
+	origin := fl.String("origin", "", "origin (key name) of the new key; default $"+EnvOrigin+" or "+DefaultOrigin)
+	force := fl.Bool("force", false, "with -keygen, replace an existing key file")
+	printKey := fl.Bool("verifier-key", false, "print the verifier key of the configured signer key")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *keygen:
+		o := *origin
+		if o == "" {
+			o = os.Getenv(EnvOrigin)
+		}
+		if o == "" {
+			o = DefaultOrigin
+		}
+		return writeKey(*out, o, *force, stdout)
+	case *printKey:
+		key, err := signingKey(os.Getenv, os.ReadFile)
+		if err != nil {
+			return err
+		}
+		_, vkey, err := ledger.NewSigner(key)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, vkey)
+		return err
+	}
+	return serve()
+}
+
+// writeKey writes a new signer key named origin to file (mode 0600) and
+// prints its verifier key.
+func writeKey(file, origin string, force bool, stdout io.Writer) error {
+	if file == "" {
+		return errors.New("-keygen needs -out FILE")
+	}
+	skey, vkey, err := ledger.GenerateKey(origin)
+	if err != nil {
+		return err
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(file, flags, 0o600)
+	if err != nil {
+		return fmt.Errorf("key file: %w (use -force to replace it)", err)
+	}
+	if _, err := fmt.Fprintln(f, skey); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, vkey)
+	return err
+}
+
+func serve() error {
+	cfg, err := loadConfig(os.Getenv, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	rt, err := platform.Connect(ctx, cfg.Platform, "integrator", os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	st := firestore.NewLedger(rt.Firestore, firestore.LedgerOptions{Name: cfg.LedgerName})
+	srv := &server{store: st, verifierKey: cfg.VerifierKey, log: rt.Logger, clock: time.Now}
+	topic := rt.Topics.Checkpoints()
+	srv.integrator, err = ledger.NewIntegrator(ledger.IntegratorOptions{
+		Store: st, Signer: cfg.Signer, VerifierKey: cfg.VerifierKey, Holder: cfg.Holder,
+		LeaseTTL: cfg.LeaseTTL, BatchSize: cfg.BatchSize, Logger: rt.Logger, Observe: srv.observe,
+		Publish: func(ctx context.Context, signed []byte, cp ledger.Checkpoint) error {
+			return rt.Publisher.Publish(ctx, store.Message{Topic: topic, Data: signed, Attributes: map[string]string{
+				"content-type": "text/plain; charset=utf-8",
+				"origin":       cp.Origin,
+				"tree_size":    fmt.Sprint(cp.Size),
+			}})
+		},
+	})
+	if err != nil {
+		return err
+	}
+	loop, stopLoop := context.WithCancel(context.Background())
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		if cfg.Interval > 0 {
+			_ = srv.integrator.Run(loop, cfg.Interval, cfg.Idle)
+		}
+	}()
+	hs := &http.Server{Addr: ":" + cfg.Port, Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ListenAndServe() }()
+	rt.Logger.Info("integrator listening", "port", cfg.Port, "origin", cfg.Signer.Name(), "verifier_key", cfg.VerifierKey,
+		"holder", cfg.Holder, "ledger", cfg.LedgerName, "interval", cfg.Interval.String(), "idle", cfg.Idle.String(), "batch", cfg.BatchSize)
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	rt.Logger.Info("integrator draining")
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if serr := hs.Shutdown(shutdown); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	stopLoop()
+	<-loopDone
+	if rerr := srv.integrator.Release(shutdown); rerr != nil {
+		rt.Logger.Warn("lease not released; it expires on its own", "error", rerr.Error())
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/ledger"
+	"github.com/autonomics/autonomics/shared/ledger/memledger"
+	"github.com/autonomics/autonomics/shared/receipt"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// newServer returns a server on st whose integrator is named holder.
+func newServer(t *testing.T, st ledger.Store, holder string) (*server, *httptest.Server) {
+	t.Helper()
+	skey, _, err := ledger.GenerateKey("autonomics.test/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newServerWithKey(t, st, holder, skey)
+}
+
+func newServerWithKey(t *testing.T, st ledger.Store, holder, skey string) (*server, *httptest.Server) {
+	t.Helper()
+	signer, vkey, err := ledger.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{store: st, verifierKey: vkey, log: quiet, clock: time.Now}
+	s.integrator, err = ledger.NewIntegrator(ledger.IntegratorOptions{
+		Store: st, Signer: signer, VerifierKey: vkey, Holder: holder, Logger: quiet, Observe: s.observe,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.handler())
+	t.Cleanup(hs.Close)
+	return s, hs
+}
+
+func post(t *testing.T, hs *httptest.Server, path string, body []byte) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(hs.URL+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+func get(t *testing.T, hs *httptest.Server, path string) (int, string, []byte) {
+	t.Helper()
+	resp, err := http.Get(hs.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), b
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// failingStore fails every AddPending as unavailable.
+type failingStore struct{ ledger.Store }
+
+func (failingStore) AddPending(context.Context, []ledger.Entry) (int, error) {
+	return 0, governor.Errorf(governor.Unavailable, "test", "firestore is down")
+}
+
+func TestPush(t *testing.T) {
+	st := memledger.New()
+	_, hs := newServer(t, st, "a")
+	_, down := newServer(t, failingStore{st}, "b")
+	tests := []struct {
+		name       string
+		srv        *httptest.Server
+		body       []byte
+		wantCode   int
+		wantStatus string
+	}{
+		{"receipt", hs, fixture(t, "push_receipt.json"), http.StatusOK, "pending"},
+		{"same receipt again", hs, fixture(t, "push_receipt.json"), http.StatusOK, "duplicate"},
+		{"receipt whose hash does not match", hs, fixture(t, "push_tampered_receipt.json"), http.StatusOK, "refused"},
+		{"message that is not a receipt", hs, fixture(t, "push_not_a_receipt.json"), http.StatusOK, "refused"},
+		{"body that is not a push", hs, []byte(`{"hello":`), http.StatusOK, "refused"},
+		{"storage down", down, event.PushBody(receiptJSON(t, "down"), nil, "9"), http.StatusServiceUnavailable, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := post(t, tc.srv, "/v1/receipts/push", tc.body)
+			var res pushResult
+			if err := json.Unmarshal(body, &res); err != nil {
+				t.Fatalf("POST /v1/receipts/push: %v in %s", err, body)
+			}
+			if code != tc.wantCode || res.Status != tc.wantStatus {
+				t.Errorf("POST /v1/receipts/push (%s) = %d %s, want %d with status %q", tc.name, code, body, tc.wantCode, tc.wantStatus)
+			}
+		})
+	}
+	pending, err := st.Pending(t.Context(), 0)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("Pending() = %d entries, %v; want the one receipt", len(pending), err)
+	}
+	code, _, body := get(t, hs, "/v1/stats")
+	var stats map[string]int64
+	if err := json.Unmarshal(body, &stats); err != nil || code != http.StatusOK {
+		t.Fatalf("GET /v1/stats = %d %s", code, body)
+	}
+	if stats["receipts_accepted"] != 1 || stats["receipts_duplicate"] != 1 || stats["receipts_refused"] != 3 {
+		t.Errorf("GET /v1/stats = %v, want 1 accepted, 1 duplicate, 3 refused", stats)
+	}
+}
+
+// receiptJSON returns the JSON of a fresh receipt of event id.
+func receiptJSON(t *testing.T, id string) []byte {
+	t.Helper()
+	k := governor.Key{Tenant: "acme", Domain: governor.QuotaSLA, Subject: "api_calls"}
+	ev := governor.Event{ID: id, Source: "//test", Type: "autonomics.quota_sla.usage_reported", Domain: k.Domain,
+		Name: "usage_reported", Tenant: k.Tenant, Subject: k.Subject, Data: []byte(`{"usage":1}`)}
+	r := receipt.New(governor.Instance{Key: k, State: governor.StateNone}, ev,
+		governor.Decision{Outcome: governor.Rejected, Reason: governor.ReasonNoTransition}, time.Now())
+	return r.JSON()
+}
+
+func TestIntegrateAndCheckpoint(t *testing.T) {
+	st := memledger.New()
+	s, hs := newServer(t, st, "a")
+	if code, _, body := get(t, hs, "/v1/checkpoint"); code != http.StatusNotFound {
+		t.Errorf("GET /v1/checkpoint before any integration = %d %s, want 404", code, body)
+	}
+	for i := range 25 {
+		if code, body := post(t, hs, "/v1/receipts/push", event.PushBody(receiptJSON(t, "ev-"+strings.Repeat("x", i)), nil, "m")); code != http.StatusOK {
+			t.Fatalf("push %d = %d %s", i, code, body)
+		}
+	}
+	code, body := post(t, hs, "/v1/integrate", nil)
+	var res integrateResult
+	if err := json.Unmarshal(body, &res); err != nil || code != http.StatusOK {
+		t.Fatalf("POST /v1/integrate = %d %s", code, body)
+	}
+	if !res.Held || res.Holder != "a" || res.Integrated != 25 || res.Size != 25 {
+		t.Errorf("POST /v1/integrate = %+v, want 25 receipts integrated by a", res)
+	}
+	code, ctype, note := get(t, hs, "/v1/checkpoint")
+	if code != http.StatusOK || ctype != "text/plain; charset=utf-8" {
+		t.Fatalf("GET /v1/checkpoint = %d %q", code, ctype)
+	}
+	_, _, key := get(t, hs, "/v1/checkpoint/key")
+	v, err := ledger.NewVerifier(string(key))
+	if err != nil {
+		t.Fatalf("GET /v1/checkpoint/key = %q: %v", key, err)
+	}
+	cp, err := ledger.OpenCheckpoint(note, v)
+	if err != nil || cp.Size != 25 {
+		t.Errorf("OpenCheckpoint(GET /v1/checkpoint) = %v, %v; want a checkpoint of size 25", cp, err)
+	}
+	if got := s.stats.Integrated.Load(); got != 25 {
+		t.Errorf("integrated counter = %d, want 25", got)
+	}
+	// Another instance finds the lease taken and does nothing.
+	_, other := newServer(t, st, "b")
+	code, body = post(t, other, "/v1/integrate", nil)
+	res = integrateResult{}
+	if err := json.Unmarshal(body, &res); err != nil || code != http.StatusOK || res.Held || res.Holder != "a" {
+		t.Errorf("POST /v1/integrate on a second instance = %d %s, want the lease held by a", code, body)
+	}
+}
+
+func TestIntegrateForeignLog(t *testing.T) {
+	st := memledger.New()
+	_, hs := newServer(t, st, "a")
+	if code, body := post(t, hs, "/v1/integrate", nil); code != http.StatusOK {
+		t.Fatalf("POST /v1/integrate = %d %s", code, body)
+	}
+	if err := st.ReleaseLease(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	skey, _, err := ledger.GenerateKey("other.example/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, foreign := newServerWithKey(t, st, "b", skey)
+	code, body := post(t, foreign, "/v1/integrate", nil)
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal(body, &e); err != nil || code != http.StatusConflict || !strings.Contains(e.Error.Message, "other.example/ledger") {
+		t.Errorf("POST /v1/integrate with a key of another origin = %d %s, want 409 naming the origins", code, body)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	skey, vkey, err := ledger.GenerateKey("autonomics.example/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"/keys/ledger.key": skey + "\n"}
+	readFile := func(name string) ([]byte, error) {
+		if s, ok := files[name]; ok {
+			return []byte(s), nil
+		}
+		return nil, errors.New("no such file")
+	}
+	base := map[string]string{"AUTONOMICS_PROJECT": "p"}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(config) bool
+	}{
+		{"key in env", map[string]string{EnvSigningKey: skey}, "", func(c config) bool {
+			return c.VerifierKey == vkey && c.Interval == DefaultInterval && c.Idle == DefaultInterval && c.BatchSize == ledger.DefaultBatchSize && c.Port == "8080" && c.Holder != ""
+		}},
+		{"key file", map[string]string{EnvSigningKeyFile: "/keys/ledger.key", EnvInterval: "0", EnvBatch: "5000", EnvLeaseTTL: "30s", EnvHolderID: "h1", "PORT": "9000"}, "", func(c config) bool {
+			return c.VerifierKey == vkey && c.Interval == 0 && c.BatchSize == 5000 && c.LeaseTTL == 30*time.Second && c.Holder == "h1" && c.Port == "9000"
+		}},
+		{"idle interval", map[string]string{EnvSigningKey: skey, EnvInterval: "200ms", EnvIdleInterval: "4s"}, "", func(c config) bool {
+			return c.Interval == 200*time.Millisecond && c.Idle == 4*time.Second
+		}},
+		{"bad idle interval", map[string]string{EnvSigningKey: skey, EnvIdleInterval: "often"}, EnvIdleInterval, nil},
+		{"idle interval beyond the lease", map[string]string{EnvSigningKey: skey, EnvIdleInterval: "6s"}, "lease TTL", nil},
+		{"matching origin", map[string]string{EnvSigningKey: skey, EnvOrigin: "autonomics.example/ledger"}, "", func(c config) bool { return c.Signer.Name() == "autonomics.example/ledger" }},
+		{"no key", nil, EnvSigningKey, nil},
+		{"both keys", map[string]string{EnvSigningKey: skey, EnvSigningKeyFile: "/keys/ledger.key"}, "not both", nil},
+		{"missing key file", map[string]string{EnvSigningKeyFile: "/keys/none"}, "no such file", nil},
+		{"verifier key instead of signer key", map[string]string{EnvSigningKey: vkey}, "malformed signer key", nil},
+		{"other origin", map[string]string{EnvSigningKey: skey, EnvOrigin: "x.example/log"}, "named", nil},
+		{"bad interval", map[string]string{EnvSigningKey: skey, EnvInterval: "-1s"}, EnvInterval, nil},
+		{"bad batch", map[string]string{EnvSigningKey: skey, EnvBatch: "0"}, EnvBatch, nil},
+		{"bad lease", map[string]string{EnvSigningKey: skey, EnvLeaseTTL: "soon"}, EnvLeaseTTL, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			getenv := func(k string) string {
+				if v, ok := tc.env[k]; ok {
+					return v
+				}
+				return base[k]
+			}
+			c, err := loadConfig(getenv, readFile)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("loadConfig(%v) = %v, want an error mentioning %q", tc.env, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !tc.check(c) {
+				t.Errorf("loadConfig(%v) = %+v, %v", tc.env, c, err)
+			}
+		})
+	}
+}
+
+func TestKeygen(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ledger.key")
+	var out bytes.Buffer
+	if err := run([]string{"-keygen", "-out", file, "-origin", "autonomics.test/keygen"}, &out); err != nil {
+		t.Fatalf("run(-keygen) = %v", err)
+	}
+	skey, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(file)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode = %v, %v; want 0600", info.Mode().Perm(), err)
+	}
+	signer, vkey, err := ledger.NewSigner(string(skey))
+	if err != nil || signer.Name() != "autonomics.test/keygen" || strings.TrimSpace(out.String()) != vkey {
+		t.Errorf("run(-keygen) wrote %q and printed %q; want a signer named autonomics.test/keygen and its verifier key %q (%v)", skey, out.String(), vkey, err)
+	}
+	if err := run([]string{"-keygen", "-out", file}, io.Discard); err == nil {
+		t.Errorf("run(-keygen) over an existing key = nil, want an error")
+	}
+	if err := run([]string{"-keygen", "-out", file, "-force"}, io.Discard); err != nil {
+		t.Errorf("run(-keygen -force) = %v", err)
+	}
+	if err := run([]string{"-keygen"}, io.Discard); err == nil {
+		t.Errorf("run(-keygen) without -out = nil, want an error")
+	}
+}

@@ -1,0 +1,97 @@
+// Package ledger is the verifiable ledger of Autonomics: one append-only
+// Merkle log (RFC 6962, as golang.org/x/mod/sumdb/tlog implements it)
+// over every committed receipt, with checkpoints signed as C2SP
+// tlog-checkpoint notes, inclusion and consistency proofs, the C2SP
+// tlog-tiles read paths, and the offline verification of all of them.
+//
+// # Entries
+//
+// A log entry (leaf) is a receipt's canonical JSON including "hash"
+// (receipt.Receipt.JSON); its leaf hash is tlog.RecordHash of those bytes.
+// Entries are keyed by the receipt hash. Every committed receipt is
+// published on the receipts topic at least once (the engine's outbox and
+// sweeper); the integrator service's push endpoint turns each delivery
+// into a pending Entry with NewEntry, which refuses anything that is not a
+// receipt whose hash is the hash of its canonical JSON, and records it
+// with Store.AddPending, which ignores hashes it knows. So every receipt
+// reaches the log, once. A leaf is at most MaxLeafBytes, the limit of an
+// entry bundle's uint16 length prefix; receipts are far smaller.
+//
+// # Integration
+//
+// One Integrator at a time holds the log's lease (Store.AcquireLease: a
+// holder and an expiry, taken over by another instance once it expires).
+// A pass takes up to BatchSize pending entries, oldest first, and:
+//
+//  1. records them, in order, as the Batch starting at the committed size
+//     (BeginBatch, fenced by the lease);
+//  2. authenticates the stored right edge of the tree against the
+//     committed root, computes the new hashes, tiles and root, and signs
+//     the checkpoint;
+//  3. writes the entries at their indices (WriteEntries, idempotent, in
+//     chunks), which removes them from the pending ones;
+//  4. commits the tiles, the new state (size, root, signed checkpoint) and
+//     the end of the batch in one transaction (CommitBatch, fenced);
+//  5. publishes the checkpoint.
+//
+// The state is the commit point. A batch, once recorded, is completed
+// exactly as recorded by whoever holds the lease next, so an integrator
+// that dies after any step leaves either nothing or a batch the next one
+// completes: no index is assigned twice and no receipt is skipped. An
+// integrator that lost the lease while it worked is fenced off: its
+// BeginBatch and CommitBatch fail, and its other writes repeat those of
+// the recorded batch. Lookups treat an entry whose index is at or above
+// the committed size as pending. The first pass on an empty log commits
+// a checkpoint of size 0. An integrator refuses to extend a log whose
+// checkpoint has another origin, or whose stored edge tiles do not hash
+// to the committed root (tampering).
+//
+// A committed checkpoint is published at least once: a new lease holder
+// publishes the current checkpoint on its first pass, so one committed by
+// a holder that died before publishing is published too.
+//
+// Run loops over passes: back to back while batches fill up or entries
+// keep arriving (Notify, which the push endpoint calls), every interval
+// otherwise, and every idle interval once nothing is pending; a Notify
+// ends an idle wait. The time from a receipt's arrival to its signed
+// checkpoint is thus at most about two pass durations plus the interval.
+//
+// # Checkpoints and keys
+//
+// A checkpoint is a C2SP signed note whose text is the origin line, the
+// tree size and the base64 root hash. The signer is an Ed25519 note key
+// (GenerateKey); its key name is the origin, and OpenCheckpoint requires
+// that. The verifier key ("<origin>+<hash>+<base64 key>") is public: the
+// integrator records it with each state and the query API serves it, but
+// an auditor should obtain it out of band.
+//
+// # Tiles
+//
+// Hashes are stored as tiles of height 8 (TileHeight), one per (level,
+// index), holding the widest data written so far: a partial tile grows
+// until it is full, and its prefix never changes, so any partial width of
+// a past checkpoint is served from it. Entry bundles are assembled from
+// the entries by index. Log serves proofs from tiles it first
+// authenticates against the latest checkpoint's root, so a store altered
+// behind the integrator's back yields a governor.Conflict error, not a
+// proof.
+//
+// # Verification
+//
+// VerifyInclusion, VerifyConsistency, VerifyExport and Audit need only
+// the evidence and a checkpoint opened with the verifier key; they report
+// the first failure as a *VerifyError naming the problem and where it is
+// (a receipt and its index, a tile path, an entry bundle). An Export is a
+// tenant's receipts, chain by chain, with their inclusion proofs: its
+// verification checks every chain (receipt.Verifier) and every inclusion.
+// Audit reads a whole log through a TileSource (a Log, or a TileClient
+// over HTTP) as a monitor does.
+//
+// # Storage
+//
+// Store is the port; memledger is the in-memory adapter and the Firestore
+// adapter lives in package firestore. Both pass the conformance suite in
+// ledgertest, which also runs the failure scenarios: racing integrators,
+// an integrator killed after each step, tampered tiles and entries, and a
+// forked log.
+package ledger

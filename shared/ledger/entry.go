@@ -1,0 +1,57 @@
+package ledger
+
+import (
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/receipt"
+)
+
+// NewEntry turns a published receipt (its JSON, as the receipts topic
+// carries it) into a pending entry that arrived at now. The receipt must
+// parse and its hash must be the hash of its canonical JSON; the leaf is
+// the receipt's canonical JSON including "hash", whatever whitespace or
+// member order data used. Failures are governor.Invalid errors: retrying
+// cannot cure them.
+func NewEntry(data []byte, now time.Time) (Entry, error) {
+	const op = "ledger.NewEntry"
+	r, err := receipt.Parse(data)
+	if err != nil {
+		return Entry{}, governor.Errorf(governor.Invalid, op, "not a receipt: %s", governor.ErrorMessage(err))
+	}
+	if h := r.ComputeHash(); h != r.Hash {
+		return Entry{}, governor.Errorf(governor.Invalid, op, "receipt %s/%s/%s seq %d: hash is %q, its canonical JSON hashes to %s",
+			r.TenantID, r.Domain, r.Subject, r.Seq, r.Hash, h)
+	}
+	leaf := r.JSON()
+	if len(leaf) > MaxLeafBytes {
+		return Entry{}, governor.Errorf(governor.Invalid, op, "receipt %s is %d bytes, the log takes at most %d", r.Hash, len(leaf), MaxLeafBytes)
+	}
+	return Entry{Hash: r.Hash, Leaf: leaf, Index: Unassigned, ArrivedAt: now.UTC()}, nil
+}
+
+// checkLeaf reports whether leaf is the canonical JSON of an intact
+// receipt whose hash is hash.
+func checkLeaf(hash string, leaf []byte) error {
+	const op = "ledger.checkLeaf"
+	r, err := receipt.Parse(leaf)
+	if err != nil {
+		return governor.Errorf(governor.Conflict, op, "entry %s: stored leaf is not a receipt: %s", hash, governor.ErrorMessage(err))
+	}
+	if r.Hash != hash {
+		return governor.Errorf(governor.Conflict, op, "entry %s: stored leaf is receipt %s", hash, r.Hash)
+	}
+	if h := r.ComputeHash(); h != hash {
+		return governor.Errorf(governor.Conflict, op, "entry %s: stored leaf hashes to %s", hash, h)
+	}
+	if string(r.JSON()) != string(leaf) {
+		return governor.Errorf(governor.Conflict, op, "entry %s: stored leaf is not canonical JSON", hash)
+	}
+	return nil
+}
+
+// RecordHash returns the RFC 6962 leaf hash of a leaf: SHA-256 of 0x00
+// followed by the leaf.
+func RecordHash(leaf []byte) tlog.Hash { return tlog.RecordHash(leaf) }

@@ -1,0 +1,535 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/autonomics/autonomics/shared/governor"
+)
+
+// Defaults of IntegratorOptions.
+const (
+	DefaultLeaseTTL   = 10 * time.Second
+	DefaultBatchSize  = 2000
+	DefaultWriteChunk = 500
+)
+
+// Step names a point of an integration at which IntegratorOptions.Interrupt
+// is called.
+type Step string
+
+// Steps of an integration, in order.
+const (
+	// StepBegun follows the recording of the batch.
+	StepBegun Step = "begun"
+	// StepWritten follows each chunk of WriteChunk entries written.
+	StepWritten Step = "written"
+	// StepCommitted follows the commit, before the checkpoint is published.
+	StepCommitted Step = "committed"
+)
+
+// IntegratorOptions configure an Integrator.
+type IntegratorOptions struct {
+	Store Store
+	// Signer signs checkpoints; its key name is the log's origin.
+	Signer note.Signer
+	// VerifierKey is the signer's verifier key, recorded with each state.
+	VerifierKey string
+	// Holder names this integrator in the lease; unique per process.
+	Holder string
+	// LeaseTTL is how long a lease lasts without renewal; DefaultLeaseTTL
+	// when zero. Every pass and every batch step renews it.
+	LeaseTTL time.Duration
+	// BatchSize is the most entries one pass integrates; DefaultBatchSize
+	// when zero, at most MaxBatch.
+	BatchSize int
+	// WriteChunk is the number of entries per WriteEntries call;
+	// DefaultWriteChunk when zero.
+	WriteChunk int
+	// Clock returns the time; time.Now when nil.
+	Clock func() time.Time
+	// Publish announces a new checkpoint; nil publishes nothing. A
+	// failure is logged and the checkpoint is published again by a later
+	// pass, so every checkpoint is published at least once per holder.
+	Publish func(ctx context.Context, signed []byte, cp Checkpoint) error
+	// Logger receives one line per integrated batch; slog.Default() when nil.
+	Logger *slog.Logger
+	// Observe, when set, receives the outcome of every pass, for metrics.
+	Observe func(Pass, error)
+	// Interrupt, when set, is called at every Step; an error it returns
+	// ends the pass there with that error, as if the process had died.
+	// It exists to test recovery.
+	Interrupt func(Step) error
+}
+
+// Integrator appends pending entries to the log in batches, one pass at a
+// time, while it holds the log's lease. It is safe for concurrent use;
+// passes of one Integrator run one after the other.
+type Integrator struct {
+	o IntegratorOptions
+
+	mu        sync.Mutex
+	published int64 // size of the last checkpoint published; -1 for none
+	// leaseUntil is when the lease this integrator last took or renewed
+	// expires; zero when it does not hold it.
+	leaseUntil time.Time
+	wake       chan struct{}
+}
+
+// NewIntegrator checks opts and returns an Integrator.
+func NewIntegrator(opts IntegratorOptions) (*Integrator, error) {
+	const op = "ledger.NewIntegrator"
+	switch {
+	case opts.Store == nil:
+		return nil, governor.Errorf(governor.Invalid, op, "a store is required")
+	case opts.Signer == nil:
+		return nil, governor.Errorf(governor.Invalid, op, "a signer is required")
+	case opts.Holder == "":
+		return nil, governor.Errorf(governor.Invalid, op, "a holder id is required")
+	case opts.BatchSize < 0 || opts.BatchSize > MaxBatch:
+		return nil, governor.Errorf(governor.Invalid, op, "batch size %d outside 1…%d", opts.BatchSize, MaxBatch)
+	}
+	if opts.VerifierKey != "" {
+		v, err := NewVerifier(opts.VerifierKey)
+		if err != nil {
+			return nil, err
+		}
+		if v.Name() != opts.Signer.Name() || v.KeyHash() != opts.Signer.KeyHash() {
+			return nil, governor.Errorf(governor.Invalid, op, "verifier key %s is not the signer's key", opts.VerifierKey)
+		}
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	if opts.WriteChunk <= 0 {
+		opts.WriteChunk = DefaultWriteChunk
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Integrator{o: opts, published: -1, wake: make(chan struct{}, 1)}, nil
+}
+
+// Origin returns the origin line of the checkpoints the integrator signs.
+func (in *Integrator) Origin() string { return in.o.Signer.Name() }
+
+// Pass reports what one call of Integrate did.
+type Pass struct {
+	// Holder is the lease holder: this integrator's Holder when Held.
+	Holder string
+	// Held reports whether this integrator held the lease.
+	Held bool
+	// Resumed reports that the pass completed a batch begun earlier,
+	// possibly by another integrator that stopped part-way.
+	Resumed bool
+	// Integrated is the number of entries the pass added to the log.
+	Integrated int
+	// Size is the log's size after the pass; Checkpoint its signed note.
+	Size       int64
+	Checkpoint []byte
+	// Latencies are, for each integrated entry, the time from its arrival
+	// to the commit of the checkpoint that includes it.
+	Latencies []time.Duration
+	// Refused counts pending entries left out because their stored leaf
+	// is not the receipt their hash names.
+	Refused int
+}
+
+// Integrate runs one pass: it acquires or renews the lease and, if it
+// holds it, completes the batch in progress or integrates up to BatchSize
+// pending entries, commits the new signed checkpoint and publishes it. A
+// log without any checkpoint gets one of size 0. It returns a pass with
+// Held false when another integrator holds the lease.
+func (in *Integrator) Integrate(ctx context.Context) (Pass, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	p, err := in.integrate(ctx)
+	if in.o.Observe != nil {
+		in.o.Observe(p, err)
+	}
+	return p, err
+}
+
+func (in *Integrator) integrate(ctx context.Context) (Pass, error) {
+	s := in.o.Store
+	// A lease with more than three quarters of its time to run is not
+	// renewed: every batch renews it, and a holder that lost it is fenced
+	// off anyway.
+	if now := in.o.Clock(); in.leaseUntil.Sub(now) < in.o.LeaseTTL*3/4 {
+		lease, err := s.AcquireLease(ctx, in.o.Holder, now, in.o.LeaseTTL)
+		if err != nil {
+			return Pass{}, err
+		}
+		if lease.Holder != in.o.Holder {
+			in.published, in.leaseUntil = -1, time.Time{}
+			return Pass{Holder: lease.Holder}, nil
+		}
+		in.leaseUntil = lease.ExpiresAt
+	}
+	pass := Pass{Holder: in.o.Holder, Held: true}
+	p, err := in.integrateHeld(ctx, pass)
+	if governor.ErrorCode(err) == governor.Conflict {
+		in.leaseUntil = time.Time{} // perhaps fenced off: ask again next time
+	}
+	return p, err
+}
+
+// integrateHeld is the part of a pass that runs while holding the lease.
+func (in *Integrator) integrateHeld(ctx context.Context, pass Pass) (Pass, error) {
+	const op = "ledger.Integrate"
+	s := in.o.Store
+	st, err := s.State(ctx)
+	if err != nil {
+		return pass, err
+	}
+	if err := in.checkState(st); err != nil {
+		return pass, err
+	}
+	pass.Size, pass.Checkpoint = st.Size, st.Checkpoint
+	if st.Checkpoint != nil && in.published != st.Size {
+		in.publish(ctx, st)
+	}
+	b, inProgress, err := s.Batch(ctx)
+	if err != nil {
+		return pass, err
+	}
+	var entries []Entry
+	if inProgress {
+		pass.Resumed = true
+		if entries, err = in.batchEntries(ctx, b); err != nil {
+			return pass, err
+		}
+	} else {
+		pending, err := s.Pending(ctx, in.o.BatchSize)
+		if err != nil {
+			return pass, err
+		}
+		for _, e := range pending {
+			if err := checkLeaf(e.Hash, e.Leaf); err != nil {
+				pass.Refused++
+				in.o.Logger.ErrorContext(ctx, "pending ledger entry refused", "receipt_hash", e.Hash, "error", err.Error())
+				continue
+			}
+			entries = append(entries, e)
+		}
+		if len(entries) == 0 && st.Checkpoint != nil {
+			return pass, nil
+		}
+		b = Batch{Start: st.Size, Hashes: make([]string, len(entries)), Holder: in.o.Holder, CreatedAt: in.o.Clock().UTC()}
+		for i, e := range entries {
+			b.Hashes[i] = e.Hash
+		}
+		f := in.fence()
+		if err := s.BeginBatch(ctx, f, b); err != nil {
+			return pass, err
+		}
+		in.leaseUntil = f.Now.Add(f.TTL)
+		if err := in.interrupt(StepBegun); err != nil {
+			return pass, err
+		}
+	}
+	if b.Start != st.Size {
+		return pass, governor.Errorf(governor.Internal, op, "batch starts at %d, the log's size is %d", b.Start, st.Size)
+	}
+	return in.complete(ctx, pass, st, b, entries)
+}
+
+// checkState refuses to extend a log of another origin, or a state whose
+// checkpoint does not describe it.
+func (in *Integrator) checkState(st State) error {
+	const op = "ledger.Integrate"
+	if st.Checkpoint == nil {
+		if st.Size != 0 {
+			return governor.Errorf(governor.Internal, op, "log of size %d has no checkpoint", st.Size)
+		}
+		return nil
+	}
+	cp, err := CheckpointOf(st.Checkpoint)
+	if err != nil {
+		return governor.Errorf(governor.Internal, op, "stored checkpoint: %s", governor.ErrorMessage(err))
+	}
+	if cp.Origin != in.Origin() {
+		return governor.Errorf(governor.Conflict, op, "the log's origin is %q, this integrator signs for %q", cp.Origin, in.Origin())
+	}
+	if cp.Size != st.Size || cp.Root != st.Root {
+		return governor.Errorf(governor.Internal, op, "stored checkpoint %s does not match the state (size %d, root %s)", cp, st.Size, st.Root)
+	}
+	return nil
+}
+
+// batchEntries loads the entries of a batch in progress, in batch order.
+func (in *Integrator) batchEntries(ctx context.Context, b Batch) ([]Entry, error) {
+	const op = "ledger.Integrate"
+	found, err := in.o.Store.Lookup(ctx, b.Hashes)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]Entry, len(b.Hashes))
+	for i, h := range b.Hashes {
+		e, ok := found[h]
+		if !ok {
+			return nil, governor.Errorf(governor.Internal, op, "entry %s of the batch at %d is missing", h, b.Start)
+		}
+		if err := checkLeaf(h, e.Leaf); err != nil {
+			return nil, err
+		}
+		if e.Index != Unassigned && e.Index != b.Start+int64(i) {
+			return nil, governor.Errorf(governor.Internal, op, "entry %s has index %d, its batch puts it at %d", h, e.Index, b.Start+int64(i))
+		}
+		entries[i] = e
+	}
+	return entries, nil
+}
+
+// complete computes the tree after batch b, writes the entries, commits
+// and publishes.
+func (in *Integrator) complete(ctx context.Context, pass Pass, st State, b Batch, entries []Entry) (Pass, error) {
+	const op = "ledger.Integrate"
+	tb := &treeBuilder{base: tlog.StoredHashCount(st.Size)}
+	if st.Size > 0 {
+		tb.old = newTreeReader(ctx, tlog.Tree{N: st.Size, Hash: st.Root}, in.o.Store.Tiles)
+		// Authenticate the right edge of the stored tree before building on it.
+		if _, err := tlog.TreeHash(st.Size, tb.old); err != nil {
+			return pass, err
+		}
+	}
+	for i, e := range entries {
+		hs, err := tlog.StoredHashesForRecordHash(st.Size+int64(i), RecordHash(e.Leaf), tb)
+		if err != nil {
+			return pass, governor.Wrap(governor.Internal, op, err)
+		}
+		tb.hashes = append(tb.hashes, hs...)
+	}
+	size := b.End()
+	root, err := tlog.TreeHash(size, tb)
+	if err != nil {
+		return pass, governor.Wrap(governor.Internal, op, err)
+	}
+	var tiles []TileData
+	for _, t := range tlog.NewTiles(TileHeight, st.Size, size) {
+		data, err := tlog.ReadTileData(t, tb)
+		if err != nil {
+			return pass, governor.Wrap(governor.Internal, op, err)
+		}
+		tiles = append(tiles, TileData{Tile: t, Data: data})
+	}
+	cp := Checkpoint{Origin: in.Origin(), Size: size, Root: root}
+	signed, err := SignCheckpoint(cp, in.o.Signer)
+	if err != nil {
+		return pass, err
+	}
+	for start := 0; start < len(entries); start += in.o.WriteChunk {
+		chunk := entries[start:min(start+in.o.WriteChunk, len(entries))]
+		if err := in.o.Store.WriteEntries(ctx, b.Start+int64(start), chunk); err != nil {
+			return pass, err
+		}
+		if err := in.interrupt(StepWritten); err != nil {
+			return pass, err
+		}
+	}
+	now := in.o.Clock().UTC()
+	next := State{Size: size, Root: root, Checkpoint: signed, VerifierKey: in.o.VerifierKey, UpdatedAt: now}
+	if err := in.o.Store.CommitBatch(ctx, in.fenceAt(now), Commit{Batch: b, State: next, Tiles: tiles}); err != nil {
+		return pass, err
+	}
+	in.leaseUntil = now.Add(in.o.LeaseTTL)
+	pass.Integrated, pass.Size, pass.Checkpoint = len(entries), size, signed
+	pass.Latencies = make([]time.Duration, 0, len(entries))
+	for _, e := range entries {
+		if !e.ArrivedAt.IsZero() {
+			pass.Latencies = append(pass.Latencies, now.Sub(e.ArrivedAt))
+		}
+	}
+	if err := in.interrupt(StepCommitted); err != nil {
+		return pass, err
+	}
+	in.publish(ctx, next)
+	if len(entries) > 0 {
+		lat := slices.Clone(pass.Latencies)
+		slices.Sort(lat)
+		args := []any{"start", b.Start, "entries", len(entries), "size", size, "root", root.String(), "resumed", pass.Resumed}
+		if len(lat) > 0 {
+			args = append(args, "latency_p50_ms", lat[len(lat)/2].Milliseconds(), "latency_max_ms", lat[len(lat)-1].Milliseconds())
+		}
+		in.o.Logger.InfoContext(ctx, "ledger batch integrated", args...)
+	}
+	return pass, nil
+}
+
+func (in *Integrator) fence() Fence { return in.fenceAt(in.o.Clock()) }
+
+func (in *Integrator) fenceAt(now time.Time) Fence {
+	return Fence{Holder: in.o.Holder, Now: now, TTL: in.o.LeaseTTL}
+}
+
+func (in *Integrator) interrupt(s Step) error {
+	if in.o.Interrupt == nil {
+		return nil
+	}
+	return in.o.Interrupt(s)
+}
+
+// publish announces st's checkpoint and remembers it on success.
+func (in *Integrator) publish(ctx context.Context, st State) {
+	if in.o.Publish == nil {
+		in.published = st.Size
+		return
+	}
+	cp, err := CheckpointOf(st.Checkpoint)
+	if err == nil {
+		err = in.o.Publish(ctx, st.Checkpoint, cp)
+	}
+	if err != nil {
+		in.o.Logger.WarnContext(ctx, "checkpoint not published; a later pass retries", "size", st.Size, "error", err.Error())
+		return
+	}
+	in.published = st.Size
+}
+
+// Release gives up the lease, so that another integrator can take over
+// without waiting for it to expire.
+func (in *Integrator) Release(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.published, in.leaseUntil = -1, time.Time{}
+	return in.o.Store.ReleaseLease(ctx, in.o.Holder)
+}
+
+// maxBackoff bounds the wait of Run after consecutive failed passes.
+const maxBackoff = 30 * time.Second
+
+// Notify tells a running Run that an entry is pending, so that an idle
+// loop runs its next pass within interval instead of idle. The push
+// endpoint calls it for every receipt it records.
+func (in *Integrator) Notify() {
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run integrates until ctx is done. After a pass that filled a batch, or
+// that integrated something while a Notify came in, the next one starts
+// at once; after another pass that integrated something, after interval;
+// after a pass that found nothing pending, after idle, or interval after
+// a Notify, whichever comes first (an idle of at most
+// interval polls every interval). Errors are logged and the next pass
+// retries, after a wait that doubles with each consecutive failure up to
+// 30s. It returns ctx's error, or an Invalid error for an interval that
+// is not positive.
+//
+// A long idle spares the storage a query per interval while nothing
+// arrives; it suits a deployment whose pushes reach the integrating
+// instance (Notify), such as the local stack. Where pushes are spread
+// over several instances, keep idle short: only the lease holder's own
+// pushes wake it.
+func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) error {
+	if interval <= 0 {
+		return governor.Errorf(governor.Invalid, "ledger.Run", "interval %v must be positive", interval)
+	}
+	idle = max(idle, interval)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	failures := 0
+	waiting := false // idle, waiting for a Notify
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-in.wake:
+			if waiting {
+				waiting = false
+				t.Reset(interval)
+			}
+			continue
+		case <-t.C:
+		}
+		waiting = false
+		p, err := in.Integrate(ctx)
+		next := interval
+		switch {
+		case err != nil && ctx.Err() == nil:
+			failures++
+			next = min(interval<<min(failures, 16), maxBackoff)
+			in.o.Logger.ErrorContext(ctx, "ledger integration failed", "code", governor.ErrorCode(err), "error", err.Error(), "retry_in", next.String())
+		case err != nil:
+		case p.Integrated >= in.o.BatchSize:
+			failures, next = 0, 0
+		case p.Integrated == 0 && !p.Resumed:
+			failures, next, waiting = 0, idle, idle > interval
+		default:
+			failures = 0
+			select {
+			case <-in.wake: // entries arrived during the pass
+				next = 0
+			default:
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+// treeBuilder is the tlog.HashReader of a tree being extended: stored
+// hashes below base come from the authenticated old tree, later ones from
+// the hashes computed for the batch.
+type treeBuilder struct {
+	old    *treeReader
+	base   int64
+	hashes []tlog.Hash
+}
+
+func (tb *treeBuilder) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var old []int64
+	for i, x := range indexes {
+		switch {
+		case x >= tb.base+int64(len(tb.hashes)):
+			return nil, governor.Errorf(governor.Internal, "ledger.treeBuilder", "hash %d not computed yet", x)
+		case x >= tb.base:
+			out[i] = tb.hashes[x-tb.base]
+		default:
+			old = append(old, x)
+		}
+	}
+	if len(old) == 0 {
+		return out, nil
+	}
+	if tb.old == nil {
+		return nil, governor.Errorf(governor.Internal, "ledger.treeBuilder", "hash %d of an empty tree", old[0])
+	}
+	hs, err := tb.old.ReadHashes(old)
+	if err != nil {
+		return nil, err
+	}
+	j := 0
+	for i, x := range indexes {
+		if x < tb.base {
+			out[i] = hs[j]
+			j++
+		}
+	}
+	return out, nil
+}
+
+// CheckpointOf returns the body of a signed checkpoint note without
+// verifying any signature; use OpenCheckpoint to verify.
+func CheckpointOf(signed []byte) (Checkpoint, error) {
+	i := bytes.LastIndex(signed, []byte("\n\n"))
+	if i < 0 {
+		return Checkpoint{}, governor.Errorf(governor.Invalid, "ledger.CheckpointOf", "not a signed note: no blank line before the signatures")
+	}
+	return ParseCheckpoint(signed[:i+1])
+}
