@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/ledger"
 )
 
@@ -56,7 +56,7 @@ func (s *server) observe(p ledger.Pass, err error) {
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("POST /v1/receipts/push", s.push)
 	mux.HandleFunc("POST /v1/integrate", s.integrate)
@@ -64,7 +64,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET /v1/checkpoint/key", s.key)
 	mux.HandleFunc("GET /v1/stats", s.statsView)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, governor.Errorf(governor.NotFound, "integrator", "no route for %s %s", r.Method, r.URL.Path))
+		httpjson.Error(w, governor.Errorf(governor.NotFound, "integrator", "no route for %s %s", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -85,7 +85,7 @@ type pushResult struct {
 func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, event.MaxPushBytes+1))
 	if err != nil {
-		writeError(w, governor.Wrap(governor.Unavailable, "integrator.push", err))
+		httpjson.Error(w, governor.Wrap(governor.Unavailable, "integrator.push", err))
 		return
 	}
 	msg, err := event.ParsePush(body)
@@ -96,13 +96,13 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.stats.Refused.Add(1)
 		s.log.ErrorContext(r.Context(), "receipt refused by the ledger", "message_id", msg.ID, "code", governor.ErrorCode(err), "error", err.Error())
-		writeJSON(w, http.StatusOK, pushResult{Status: "refused", Reason: governor.ErrorMessage(err)})
+		httpjson.Write(w, http.StatusOK, pushResult{Status: "refused", Reason: governor.ErrorMessage(err)})
 		return
 	}
 	n, err := s.store.AddPending(r.Context(), []ledger.Entry{e})
 	if err != nil {
 		s.log.WarnContext(r.Context(), "receipt not recorded; Pub/Sub will redeliver", "receipt_hash", e.Hash, "error", err.Error())
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	res := pushResult{Status: "pending", ReceiptHash: e.Hash}
@@ -113,7 +113,7 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 		s.stats.Accepted.Add(1)
 		s.integrator.Notify()
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpjson.Write(w, http.StatusOK, res)
 }
 
 // integrateResult is the answer to POST /v1/integrate.
@@ -135,7 +135,7 @@ func (s *server) integrate(w http.ResponseWriter, r *http.Request) {
 	for {
 		p, err := s.integrator.Integrate(ctx)
 		if err != nil {
-			writeError(w, err)
+			httpjson.Error(w, err)
 			return
 		}
 		res.Passes++
@@ -146,13 +146,13 @@ func (s *server) integrate(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpjson.Write(w, http.StatusOK, res)
 }
 
 func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 	st, err := ledger.NewLog(s.store).State(r.Context())
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -166,7 +166,7 @@ func (s *server) key(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) statsView(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]int64{
+	httpjson.Write(w, http.StatusOK, map[string]int64{
 		"receipts_accepted":   s.stats.Accepted.Load(),
 		"receipts_duplicate":  s.stats.Duplicates.Load(),
 		"receipts_refused":    s.stats.Refused.Load(),
@@ -175,36 +175,4 @@ func (s *server) statsView(w http.ResponseWriter, r *http.Request) {
 		"receipts_integrated": s.stats.Integrated.Load(),
 		"tree_size":           s.stats.Size.Load(),
 	})
-}
-
-// statusOf maps an error code to an HTTP status.
-func statusOf(code governor.Code) int {
-	switch code {
-	case governor.Invalid:
-		return http.StatusBadRequest
-	case governor.NotFound:
-		return http.StatusNotFound
-	case governor.Conflict:
-		return http.StatusConflict
-	case governor.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-func writeError(w http.ResponseWriter, err error) {
-	code := governor.ErrorCode(err)
-	msg := governor.ErrorMessage(err)
-	if code == governor.Internal {
-		msg = "internal error"
-	}
-	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": string(code), "message": msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
 }
