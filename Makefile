@@ -50,12 +50,21 @@ load: emulators ## Load the local stack (LOAD_FLAGS, e.g. -tenants 10000 -events
 	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
 	bin/autonomicsctl load $(LOAD_FLAGS)
 
-bench: ## Benchmarks of the pure core.
+bench: ## Benchmarks of the pure core, the ledger proofs and the alert evaluation.
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/governor/... ./shared/receipt/... ./shared/machines/...
 
 fuzz: ## Fuzz the event decoder for a minute per target.
 	$(GO) test ./shared/event -run '^$$' -fuzz FuzzDecodePush -fuzztime 60s
 	$(GO) test ./shared/event -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+
+stage: ## Build the functions' source archive, dist/source-<sha256>.zip, and print its path.
+	$(GO) run ./functions/stage -out dist
+
+deploy: ## Test, build and deploy with Cloud Build (STATE_BUCKET=..., see terraform/README.md).
+	@test -n "$(STATE_BUCKET)" || { echo "usage: make deploy STATE_BUCKET=<bucket> [PROJECT=<id>] [DEPLOY_ENV=prod|dev] [NAME_PREFIX=dev-] [REGION=us-central1] [BUILD_SERVICE_ACCOUNT=<email>]"; exit 2; }
+	gcloud builds submit --config cloudbuild.yaml $(if $(PROJECT),--project $(PROJECT)) \
+	  $(if $(BUILD_SERVICE_ACCOUNT),--service-account projects/$(or $(PROJECT),$$(gcloud config get-value project 2>/dev/null))/serviceAccounts/$(BUILD_SERVICE_ACCOUNT)) \
+	  --substitutions "_STATE_BUCKET=$(STATE_BUCKET),_ENV=$(or $(DEPLOY_ENV),prod),_PREFIX=$(NAME_PREFIX),_REGION=$(or $(REGION),us-central1)" .
 
 clean: ## Remove build output and local state.
 	rm -rf bin dist .run
