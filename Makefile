@@ -51,7 +51,7 @@ load: emulators ## Load the local stack (LOAD_FLAGS, e.g. -tenants 10000 -events
 	bin/autonomicsctl load $(LOAD_FLAGS)
 
 bench: ## Benchmarks of the pure core, the ledger proofs and the alert evaluation.
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/governor/... ./shared/receipt/... ./shared/machines/...
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/governor/... ./shared/receipt/... ./shared/machines/... ./shared/ledger ./shared/alerting
 
 fuzz: ## Fuzz the event decoder for a minute per target.
 	$(GO) test ./shared/event -run '^$$' -fuzz FuzzDecodePush -fuzztime 60s
