@@ -69,9 +69,9 @@ func runDemo(ctx context.Context, o options, stdout io.Writer) error {
 	defer s.Stop()
 	s.describe(out)
 
-	fc, err := fs.NewClientWithDatabase(ctx, o.stack.Project, o.stack.Database)
+	fc, err := firestoreClient(ctx, o.stack.Project, o.stack.Database)
 	if err != nil {
-		return governor.Wrap(governor.Unavailable, "autonomicsctl.demo firestore", err)
+		return err
 	}
 	defer fc.Close()
 	pub := pubsub.NewPublisher(s.pubsub, pubsub.PublisherOptions{})
@@ -105,7 +105,10 @@ func runDemo(ctx context.Context, o options, stdout io.Writer) error {
 		failures = append(failures, err)
 	}
 
-	failures = append(failures, r.report(ctx, sc, col)...)
+	// Report even after Ctrl-C: what was reached is worth seeing.
+	reportCtx, cancelReport := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancelReport()
+	failures = append(failures, r.report(reportCtx, sc, col)...)
 	fmt.Fprintf(out, "\nscenario time %.1fs\n", elapsed.Seconds())
 	if len(failures) > 0 {
 		return fmt.Errorf("%d problem(s):\n  %w", len(failures), joinLines(failures))
@@ -198,10 +201,18 @@ func (r *demoRunner) play(ctx context.Context, sc scenario, failed <-chan error)
 // explain prints what a failed step expected, what is, and the end of the
 // functions log.
 func (r *demoRunner) explain(err error) {
-	fmt.Fprintf(r.out, "\nFAILED: %v\n", err)
+	var se *stepError
+	if errors.As(err, &se) {
+		fmt.Fprintf(r.out, "\nFAILED: %s step %d: %s\n", se.Tenant, se.Index, se.Title)
+	} else {
+		fmt.Fprintf(r.out, "\nFAILED: %v\n", err)
+	}
 	var ce *conditionError
-	if errors.As(err, &ce) {
+	switch {
+	case errors.As(err, &ce):
 		fmt.Fprintf(r.out, "  expected: %s\n  is:       %s\n", ce.Want, ce.Is)
+	case se != nil:
+		fmt.Fprintf(r.out, "  error: %v\n", se.Err)
 	}
 	fmt.Fprintf(r.out, "last lines of %s:\n%s\n", r.functionsLog, indent(tail(r.functionsLog, logTailLines), "  "))
 }

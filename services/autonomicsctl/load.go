@@ -309,7 +309,9 @@ func (t *tracker) complete(id, outcome string, at time.Time) {
 	}
 	if outcome == "accepted" || outcome == "rejected" {
 		t.lat = append(t.lat, at.Sub(startedAt))
-		t.last = at
+		if at.After(t.last) {
+			t.last = at
+		}
 	}
 	<-t.slots
 	if len(t.done) == t.planned {

@@ -69,7 +69,8 @@ type stackConfig struct {
 	Root                      string
 	Project                   string
 	FirestoreHost, PubSubHost string
-	// Database is the Firestore database; "" picks a fresh one per run.
+	// Database is the Firestore database; demo and load pick a fresh one
+	// when it is empty.
 	Database       string
 	TopicPrefix    string
 	ProviderTenant string
@@ -416,8 +417,12 @@ func startChild(name, path string, args []string, dir string, env []string, logP
 		f.Close()
 		close(c.done)
 		if !c.stopping.Load() {
+			how := "with status 0"
+			if c.err != nil {
+				how = c.err.Error()
+			}
 			select {
-			case failed <- governor.Errorf(governor.Unavailable, op, "%s exited: %v; see %s", name, c.err, logPath):
+			case failed <- governor.Errorf(governor.Unavailable, op, "%s exited unexpectedly (%s); see %s", name, how, logPath):
 			default:
 			}
 		}

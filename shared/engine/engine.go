@@ -487,8 +487,8 @@ func (e *Engine) outbox(ev governor.Event, r receipt.Receipt, d governor.Decisio
 	return out
 }
 
-// publish publishes entries in order and marks the published ones
-// delivered. It stops at the first failure, which is retryable.
+// publish publishes entries and marks the published ones delivered. A
+// failure is retryable; what was published before it stays delivered.
 func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
@@ -496,15 +496,43 @@ func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int,
 	ctx, span := e.in.tracer.Start(ctx, "autonomics.publish", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.Int("messaging.batch.message_count", len(entries))))
 	defer span.End()
-	ids := make([]string, 0, len(entries))
-	var perr error
+	// Entries of one topic go out in order; topics go out concurrently,
+	// so that a decision waits for one round trip rather than one per
+	// message.
+	var topics []string
+	byTopic := map[string][]store.OutboxEntry{}
 	for _, en := range entries {
-		if err := e.o.Publisher.Publish(ctx, en.Message); err != nil {
-			perr = governor.Wrap(governor.Unavailable, "engine.publish "+en.Topic, err)
-			span.SetStatus(codes.Error, perr.Error())
-			break
+		if _, ok := byTopic[en.Topic]; !ok {
+			topics = append(topics, en.Topic)
 		}
-		ids = append(ids, en.ID)
+		byTopic[en.Topic] = append(byTopic[en.Topic], en)
+	}
+	var (
+		mu   sync.Mutex
+		ids  = make([]string, 0, len(entries))
+		perr error
+		wg   sync.WaitGroup
+	)
+	for _, t := range topics {
+		wg.Go(func() {
+			for _, en := range byTopic[t] {
+				if err := e.o.Publisher.Publish(ctx, en.Message); err != nil {
+					mu.Lock()
+					if perr == nil {
+						perr = governor.Wrap(governor.Unavailable, "engine.publish "+en.Topic, err)
+					}
+					mu.Unlock()
+					return
+				}
+				mu.Lock()
+				ids = append(ids, en.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if perr != nil {
+		span.SetStatus(codes.Error, perr.Error())
 	}
 	if len(ids) > 0 {
 		if err := e.o.Store.MarkDelivered(ctx, ids...); err != nil && perr == nil {

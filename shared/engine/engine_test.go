@@ -155,8 +155,9 @@ func TestCrashBetweenCommitAndPublish(t *testing.T) {
 			t.Run(recover, func(t *testing.T) {
 				tenant := newTenant(t)
 				e := ev(tenant, governor.CustomerAccount, "requested", "", "")
-				h.pub.failNext(1)
+				h.pub.setDown(true)
 				err := h.eng.HandleMessage(context.Background(), governor.CustomerAccount, message(e))
+				h.pub.setDown(false)
 				if err == nil || !governor.IsRetryable(err) {
 					t.Fatalf("HandleMessage with failing publisher = %v, want a retryable error", err)
 				}

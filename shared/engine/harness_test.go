@@ -38,13 +38,12 @@ type recorder struct {
 	inner Publisher
 	mu    sync.Mutex
 	msgs  []store.Message
-	fail  int // fail the next fail publications
+	down  bool // fail every publication
 }
 
 func (r *recorder) Publish(ctx context.Context, m store.Message) error {
 	r.mu.Lock()
-	if r.fail > 0 {
-		r.fail--
+	if r.down {
 		r.mu.Unlock()
 		return errors.New("injected publish failure")
 	}
@@ -60,9 +59,10 @@ func (r *recorder) Publish(ctx context.Context, m store.Message) error {
 	return nil
 }
 
-func (r *recorder) failNext(n int) {
+// setDown makes every publication fail until called with false.
+func (r *recorder) setDown(down bool) {
 	r.mu.Lock()
-	r.fail = n
+	r.down = down
 	r.mu.Unlock()
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	fs "cloud.google.com/go/firestore"
 	ps "cloud.google.com/go/pubsub/v2"
@@ -66,7 +67,9 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		Firestore: fc,
 		PubSub:    pc,
 		Store:     firestore.New(fc, firestore.Options{}),
-		Publisher: pubsub.NewPublisher(pc, pubsub.PublisherOptions{}),
+		// A decision waits for its publications: batch for 1ms, not the
+		// client's default 10ms.
+		Publisher: pubsub.NewPublisher(pc, pubsub.PublisherOptions{DelayThreshold: time.Millisecond}),
 		Topics:    topic.Names{Prefix: cfg.TopicPrefix},
 		Telemetry: tel,
 	}
