@@ -109,11 +109,18 @@ func runDemo(ctx context.Context, o options, stdout io.Writer) error {
 	reportCtx, cancelReport := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancelReport()
 	failures = append(failures, r.report(reportCtx, sc, col)...)
+	if total := r.receiptsVerified; total > 0 {
+		var tenants []string
+		for _, ts := range sc.All() {
+			tenants = append(tenants, ts.Tenant)
+		}
+		failures = append(failures, verifyLedger(reportCtx, r.q, out, tenants, total, 30*time.Second)...)
+	}
 	fmt.Fprintf(out, "\nscenario time %.1fs\n", elapsed.Seconds())
 	if len(failures) > 0 {
 		return fmt.Errorf("%d problem(s):\n  %w", len(failures), joinLines(failures))
 	}
-	fmt.Fprintf(out, "demo passed: every expected state reached, every chain verifies\n")
+	fmt.Fprintf(out, "demo passed: every expected state reached, every chain verifies, every receipt is in the signed ledger\n")
 	return nil
 }
 
@@ -138,6 +145,8 @@ type demoRunner struct {
 	seq          atomic.Int64
 	stepTimeout  time.Duration
 	functionsLog string
+	// receiptsVerified counts the receipts of the verified chains.
+	receiptsVerified int
 }
 
 // stepError reports a step that did not complete.
@@ -455,6 +464,7 @@ func (r *demoRunner) report(ctx context.Context, sc scenario, col *collector) []
 		for _, in := range v.Instances {
 			receipts += in.Receipts
 		}
+		r.receiptsVerified += receipts
 		if v.OK {
 			fmt.Fprintf(tw, "%s\tok\t%d instances, %d receipts\n", ts.Tenant, len(v.Instances), receipts)
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,12 +115,30 @@ func TestDataAt(t *testing.T) {
 	}
 }
 
-// queue is a Publisher that keeps messages for the simulation.
-type queue struct{ msgs []store.Message }
+// queue is a Publisher that keeps messages for the simulation. The engine
+// publishes a decision's topics concurrently.
+type queue struct {
+	mu   sync.Mutex
+	msgs []store.Message
+}
 
 func (q *queue) Publish(_ context.Context, m store.Message) error {
+	q.mu.Lock()
 	q.msgs = append(q.msgs, m)
+	q.mu.Unlock()
 	return nil
+}
+
+// pop removes and returns the oldest message.
+func (q *queue) pop() (store.Message, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.msgs) == 0 {
+		return store.Message{}, false
+	}
+	m := q.msgs[0]
+	q.msgs = q.msgs[1:]
+	return m, true
 }
 
 // simulation plays the demo on the engine with an in-memory store and a
@@ -156,9 +175,11 @@ func newSimulation(t *testing.T, provider string) *simulation {
 
 // drain delivers queued cascades and counts actions.
 func (s *simulation) drain(ctx context.Context) {
-	for len(s.q.msgs) > 0 {
-		m := s.q.msgs[0]
-		s.q.msgs = s.q.msgs[1:]
+	for {
+		m, ok := s.q.pop()
+		if !ok {
+			break
+		}
 		switch {
 		case m.Topic == s.names.Actions():
 			s.actions[actionCount{Kind: m.Attributes["action"], Tenant: m.Attributes["ce-tenantid"], Subject: m.Attributes["ce-subject"]}]++

@@ -91,6 +91,25 @@ func (c stackConfig) functionsURL() string {
 	return "http://127.0.0.1:" + strconv.Itoa(c.FunctionsPort)
 }
 
+// integratorPort and monitorPort follow the query API's port.
+func (c stackConfig) integratorPort() int { return c.QueryPort + 1 }
+func (c stackConfig) monitorPort() int    { return c.QueryPort + 2 }
+
+// serviceURL returns the base URL of a local service on port.
+func serviceURL(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
+
+// receiptPushSubscriptions feed the receipts to the ledger integrator and
+// the monitor, unordered, as in production.
+func (c stackConfig) receiptPushSubscriptions() []pubsub.Subscription {
+	n := c.names()
+	return []pubsub.Subscription{
+		{Name: n.Receipts() + "-integrator", Topic: n.Receipts(), PushEndpoint: serviceURL(c.integratorPort()) + "/v1/receipts/push",
+			AckDeadline: ackDeadline, MinBackoff: minBackoff, MaxBackoff: maxBackoff},
+		{Name: n.Receipts() + "-monitor", Topic: n.Receipts(), PushEndpoint: serviceURL(c.monitorPort()) + "/v1/receipts/push",
+			AckDeadline: ackDeadline, MinBackoff: minBackoff, MaxBackoff: maxBackoff},
+	}
+}
+
 // queryURL returns the base URL of the query API.
 func (c stackConfig) queryURL() string { return "http://127.0.0.1:" + strconv.Itoa(c.QueryPort) }
 
@@ -168,7 +187,7 @@ type stack struct {
 	out    io.Writer
 	pubsub *ps.Client
 
-	functions, query *child
+	functions, query, integrator, monitor *child
 	// failed receives the error of a child that exits on its own.
 	failed chan error
 }
@@ -180,12 +199,12 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	if err := ensureEmulators(ctx, cfg, out); err != nil {
 		return nil, err
 	}
-	for _, p := range []int{cfg.FunctionsPort, cfg.QueryPort} {
+	for _, p := range []int{cfg.FunctionsPort, cfg.QueryPort, cfg.integratorPort(), cfg.monitorPort()} {
 		if listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(p))) {
 			return nil, governor.Errorf(governor.Conflict, op, "port %d is in use: is another local stack running?", p)
 		}
 	}
-	fmt.Fprintf(out, "building ./functions/serve and ./services/query into bin/\n")
+	fmt.Fprintf(out, "building ./functions/serve and ./services/{query,integrator,monitor} into bin/\n")
 	if err := build(ctx, cfg.Root, out); err != nil {
 		return nil, err
 	}
@@ -193,7 +212,7 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	if err != nil {
 		return nil, governor.Wrap(governor.Unavailable, op+" pubsub", err)
 	}
-	s := &stack{cfg: cfg, out: out, pubsub: client, failed: make(chan error, 2)}
+	s := &stack{cfg: cfg, out: out, pubsub: client, failed: make(chan error, 4)}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -222,12 +241,34 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	if err != nil {
 		return nil, err
 	}
+	keyFile := filepath.Join(runDir, "ledger.key")
+	if _, statErr := os.Stat(keyFile); os.IsNotExist(statErr) {
+		gen := exec.CommandContext(ctx, filepath.Join(cfg.Root, "bin", "integrator"), "-keygen", "-out", keyFile)
+		gen.Stdout, gen.Stderr = out, out
+		fmt.Fprintf(out, "generating the ledger signing key %s\n", rel(cfg.Root, keyFile))
+		if err := gen.Run(); err != nil {
+			return nil, governor.Wrap(governor.Internal, op+" keygen", err)
+		}
+	}
+	s.integrator, err = startChild("integrator", filepath.Join(cfg.Root, "bin", "integrator"), nil, cfg.Root,
+		append(cfg.childEnv(cfg.integratorPort()), "AUTONOMICS_SIGNING_KEY_FILE="+keyFile,
+			"AUTONOMICS_LEDGER_INTERVAL=200ms", "AUTONOMICS_LEDGER_IDLE_INTERVAL=2s"),
+		filepath.Join(runDir, "integrator.log"), s.failed)
+	if err != nil {
+		return nil, err
+	}
+	s.monitor, err = startChild("monitor", filepath.Join(cfg.Root, "bin", "monitor"), nil, cfg.Root,
+		append(cfg.childEnv(cfg.monitorPort()), "AUTONOMICS_MONITOR_EVAL_INTERVAL=5s", "AUTONOMICS_MONITOR_LEASE_TTL=15s"),
+		filepath.Join(runDir, "monitor.log"), s.failed)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
 	}
 	// Push subscriptions last, so that the first deliveries find the
 	// functions host listening.
-	if err := pubsub.Ensure(ctx, client, cfg.Project, nil, cfg.pushSubscriptions()); err != nil {
+	if err := pubsub.Ensure(ctx, client, cfg.Project, nil, append(cfg.pushSubscriptions(), cfg.receiptPushSubscriptions()...)); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -241,12 +282,17 @@ func (s *stack) waitReady(ctx context.Context) error {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
 		fnOK := listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.FunctionsPort)))
-		qOK := false
-		if resp, err := hc.Get(s.cfg.queryURL() + "/healthz"); err == nil {
-			qOK = resp.StatusCode == http.StatusOK
+		healthy := func(base string) bool {
+			resp, err := hc.Get(base + "/healthz")
+			if err != nil {
+				return false
+			}
 			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
 		}
-		if fnOK && qOK {
+		qOK := healthy(s.cfg.queryURL())
+		others := healthy(serviceURL(s.cfg.integratorPort())) && healthy(serviceURL(s.cfg.monitorPort()))
+		if fnOK && qOK && others {
 			return nil
 		}
 		select {
@@ -258,8 +304,8 @@ func (s *stack) waitReady(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			return governor.Errorf(governor.Unavailable, op,
-				"not ready after %v (functions listening %v, query healthy %v); see %s and %s",
-				readyTimeout, fnOK, qOK, s.functions.logPath, s.query.logPath)
+				"not ready after %v (functions listening %v, query healthy %v, integrator and monitor healthy %v); see %s, %s, %s and %s",
+				readyTimeout, fnOK, qOK, others, s.functions.logPath, s.query.logPath, s.integrator.logPath, s.monitor.logPath)
 		}
 	}
 }
@@ -272,7 +318,7 @@ func (s *stack) Failed() <-chan error { return s.failed }
 // call more than once.
 func (s *stack) Stop() {
 	var wg sync.WaitGroup
-	for _, c := range []*child{s.query, s.functions} {
+	for _, c := range []*child{s.monitor, s.integrator, s.query, s.functions} {
 		if c != nil {
 			wg.Go(c.stop)
 		}
@@ -293,6 +339,8 @@ func (s *stack) describe(w io.Writer) {
 	fmt.Fprintf(w, "  functions host      %s  pid %d  log %s  (tick and sweep every %v)\n",
 		c.functionsURL(), s.functions.pid(), rel(c.Root, s.functions.logPath), c.Schedule)
 	fmt.Fprintf(w, "  query API           %s  pid %d  log %s\n", c.queryURL(), s.query.pid(), rel(c.Root, s.query.logPath))
+	fmt.Fprintf(w, "  ledger integrator   %s  pid %d  log %s\n", serviceURL(c.integratorPort()), s.integrator.pid(), rel(c.Root, s.integrator.logPath))
+	fmt.Fprintf(w, "  monitor             %s  pid %d  log %s\n", serviceURL(c.monitorPort()), s.monitor.pid(), rel(c.Root, s.monitor.logPath))
 	fmt.Fprintf(w, "  provider tenant     %s\n", c.ProviderTenant)
 	fmt.Fprintf(w, "  timers              %s\n", platform.FormatTimers(c.Timers))
 	fmt.Fprintf(w, "  push subscriptions (ordered, retry %v..%v, no dead-letter policy):\n", minBackoff, maxBackoff)
@@ -361,7 +409,7 @@ func listening(addr string) bool {
 func build(ctx context.Context, root string, out io.Writer) error {
 	gobin := firstNonEmpty(os.Getenv("GO"), "go")
 	cmd := exec.CommandContext(ctx, gobin, "build", "-o", filepath.Join(root, "bin")+string(filepath.Separator),
-		"./functions/serve", "./services/query")
+		"./functions/serve", "./services/query", "./services/integrator", "./services/monitor")
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {

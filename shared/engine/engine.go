@@ -23,7 +23,9 @@ import (
 	"github.com/autonomics/autonomics/shared/topic"
 )
 
-// Publisher publishes one message and waits for the broker's ack.
+// Publisher publishes one message and waits for the broker's ack. The
+// engine calls it from several goroutines at once: a decision's topics are
+// published concurrently.
 type Publisher interface {
 	Publish(ctx context.Context, m store.Message) error
 }
