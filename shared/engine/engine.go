@@ -140,9 +140,11 @@ func (e *Engine) HandleMessage(ctx context.Context, domain governor.Domain, m ev
 		tp = m.Attributes[AttrTraceParent]
 	}
 	ctx, span := e.in.tracer.Start(extract(ctx, tp), "autonomics.handle "+string(domain),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("messaging.system", "gcp_pubsub"), attribute.String("messaging.message.id", m.ID)))
+		trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("messaging.system", "gcp_pubsub"), attribute.String("messaging.message.id", m.ID))
+	}
 	_, dspan := e.in.tracer.Start(ctx, "autonomics.decode")
 	ev, err := event.Decode(m)
 	if err != nil {
@@ -241,11 +243,16 @@ func (e *Engine) Apply(ctx context.Context, ev governor.Event) ([]Result, error)
 func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.Event) (Result, error) {
 	key := ev.Key()
 	start := time.Now()
-	ctx, span := e.in.tracer.Start(ctx, "autonomics.apply "+string(key.Domain), trace.WithAttributes(
-		attribute.String("autonomics.tenant_id", key.Tenant), attribute.String("autonomics.domain", string(key.Domain)),
-		attribute.String("autonomics.subject", key.Subject), attribute.String("autonomics.event_type", ev.Type),
-		attribute.String("autonomics.execution_id", ev.ID)))
+	ctx, span := e.in.tracer.Start(ctx, "autonomics.apply "+string(key.Domain))
 	defer span.End()
+	// Attributes cost allocations; unsampled spans skip them.
+	recording := span.IsRecording()
+	if recording {
+		span.SetAttributes(
+			attribute.String("autonomics.tenant_id", key.Tenant), attribute.String("autonomics.domain", string(key.Domain)),
+			attribute.String("autonomics.subject", key.Subject), attribute.String("autonomics.event_type", ev.Type),
+			attribute.String("autonomics.execution_id", ev.ID))
+	}
 	// Emitted events and the receipt carry this span's context.
 	ev.TraceParent = traceparent(ctx)
 	var res Result
@@ -283,7 +290,9 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 			return err
 		}
 		r := receipt.New(inst, ev, d, now)
-		dspan.SetAttributes(attribute.String("autonomics.outcome", string(d.Outcome)), attribute.Int64("autonomics.seq", r.Seq))
+		if recording {
+			dspan.SetAttributes(attribute.String("autonomics.outcome", string(d.Outcome)), attribute.Int64("autonomics.seq", r.Seq))
+		}
 		dspan.End()
 		entries = e.outbox(ev, r, d, now)
 		arm, cancel := timerChanges(key, inst.Timers, d.Timers)
@@ -304,11 +313,13 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 		})
 	})
 	mu.Unlock()
-	txSpan.SetAttributes(attribute.Int("autonomics.transaction.attempts", attempts))
-	dom := attribute.String("domain", string(key.Domain))
-	e.in.attempts.Record(ctx, int64(attempts), labels(dom))
+	if recording {
+		txSpan.SetAttributes(attribute.Int("autonomics.transaction.attempts", attempts))
+	}
+	dom := e.in.domainSet(key.Domain)
+	e.in.attempts.Record(ctx, int64(attempts), dom)
 	if attempts > 1 {
-		e.in.retries.Add(ctx, int64(attempts-1), labels(dom))
+		e.in.retries.Add(ctx, int64(attempts-1), dom)
 	}
 	if err != nil {
 		txSpan.SetStatus(codes.Error, err.Error())
@@ -321,15 +332,16 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 	}
 	txSpan.End()
 	if !res.Duplicate {
-		outcome := attribute.String("outcome", res.Receipt.Outcome)
-		etype := attribute.String("event_type", ev.Type)
-		e.in.decisions.Add(ctx, 1, labels(dom, etype, outcome))
+		sets := e.in.decisionSets(key.Domain, ev.Type, res.Receipt.Outcome)
+		e.in.decisions.Add(ctx, 1, sets.decision)
 		if res.Receipt.Outcome == string(governor.Rejected) {
-			e.in.rejections.Add(ctx, 1, labels(dom, etype))
+			e.in.rejections.Add(ctx, 1, sets.typed)
 		}
-		e.in.latency.Record(ctx, msSince(start), labels(dom, outcome))
-		span.SetAttributes(attribute.String("autonomics.outcome", res.Receipt.Outcome), attribute.String("autonomics.receipt_hash", res.Receipt.Hash))
-	} else {
+		e.in.latency.Record(ctx, msSince(start), sets.outcome)
+		if recording {
+			span.SetAttributes(attribute.String("autonomics.outcome", res.Receipt.Outcome), attribute.String("autonomics.receipt_hash", res.Receipt.Hash))
+		}
+	} else if recording {
 		span.SetAttributes(attribute.Bool("autonomics.duplicate", true))
 	}
 	if res.Duplicate {
@@ -495,9 +507,11 @@ func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int,
 	if len(entries) == 0 {
 		return 0, nil
 	}
-	ctx, span := e.in.tracer.Start(ctx, "autonomics.publish", trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(attribute.Int("messaging.batch.message_count", len(entries))))
+	ctx, span := e.in.tracer.Start(ctx, "autonomics.publish", trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("messaging.batch.message_count", len(entries)))
+	}
 	// Entries of one topic go out in order; topics go out concurrently,
 	// so that a decision waits for one round trip rather than one per
 	// message.
