@@ -22,6 +22,8 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
+	"github.com/autonomics/autonomics/shared/telemetry"
+
 	_ "github.com/autonomics/autonomics/functions/account"
 	_ "github.com/autonomics/autonomics/functions/billing"
 	_ "github.com/autonomics/autonomics/functions/catalog"
@@ -40,7 +42,7 @@ func main() {
 	}
 	schedule := flag.Duration("schedule", 0, "call /Tick and /Sweep at this interval (0: never)")
 	flag.Parse()
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log := telemetry.NewLogger(os.Stderr, telemetry.LogOptions{ProjectID: os.Getenv("AUTONOMICS_PROJECT"), Component: "functions-host"})
 	if err := os.Unsetenv("FUNCTION_TARGET"); err != nil {
 		log.Error("unset FUNCTION_TARGET", "error", err)
 	}
