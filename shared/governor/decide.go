@@ -87,6 +87,26 @@ func (c *Ctx) Load(v any) error {
 	return nil
 }
 
+// Data decodes the instance data into a T; empty data gives the zero T.
+func Data[T any](c *Ctx) (T, error) {
+	var d T
+	err := c.Load(&d)
+	return d, err
+}
+
+// Update decodes the instance data into a T, lets fn change it and stores
+// the result. An error from fn, a rejection included, stores nothing.
+func Update[T any](c *Ctx, fn func(*T) error) error {
+	d, err := Data[T](c)
+	if err != nil {
+		return err
+	}
+	if err := fn(&d); err != nil {
+		return err
+	}
+	return c.Store(d)
+}
+
 // Store replaces the instance data with the JSON encoding of v.
 func (c *Ctx) Store(v any) error {
 	b, err := json.Marshal(v)

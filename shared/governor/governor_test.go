@@ -255,3 +255,28 @@ func TestMermaid(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdate(t *testing.T) {
+	type counter struct{ N int }
+	tests := []struct {
+		name    string
+		fn      func(*counter) error
+		outcome Outcome
+		data    string
+	}{
+		{"stores the change", func(c *counter) error { c.N++; return nil }, Accepted, `{"N":2}`},
+		{"rejection stores nothing", func(c *counter) error { c.N++; return Reject("no: %d", c.N) }, Rejected, `{"N":1}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &Machine{Domain: Billing, States: []State{"a"}, Transitions: []Transition{
+				{From: []State{"a"}, On: "bump", To: "a", Apply: func(c *Ctx) error { return Update(c, tt.fn) }},
+			}}
+			inst := Instance{Key: Key{Tenant: "t", Domain: Billing, Subject: "s"}, State: "a", Data: json.RawMessage(`{"N":1}`)}
+			d, err := m.Decide(Input{Instance: inst, Event: testEvent("bump", "")})
+			if err != nil || d.Outcome != tt.outcome || string(d.Data) != tt.data {
+				t.Errorf("Decide = %v %s, %v; want %v %s", d.Outcome, d.Data, err, tt.outcome, tt.data)
+			}
+		})
+	}
+}

@@ -374,13 +374,6 @@ func billPlanOf(inst governor.Instance, ev governor.Event) string {
 	return ""
 }
 
-// billLoad decodes the instance data.
-func billLoad(c *governor.Ctx) (billData, error) {
-	var d billData
-	err := c.Load(&d)
-	return d, err
-}
-
 // billStart opens a period with an optional plan and currency.
 func billStart(c *governor.Ctx) error {
 	var p billOpenedData
@@ -396,7 +389,7 @@ func billRecordUsage(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := billLoad(c)
+	d, err := governor.Data[billData](c)
 	if err != nil {
 		return err
 	}
@@ -414,7 +407,7 @@ func billRecordUsage(c *governor.Ctx) error {
 // billClose prices the period's usage with the catalog plan and issues
 // the invoice.
 func billClose(c *governor.Ctx) error {
-	d, err := billLoad(c)
+	d, err := governor.Data[billData](c)
 	if err != nil {
 		return err
 	}
@@ -474,7 +467,7 @@ func billCheckPayment(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := billLoad(c)
+	d, err := governor.Data[billData](c)
 	if err != nil {
 		return err
 	}
@@ -497,27 +490,23 @@ func billRecordPayment(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := billLoad(c)
-	if err != nil {
-		return err
-	}
-	d.PaidAmount = *p.Amount
-	return c.Store(d)
+	return governor.Update(c, func(d *billData) error {
+		d.PaidAmount = *p.Amount
+		return nil
+	})
 }
 
 // billStartDunning records the first failed charge.
 func billStartDunning(c *governor.Ctx) error {
-	d, err := billLoad(c)
-	if err != nil {
-		return err
-	}
-	d.Attempt = 1
-	return c.Store(d)
+	return governor.Update(c, func(d *billData) error {
+		d.Attempt = 1
+		return nil
+	})
 }
 
 // billRetry asks the payment provider to retry the pending attempt.
 func billRetry(c *governor.Ctx) error {
-	d, err := billLoad(c)
+	d, err := governor.Data[billData](c)
 	if err != nil {
 		return err
 	}
@@ -530,7 +519,7 @@ func billRetry(c *governor.Ctx) error {
 
 // billNextAttempt schedules the next retry, or gives up after the last.
 func billNextAttempt(c *governor.Ctx) error {
-	d, err := billLoad(c)
+	d, err := governor.Data[billData](c)
 	if err != nil {
 		return err
 	}
@@ -549,7 +538,7 @@ func billCheckRefund(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := billLoad(c)
+	d, err := governor.Data[billData](c)
 	if err != nil {
 		return err
 	}
@@ -568,23 +557,19 @@ func billRecordRefund(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := billLoad(c)
-	if err != nil {
-		return err
-	}
-	d.RefundAmount = *p.Amount
-	return c.Store(d)
+	return governor.Update(c, func(d *billData) error {
+		d.RefundAmount = *p.Amount
+		return nil
+	})
 }
 
 // billLoseDispute records that the whole payment went back to the
 // customer.
 func billLoseDispute(c *governor.Ctx) error {
-	d, err := billLoad(c)
-	if err != nil {
-		return err
-	}
-	d.RefundAmount = d.PaidAmount
-	return c.Store(d)
+	return governor.Update(c, func(d *billData) error {
+		d.RefundAmount = d.PaidAmount
+		return nil
+	})
 }
 
 // billRecordCredit accumulates a credit; after the invoice it becomes
@@ -594,15 +579,13 @@ func billRecordCredit(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := billLoad(c)
-	if err != nil {
-		return err
-	}
-	d.CreditBP = min(d.CreditBP+p.BasisPoints, billMaxBP)
-	if d.Invoice != nil {
-		d.CreditOwed = billPortion(d.Invoice.Subtotal, d.CreditBP) - d.Invoice.Credit
-	}
-	return c.Store(d)
+	return governor.Update(c, func(d *billData) error {
+		d.CreditBP = min(d.CreditBP+p.BasisPoints, billMaxBP)
+		if d.Invoice != nil {
+			d.CreditOwed = billPortion(d.Invoice.Subtotal, d.CreditBP) - d.Invoice.Credit
+		}
+		return nil
+	})
 }
 
 // billAdd returns a+b for non-negative a and b, and false on overflow.

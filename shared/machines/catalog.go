@@ -263,13 +263,6 @@ func PlanOf(inst governor.Instance) (governor.Plan, error) {
 	return p, nil
 }
 
-// catLoad decodes the instance data.
-func catLoad(c *governor.Ctx) (catData, error) {
-	var d catData
-	err := c.Load(&d)
-	return d, err
-}
-
 // catDraftEntry records a new catalog entry.
 func catDraftEntry(c *governor.Ctx) error {
 	var p catDraftedData
@@ -285,7 +278,7 @@ func catUpdateEntry(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := catLoad(c)
+	d, err := governor.Data[catData](c)
 	if err != nil {
 		return err
 	}
@@ -329,7 +322,7 @@ func catCheckNotice(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := catLoad(c)
+	d, err := governor.Data[catData](c)
 	if err != nil {
 		return err
 	}
@@ -359,7 +352,7 @@ func catChangePrices(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := catLoad(c)
+	d, err := governor.Data[catData](c)
 	if err != nil {
 		return err
 	}
@@ -382,7 +375,7 @@ func catChangePrices(c *governor.Ctx) error {
 // catKeepPending carries a pending price change across a change of state,
 // which cancels every timer the transition does not arm.
 func catKeepPending(c *governor.Ctx) error {
-	d, err := catLoad(c)
+	d, err := governor.Data[catData](c)
 	if err != nil {
 		return err
 	}
@@ -395,7 +388,7 @@ func catKeepPending(c *governor.Ctx) error {
 
 // catSettleOnly applies a pending price change that is due.
 func catSettleOnly(c *governor.Ctx) error {
-	d, err := catLoad(c)
+	d, err := governor.Data[catData](c)
 	if err != nil {
 		return err
 	}
@@ -409,7 +402,7 @@ func catSettleOnly(c *governor.Ctx) error {
 // catRetireEntry applies a pending price change that is due and drops a
 // later one, which a retired plan never reaches.
 func catRetireEntry(c *governor.Ctx) error {
-	d, err := catLoad(c)
+	d, err := governor.Data[catData](c)
 	if err != nil {
 		return err
 	}

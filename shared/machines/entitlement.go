@@ -212,13 +212,6 @@ func entNeeds(inst governor.Instance, ev governor.Event) governor.Needs {
 	return governor.Needs{}
 }
 
-// entLoad decodes the instance data.
-func entLoad(c *governor.Ctx) (entData, error) {
-	var d entData
-	err := c.Load(&d)
-	return d, err
-}
-
 // entCreate keeps the plan and trial of a new entitlement and asks the
 // Marketplace to approve it when the account is already active.
 func entCreate(c *governor.Ctx) error {
@@ -242,7 +235,7 @@ func entCreate(c *governor.Ctx) error {
 // entActivate creates the subscription and sets the quota limits of the
 // entitlement's plan.
 func entActivate(c *governor.Ctx) error {
-	d, err := entLoad(c)
+	d, err := governor.Data[entData](c)
 	if err != nil {
 		return err
 	}
@@ -302,7 +295,7 @@ func entRequestPlanChange(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := entLoad(c)
+	d, err := governor.Data[entData](c)
 	if err != nil {
 		return err
 	}
@@ -315,7 +308,7 @@ func entRequestPlanChange(c *governor.Ctx) error {
 
 // entDropPendingPlan forgets a cancelled plan change.
 func entDropPendingPlan(c *governor.Ctx) error {
-	d, err := entLoad(c)
+	d, err := governor.Data[entData](c)
 	if err != nil {
 		return err
 	}
@@ -331,7 +324,7 @@ func entChangePlan(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := entLoad(c)
+	d, err := governor.Data[entData](c)
 	if err != nil {
 		return err
 	}

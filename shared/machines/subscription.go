@@ -164,13 +164,6 @@ func subscriptionMachine() *governor.Machine {
 const subRenewNote = "→ billing.closed {plan} (subject = YYYY-MM of the period start, UTC); " +
 	"if cancel_at_period_end: canceled, otherwise a new period starts: timer period_end"
 
-// subLoad decodes the instance data.
-func subLoad(c *governor.Ctx) (subData, error) {
-	var d subData
-	err := c.Load(&d)
-	return d, err
-}
-
 // subCreate starts a subscription, trialing or active.
 func subCreate(c *governor.Ctx) error {
 	var p subCreated
@@ -202,7 +195,7 @@ func subNewPeriod(c *governor.Ctx, d *subData) {
 
 // subStartPeriod ends a trial with a new billing period.
 func subStartPeriod(c *governor.Ctx) error {
-	d, err := subLoad(c)
+	d, err := governor.Data[subData](c)
 	if err != nil {
 		return err
 	}
@@ -213,7 +206,7 @@ func subStartPeriod(c *governor.Ctx) error {
 // subRenew closes the current period with billing, then either starts the
 // next one or cancels the subscription as requested.
 func subRenew(c *governor.Ctx) error {
-	d, err := subLoad(c)
+	d, err := governor.Data[subData](c)
 	if err != nil {
 		return err
 	}
@@ -235,7 +228,7 @@ func subRenew(c *governor.Ctx) error {
 
 // subSetCancelAtPeriodEnd marks the subscription to end with its period.
 func subSetCancelAtPeriodEnd(c *governor.Ctx) error {
-	d, err := subLoad(c)
+	d, err := governor.Data[subData](c)
 	if err != nil {
 		return err
 	}
@@ -246,7 +239,7 @@ func subSetCancelAtPeriodEnd(c *governor.Ctx) error {
 // subResumePeriod re-arms period_end for the end of the current period on
 // the return to active; a period that has already ended fires at once.
 func subResumePeriod(c *governor.Ctx) error {
-	d, err := subLoad(c)
+	d, err := governor.Data[subData](c)
 	if err != nil {
 		return err
 	}
@@ -264,7 +257,7 @@ func subChangePlan(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d, err := subLoad(c)
+	d, err := governor.Data[subData](c)
 	if err != nil {
 		return err
 	}
