@@ -1,8 +1,11 @@
 // Package billing deploys the billing governor: billing periods from usage to invoice, dunning, refunds and credits, as the Cloud Function "Billing".
 //
-// The function is triggered by a Pub/Sub push subscription on the
-// billing topic; the Functions Framework turns the push into a
-// messagePublished CloudEvent, and an Eventarc trigger delivers the same.
+// Two Pub/Sub push subscriptions deliver to the function: one on the
+// billing domain topic (events from outside) and one on its internal
+// topic (cascades, timeouts and the monitor's events). It is an HTTP
+// function so that it reads the push body as Pub/Sub sends it, with the
+// name of the subscription that delivered it; a messagePublished
+// CloudEvent, as an Eventarc trigger sends one, is accepted too.
 package billing
 
 import (
@@ -20,5 +23,5 @@ const EntryPoint = "Billing"
 var runtime = platform.NewLazy(os.Getenv, EntryPoint, os.Stdout)
 
 func init() {
-	functions.CloudEvent(EntryPoint, runtime.GovernorFunction(governor.Billing))
+	functions.HTTP(EntryPoint, runtime.GovernorFunction(governor.Billing))
 }

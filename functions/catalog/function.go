@@ -1,8 +1,11 @@
 // Package catalog deploys the product catalog governor: SKUs and plans from draft to retirement, as the Cloud Function "ProductCatalog".
 //
-// The function is triggered by a Pub/Sub push subscription on the
-// product_catalog topic; the Functions Framework turns the push into a
-// messagePublished CloudEvent, and an Eventarc trigger delivers the same.
+// Two Pub/Sub push subscriptions deliver to the function: one on the
+// product_catalog domain topic (events from outside) and one on its internal
+// topic (cascades, timeouts and the monitor's events). It is an HTTP
+// function so that it reads the push body as Pub/Sub sends it, with the
+// name of the subscription that delivered it; a messagePublished
+// CloudEvent, as an Eventarc trigger sends one, is accepted too.
 package catalog
 
 import (
@@ -20,5 +23,5 @@ const EntryPoint = "ProductCatalog"
 var runtime = platform.NewLazy(os.Getenv, EntryPoint, os.Stdout)
 
 func init() {
-	functions.CloudEvent(EntryPoint, runtime.GovernorFunction(governor.ProductCatalog))
+	functions.HTTP(EntryPoint, runtime.GovernorFunction(governor.ProductCatalog))
 }

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -16,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"regexp"
 	"syscall"
 	"time"
 
@@ -45,9 +43,6 @@ func main() {
 	log := telemetry.NewLogger(os.Stderr, telemetry.LogOptions{ProjectID: os.Getenv("AUTONOMICS_PROJECT"), Component: "functions-host"})
 	if err := os.Unsetenv("FUNCTION_TARGET"); err != nil {
 		log.Error("unset FUNCTION_TARGET", "error", err)
-	}
-	if err := filterStdout(); err != nil {
-		log.Warn("stdout filter not installed", "error", err.Error())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -107,31 +102,4 @@ func scheduleLoop(ctx context.Context, log *slog.Logger, base string, every time
 			resp.Body.Close()
 		}
 	}
-}
-
-// frameworkWarning is what the Functions Framework prints, without a line
-// end, for every push whose URL path does not name the topic; locally each
-// function is served at /<EntryPoint>, and the topic is not needed.
-var frameworkWarning = regexp.MustCompile(`WARNING: failed to extract Pub/Sub topic name from the URL request path: "[^"\n]*", configure your subscription's push endpoint to use the following path pattern: 'projects/PROJECT_NAME/topics/TOPIC_NAME'`)
-
-// filterStdout routes the process's stdout through a filter that drops
-// frameworkWarning, so that the JSON log lines stay one per line.
-func filterStdout() error {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	out := os.Stdout
-	os.Stdout = w
-	go func() {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			line := frameworkWarning.ReplaceAll(sc.Bytes(), nil)
-			if len(line) > 0 {
-				out.Write(append(line, '\n'))
-			}
-		}
-	}()
-	return nil
 }

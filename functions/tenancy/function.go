@@ -1,8 +1,11 @@
 // Package tenancy deploys the multi-tenant governor: tenant provisioning, isolation, maintenance and deprovisioning, as the Cloud Function "MultiTenant".
 //
-// The function is triggered by a Pub/Sub push subscription on the
-// multi_tenant topic; the Functions Framework turns the push into a
-// messagePublished CloudEvent, and an Eventarc trigger delivers the same.
+// Two Pub/Sub push subscriptions deliver to the function: one on the
+// multi_tenant domain topic (events from outside) and one on its internal
+// topic (cascades, timeouts and the monitor's events). It is an HTTP
+// function so that it reads the push body as Pub/Sub sends it, with the
+// name of the subscription that delivered it; a messagePublished
+// CloudEvent, as an Eventarc trigger sends one, is accepted too.
 package tenancy
 
 import (
@@ -20,5 +23,5 @@ const EntryPoint = "MultiTenant"
 var runtime = platform.NewLazy(os.Getenv, EntryPoint, os.Stdout)
 
 func init() {
-	functions.CloudEvent(EntryPoint, runtime.GovernorFunction(governor.MultiTenant))
+	functions.HTTP(EntryPoint, runtime.GovernorFunction(governor.MultiTenant))
 }

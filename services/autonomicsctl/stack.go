@@ -116,21 +116,23 @@ func (c stackConfig) queryURL() string { return "http://127.0.0.1:" + strconv.It
 // pullName returns the id of one of the tools' pull subscriptions.
 func (c stackConfig) pullName(base string) string { return c.TopicPrefix + base }
 
-// pushSubscriptions returns one ordered push subscription per domain topic,
-// aimed at the domain's function on the functions host. They have no
-// dead-letter policy: the emulator crashes when it dead-letters on an
-// ordered subscription.
+// pushSubscriptions returns two ordered push subscriptions per domain, on
+// its domain topic and on its internal topic, both aimed at the domain's
+// function on the functions host, which tells them apart by name. They
+// have no dead-letter policy: the emulator crashes when it dead-letters on
+// an ordered subscription.
 func (c stackConfig) pushSubscriptions() []pubsub.Subscription {
 	n := c.names()
-	out := make([]pubsub.Subscription, 0, len(governor.Domains))
+	out := make([]pubsub.Subscription, 0, 2*len(governor.Domains))
 	for _, d := range governor.Domains {
-		t := n.Domain(d)
-		out = append(out, pubsub.Subscription{
-			Name: t + "-push", Topic: t,
-			PushEndpoint: c.functionsURL() + "/" + entryPoints[d],
-			Ordered:      true, AckDeadline: ackDeadline,
-			MinBackoff: minBackoff, MaxBackoff: maxBackoff,
-		})
+		for _, t := range []string{n.Domain(d), n.Internal(d)} {
+			out = append(out, pubsub.Subscription{
+				Name: topic.Push(t), Topic: t,
+				PushEndpoint: c.functionsURL() + "/" + entryPoints[d],
+				Ordered:      true, AckDeadline: ackDeadline,
+				MinBackoff: minBackoff, MaxBackoff: maxBackoff,
+			})
+		}
 	}
 	return out
 }

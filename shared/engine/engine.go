@@ -2,12 +2,15 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +44,14 @@ const (
 	ActionTypePrefix = "autonomics.action."
 	// ReceiptType is the CloudEvents type of receipt messages.
 	ReceiptType = "autonomics.receipt"
+	// MonitorSource is the CloudEvents source of the monitor's events.
+	MonitorSource = "autonomics/monitor"
+	// ReservedSourcePrefix starts every source Autonomics' own components
+	// use; an event from outside may not claim it.
+	ReservedSourcePrefix = "autonomics/"
+	// MarketplaceSourcePrefix starts the source of the Marketplace
+	// adapter's events.
+	MarketplaceSourcePrefix = "marketplace/"
 )
 
 // Dead-letter attributes added to the original message.
@@ -58,6 +69,12 @@ type Options struct {
 	// Machines maps every domain the engine serves to its machine.
 	Machines map[governor.Domain]*governor.Machine
 	Topics   topic.Names
+	// InternalSubscriptions are the full resource names of the push
+	// subscriptions that deliver the internal topics. HandleMessage takes
+	// a message delivered by one of them as sent by Autonomics itself and
+	// any other message as sent from outside; Pub/Sub, not the publisher,
+	// names the subscription.
+	InternalSubscriptions []string
 	// Clock returns the decision time; time.Now when nil.
 	Clock func() time.Time
 	// ProviderTenant owns the product catalog the guards read; when empty
@@ -77,8 +94,9 @@ type Options struct {
 
 // Engine applies events to governors. It is safe for concurrent use.
 type Engine struct {
-	o  Options
-	in instruments
+	o        Options
+	internal map[string]bool
+	in       instruments
 	// stripes serialise this process's transactions on one instance:
 	// concurrent deliveries for the same instance would otherwise only
 	// contend in storage, where the losers retry.
@@ -118,7 +136,11 @@ func New(o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Engine{o: o, in: newInstruments(o.TracerProvider, o.MeterProvider)}, nil
+	internal := make(map[string]bool, len(o.InternalSubscriptions))
+	for _, sub := range o.InternalSubscriptions {
+		internal[sub] = true
+	}
+	return &Engine{o: o, internal: internal, in: newInstruments(o.TracerProvider, o.MeterProvider)}, nil
 }
 
 // Result reports what applying an event did to one instance.
@@ -155,6 +177,9 @@ func (e *Engine) HandleMessage(ctx context.Context, domain governor.Domain, m ev
 		err = governor.Errorf(governor.Invalid, "engine.HandleMessage", "event type %s delivered to the %s governor", ev.Type, domain)
 	}
 	if err == nil {
+		err = e.Authorize(e.internal[m.Subscription], ev)
+	}
+	if err == nil {
 		_, err = e.Apply(ctx, ev)
 	}
 	if err == nil {
@@ -167,6 +192,77 @@ func (e *Engine) HandleMessage(ctx context.Context, domain governor.Domain, m ev
 	}
 	return e.DeadLetter(ctx, domain, m, err)
 }
+
+// Authorize checks that ev may come by the path it came: internal is true
+// when an internal subscription delivered it. Internal topics carry only
+// the sources of Autonomics' own components; events from outside may not
+// claim those sources nor set the extensions only cascades carry
+// (correlationid, causationid, cascadedepth). The sender class the path and
+// source establish must be allowed to send the event by its machine's
+// sender rules. Every refusal is an Invalid error.
+func (e *Engine) Authorize(internal bool, ev governor.Event) error {
+	const op = "engine.Authorize"
+	m := e.o.Machines[ev.Domain]
+	if m == nil {
+		return governor.Errorf(governor.Invalid, op, "domain %q is not served here", ev.Domain)
+	}
+	sender, err := SenderOf(internal, ev)
+	if err != nil {
+		return err
+	}
+	if !m.May(sender, ev.Name) {
+		return governor.Errorf(governor.Invalid, op, "%s may be sent by %s only, not by a sender of class %s",
+			ev.Type, joinSenders(m.SendersOf(ev.Name)), sender)
+	}
+	return nil
+}
+
+// SenderOf classifies the sender of ev from the path it came by and its
+// source, refusing what a sender on that path may not claim.
+func SenderOf(internal bool, ev governor.Event) (governor.Sender, error) {
+	const op = "engine.SenderOf"
+	if internal {
+		switch {
+		case ev.Source == TimerSource:
+			return governor.SenderScheduler, nil
+		case ev.Source == MonitorSource:
+			return governor.SenderMonitor, nil
+		case strings.HasPrefix(ev.Source, GovernorSourcePrefix) && isDomain(strings.TrimPrefix(ev.Source, GovernorSourcePrefix)):
+			return governor.SenderGovernor, nil
+		}
+		return "", governor.Errorf(governor.Invalid, op, "source %s may not use an internal topic", quote(ev.Source))
+	}
+	if len(ev.Source) >= len(ReservedSourcePrefix) && strings.EqualFold(ev.Source[:len(ReservedSourcePrefix)], ReservedSourcePrefix) {
+		return "", governor.Errorf(governor.Invalid, op, "source %s is reserved for Autonomics' own components", quote(ev.Source))
+	}
+	switch {
+	case ev.CausationID != "":
+		return "", governor.Errorf(governor.Invalid, op, "causationid is set only by Autonomics, on cascades")
+	case ev.CorrelationID != "":
+		return "", governor.Errorf(governor.Invalid, op, "correlationid is set only by Autonomics, on cascades; an event from outside is the root of its own")
+	case ev.CascadeDepth != 0:
+		return "", governor.Errorf(governor.Invalid, op, "cascadedepth is set only by Autonomics, on cascades")
+	}
+	if strings.HasPrefix(ev.Source, MarketplaceSourcePrefix) {
+		return governor.SenderMarketplace, nil
+	}
+	return governor.SenderExternal, nil
+}
+
+func isDomain(s string) bool {
+	return slices.Contains(governor.Domains, governor.Domain(s))
+}
+
+func joinSenders(ss []governor.Sender) string {
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// quote quotes s for an error message, truncated.
+func quote(s string) string { return strconv.Quote(truncate(s, 64)) }
 
 // DeadLetter copies m to the dead-letter topic with the reason. It returns
 // an error only when that publication fails.
@@ -284,7 +380,9 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 		}
 		now := e.o.Clock().UTC()
 		_, dspan := e.in.tracer.Start(ctx, "autonomics.decide")
-		d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Facts: facts, Now: now})
+		nonce := make([]byte, 16)
+		_, _ = rand.Read(nonce)
+		d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Facts: facts, Now: now, Nonce: nonce})
 		if err != nil {
 			dspan.End()
 			return err
@@ -479,7 +577,7 @@ func (e *Engine) outbox(ev governor.Event, r receipt.Receipt, d governor.Decisio
 			CascadeDepth:  ev.CascadeDepth + 1,
 			TraceParent:   ev.TraceParent,
 		}
-		t := e.o.Topics.Domain(em.Domain)
+		t := e.o.Topics.Internal(em.Domain)
 		if em.Kind == governor.KindActuate {
 			msgEv.Type = ActionTypePrefix + em.Type
 			t = e.o.Topics.Actions()
@@ -585,7 +683,7 @@ func (e *Engine) Tick(ctx context.Context, limit int) (int, error) {
 			Data:    json.RawMessage(`{"timer_id":` + strconv.Quote(t.ID) + `}`),
 		}
 		data, attrs := event.Encode(ev)
-		if err := e.o.Publisher.Publish(ctx, store.Message{Topic: e.o.Topics.Domain(t.Key.Domain), Data: data, Attributes: attrs, OrderingKey: t.Key.Tenant}); err != nil {
+		if err := e.o.Publisher.Publish(ctx, store.Message{Topic: e.o.Topics.Internal(t.Key.Domain), Data: data, Attributes: attrs, OrderingKey: t.Key.Tenant}); err != nil {
 			return fired, governor.Wrap(governor.Unavailable, "engine.Tick", err)
 		}
 		if err := e.o.Store.DeleteTimer(ctx, t.ID); err != nil {

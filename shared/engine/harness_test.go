@@ -144,7 +144,8 @@ func newHarness(t *testing.T, name string, st store.Store, pc *ps.Client) *harne
 	}
 	eng, err := New(Options{
 		Store: st, Publisher: h.pub, Machines: machines.New(nil), Topics: h.topics,
-		Clock: h.clock.Now, PlanOf: machines.PlanOf, ProviderTenant: "",
+		InternalSubscriptions: internalSubscriptions(h.topics),
+		Clock:                 h.clock.Now, PlanOf: machines.PlanOf, ProviderTenant: "",
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -198,6 +199,23 @@ func ev(tenant string, d governor.Domain, name governor.EventName, subject, data
 		Type: governor.TypeOf(d, name), Domain: d, Name: name, Tenant: tenant, Subject: subject,
 		Data: json.RawMessage(data),
 	}
+}
+
+// internalSubscriptions names the push subscriptions of the internal
+// topics, as a deployment names them.
+func internalSubscriptions(n topic.Names) []string {
+	var out []string
+	for _, d := range governor.Domains {
+		out = append(out, topic.SubscriptionName(emulatorProject, topic.Push(n.Internal(d))))
+	}
+	return out
+}
+
+// delivered returns the message m as the push subscription of its topic
+// delivers it: Pub/Sub names the subscription.
+func delivered(m store.Message) event.Message {
+	return event.Message{Data: m.Data, Attributes: m.Attributes,
+		Subscription: topic.SubscriptionName(emulatorProject, topic.Push(m.Topic))}
 }
 
 // message encodes an event as the Pub/Sub message a function receives.
@@ -256,7 +274,7 @@ func (h *harness) deliverAll(t *testing.T, from int) int {
 			if !ok {
 				continue
 			}
-			if err := h.eng.HandleMessage(context.Background(), d, event.Message{Data: m.Data, Attributes: m.Attributes}); err != nil {
+			if err := h.eng.HandleMessage(context.Background(), d, delivered(m)); err != nil {
 				t.Fatalf("HandleMessage(%s) = %v", m.Topic, err)
 			}
 		}

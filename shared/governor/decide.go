@@ -209,8 +209,16 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 			TimerID string `json:"timer_id"`
 		}
 		_ = json.Unmarshal(ev.Data, &p)
-		if armed, ok := inst.Timers[string(timerName)]; !ok || armed.ID != p.TimerID {
+		armed, ok := inst.Timers[string(timerName)]
+		if !ok || armed.ID != p.TimerID {
 			return reject(fmt.Sprintf("%s: timer %s %s is no longer armed", ReasonTimerCancelled, timerName, p.TimerID))
+		}
+		if armed.Due.After(in.Now) {
+			// Only the scheduler sends timeouts, and only due ones: an
+			// early one is clock skew, refused as transient so that it is
+			// delivered again rather than lost.
+			return Decision{}, Errorf(Unavailable, op, "timer %s of %s is due at %s, not yet at %s",
+				timerName, inst.Key, armed.Due.UTC().Format(time.RFC3339), in.Now.UTC().Format(time.RFC3339))
 		}
 	}
 	t := m.Lookup(inst.State, ev.Name)
@@ -246,6 +254,9 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 	if !slices.Contains(t.Targets(), c.target) {
 		return Decision{}, Errorf(Internal, op, "%s: %s in %s chose target %q outside the table", m.Domain, ev.Name, inst.State, c.target)
 	}
+	if err := m.checkEmits(c.emits); err != nil {
+		return Decision{}, err
+	}
 	return Decision{
 		Outcome: Accepted,
 		From:    inst.State,
@@ -271,7 +282,7 @@ func (c *Ctx) timers(fired string, isTimer bool) map[string]Timer {
 	}
 	seq := inst.Version + 1
 	for name, d := range c.arms {
-		out[name] = Timer{Name: name, ID: TimerID(inst.Key, name, seq), Due: c.in.Now.Add(d).UTC()}
+		out[name] = Timer{Name: name, ID: timerID(inst.Key, name, seq, c.in.Nonce), Due: c.in.Now.Add(d).UTC()}
 	}
 	if len(out) == 0 {
 		return nil
@@ -280,9 +291,17 @@ func (c *Ctx) timers(fired string, isTimer bool) map[string]Timer {
 }
 
 // TimerID is the deterministic id of timer name armed by the decision with
-// sequence number seq of instance k.
-func TimerID(k Key, name string, seq int64) string {
+// sequence number seq of instance k, when the decision has no nonce.
+func TimerID(k Key, name string, seq int64) string { return timerID(k, name, seq, nil) }
+
+// timerID mixes the decision's nonce into the timer id, so that nobody can
+// predict the id of a timer from the instance's public fields.
+func timerID(k Key, name string, seq int64, nonce []byte) string {
 	h := sha256.New()
+	if len(nonce) > 0 {
+		h.Write(nonce)
+		h.Write([]byte{0})
+	}
 	for _, s := range []string{k.Tenant, string(k.Domain), k.Subject, name, strconv.FormatInt(seq, 10)} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})

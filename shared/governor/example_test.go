@@ -18,6 +18,10 @@ func ExampleMachine_Decide() {
 			{From: []governor.State{governor.StateNone}, On: "placed", To: "placed", Arm: []string{"ship_by"}},
 			{From: []governor.State{"placed"}, On: "shipped", To: "shipped", Actuate: []string{"warehouse.release"}},
 		},
+		// Orders come from the shop; shipping is the warehouse system's word.
+		Senders: map[governor.EventName][]governor.Sender{
+			"placed": governor.FromProvider, "shipped": governor.FromProvider,
+		},
 	}
 	key := governor.Key{Tenant: "acme", Domain: governor.Billing, Subject: "order-1"}
 	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)

@@ -58,6 +58,9 @@ func testMachine() *Machine {
 			{Any: true, On: "stop", To: "end"},
 		},
 		Payloads: map[EventName]PayloadCheck{"start": Schema[testPayload]()},
+		Senders: map[EventName][]Sender{
+			"start": FromOutside, "next": FromProvider, "stay": FromProvider, "bad": FromProvider, "stop": FromGovernors,
+		},
 	}
 }
 
@@ -74,6 +77,7 @@ func TestDecide(t *testing.T) {
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	key := Key{Tenant: "t1", Domain: Billing, Subject: "s1"}
 	armed := map[string]Timer{"t": {Name: "t", ID: "tid", Due: now.Add(time.Hour)}}
+	due := map[string]Timer{"t": {Name: "t", ID: "tid", Due: now}}
 	tests := []struct {
 		name       string
 		inst       Instance
@@ -91,7 +95,7 @@ func TestDecide(t *testing.T) {
 		{"static effects", Instance{Key: key, State: "a", Data: json.RawMessage(`{"N":1}`), Timers: armed}, testEvent("next", ``), Accepted, "b", "", nil, 2},
 		{"dynamic target", Instance{Key: key, State: "a", Data: json.RawMessage(`{"N":9}`)}, testEvent("next", ``), Accepted, "c", "", nil, 2},
 		{"self keeps timers", Instance{Key: key, State: "a", Timers: armed}, testEvent("stay", ``), Accepted, "a", "", []string{"t"}, 0},
-		{"timer fires", Instance{Key: key, State: "a", Timers: armed}, testEvent(Timeout("t"), `{"timer_id":"tid"}`), Accepted, "end", "", nil, 0},
+		{"timer fires", Instance{Key: key, State: "a", Timers: due}, testEvent(Timeout("t"), `{"timer_id":"tid"}`), Accepted, "end", "", nil, 0},
 		{"stale timer", Instance{Key: key, State: "a", Timers: armed}, testEvent(Timeout("t"), `{"timer_id":"old"}`), Rejected, "a", ReasonTimerCancelled, []string{"t"}, 0},
 		{"any", Instance{Key: key, State: "c"}, testEvent("stop", ``), Accepted, "end", "", nil, 0},
 		{"any excludes terminal", Instance{Key: key, State: "end"}, testEvent("stop", ``), Rejected, "end", ReasonNoTransition, nil, 0},
@@ -122,6 +126,110 @@ func TestDecide(t *testing.T) {
 				t.Errorf("rejected decision changed data: %s -> %s", tt.inst.Data, d.Data)
 			}
 		})
+	}
+}
+
+func TestTimeoutBeforeDueIsRefusedAsTransient(t *testing.T) {
+	m := testMachine()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	inst := Instance{Key: Key{Tenant: "t1", Domain: Billing, Subject: "s1"}, State: "a",
+		Timers: map[string]Timer{"t": {Name: "t", ID: "tid", Due: now.Add(time.Second)}}}
+	d, err := m.Decide(Input{Instance: inst, Event: testEvent(Timeout("t"), `{"timer_id":"tid"}`), Now: now})
+	if err == nil || ErrorCode(err) != Unavailable {
+		t.Fatalf("Decide(timeout one second early) = %+v, %v; want an unavailable error", d, err)
+	}
+}
+
+func TestTimerIDsAreUnpredictableWithANonce(t *testing.T) {
+	m := testMachine()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	key := Key{Tenant: "t1", Domain: Billing, Subject: "s1"}
+	in := Input{Instance: Instance{Key: key}, Event: testEvent("start", `{}`), Now: now}
+	plain, _ := m.Decide(in)
+	in.Nonce = []byte("nonce-one")
+	one, _ := m.Decide(in)
+	in.Nonce = []byte("nonce-two")
+	two, _ := m.Decide(in)
+	if plain.Timers["t"].ID != TimerID(key, "t", 1) {
+		t.Errorf("timer id without nonce = %s, want TimerID's %s", plain.Timers["t"].ID, TimerID(key, "t", 1))
+	}
+	if one.Timers["t"].ID == plain.Timers["t"].ID || one.Timers["t"].ID == two.Timers["t"].ID {
+		t.Errorf("timer ids with nonces %s, %s and without %s: want all different", one.Timers["t"].ID, two.Timers["t"].ID, plain.Timers["t"].ID)
+	}
+}
+
+func TestUndeclaredEmissionIsInternal(t *testing.T) {
+	m := testMachine()
+	m.Transitions[2].Apply = func(c *Ctx) error { return c.Emit(Entitlement, "suspend", "", nil) }
+	inst := Instance{Key: Key{Tenant: "t1", Domain: Billing, Subject: "s1"}, State: "a"}
+	_, err := m.Decide(Input{Instance: inst, Event: testEvent("stay", ``)})
+	if ErrorCode(err) != Internal || !strings.Contains(err.Error(), "undeclared domain entitlement") {
+		t.Fatalf("Decide with an undeclared cascade = %v, want an internal error naming it", err)
+	}
+	m.EmitsTo = []Domain{Entitlement}
+	if _, err := m.Decide(Input{Instance: inst, Event: testEvent("stay", ``)}); err != nil {
+		t.Fatalf("Decide with the cascade declared = %v, want nil", err)
+	}
+	if got := m.CascadeTargets(); len(got) != 2 || got[0] != Entitlement || got[1] != Subscription {
+		t.Errorf("CascadeTargets() = %v, want [entitlement subscription]", got)
+	}
+	if got := m.Actions(); len(got) != 1 || got[0] != "x.do" {
+		t.Errorf("Actions() = %v, want [x.do]", got)
+	}
+}
+
+func TestSenderRules(t *testing.T) {
+	m := testMachine()
+	tests := []struct {
+		sender Sender
+		name   EventName
+		want   bool
+	}{
+		{SenderExternal, "start", true},
+		{SenderMarketplace, "start", true},
+		{SenderGovernor, "start", false},
+		{SenderExternal, "stop", false},
+		{SenderGovernor, "stop", true},
+		{SenderScheduler, Timeout("t"), true},
+		{SenderExternal, Timeout("t"), false},
+		{SenderGovernor, Timeout("t"), false},
+		{SenderMonitor, "next", false},
+		{SenderExternal, "unknown", false},
+	}
+	for _, tt := range tests {
+		if got := m.May(tt.sender, tt.name); got != tt.want {
+			t.Errorf("May(%s, %s) = %v, want %v", tt.sender, tt.name, got, tt.want)
+		}
+	}
+	bad := []struct {
+		name   string
+		change func(*Machine)
+	}{
+		{"event without rule", func(m *Machine) { delete(m.Senders, "stay") }},
+		{"rule for unknown event", func(m *Machine) { m.Senders["nope"] = FromProvider }},
+		{"rule for a timeout", func(m *Machine) { m.Senders[Timeout("t")] = FromGovernors }},
+		{"scheduler in a rule", func(m *Machine) { m.Senders["stay"] = []Sender{SenderScheduler} }},
+		{"unknown sender", func(m *Machine) { m.Senders["stay"] = []Sender{"someone"} }},
+	}
+	for _, tt := range bad {
+		m := testMachine()
+		tt.change(m)
+		if err := m.Validate(); err == nil {
+			t.Errorf("Validate() with %s = nil, want an error", tt.name)
+		}
+	}
+}
+
+func TestEventsWithoutSchemaCarryNoData(t *testing.T) {
+	m := testMachine()
+	for data, ok := range map[string]bool{``: true, `{}`: true, ` { } `: true, `{"x":1}`: false, `[]`: false} {
+		err := m.CheckEvent(testEvent("stay", data))
+		if (err == nil) != ok {
+			t.Errorf("CheckEvent(stay %q) = %v, want ok %v", data, err, ok)
+		}
+	}
+	if err := m.CheckEvent(testEvent(Timeout("t"), `{"timer_id":"x","extra":1}`)); err == nil {
+		t.Errorf("CheckEvent(timeout with an extra field) = nil, want an error")
 	}
 }
 

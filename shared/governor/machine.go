@@ -73,10 +73,20 @@ type Machine struct {
 	Timers      map[string]time.Duration
 	Transitions []Transition
 	// Payloads validates the data of the named events before any state is
-	// read; events not listed accept any JSON object.
+	// read; events not listed carry no data (none, or an empty object).
 	Payloads map[EventName]PayloadCheck
 	// Needs says which facts an event requires; nil means none.
 	Needs func(Instance, Event) Needs
+	// Senders says which sender classes may send each event; every event
+	// but the timeouts (the scheduler's alone) needs a rule.
+	Senders map[EventName][]Sender
+	// EmitsTo lists the domains Apply functions may cascade to beyond the
+	// rows' static cascades, and ActionKinds the actions they may actuate
+	// beyond the rows' static ones. Decide refuses an undeclared emission
+	// as an Internal error, so CascadeTargets and Actions are exactly the
+	// topics a deployment must let the governor publish to.
+	EmitsTo     []Domain
+	ActionKinds []string
 }
 
 // IsTerminal reports whether s is a terminal state of m.
@@ -141,9 +151,13 @@ func (m *Machine) Lookup(s State, name EventName) *Transition {
 }
 
 // Validate checks the table: declared states, no ambiguous rows, every
-// armed timer has a duration, and every timer event names a timer.
+// armed timer has a duration, every timer event names a timer, and every
+// event has a sender rule.
 func (m *Machine) Validate() error {
 	op := "governor.Machine.Validate"
+	if err := m.validateSenders(); err != nil {
+		return err
+	}
 	for _, s := range m.Terminal {
 		if !slices.Contains(m.States, s) {
 			return Errorf(Internal, op, "%s: terminal state %q not declared", m.Domain, s)
@@ -205,18 +219,41 @@ func (m *Machine) CheckEvent(ev Event) error {
 	if err := checkObject(ev.Data); err != nil {
 		return Wrap(Invalid, op, err)
 	}
-	if _, isTimer := bytes.CutPrefix([]byte(ev.Name), []byte(TimeoutPrefix)); isTimer {
+	_, isTimer := bytes.CutPrefix([]byte(ev.Name), []byte(TimeoutPrefix))
+	if isTimer {
 		var p struct {
 			TimerID string `json:"timer_id"`
 		}
-		if err := json.Unmarshal(ev.Data, &p); err != nil || p.TimerID == "" {
-			return Errorf(Invalid, op, "%s: data.timer_id is required", ev.Type)
+		dec := json.NewDecoder(bytes.NewReader(ev.Data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil || p.TimerID == "" {
+			return Errorf(Invalid, op, "%s: data must be {\"timer_id\": ...} and nothing else", ev.Type)
 		}
 	}
 	if check := m.Payloads[ev.Name]; check != nil {
 		if err := check(ev.Data); err != nil {
 			return Wrap(Invalid, op+" "+ev.Type, err)
 		}
+	} else if !isTimer {
+		if err := emptySchema(ev.Data); err != nil {
+			return Wrap(Invalid, op+" "+ev.Type, err)
+		}
+	}
+	return nil
+}
+
+// emptySchema is the payload check of events without a schema: no data,
+// or an empty JSON object.
+func emptySchema(data json.RawMessage) error {
+	var fields map[string]json.RawMessage
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	for name := range fields {
+		return fmt.Errorf("data: unknown field %q (this event carries no data)", name)
 	}
 	return nil
 }

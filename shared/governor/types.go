@@ -196,4 +196,8 @@ type Input struct {
 	Event    Event
 	Facts    Facts
 	Now      time.Time
+	// Nonce makes the ids of the timers this decision arms unpredictable:
+	// the engine passes fresh random bytes for every decision. With no
+	// nonce, timer ids are TimerID's deterministic ones.
+	Nonce []byte
 }

@@ -104,5 +104,14 @@ func accountMachine() *governor.Machine {
 				Cascade: acctCloseCascades,
 			},
 		},
+		Senders: map[governor.EventName][]governor.Sender{
+			"requested":  governor.FromOutside,
+			"verified":   governor.FromOutside,
+			"rejected":   governor.FromOutside,
+			"restricted": {governor.SenderExternal, governor.SenderGovernor},
+			"suspended":  {governor.SenderExternal, governor.SenderGovernor},
+			"reinstated": governor.FromProvider,
+			"closed":     governor.FromOutside,
+		},
 	}
 }

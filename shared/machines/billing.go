@@ -167,6 +167,23 @@ type billAmountData struct {
 	Currency string `json:"currency"`
 }
 
+// billFailureData is the data of billing.payment_failed: optionally the
+// processor's reason.
+type billFailureData struct {
+	Reason string `json:"reason"`
+}
+
+// billMaxReasonLen bounds a payment failure's reason.
+const billMaxReasonLen = 256
+
+// Validate checks the length of the reason.
+func (p billFailureData) Validate() error {
+	if len(p.Reason) > billMaxReasonLen {
+		return fmt.Errorf("reason is longer than %d bytes", billMaxReasonLen)
+	}
+	return nil
+}
+
 // Validate checks that the amount is present and not negative.
 func (p billAmountData) Validate() error {
 	if p.Amount == nil {
@@ -333,11 +350,27 @@ func billingMachine() *governor.Machine {
 				Note:  billCreditOwedNote,
 			},
 		},
+		Senders: map[governor.EventName][]governor.Sender{
+			billOpened:           governor.FromProvider,
+			billUsageRecorded:    governor.FromProvider,
+			billClosed:           {governor.SenderExternal, governor.SenderGovernor},
+			billPaymentSucceeded: governor.FromProvider,
+			billPaymentFailed:    governor.FromProvider,
+			billWriteOff:         governor.FromProvider,
+			billRefundRequested:  governor.FromProvider,
+			billRefundSettled:    governor.FromProvider,
+			billDisputeOpened:    governor.FromProvider,
+			billDisputeWon:       governor.FromProvider,
+			billDisputeLost:      governor.FromProvider,
+			billCreditIssued:     {governor.SenderExternal, governor.SenderGovernor},
+		},
+		ActionKinds: []string{billIssueInvoice, billRetryPayment},
 		Payloads: map[governor.EventName]governor.PayloadCheck{
 			billOpened:           governor.Schema[billOpenedData](),
 			billUsageRecorded:    governor.Schema[billUsageData](),
 			billClosed:           governor.Schema[billClosedData](),
 			billPaymentSucceeded: governor.Schema[billAmountData](),
+			billPaymentFailed:    governor.Schema[billFailureData](),
 			billRefundRequested:  governor.Schema[billAmountData](),
 			billCreditIssued:     governor.Schema[billCreditData](),
 		},

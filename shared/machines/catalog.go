@@ -225,6 +225,17 @@ func catalogMachine() *governor.Machine {
 		Terminal:    []governor.State{catRetired},
 		Timers:      map[string]time.Duration{catPriceTimer: catNoticePeriod},
 		Transitions: rows,
+		Senders: map[governor.EventName][]governor.Sender{
+			catDrafted:      governor.FromProvider,
+			catUpdated:      governor.FromProvider,
+			catSubmitted:    governor.FromProvider,
+			catApproved:     governor.FromProvider,
+			catRejected:     governor.FromProvider,
+			catPriceChanged: governor.FromProvider,
+			catDeprecate:    governor.FromProvider,
+			catRestored:     governor.FromProvider,
+			catRetire:       governor.FromProvider,
+		},
 		Payloads: map[governor.EventName]governor.PayloadCheck{
 			catDrafted:      governor.Schema[catDraftedData](),
 			catUpdated:      governor.Schema[catUpdatedData](),

@@ -54,6 +54,20 @@ func (p compFailedData) Validate() error {
 	return nil
 }
 
+// compStartedData is the data of compliance_audit.audit_started:
+// optionally who audits.
+type compStartedData struct {
+	Auditor string `json:"auditor"`
+}
+
+// Validate checks the length of the auditor.
+func (p compStartedData) Validate() error {
+	if utf8.RuneCountInString(p.Auditor) > compMaxFindingLen {
+		return fmt.Errorf("auditor is longer than %d characters", compMaxFindingLen)
+	}
+	return nil
+}
+
 // compData is what an audit keeps: the severity and finding of its last
 // failure, until it passes.
 type compData struct {
@@ -99,8 +113,17 @@ func complianceMachine() *governor.Machine {
 				Cascade: []governor.Cascade{{Domain: governor.CustomerAccount, Event: "suspended", Subject: governor.DefaultSubject}},
 			},
 		},
+		Senders: map[governor.EventName][]governor.Sender{
+			compAuditStarted:         governor.FromProvider,
+			compPassed:               governor.FromProvider,
+			compFailed:               governor.FromProvider,
+			compRemediationRequested: governor.FromProvider,
+			compRemediated:           governor.FromProvider,
+		},
+		EmitsTo: []governor.Domain{governor.CustomerAccount},
 		Payloads: map[governor.EventName]governor.PayloadCheck{
-			compFailed: governor.Schema[compFailedData](),
+			compFailed:       governor.Schema[compFailedData](),
+			compAuditStarted: governor.Schema[compStartedData](),
 		},
 	}
 }

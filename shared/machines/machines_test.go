@@ -173,6 +173,12 @@ func randomWalk(t *testing.T, ms map[governor.Domain]*governor.Machine, m *gover
 		ev := governor.Event{ID: fmt.Sprintf("e%d", i), Source: "walk", Type: governor.TypeOf(m.Domain, name), Domain: m.Domain, Name: name,
 			Tenant: "acme", Subject: subject, Data: data, CascadeDepth: rng.IntN(MaxDepthSample())}
 		now = now.Add(time.Duration(rng.IntN(72)) * time.Hour)
+		if n, ok := strings.CutPrefix(string(name), governor.TimeoutPrefix); ok {
+			// The scheduler fires a timer only once it is due.
+			if tm, armed := inst.Timers[n]; armed && now.Before(tm.Due) {
+				now = tm.Due
+			}
+		}
 		facts := governor.Facts{Account: accounts[rng.IntN(len(accounts))], Plans: map[string]governor.Plan{"gold": publishedPlan()}}
 		d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Facts: facts, Now: now})
 		if err != nil {
@@ -203,6 +209,9 @@ func randomWalk(t *testing.T, ms map[governor.Domain]*governor.Machine, m *gover
 			cev := governor.Event{ID: "c", Source: "s", Type: em.Type, Domain: em.Domain, Name: name, Tenant: "acme", Subject: em.Subject, Data: em.Data}
 			if err := target.CheckEvent(cev); err != nil {
 				t.Fatalf("%s: %s emitted %s %s that its target refuses: %v", m.Domain, name, em.Type, em.Data, err)
+			}
+			if !target.May(governor.SenderGovernor, name) {
+				t.Fatalf("%s: emitted %s, which %s does not accept from a governor", m.Domain, em.Type, em.Domain)
 			}
 		}
 		r := receipt.New(inst, ev, d, now)

@@ -293,6 +293,15 @@ func quotaMachine() *governor.Machine {
 				Note:  "clears the last measurement",
 			},
 		},
+		Senders: map[governor.EventName][]governor.Sender{
+			quotaLimitSet:      {governor.SenderExternal, governor.SenderGovernor},
+			quotaUsageReported: {governor.SenderExternal, governor.SenderMonitor},
+			quotaPeriodReset:   governor.FromProvider,
+			slaObjectiveSet:    governor.FromProvider,
+			slaMeasured:        {governor.SenderExternal, governor.SenderMonitor},
+		},
+		EmitsTo:     []governor.Domain{governor.Billing},
+		ActionKinds: []string{quotaThrottle, quotaUnthrottle},
 		Payloads: map[governor.EventName]governor.PayloadCheck{
 			quotaLimitSet:      governor.Schema[quotaLimitData](),
 			quotaUsageReported: governor.Schema[quotaUsageData](),

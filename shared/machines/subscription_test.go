@@ -267,7 +267,8 @@ func TestSubscriptionPayloads(t *testing.T) {
 		{"plan_changed", `{"plan":"pro"}`, true},
 		{"plan_changed", `{"plan":""}`, false},
 		{"plan_changed", `{}`, false},
-		{"payment_failed", `{"attempt":2}`, true},
+		{"payment_failed", `{"attempt":2}`, false},
+		{"payment_failed", `{}`, true},
 		{"renewed", ``, true},
 	}
 	for _, c := range cases {

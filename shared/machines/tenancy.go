@@ -125,6 +125,17 @@ func tenancyMachine() *governor.Machine {
 				Actuate: []string{"tenant.deprovision"},
 			},
 		},
+		Senders: map[governor.EventName][]governor.Sender{
+			"provision_requested":     governor.FromGovernors,
+			"provisioned":             governor.FromProvider,
+			"noisy_neighbor_detected": {governor.SenderMonitor},
+			"recovered":               {governor.SenderMonitor},
+			"maintenance_started":     governor.FromProvider,
+			"maintenance_ended":       governor.FromProvider,
+			"suspend":                 governor.FromGovernors,
+			"resume":                  governor.FromGovernors,
+			"deprovision":             governor.FromGovernors,
+		},
 		Payloads: map[governor.EventName]governor.PayloadCheck{
 			"noisy_neighbor_detected": governor.Schema[tenNoisy](),
 			"maintenance_started":     governor.Schema[tenMaintenanceStart](),

@@ -156,7 +156,8 @@ func TestTenancyPayloads(t *testing.T) {
 		{"maintenance_started", `{"minutes":0}`, false},
 		{"maintenance_started", `{"minutes":10081}`, false},
 		{"maintenance_started", `{"minutes":30,"reason":"upgrade"}`, false},
-		{"provision_requested", `{"region":"europe-west1"}`, true},
+		{"provision_requested", `{"region":"europe-west1"}`, false},
+		{"provision_requested", `{}`, true},
 	}
 	for _, c := range cases {
 		t.Run(string(c.event)+" "+c.data, func(t *testing.T) {

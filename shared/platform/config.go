@@ -20,6 +20,13 @@ const (
 	EnvDedupTTL       = "AUTONOMICS_DEDUP_TTL"
 	EnvLogLevel       = "AUTONOMICS_LOG_LEVEL"
 	EnvDatabase       = "AUTONOMICS_FIRESTORE_DATABASE"
+	// EnvLedgerDatabase names the Firestore database of the verifiable
+	// ledger, EnvMonitorDatabase that of the monitor's alert state; both
+	// default to EnvDatabase. Production keeps them apart so that IAM can
+	// grant the integrator and the monitor no write access to governor
+	// state or receipts.
+	EnvLedgerDatabase  = "AUTONOMICS_LEDGER_DATABASE"
+	EnvMonitorDatabase = "AUTONOMICS_MONITOR_DATABASE"
 	// EnvTelemetry selects the telemetry exporter: none (default), gcp
 	// (Cloud Trace and Cloud Monitoring) or stdout.
 	EnvTelemetry = "AUTONOMICS_TELEMETRY"
@@ -32,10 +39,14 @@ const (
 
 // Config is the runtime configuration of functions and services.
 type Config struct {
-	ProjectID      string
-	Database       string
-	TopicPrefix    string
-	ProviderTenant string
+	ProjectID string
+	// Database holds governor state and receipts; LedgerDatabase the
+	// ledger; MonitorDatabase the monitor's alerts, silences and leases.
+	Database        string
+	LedgerDatabase  string
+	MonitorDatabase string
+	TopicPrefix     string
+	ProviderTenant  string
 	// Timers overrides timer durations, keyed "domain.timer".
 	Timers   map[string]time.Duration
 	DedupTTL time.Duration
@@ -55,11 +66,13 @@ type Config struct {
 func FromEnv(getenv func(string) string) (Config, error) {
 	const op = "platform.FromEnv"
 	c := Config{
-		ProjectID:      getenv(EnvProject),
-		Database:       getenv(EnvDatabase),
-		TopicPrefix:    getenv(EnvTopicPrefix),
-		ProviderTenant: getenv(EnvProviderTenant),
-		DedupTTL:       30 * 24 * time.Hour,
+		ProjectID:       getenv(EnvProject),
+		Database:        getenv(EnvDatabase),
+		LedgerDatabase:  getenv(EnvLedgerDatabase),
+		MonitorDatabase: getenv(EnvMonitorDatabase),
+		TopicPrefix:     getenv(EnvTopicPrefix),
+		ProviderTenant:  getenv(EnvProviderTenant),
+		DedupTTL:        30 * 24 * time.Hour,
 
 		FirestoreEmulator: getenv("FIRESTORE_EMULATOR_HOST"),
 		PubSubEmulator:    getenv("PUBSUB_EMULATOR_HOST"),
@@ -72,6 +85,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.Database == "" {
 		c.Database = "(default)"
+	}
+	if c.LedgerDatabase == "" {
+		c.LedgerDatabase = c.Database
+	}
+	if c.MonitorDatabase == "" {
+		c.MonitorDatabase = c.Database
 	}
 	timers, err := ParseTimers(getenv(EnvTimers))
 	if err != nil {

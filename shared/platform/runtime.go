@@ -9,11 +9,9 @@ import (
 
 	fs "cloud.google.com/go/firestore"
 	ps "cloud.google.com/go/pubsub/v2"
-	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"go.opentelemetry.io/otel"
 
 	"github.com/autonomics/autonomics/shared/engine"
-	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
@@ -24,15 +22,20 @@ import (
 
 // Runtime holds the connected clients and the engine of one process.
 type Runtime struct {
-	Config    Config
-	Logger    *slog.Logger
-	Firestore *fs.Client
-	PubSub    *ps.Client
-	Store     *firestore.Store
-	Publisher *pubsub.Publisher
-	Topics    topic.Names
-	Engine    *engine.Engine
-	Telemetry *telemetry.Telemetry
+	Config Config
+	Logger *slog.Logger
+	// Firestore is the client of the governors' database. LedgerFirestore
+	// and MonitorFirestore are the clients of the ledger's and the
+	// monitor's databases: the same client when the databases are the same.
+	Firestore        *fs.Client
+	LedgerFirestore  *fs.Client
+	MonitorFirestore *fs.Client
+	PubSub           *ps.Client
+	Store            *firestore.Store
+	Publisher        *pubsub.Publisher
+	Topics           topic.Names
+	Engine           *engine.Engine
+	Telemetry        *telemetry.Telemetry
 }
 
 // Connect builds the clients and the engine. component names the process
@@ -56,17 +59,31 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 	if err != nil {
 		return nil, governor.Wrap(governor.Unavailable, op+" firestore", err)
 	}
+	clients := map[string]*fs.Client{cfg.Database: fc}
+	for _, db := range []string{cfg.LedgerDatabase, cfg.MonitorDatabase} {
+		if clients[db] != nil {
+			continue
+		}
+		c, err := fs.NewClientWithDatabase(ctx, cfg.ProjectID, db)
+		if err != nil {
+			closeAll(clients)
+			return nil, governor.Wrap(governor.Unavailable, op+" firestore "+db, err)
+		}
+		clients[db] = c
+	}
 	pc, err := ps.NewClient(ctx, cfg.ProjectID)
 	if err != nil {
-		fc.Close()
+		closeAll(clients)
 		return nil, governor.Wrap(governor.Unavailable, op+" pubsub", err)
 	}
 	rt := &Runtime{
-		Config:    cfg,
-		Logger:    log,
-		Firestore: fc,
-		PubSub:    pc,
-		Store:     firestore.New(fc, firestore.Options{}),
+		Config:           cfg,
+		Logger:           log,
+		Firestore:        fc,
+		LedgerFirestore:  clients[cfg.LedgerDatabase],
+		MonitorFirestore: clients[cfg.MonitorDatabase],
+		PubSub:           pc,
+		Store:            firestore.New(fc, firestore.Options{}),
 		// A decision waits for its publications: batch for 1ms, not the
 		// client's default 10ms.
 		Publisher: pubsub.NewPublisher(pc, pubsub.PublisherOptions{DelayThreshold: time.Millisecond}),
@@ -78,7 +95,10 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		Publisher:      rt.Publisher,
 		Machines:       machines.New(cfg.Timers),
 		Topics:         rt.Topics,
-		ProviderTenant: cfg.ProviderTenant,
+		// Pub/Sub names the subscription that delivered a push: these
+		// deliver the internal topics, which only Autonomics publishes to.
+		InternalSubscriptions: InternalSubscriptions(cfg.ProjectID, rt.Topics),
+		ProviderTenant:        cfg.ProviderTenant,
 		PlanOf:         machines.PlanOf,
 		DedupTTL:       cfg.DedupTTL,
 		Logger:         log,
@@ -91,6 +111,7 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 	}
 	log.Info("connected",
 		"project", cfg.ProjectID, "database", cfg.Database,
+		"ledger_database", cfg.LedgerDatabase, "monitor_database", cfg.MonitorDatabase,
 		"firestore", describeHost(cfg.FirestoreEmulator),
 		"pubsub", describeHost(cfg.PubSubEmulator),
 		"topic_prefix", cfg.TopicPrefix, "provider_tenant", cfg.ProviderTenant,
@@ -124,10 +145,28 @@ func (rt *Runtime) Close() error {
 	if rt.PubSub != nil {
 		rt.PubSub.Close()
 	}
+	clients := map[string]*fs.Client{}
 	if rt.Firestore != nil {
-		return rt.Firestore.Close()
+		clients[rt.Config.Database] = rt.Firestore
 	}
-	return nil
+	if rt.LedgerFirestore != nil {
+		clients[rt.Config.LedgerDatabase] = rt.LedgerFirestore
+	}
+	if rt.MonitorFirestore != nil {
+		clients[rt.Config.MonitorDatabase] = rt.MonitorFirestore
+	}
+	return closeAll(clients)
+}
+
+// closeAll closes each distinct client once.
+func closeAll(clients map[string]*fs.Client) error {
+	var first error
+	for _, c := range clients {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Lazy connects on first use, so that a function instance that cannot
@@ -165,27 +204,4 @@ func (l *Lazy) Runtime(ctx context.Context) (*Runtime, error) {
 	}
 	l.rt = rt
 	return rt, nil
-}
-
-// GovernorFunction returns the CloudEvent handler of a governor function:
-// it accepts the messagePublished event that Eventarc or the Functions
-// Framework (converting a Pub/Sub push) delivers, and hands the Pub/Sub
-// message to the engine.
-func (l *Lazy) GovernorFunction(domain governor.Domain) func(context.Context, cloudevents.Event) error {
-	return func(ctx context.Context, ce cloudevents.Event) error {
-		rt, err := l.Runtime(ctx)
-		if err != nil {
-			// Configuration errors are logged; returning the error makes
-			// Pub/Sub redeliver until the deployment is fixed.
-			slog.ErrorContext(ctx, "governor function not configured", "domain", domain, "error", err.Error())
-			return err
-		}
-		// The instance may be frozen once the invocation returns.
-		defer func() { _ = rt.Telemetry.Flush(context.WithoutCancel(ctx)) }()
-		msg, err := event.ParsePush(ce.Data())
-		if err != nil {
-			return rt.Engine.DeadLetter(ctx, domain, event.Message{Data: ce.Data(), ID: ce.ID()}, err)
-		}
-		return rt.Engine.HandleMessage(ctx, domain, msg)
-	}
 }

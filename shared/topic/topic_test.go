@@ -27,13 +27,26 @@ func TestNames(t *testing.T) {
 		}
 	}
 	n := Names{Prefix: "x-"}
-	if got := len(n.All()); got != 13 {
-		t.Errorf("len(All()) = %d, want 13", got)
+	if got := len(n.All()); got != 21 {
+		t.Errorf("len(All()) = %d, want 21", got)
 	}
 	if _, ok := n.DomainOf(n.Receipts()); ok {
 		t.Errorf("DomainOf(%q) reported a domain", n.Receipts())
 	}
 	if got := n.DeadLetter(); got != "x-autonomics-dead-letter" {
 		t.Errorf("DeadLetter() = %q", got)
+	}
+}
+
+func TestInternalAndPush(t *testing.T) {
+	n := Names{Prefix: "dev-"}
+	if got, want := n.Internal(governor.QuotaSLA), "dev-autonomics-quota-sla-internal"; got != want {
+		t.Errorf("Internal(quota_sla) = %q, want %q", got, want)
+	}
+	if d, ok := n.DomainOf(n.Internal(governor.Billing)); !ok || d != governor.Billing {
+		t.Errorf("DomainOf(internal billing) = %v, %v, want billing", d, ok)
+	}
+	if got, want := SubscriptionName("p", Push(n.Internal(governor.Billing))), "projects/p/subscriptions/dev-autonomics-billing-internal-push"; got != want {
+		t.Errorf("SubscriptionName = %q, want %q", got, want)
 	}
 }

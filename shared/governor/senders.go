@@ -1,0 +1,156 @@
+package governor
+
+import (
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Sender is a class of sender of governor events. Which classes may send
+// which events is part of each machine's data (Machine.Senders), and the
+// engine refuses any event whose sender class is not allowed to send it.
+type Sender string
+
+// Sender classes. External and Marketplace events come by the domain
+// topics, which producers outside the governors may publish to; Governor,
+// Scheduler and Monitor events come by the internal topics, which only
+// Autonomics itself may publish to.
+const (
+	// SenderExternal is the provider's own systems and its operators.
+	SenderExternal Sender = "external"
+	// SenderMarketplace is the Google Cloud Marketplace adapter; its
+	// events carry a source starting with "marketplace/".
+	SenderMarketplace Sender = "marketplace"
+	// SenderGovernor is another governor, cascading a decision.
+	SenderGovernor Sender = "governor"
+	// SenderScheduler is the scheduler firing a due timer.
+	SenderScheduler Sender = "scheduler"
+	// SenderMonitor is the monitor (fairness and alert-driven events).
+	SenderMonitor Sender = "monitor"
+)
+
+// Senders lists every sender class in documentation order.
+var Senders = []Sender{SenderExternal, SenderMarketplace, SenderGovernor, SenderScheduler, SenderMonitor}
+
+// Internal reports whether s is one of Autonomics' own components, whose
+// events travel only on internal topics.
+func (s Sender) Internal() bool {
+	return s == SenderGovernor || s == SenderScheduler || s == SenderMonitor
+}
+
+// String returns the class name.
+func (s Sender) String() string { return string(s) }
+
+// Shorthands for the sender rules of the machines.
+var (
+	// FromOutside is what the provider's systems and the Marketplace
+	// adapter may both send.
+	FromOutside = []Sender{SenderExternal, SenderMarketplace}
+	// FromProvider is what only the provider's own systems send.
+	FromProvider = []Sender{SenderExternal}
+	// FromGovernors is coordination between governors only.
+	FromGovernors = []Sender{SenderGovernor}
+)
+
+// May reports whether sender s may send event name to m. Timeouts may be
+// sent by the scheduler only; other events as m.Senders says.
+func (m *Machine) May(s Sender, name EventName) bool {
+	if strings.HasPrefix(string(name), TimeoutPrefix) {
+		return s == SenderScheduler
+	}
+	return slices.Contains(m.Senders[name], s)
+}
+
+// SendersOf returns the sender classes allowed to send event name to m.
+func (m *Machine) SendersOf(name EventName) []Sender {
+	if strings.HasPrefix(string(name), TimeoutPrefix) {
+		return []Sender{SenderScheduler}
+	}
+	return m.Senders[name]
+}
+
+// CascadeTargets returns the domains m may cascade to: those of its rows'
+// static cascades and those it declares in EmitsTo, sorted.
+func (m *Machine) CascadeTargets() []Domain {
+	set := map[Domain]bool{}
+	for _, t := range m.Transitions {
+		for _, c := range t.Cascade {
+			set[c.Domain] = true
+		}
+	}
+	for _, d := range m.EmitsTo {
+		set[d] = true
+	}
+	out := make([]Domain, 0, len(set))
+	for d := range set {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// Actions returns the action kinds m may actuate: those of its rows and
+// those it declares in ActionKinds, sorted.
+func (m *Machine) Actions() []string {
+	set := map[string]bool{}
+	for _, t := range m.Transitions {
+		for _, a := range t.Actuate {
+			set[a] = true
+		}
+	}
+	for _, a := range m.ActionKinds {
+		set[a] = true
+	}
+	out := make([]string, 0, len(set))
+	for a := range set {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkEmits reports an Internal error for an emission m does not declare.
+func (m *Machine) checkEmits(emits []Emit) error {
+	for _, e := range emits {
+		switch e.Kind {
+		case KindActuate:
+			if !slices.Contains(m.Actions(), e.Type) {
+				return Errorf(Internal, "governor.Decide", "%s actuates undeclared action %q", m.Domain, e.Type)
+			}
+		default:
+			if !slices.Contains(m.CascadeTargets(), e.Domain) {
+				return Errorf(Internal, "governor.Decide", "%s cascades to undeclared domain %s", m.Domain, e.Domain)
+			}
+		}
+	}
+	return nil
+}
+
+// validateSenders checks that every event of m has a sender rule, that
+// every rule names an event of m and known sender classes, and that
+// timeouts have none (they are the scheduler's).
+func (m *Machine) validateSenders() error {
+	const op = "governor.Machine.Validate"
+	for _, name := range m.Events() {
+		if strings.HasPrefix(string(name), TimeoutPrefix) {
+			if _, ok := m.Senders[name]; ok {
+				return Errorf(Internal, op, "%s: timeout %s has a sender rule; timeouts are the scheduler's", m.Domain, name)
+			}
+			continue
+		}
+		if len(m.Senders[name]) == 0 {
+			return Errorf(Internal, op, "%s: event %s has no sender rule", m.Domain, name)
+		}
+	}
+	for name, ss := range m.Senders {
+		if !m.HasEvent(name) {
+			return Errorf(Internal, op, "%s: sender rule for unknown event %s", m.Domain, name)
+		}
+		for _, s := range ss {
+			if !slices.Contains(Senders, s) || s == SenderScheduler {
+				return Errorf(Internal, op, "%s: event %s: sender %q not allowed in a rule", m.Domain, name, s)
+			}
+		}
+	}
+	return nil
+}

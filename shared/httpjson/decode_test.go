@@ -1,0 +1,63 @@
+package httpjson
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/autonomics/autonomics/shared/governor"
+)
+
+func TestDecode(t *testing.T) {
+	type body struct {
+		Name  string            `json:"name"`
+		Items []map[string]int  `json:"items"`
+		Meta  map[string]string `json:"meta"`
+	}
+	tests := []struct {
+		name, in, wantErr string
+		limit             int64
+	}{
+		{name: "ok", in: `{"name":"a","items":[{"x":1}],"meta":{"k":"v"}}`},
+		{name: "duplicate top-level key", in: `{"name":"a","name":"b"}`, wantErr: `duplicate member "name"`},
+		{name: "duplicate nested key", in: `{"items":[{"x":1,"x":2}]}`, wantErr: `duplicate member "x"`},
+		{name: "duplicate map key", in: `{"meta":{"k":"1","k":"2"}}`, wantErr: `duplicate member "k"`},
+		{name: "unknown field", in: `{"nam":"a"}`, wantErr: "unknown field"},
+		{name: "two values", in: `{"name":"a"} {"name":"b"}`, wantErr: "more than one value"},
+		{name: "empty", in: ``, wantErr: "empty"},
+		{name: "invalid utf-8", in: "{\"name\":\"\xff\"}", wantErr: "UTF-8"},
+		{name: "too large", in: `{"name":"` + strings.Repeat("a", 100) + `"}`, limit: 50, wantErr: "exceeds 50 bytes"},
+		{name: "too deep", in: strings.Repeat("[", 100) + strings.Repeat("]", 100), wantErr: "deeper"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			limit := tt.limit
+			if limit == 0 {
+				limit = 1 << 20
+			}
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tt.in))
+			var v body
+			err := Decode(httptest.NewRecorder(), r, limit, &v)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Decode(%q) = %v, want nil", tt.in, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Decode(%q) = %v, want error containing %q", tt.in, err, tt.wantErr)
+			}
+			if governor.ErrorCode(err) != governor.Invalid {
+				t.Errorf("ErrorCode = %v, want invalid", governor.ErrorCode(err))
+			}
+		})
+	}
+}
+
+func TestQuoteTruncates(t *testing.T) {
+	long := strings.Repeat("é", 1000)
+	q := Quote(long)
+	if len(q) > MaxEcho+10 {
+		t.Errorf("Quote of %d bytes gave %d bytes", len(long), len(q))
+	}
+}
