@@ -6,7 +6,6 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
@@ -56,14 +56,16 @@ func sweep(w http.ResponseWriter, r *http.Request) {
 	writeResult(w, n, err)
 }
 
+// writeResult answers Cloud Scheduler: the count, or the error as the
+// HTTP APIs write errors (an internal error without its message).
 func writeResult(w http.ResponseWriter, n int, err error) {
-	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
-			"code": string(governor.ErrorCode(err)), "message": err.Error(),
-		}})
+		if governor.ErrorCode(err) == governor.Internal {
+			// Whatever failed, the scheduler retries on its next run.
+			err = governor.Wrap(governor.Unavailable, "scheduler", err)
+		}
+		httpjson.Error(w, err)
 		return
 	}
-	_ = json.NewEncoder(w).Encode(map[string]int{"processed": n})
+	httpjson.Write(w, http.StatusOK, map[string]int{"processed": n})
 }

@@ -32,8 +32,6 @@ const (
 	pollEvery       = 150 * time.Millisecond
 	actionsTimeout  = 15 * time.Second
 	logTailLines    = 25
-	timersColl      = "timers"
-	timerDueField   = "due"
 	runIDTimeLayout = "20060102-150405"
 )
 
@@ -88,7 +86,7 @@ func runDemo(ctx context.Context, o options, stdout io.Writer) error {
 
 	r := &demoRunner{
 		out: out, q: newQueryClient(o.stack.queryURL()), pub: pub, names: o.stack.names(),
-		fc: fc, store: firestore.New(fc, firestore.Options{}), run: run,
+		store: firestore.New(fc, firestore.Options{}), run: run,
 		stepTimeout: o.stepTimeout, functionsLog: s.functions.logPath,
 	}
 	start := time.Now()
@@ -139,7 +137,6 @@ type demoRunner struct {
 	q            *queryClient
 	pub          *pubsub.Publisher
 	names        topic.Names
-	fc           *fs.Client
 	store        *firestore.Store
 	run          string
 	seq          atomic.Int64
@@ -387,32 +384,16 @@ func (r *demoRunner) holds(ctx context.Context, tenant string, w want) (bool, st
 }
 
 // advance is the test clock: it moves the due time of an armed timer of
-// an instance to now, so that the next tick fires it. The timer document
-// is the store's (collection "timers", field "due").
+// an instance to now through the store, so that the next tick fires it.
 func (r *demoRunner) advance(ctx context.Context, tenant string, a clockAdvance) error {
-	const op = "autonomicsctl.advance"
-	insts, err := r.store.Instances(ctx, tenant, a.Domain)
+	k := governor.Key{Tenant: tenant, Domain: a.Domain, Subject: a.Subject}
+	old, err := r.store.MoveTimer(ctx, k, a.Timer, time.Now().UTC())
 	if err != nil {
 		return err
 	}
-	for _, in := range insts {
-		if in.Subject != a.Subject {
-			continue
-		}
-		t, ok := in.Timers[a.Timer]
-		if !ok {
-			return governor.Errorf(governor.NotFound, op, "%s/%s/%s has no armed timer %s", tenant, a.Domain, a.Subject, a.Timer)
-		}
-		now := time.Now().UTC()
-		fmt.Fprintf(r.out, "      %-8s test clock: timer %s of %s/%s due %s moved to now\n",
-			tenant, a.Timer, a.Domain, a.Subject, t.Due.Format(time.RFC3339))
-		_, err := r.fc.Collection(timersColl).Doc(t.ID).Update(ctx, []fs.Update{{Path: timerDueField, Value: now}})
-		if err != nil {
-			return governor.Wrap(governor.Unavailable, op, err)
-		}
-		return nil
-	}
-	return governor.Errorf(governor.NotFound, op, "%s/%s/%s does not exist", tenant, a.Domain, a.Subject)
+	fmt.Fprintf(r.out, "      %-8s test clock: timer %s of %s/%s due %s moved to now\n",
+		tenant, a.Timer, a.Domain, a.Subject, old.Due.Format(time.RFC3339))
+	return nil
 }
 
 // report prints the governors, actions, dead letters and chain

@@ -39,6 +39,12 @@ type API struct {
 	ledger *LedgerAPI
 }
 
+// Years a time range may name: Firestore keeps timestamps from 0001 to 9999.
+const (
+	minYear = 1
+	maxYear = 9999
+)
+
 // Handler returns the HTTP handler of the API.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -102,14 +108,14 @@ func (a *API) receipts(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	if d := v.Get("domain"); d != "" {
 		if !knownDomain(governor.Domain(d)) {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "domain %q is not one of the eight governor domains", d))
+			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "domain %s is not one of the eight governor domains", httpjson.Quote(d)))
 			return
 		}
 		q.Domain = governor.Domain(d)
 	}
 	if s := v.Get("subject"); s != "" {
 		if err := event.ValidSubject(s); err != nil || s == governor.BroadcastSubject {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "subject %q is not a valid subject", s))
+			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "subject %s is not a valid subject", httpjson.Quote(s)))
 			return
 		}
 		q.Subject = s
@@ -121,16 +127,24 @@ func (a *API) receipts(w http.ResponseWriter, r *http.Request) {
 		if s := v.Get(p.name); s != "" {
 			t, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
-				httpjson.Error(w, governor.Errorf(governor.Invalid, op, "%s=%q: want an RFC 3339 time", p.name, s))
+				httpjson.Error(w, governor.Errorf(governor.Invalid, op, "%s=%s: want an RFC 3339 time", p.name, httpjson.Quote(s)))
+				return
+			}
+			if t = t.UTC(); t.Year() < minYear || t.Year() > maxYear {
+				httpjson.Error(w, governor.Errorf(governor.Invalid, op, "%s=%s: want a time in the years %04d to %04d", p.name, httpjson.Quote(s), minYear, maxYear))
 				return
 			}
 			*p.dst = t
 		}
 	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		httpjson.Error(w, governor.Errorf(governor.Invalid, op, "from must be before to"))
+		return
+	}
 	if s := v.Get("page_size"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxPageSize {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "page_size=%q: want 1 to %d", s, maxPageSize))
+			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "page_size=%s: want 1 to %d", httpjson.Quote(s), maxPageSize))
 			return
 		}
 		q.PageSize = n
@@ -158,7 +172,7 @@ func (a *API) receiptsByExecution(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(rs) == 0 {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "query.receipts", "no receipt for execution_id %q", id))
+		httpjson.Error(w, governor.Errorf(governor.NotFound, "query.receipts", "no receipt for execution_id %s", httpjson.Quote(id)))
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"receipts": rs})

@@ -141,6 +141,30 @@ func TestReceiptsByExecution(t *testing.T) {
 	}
 }
 
+func TestTimeRangeOutsideYears0001To9999IsAPlainError(t *testing.T) {
+	srv, _, _ := fixture(t)
+	long := strings.Repeat("x", 120<<10)
+	tests := []struct{ path, want string }{
+		{"/v1/tenants/acme/receipts?from=0000-01-01T00:00:00Z", "years 0001 to 9999"},
+		{"/v1/tenants/acme/receipts?to=0000-12-31T23:59:59Z", "years 0001 to 9999"},
+		{"/v1/tenants/acme/receipts?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z", "from must be before to"},
+		{"/v1/tenants/acme/receipts?from=" + long, "want an RFC 3339 time"},
+		{"/v1/receipts?execution_id=" + strings.Repeat("y", 200), "not_found"},
+	}
+	for _, tt := range tests {
+		var body struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		code := get(t, srv, tt.path, &body)
+		if code/100 != 4 || !strings.Contains(body.Error.Message+body.Error.Code, tt.want) {
+			t.Errorf("GET %.80s = %d %+v, want a 4xx saying %q", tt.path, code, body.Error, tt.want)
+		}
+		if len(body.Error.Message) > 300 || strings.Contains(body.Error.Message, "rpc error") {
+			t.Errorf("GET %.80s: message of %d bytes %.120q: want a short plain message", tt.path, len(body.Error.Message), body.Error.Message)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	srv, _, _ := fixture(t)
 	tests := []struct {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/strictjson"
 )
 
 // Media types of the two content modes.
@@ -428,6 +429,9 @@ func checkData(data []byte) (json.RawMessage, *governor.Error) {
 	}
 	if k := jsonKind(data); k != "object" {
 		return nil, fail("data must be a JSON object, got %s", k)
+	}
+	if err := strictjson.Check(data); err != nil {
+		return nil, fail("data: %v", err)
 	}
 	return json.RawMessage(data), nil
 }

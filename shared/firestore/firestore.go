@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	fs "cloud.google.com/go/firestore"
 	"google.golang.org/grpc/codes"
@@ -227,6 +228,44 @@ func (t *tx) Write(c store.Changes) error {
 		}
 	}
 	return nil
+}
+
+// MoveTimer implements store.Store in one transaction over the instance
+// and its timer document.
+func (s *Store) MoveTimer(ctx context.Context, k governor.Key, name string, due time.Time) (governor.Timer, error) {
+	const op = "firestore.MoveTimer"
+	if err := store.CheckKey(op, k); err != nil {
+		return governor.Timer{}, err
+	}
+	var old governor.Timer
+	err := s.c.RunTransaction(ctx, func(ctx context.Context, t *fs.Transaction) error {
+		snap, err := t.Get(s.instanceRef(k))
+		if status.Code(err) == codes.NotFound {
+			return governor.Errorf(governor.NotFound, op, "%s does not exist", k)
+		}
+		if err != nil {
+			return wrapErr(op, err)
+		}
+		inst, err := decodeInstance(snap)
+		if err != nil {
+			return err
+		}
+		tm, ok := inst.Timers[name]
+		if !ok {
+			return governor.Errorf(governor.NotFound, op, "%s has no armed timer %s", k, name)
+		}
+		old = tm
+		tm.Due = due.UTC()
+		inst.Timers[name] = tm
+		if err := t.Set(s.instanceRef(k), instanceDoc(inst)); err != nil {
+			return governor.Wrap(governor.Invalid, op, err)
+		}
+		return t.Set(s.timerRef(tm.ID), timerDoc(store.TimerEntry{Timer: tm, Key: k}))
+	}, fs.MaxAttempts(s.maxAttempts))
+	if err != nil {
+		return governor.Timer{}, wrapErr(op, err)
+	}
+	return old, nil
 }
 
 // wrapErr returns err as a governor error of operation op with the code

@@ -43,6 +43,37 @@ func Markdown(m *Machine) string {
 	for _, t := range m.Transitions {
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", fromCell(&t), t.On, toCell(&t), effectsCell(m, &t))
 	}
+	b.WriteString(SendersMarkdown(m))
+	return b.String()
+}
+
+// SendersMarkdown renders the sender rules of m: for every event, the
+// sender classes that may send it. Any other sender's event is
+// dead-lettered.
+func SendersMarkdown(m *Machine) string {
+	var b strings.Builder
+	b.WriteString("\n## Who may send each event\n\n")
+	b.WriteString("Events from `external` and `marketplace` senders come by the domain topic; events from `governor`, `scheduler` and `monitor` by the internal topic, which only Autonomics publishes to. Any other sender's event is dead-lettered with the reason.\n\n")
+	b.WriteString("| event |")
+	for _, s := range Senders {
+		fmt.Fprintf(&b, " %s |", s)
+	}
+	b.WriteString("\n|---|")
+	for range Senders {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, name := range m.Events() {
+		fmt.Fprintf(&b, "| `%s` |", name)
+		for _, s := range Senders {
+			if m.May(s, name) {
+				b.WriteString(" ✓ |")
+			} else {
+				b.WriteString(" |")
+			}
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/strictjson"
 )
 
 // MaxEcho bounds how much of a caller's input an error message quotes.
@@ -63,50 +64,7 @@ func CheckStrict(b []byte) error {
 	if !json.Valid(b) {
 		return errors.New("body is not valid JSON (or holds more than one value)")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	return checkValue(dec, 0)
-}
-
-// maxDepth bounds the nesting CheckStrict walks.
-const maxDepth = 64
-
-func checkValue(dec *json.Decoder, depth int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("JSON nested deeper than %d", maxDepth)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("invalid JSON: %v", err)
-	}
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil {
-				return fmt.Errorf("invalid JSON: %v", err)
-			}
-			name, _ := k.(string)
-			if seen[name] {
-				return fmt.Errorf("duplicate member %s", Quote(name))
-			}
-			seen[name] = true
-			if err := checkValue(dec, depth+1); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token()
-		return err
-	case json.Delim('['):
-		for dec.More() {
-			if err := checkValue(dec, depth+1); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token()
-		return err
-	}
-	return nil
+	return strictjson.Check(b)
 }
 
 // Truncate cuts s to at most n bytes on a rune boundary, marking the cut.

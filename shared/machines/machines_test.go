@@ -302,3 +302,52 @@ func BenchmarkSHA256ReceiptBytes(b *testing.B) {
 		_ = sha256.Sum256(canon)
 	}
 }
+
+// TestStaticCascadesAreAllowedFromGovernors checks every row's static
+// cascade against its target machine's sender rules: a cascade the target
+// would dead-letter is a broken contract between machines.
+func TestStaticCascadesAreAllowedFromGovernors(t *testing.T) {
+	ms := New(nil)
+	for _, d := range governor.Domains {
+		for _, row := range ms[d].Transitions {
+			for _, c := range row.Cascade {
+				target := ms[c.Domain]
+				if !target.HasEvent(c.Event) {
+					t.Errorf("%s %s cascades %s.%s, which %s does not have", d, row.On, c.Domain, c.Event, c.Domain)
+				}
+				if !target.May(governor.SenderGovernor, c.Event) {
+					t.Errorf("%s %s cascades %s.%s, which %s does not accept from a governor", d, row.On, c.Domain, c.Event, c.Domain)
+				}
+			}
+		}
+	}
+}
+
+// TestInternalOnlyEvents pins the events no outside sender may send.
+func TestInternalOnlyEvents(t *testing.T) {
+	ms := New(nil)
+	internalOnly := map[governor.Domain][]governor.EventName{
+		governor.Entitlement: {"account_activated", "suspend", "reinstate"},
+		governor.MultiTenant: {"provision_requested", "noisy_neighbor_detected", "recovered", "suspend", "resume", "deprovision"},
+	}
+	for d, names := range internalOnly {
+		for _, n := range names {
+			for _, s := range []governor.Sender{governor.SenderExternal, governor.SenderMarketplace} {
+				if ms[d].May(s, n) {
+					t.Errorf("%s.%s may be sent by %s; want internal senders only", d, n, s)
+				}
+			}
+		}
+	}
+	for _, d := range governor.Domains {
+		for _, n := range ms[d].Events() {
+			if strings.HasPrefix(string(n), governor.TimeoutPrefix) {
+				for _, s := range governor.Senders {
+					if s != governor.SenderScheduler && ms[d].May(s, n) {
+						t.Errorf("%s.%s may be sent by %s; timeouts are the scheduler's", d, n, s)
+					}
+				}
+			}
+		}
+	}
+}

@@ -551,6 +551,35 @@ func (s *Store) DeleteTimer(ctx context.Context, id string) error {
 	return nil
 }
 
+// MoveTimer implements store.Store.
+func (s *Store) MoveTimer(ctx context.Context, k governor.Key, name string, due time.Time) (governor.Timer, error) {
+	const op = "memstore.MoveTimer"
+	if err := ctx.Err(); err != nil {
+		return governor.Timer{}, governor.Wrap(governor.Unavailable, op, err)
+	}
+	if err := store.CheckKey(op, k); err != nil {
+		return governor.Timer{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.instances[k]
+	if !ok {
+		return governor.Timer{}, governor.Errorf(governor.NotFound, op, "%s does not exist", k)
+	}
+	tm, ok := rec.inst.Timers[name]
+	if !ok {
+		return governor.Timer{}, governor.Errorf(governor.NotFound, op, "%s has no armed timer %s", k, name)
+	}
+	old := tm
+	tm.Due = normTime(due)
+	inst := cloneInstance(rec.inst)
+	inst.Timers[name] = tm
+	s.rev++
+	s.instances[k] = instanceRec{inst: inst, rev: s.rev}
+	s.timers[tm.ID] = store.TimerEntry{Timer: tm, Key: k}
+	return old, nil
+}
+
 // cloneInstance returns a deep copy of inst with its times normalised and
 // empty data and timers as nil.
 func cloneInstance(inst governor.Instance) governor.Instance {

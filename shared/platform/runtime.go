@@ -91,19 +91,19 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		Telemetry: tel,
 	}
 	rt.Engine, err = engine.New(engine.Options{
-		Store:          rt.Store,
-		Publisher:      rt.Publisher,
-		Machines:       machines.New(cfg.Timers),
-		Topics:         rt.Topics,
+		Store:     rt.Store,
+		Publisher: rt.Publisher,
+		Machines:  machines.New(cfg.Timers),
+		Topics:    rt.Topics,
 		// Pub/Sub names the subscription that delivered a push: these
 		// deliver the internal topics, which only Autonomics publishes to.
 		InternalSubscriptions: InternalSubscriptions(cfg.ProjectID, rt.Topics),
 		ProviderTenant:        cfg.ProviderTenant,
-		PlanOf:         machines.PlanOf,
-		DedupTTL:       cfg.DedupTTL,
-		Logger:         log,
-		TracerProvider: tel.Tracer,
-		MeterProvider:  tel.Meter,
+		PlanOf:                machines.PlanOf,
+		DedupTTL:              cfg.DedupTTL,
+		Logger:                log,
+		TracerProvider:        tel.Tracer,
+		MeterProvider:         tel.Meter,
 	})
 	if err != nil {
 		rt.Close()

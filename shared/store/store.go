@@ -109,4 +109,11 @@ type Store interface {
 	DueTimers(ctx context.Context, t time.Time, limit int) ([]TimerEntry, error)
 	// DeleteTimer removes a fired timer; deleting a missing timer is not an error.
 	DeleteTimer(ctx context.Context, id string) error
+	// MoveTimer is the test clock of non-production stacks: it moves the
+	// due time of the armed timer name of instance k to due, in the
+	// instance and in the timer document together, and returns the timer
+	// as it was. It writes no receipt; the timeout's receipt, when the
+	// timer fires, records the decision. A timer that is not armed is a
+	// NotFound error.
+	MoveTimer(ctx context.Context, k governor.Key, name string, due time.Time) (governor.Timer, error)
 }

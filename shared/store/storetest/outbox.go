@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -295,4 +296,48 @@ func testTimers(f *fixture) {
 		}
 	}
 	f.checkDue(3*time.Hour, 0, []store.TimerEntry{tD, tC})
+}
+
+func testMoveTimer(f *fixture) {
+	k := f.key(governor.Subscription, "sub-move")
+	tm := governor.Timer{Name: "trial_end", ID: f.id("tMove"), Due: f.at(48 * time.Hour)}
+	c := decision(newInstance(k), f.id("e1"), "trialing", f.at(0))
+	c.Instance.Timers = map[string]governor.Timer{tm.Name: tm}
+	c.ArmTimers = []store.TimerEntry{{Key: k, Timer: tm}}
+	f.mustCommit(c)
+	f.checkDue(time.Hour, 0, nil)
+
+	old, err := f.s.MoveTimer(f.ctx, k, "trial_end", f.at(time.Minute))
+	if err != nil {
+		f.Fatalf("MoveTimer = %v, want nil", err)
+	}
+	if old.ID != tm.ID || !old.Due.Equal(tm.Due) {
+		f.Errorf("MoveTimer returned %+v, want the timer as it was, %+v", old, tm)
+	}
+	moved := tm
+	moved.Due = f.at(time.Minute)
+	f.checkDue(time.Hour, 0, []store.TimerEntry{{Key: k, Timer: moved}})
+	var inst governor.Instance
+	if err := f.s.RunTx(f.ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		inst, err = tx.Instance(k)
+		return err
+	}); err != nil {
+		f.Fatal(err)
+	}
+	if got := inst.Timers["trial_end"]; got.ID != tm.ID || !got.Due.Equal(moved.Due) {
+		f.Errorf("instance timer after MoveTimer = %+v, want %+v", got, moved)
+	}
+	for _, tc := range []struct {
+		name string
+		key  governor.Key
+		tmr  string
+	}{
+		{"timer not armed", k, "grace"},
+		{"no instance", f.key(governor.Subscription, "sub-none"), "trial_end"},
+	} {
+		if _, err := f.s.MoveTimer(f.ctx, tc.key, tc.tmr, f.at(0)); governor.ErrorCode(err) != governor.NotFound {
+			f.Errorf("MoveTimer(%s) = %v, want not_found", tc.name, err)
+		}
+	}
 }

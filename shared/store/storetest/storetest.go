@@ -41,6 +41,7 @@ func RunConformanceTests(t *testing.T, newStore func(t *testing.T) store.Store) 
 		{"Outbox", testOutbox},
 		{"Undelivered", testUndelivered},
 		{"Timers", testTimers},
+		{"MoveTimer", testMoveTimer},
 		{"Instances", testInstances},
 		{"InvalidKeys", testInvalidKeys},
 		{"ErrorAbortsTx", testErrorAbortsTx},
