@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	fs "cloud.google.com/go/firestore"
 	ps "cloud.google.com/go/pubsub/v2"
 
 	"github.com/autonomics/autonomics/shared/event"
