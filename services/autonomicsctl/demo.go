@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,7 +86,7 @@ func runDemo(ctx context.Context, o options, stdout io.Writer) error {
 
 	r := &demoRunner{
 		out: out, q: newQueryClient(o.stack.queryURL()), pub: pub, names: o.stack.names(),
-		store: firestore.New(fc, firestore.Options{}), run: run,
+		store: firestore.New(fc, firestore.Options{}), col: col, run: run,
 		stepTimeout: o.stepTimeout, functionsLog: s.functions.logPath,
 	}
 	start := time.Now()
@@ -137,6 +138,7 @@ type demoRunner struct {
 	pub          *pubsub.Publisher
 	names        topic.Names
 	store        *firestore.Store
+	col          *collector
 	run          string
 	seq          atomic.Int64
 	stepTimeout  time.Duration
@@ -251,9 +253,22 @@ func (r *demoRunner) runStep(ctx context.Context, tenant string, st step) error 
 		}
 	}
 	for _, e := range st.Publish {
+		if e.TimerOf != "" {
+			data, err := r.armedTimerData(ctx, tenant, e)
+			if err != nil {
+				return err
+			}
+			e.Data = data
+		}
 		id, err := r.publish(ctx, tenant, e)
 		if err != nil {
 			return err
+		}
+		if e.DeadLetter != "" {
+			if err := r.checkRefused(ctx, tenant, id, e); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := r.checkReceipt(ctx, tenant, id, e); err != nil {
 			return err
@@ -267,12 +282,57 @@ func (r *demoRunner) runStep(ctx context.Context, tenant string, st step) error 
 	return nil
 }
 
+// armedTimerData returns {"timer_id": id} for the armed timer e.TimerOf of
+// e's instance.
+func (r *demoRunner) armedTimerData(ctx context.Context, tenant string, e demoEvent) (string, error) {
+	insts, err := r.store.Instances(ctx, tenant, e.Domain)
+	if err != nil {
+		return "", err
+	}
+	for _, in := range insts {
+		if tm, ok := in.Timers[e.TimerOf]; ok && in.Subject == e.Subject {
+			return `{"timer_id":"` + tm.ID + `"}`, nil
+		}
+	}
+	return "", governor.Errorf(governor.NotFound, "autonomicsctl.armedTimerData", "%s/%s/%s has no armed timer %s", tenant, e.Domain, e.Subject, e.TimerOf)
+}
+
+// checkRefused waits for the dead letter of the forged event id, checks its
+// reason, and checks that it has no receipt.
+func (r *demoRunner) checkRefused(ctx context.Context, tenant, id string, e demoEvent) error {
+	typ := governor.TypeOf(e.Domain, e.Name)
+	for {
+		if d, ok := r.col.deadLetterOf(id); ok {
+			if !strings.Contains(d.Reason, e.DeadLetter) {
+				return &conditionError{Want: fmt.Sprintf("forged %s refused with %q", typ, e.DeadLetter), Is: "refused with " + strconv.Quote(d.Reason)}
+			}
+			if rs, err := r.q.ReceiptsOf(ctx, id); err == nil && len(rs) > 0 {
+				return &conditionError{Want: fmt.Sprintf("no receipt for forged %s", typ), Is: "a receipt " + rs[0].Outcome}
+			}
+			fmt.Fprintf(r.out, "      %-8s refused %s from %s: %s\n", tenant, typ, e.Source, d.Reason)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return &conditionError{Want: fmt.Sprintf("forged %s %s dead-lettered", typ, id), Is: "no dead letter within the step timeout"}
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
 // publish sends e as a binary-mode CloudEvent to its domain topic with the
 // tenant as ordering key, and returns its id.
 func (r *demoRunner) publish(ctx context.Context, tenant string, e demoEvent) (string, error) {
 	id := fmt.Sprintf("%s-%s-%03d", r.run, tenant, r.seq.Add(1))
+	src := demoSource
+	if e.Source != "" {
+		src = e.Source
+	}
+	if e.DeadLetter != "" {
+		r.col.expectDeadLetter(id)
+	}
 	data, attrs := event.Encode(governor.Event{
-		ID: id, Source: demoSource, Domain: e.Domain, Name: e.Name,
+		ID: id, Source: src, Domain: e.Domain, Name: e.Name,
 		Tenant: tenant, Subject: e.Subject, Time: time.Now().UTC(), Data: []byte(e.Data),
 	})
 	err := r.pub.Publish(ctx, store.Message{Topic: r.names.Domain(e.Domain), Data: data, Attributes: attrs, OrderingKey: tenant})
@@ -428,6 +488,10 @@ func (r *demoRunner) report(ctx context.Context, sc scenario, col *collector) []
 		fmt.Fprintf(r.out, "none\n")
 	}
 	for _, d := range dls {
+		if col.expected(d.ID) {
+			fmt.Fprintf(r.out, "%s %s %s (forged, refused as expected): %s\n", d.Tenant, d.Type, d.ID, d.Reason)
+			continue
+		}
 		fmt.Fprintf(r.out, "%s %s %s: %s\n", d.Tenant, d.Type, d.ID, d.Reason)
 		problems = append(problems, fmt.Errorf("dead letter %s %s of %s: %s", d.Type, d.ID, d.Tenant, d.Reason))
 	}
@@ -491,11 +555,39 @@ type collector struct {
 	mu      sync.Mutex
 	actions map[actionCount]int
 	dead    []deadLetter
+	forged  map[string]bool
 	changed chan struct{}
 }
 
+// expectDeadLetter records that the event id is forged and must be
+// dead-lettered.
+func (c *collector) expectDeadLetter(id string) {
+	c.mu.Lock()
+	c.forged[id] = true
+	c.mu.Unlock()
+}
+
+// expected reports whether id is a forged event's.
+func (c *collector) expected(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.forged[id]
+}
+
+// deadLetterOf returns the dead letter of event id, if it arrived.
+func (c *collector) deadLetterOf(id string) (deadLetter, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range c.dead {
+		if d.ID == id {
+			return d, true
+		}
+	}
+	return deadLetter{}, false
+}
+
 func newCollector(tenants map[string]bool) *collector {
-	return &collector{tenants: tenants, actions: map[actionCount]int{}, changed: make(chan struct{}, 1)}
+	return &collector{tenants: tenants, actions: map[actionCount]int{}, forged: map[string]bool{}, changed: make(chan struct{}, 1)}
 }
 
 // receive pulls actions and dead letters until ctx is done; the returned

@@ -197,8 +197,21 @@ func TestEntryPoints(t *testing.T) {
 func TestSubscriptions(t *testing.T) {
 	cfg := stackConfig{FunctionsPort: 8790, TopicPrefix: "x-"}
 	push := cfg.pushSubscriptions()
-	if len(push) != len(governor.Domains) {
-		t.Fatalf("pushSubscriptions() has %d entries, want %d", len(push), len(governor.Domains))
+	if len(push) != 2*len(governor.Domains) {
+		t.Fatalf("pushSubscriptions() has %d entries, want %d (domain and internal topic per domain)", len(push), 2*len(governor.Domains))
+	}
+	// Each governor's function gets its domain topic and its internal
+	// topic, told apart by subscription name.
+	n := cfg.names()
+	byTopic := map[string]string{}
+	for _, s := range push {
+		byTopic[s.Topic] = s.PushEndpoint
+	}
+	for _, d := range governor.Domains {
+		ext, in := byTopic[n.Domain(d)], byTopic[n.Internal(d)]
+		if ext == "" || ext != in {
+			t.Errorf("%s: domain topic pushes to %q, internal topic to %q; want both to the function", d, ext, in)
+		}
 	}
 	for _, s := range push {
 		switch {
@@ -219,7 +232,6 @@ func TestSubscriptions(t *testing.T) {
 		}
 		pullTopics = append(pullTopics, s.Topic)
 	}
-	n := cfg.names()
 	if want := []string{n.Receipts(), n.Actions(), n.DeadLetter()}; !slices.Equal(pullTopics, want) {
 		t.Errorf("pull subscription topics = %v, want %v", pullTopics, want)
 	}

@@ -21,6 +21,23 @@ type demoEvent struct {
 	Data string
 	// Outcome is the outcome its receipt must have; accepted when empty.
 	Outcome governor.Outcome
+	// Source, when set, replaces the demo's own source: a forged event.
+	Source string
+	// TimerOf, when set, fills data with the id of the armed timer of
+	// that name of the instance, as an attacker reading the query API
+	// would.
+	TimerOf string
+	// DeadLetter, when set, is what the reason of the event's dead letter
+	// must contain: the event must be refused, with no receipt.
+	DeadLetter string
+}
+
+// forged returns an event an outsider publishes to the domain topic with
+// source src, which must be dead-lettered with a reason containing why.
+func forged(d governor.Domain, name governor.EventName, subject, data, src, why string) demoEvent {
+	e := ev(d, name, subject, data)
+	e.Source, e.DeadLetter = src, why
+	return e
 }
 
 // ev returns an event with data data ("" for none).
@@ -327,6 +344,18 @@ func acme() tenantScenario {
 	steps = append(steps, signup()...)
 	steps = append(steps, entitle(ent, planGold, 1)...)
 	steps = append(steps, provisioned())
+	trialEnd := forged(subscription, governor.Timeout("trial_end"), ent, "", "//evil/outsider", "may be sent by scheduler only")
+	trialEnd.TimerOf = "trial_end"
+	asTimer := trialEnd
+	asTimer.Source, asTimer.DeadLetter = "autonomics/timer", "reserved for Autonomics"
+	steps = append(steps, step{
+		Title: "an outsider with publisher rights tries to end the trial and throttle the tenant: refused",
+		Publish: []demoEvent{
+			trialEnd, asTimer,
+			forged(tenancy, "noisy_neighbor_detected", def, `{"share_bp":9900}`, "autonomics/monitor", "reserved for Autonomics"),
+		},
+		Wait: []want{at(subscription, ent, "trialing"), at(tenancy, def, "active")},
+	})
 	steps = append(steps, step{
 		Title:   "test clock: the one-day trial ends now, the trial_end timer fires",
 		Advance: &clockAdvance{Domain: subscription, Subject: ent, Timer: "trial_end"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ func TestScenarioTable(t *testing.T) {
 				}
 				for _, e := range st.Publish {
 					m := machines.Machine(e.Domain)
+					if e.TimerOf != "" {
+						e.Data = `{"timer_id":"filled-in-when-played"}`
+					}
 					err := m.CheckEvent(governor.Event{
 						ID: "x", Source: demoSource, Type: governor.TypeOf(e.Domain, e.Name), Domain: e.Domain, Name: e.Name,
 						Tenant: ts.Tenant, Subject: e.Subject, Data: []byte(e.Data),
@@ -267,13 +271,36 @@ func (s *simulation) play(ctx context.Context, ts tenantScenario) {
 		}
 		for _, e := range st.Publish {
 			s.n++
+			src := demoSource
+			if e.Source != "" {
+				src = e.Source
+			}
+			if e.TimerOf != "" {
+				insts, _ := s.st.Instances(ctx, ts.Tenant, e.Domain)
+				for _, in := range insts {
+					if tm, ok := in.Timers[e.TimerOf]; ok && in.Subject == e.Subject {
+						e.Data = `{"timer_id":"` + tm.ID + `"}`
+					}
+				}
+			}
 			data, attrs := event.Encode(governor.Event{
-				ID: fmt.Sprintf("sim-%d", s.n), Source: demoSource, Domain: e.Domain, Name: e.Name,
+				ID: fmt.Sprintf("sim-%d", s.n), Source: src, Domain: e.Domain, Name: e.Name,
 				Tenant: ts.Tenant, Subject: e.Subject, Time: s.now, Data: []byte(e.Data),
 			})
 			ev, err := event.Decode(event.Message{Data: data, Attributes: attrs})
 			if err != nil {
 				s.t.Fatalf("%s step %d: decode %s.%s: %v", ts.Tenant, i+1, e.Domain, e.Name, err)
+			}
+			// The demo publishes to the domain topics, as a producer does.
+			aerr := s.eng.Authorize(false, ev)
+			if e.DeadLetter != "" {
+				if aerr == nil || !strings.Contains(aerr.Error(), e.DeadLetter) {
+					s.t.Errorf("%s step %d: forged %s from %s: Authorize = %v, want a refusal containing %q", ts.Tenant, i+1, ev.Type, src, aerr, e.DeadLetter)
+				}
+				continue
+			}
+			if aerr != nil {
+				s.t.Fatalf("%s step %d: %s is refused from outside: %v", ts.Tenant, i+1, ev.Type, aerr)
 			}
 			res, err := s.eng.Apply(ctx, ev)
 			if err != nil || len(res) != 1 {
