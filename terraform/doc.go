@@ -7,16 +7,26 @@
 // result against the code:
 //
 //   - every function the code registers has a function resource with that
-//     entry point, fed by a push subscription on its topic (governors) or
-//     by a Cloud Scheduler job (Tick, Sweep), with OIDC authentication,
-//     retry and dead-letter policies;
+//     entry point, fed by two push subscriptions named topic.Push of its
+//     domain topic and of its internal topic (governors) or by a Cloud
+//     Scheduler job (Tick, Sweep), with OIDC authentication, retry and
+//     dead-letter policies;
 //   - every topic of shared/topic exists;
+//   - every account publishes exactly where its component sends: a
+//     governor to the internal topics of the domains its machine may
+//     cascade to, to actions if it actuates (both as shared/machines
+//     declares them), to receipts and dead-letter; the scheduler, the
+//     monitor and the integrator as listed in the tests; external
+//     producers to the domain topics only;
+//   - every Firestore role is conditioned on one database, each component
+//     writes only its own database, and the query API writes none;
 //   - every environment variable a deployed package reads is set on its
 //     resource, and no AUTONOMICS_* variable is set that it does not read;
 //   - no service account holds a primitive role, project-level roles stay
 //     within a short list, and nothing is granted to allUsers;
 //   - the Firestore indexes, field overrides and TTL policy that
-//     shared/firestore documents exist;
+//     shared/firestore documents exist, each in the database whose layout
+//     it documents;
 //   - the staged source archive (functions/stage) compiles and registers
 //     every function under the entry point Terraform names.
 //

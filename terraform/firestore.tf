@@ -1,6 +1,15 @@
-# The Firestore database and what the queries of shared/firestore need
-# (its package documentation and the Ledger type's list the layout,
-# queries and indexes).
+# The Firestore databases and what the queries of shared/firestore need
+# (its package documentation, the Ledger type's and the AlertStore's list
+# the layout, queries and indexes). Three databases, so that IAM grants
+# each component exactly the data it owns (iam.tf):
+#
+#   main     governor instances, receipts, dedup markers, outbox, timers
+#            (AUTONOMICS_FIRESTORE_DATABASE): written by the governors and
+#            the scheduler only;
+#   ledger   the verifiable ledger (AUTONOMICS_LEDGER_DATABASE): written by
+#            the integrator only;
+#   monitor  the monitor's policies, silences, alerts and leases
+#            (AUTONOMICS_MONITOR_DATABASE): written by the monitor only.
 
 resource "google_firestore_database" "main" {
   name        = local.firestore_database
@@ -21,27 +30,65 @@ resource "google_firestore_database" "main" {
 }
 
 locals {
-  # Composite indexes, all ascending (__name__ follows implicitly):
-  # receipts by tenant (collection group), optionally narrowed by domain
-  # and subject, ordered by decision time; undelivered outbox entries by age.
+  # The databases of the ledger and of the monitor, by key.
+  service_databases = {
+    ledger  = local.ledger_database
+    monitor = local.monitor_database
+  }
+}
+
+resource "google_firestore_database" "service" {
+  for_each = local.service_databases
+
+  name                        = each.value
+  location_id                 = local.firestore_location
+  type                        = "FIRESTORE_NATIVE"
+  concurrency_mode            = "PESSIMISTIC"
+  app_engine_integration_mode = "DISABLED"
+  point_in_time_recovery_enablement = (
+    var.firestore_point_in_time_recovery ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED"
+  )
+  delete_protection_state = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  # Never a (default) database: it goes with the configuration (unless
+  # deletion protection holds it).
+  deletion_policy = "DELETE"
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  # Database ids by key, as the index and field resources name them.
+  firestore_databases = merge(
+    { main = google_firestore_database.main.name },
+    { for k, db in google_firestore_database.service : k => db.name },
+  )
+
+  # Composite indexes of the main database, all ascending (__name__
+  # follows implicitly): receipts by tenant (collection group), optionally
+  # narrowed by domain and subject, ordered by decision time; undelivered
+  # outbox entries by age. The ledger's and the monitor's queries need
+  # none.
   firestore_indexes = {
     receipts_by_tenant                = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "decided_at_ts"] }
     receipts_by_tenant_domain         = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "decided_at_ts"] }
     receipts_by_tenant_subject        = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "subject", "decided_at_ts"] }
     receipts_by_tenant_domain_subject = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "subject", "decided_at_ts"] }
     outbox_undelivered                = { collection = "outbox", scope = "COLLECTION", fields = ["delivered", "created_at"] }
-    # The ledger's pending entries (ledgers/{name}/entries, a collection
-    # query) in arrival order.
-    ledger_pending = { collection = "entries", scope = "COLLECTION", fields = ["index", "arrived_at"] }
   }
 
-  # Fields never queried and possibly large: no single-field indexes.
+  # Fields never queried and possibly large: no single-field indexes, in
+  # the database that holds them.
   firestore_unindexed_fields = {
-    instances_data    = { collection = "instances", field = "data" }
-    outbox_data       = { collection = "outbox", field = "data" }
-    outbox_attributes = { collection = "outbox", field = "attributes" }
-    ledger_entry_leaf = { collection = "entries", field = "leaf" }
-    ledger_tile_data  = { collection = "tiles", field = "data" }
+    instances_data      = { database = "main", collection = "instances", field = "data" }
+    outbox_data         = { database = "main", collection = "outbox", field = "data" }
+    outbox_attributes   = { database = "main", collection = "outbox", field = "attributes" }
+    ledger_pending_leaf = { database = "ledger", collection = "pending", field = "leaf" }
+    ledger_entry_leaf   = { database = "ledger", collection = "entries", field = "leaf" }
+    ledger_tile_data    = { database = "ledger", collection = "tiles", field = "data" }
+    ledger_tile_hashes  = { database = "ledger", collection = "tiles", field = "hashes" }
+    alert_labels        = { database = "monitor", collection = "alerts", field = "labels" }
+    alert_outbox        = { database = "monitor", collection = "alerts", field = "outbox" }
+    alert_sent          = { database = "monitor", collection = "alerts", field = "sent" }
   }
 }
 
@@ -97,7 +144,7 @@ resource "google_firestore_field" "dedup_expire_at" {
 resource "google_firestore_field" "unindexed" {
   for_each = local.firestore_unindexed_fields
 
-  database   = google_firestore_database.main.name
+  database   = local.firestore_databases[each.value.database]
   collection = each.value.collection
   field      = each.value.field
 

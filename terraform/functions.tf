@@ -1,6 +1,7 @@
 # The ten Cloud Functions (2nd gen), all built from one staged source
-# archive (DESIGN.md §7, `make stage`): the eight governors, each fed by its
-# push subscription, and Tick and Sweep, called by Cloud Scheduler.
+# archive (`make stage`): the eight governors, each fed by the push
+# subscriptions of its domain topic and of its internal topic, and Tick and
+# Sweep, called by Cloud Scheduler.
 
 resource "google_storage_bucket" "source" {
   name                        = "${var.project}-${var.prefix}autonomics-source"
@@ -48,8 +49,10 @@ module "governor" {
   environment           = local.governor_env
   settings              = var.governor_function
 
-  topic                      = google_pubsub_topic.topic[each.key].id
-  subscription_name          = "${local.topics[each.key]}-push"
+  topics = {
+    domain   = { id = google_pubsub_topic.topic[each.key].id, name = google_pubsub_topic.topic[each.key].name }
+    internal = { id = google_pubsub_topic.topic["${each.key}_internal"].id, name = google_pubsub_topic.topic["${each.key}_internal"].name }
+  }
   message_ordering           = var.message_ordering
   dead_letter_topic          = google_pubsub_topic.topic["dead_letter"].id
   push_service_account_email = google_service_account.push.email

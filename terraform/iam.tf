@@ -51,56 +51,85 @@ resource "google_service_account" "builder" {
 }
 
 locals {
-  # IAM members of the runtime identities, by component.
+  # IAM members of the runtime identities, by account key, and the
+  # component each account serves (the eight governors are one component).
   runtime_members = merge(
     { for d, sa in google_service_account.governor : "governor-${d}" => "serviceAccount:${sa.email}" },
     { scheduler = "serviceAccount:${google_service_account.scheduler.email}" },
     { for s, sa in google_service_account.service : s => "serviceAccount:${sa.email}" },
   )
+  runtime_components = merge(
+    { for d in keys(local.governors) : "governor-${d}" => "governor" },
+    { scheduler = "scheduler" },
+    { for s in keys(local.services) : s => s },
+  )
 
-  # Firestore access is limited to this environment's database. The query
-  # API only reads.
-  firestore_condition = "resource.name == \"projects/${var.project}/databases/${local.firestore_database}\""
+  # Firestore: each component's role on each database (firestore.tf), each
+  # grant conditioned on that one database. Only the governors and the
+  # scheduler write governor state and receipts; only the integrator writes
+  # the ledger, only the monitor its own state; the query API only reads.
+  # The integrator reads the governors' database (receipts), the monitor
+  # reads it for its health checks (outbox backlog, overdue timers).
+  firestore_access = {
+    governor   = { main = "roles/datastore.user" }
+    scheduler  = { main = "roles/datastore.user" }
+    integrator = { main = "roles/datastore.viewer", ledger = "roles/datastore.user" }
+    monitor    = { main = "roles/datastore.viewer", monitor = "roles/datastore.user" }
+    query      = { main = "roles/datastore.viewer", ledger = "roles/datastore.viewer" }
+  }
 
   project_grants = merge(
-    {
-      for c, m in local.runtime_members : "${c}/datastore" => {
-        role = c == "query" ? "roles/datastore.viewer" : "roles/datastore.user", member = m, firestore_only = true
+    merge([
+      for c, m in local.runtime_members : {
+        for db, role in local.firestore_access[local.runtime_components[c]] : "${c}/datastore/${db}" => {
+          role = role, member = m, database = db
+        }
       }
-    },
+    ]...),
     # Traces to Cloud Trace and metrics to Cloud Monitoring (write only).
     var.telemetry != "gcp" ? {} : merge(
-      { for c, m in local.runtime_members : "${c}/trace" => { role = "roles/cloudtrace.agent", member = m, firestore_only = false } },
-      { for c, m in local.runtime_members : "${c}/metrics" => { role = "roles/monitoring.metricWriter", member = m, firestore_only = false } },
+      { for c, m in local.runtime_members : "${c}/trace" => { role = "roles/cloudtrace.agent", member = m, database = "" } },
+      { for c, m in local.runtime_members : "${c}/metrics" => { role = "roles/monitoring.metricWriter", member = m, database = "" } },
     ),
     # Builds the functions from the staged archive into Artifact Registry.
     {
-      "builder/build" = { role = "roles/run.builder", member = "serviceAccount:${google_service_account.builder.email}", firestore_only = false }
+      "builder/build" = { role = "roles/run.builder", member = "serviceAccount:${google_service_account.builder.email}", database = "" }
     },
   )
 
-  # Topics each component publishes to. A governor publishes its receipts,
-  # actions, cascades to any governor, and bad input to the dead-letter
-  # topic; the scheduler publishes timeouts and re-publishes outbox entries
-  # (receipts, cascades, actions); the monitor raises alerts, reports noisy
-  # neighbours to the multi_tenant governor and dead-letters receipts it
-  # cannot read; the integrator publishes signed checkpoints. The query API
+  # Topics each account publishes to (keys of local.topics). A governor
+  # publishes its receipts, bad input to the dead-letter topic, cascades to
+  # the internal topics of the domains its machine may cascade to, and
+  # actions if its machine actuates (local.governors). The scheduler
+  # publishes timeouts (Tick) to the internal topics, and re-publishes
+  # outbox entries (Sweep), which are a decision's receipt, its cascades
+  # (internal topics) and its actions: so internal topics, receipts and
+  # actions, never a domain topic or the dead-letter topic. The monitor
+  # raises alerts, sends fairness events to the multi_tenant governor's
+  # internal topic and copies receipts it cannot read to the dead-letter
+  # topic. The integrator publishes signed checkpoints. The query API
   # publishes nothing.
-  governor_publishes  = concat(keys(local.domain_topics), ["receipts", "actions", "dead_letter"])
-  scheduler_publishes = concat(keys(local.domain_topics), ["receipts", "actions"])
+  governor_publishes = {
+    for d, g in local.governors : d => concat(
+      [for t in g.cascades : "${t}_internal"],
+      g.actuates ? ["actions"] : [],
+      ["receipts", "dead_letter"],
+    )
+  }
+  scheduler_publishes = concat(keys(local.internal_topics), ["receipts", "actions"])
 
   publisher_grants = merge(
-    {
-      for pair in setproduct(keys(local.governors), local.governor_publishes) : "governor-${pair[0]}/${pair[1]}" => {
-        topic = pair[1], member = local.runtime_members["governor-${pair[0]}"]
+    merge([
+      for d, topics in local.governor_publishes : {
+        for t in topics : "governor-${d}/${t}" => { topic = t, member = local.runtime_members["governor-${d}"] }
       }
-    },
+    ]...),
     { for t in local.scheduler_publishes : "scheduler/${t}" => { topic = t, member = local.runtime_members.scheduler } },
     {
-      "monitor/alerts"         = { topic = "alerts", member = local.runtime_members.monitor }
-      "monitor/multi_tenant"   = { topic = "multi_tenant", member = local.runtime_members.monitor }
-      "monitor/dead_letter"    = { topic = "dead_letter", member = local.runtime_members.monitor }
-      "integrator/checkpoints" = { topic = "checkpoints", member = local.runtime_members.integrator }
+      "monitor/alerts"                = { topic = "alerts", member = local.runtime_members.monitor }
+      "monitor/multi_tenant_internal" = { topic = "multi_tenant_internal", member = local.runtime_members.monitor }
+      "monitor/dead_letter"           = { topic = "dead_letter", member = local.runtime_members.monitor }
+      "integrator/checkpoints"        = { topic = "checkpoints", member = local.runtime_members.integrator }
     },
   )
 }
@@ -113,11 +142,11 @@ resource "google_project_iam_member" "grant" {
   member  = each.value.member
 
   dynamic "condition" {
-    for_each = each.value.firestore_only ? [local.firestore_condition] : []
+    for_each = each.value.database == "" ? [] : [local.firestore_databases[each.value.database]]
     content {
-      title       = "${var.prefix}autonomics-firestore"
-      description = "Only the Autonomics database of this environment."
-      expression  = condition.value
+      title       = "${var.prefix}autonomics-firestore-${each.value.database}"
+      description = "Only the ${each.value.database} Firestore database of this environment."
+      expression  = "resource.name == \"projects/${var.project}/databases/${condition.value}\""
     }
   }
 }

@@ -1,18 +1,22 @@
-# Autonomics on Google Cloud: everything DESIGN.md §7 lists for one
-# environment (a project, a region and a name prefix).
+# Autonomics on Google Cloud: everything one environment needs (a project,
+# a region and a name prefix).
 
 locals {
   # The eight governors: domain id => the entry point its package under
-  # functions/ registers (the package's EntryPoint constant).
+  # functions/ registers (the package's EntryPoint constant), the domains
+  # its machine may cascade to (static cascades and those its Apply
+  # functions emit: Machine.CascadeTargets) and whether it actuates
+  # (Machine.Actions is not empty). The last two decide which topics its
+  # account may publish to (iam.tf); the tests hold them to shared/machines.
   governors = {
-    entitlement      = { entry_point = "Entitlement" }
-    billing          = { entry_point = "Billing" }
-    product_catalog  = { entry_point = "ProductCatalog" }
-    subscription     = { entry_point = "Subscription" }
-    customer_account = { entry_point = "CustomerAccount" }
-    quota_sla        = { entry_point = "QuotaSLA" }
-    compliance_audit = { entry_point = "ComplianceAudit" }
-    multi_tenant     = { entry_point = "MultiTenant" }
+    entitlement      = { entry_point = "Entitlement", cascades = ["multi_tenant", "quota_sla", "subscription"], actuates = true }
+    billing          = { entry_point = "Billing", cascades = ["subscription"], actuates = true }
+    product_catalog  = { entry_point = "ProductCatalog", cascades = [], actuates = false }
+    subscription     = { entry_point = "Subscription", cascades = ["billing", "entitlement"], actuates = false }
+    customer_account = { entry_point = "CustomerAccount", cascades = ["entitlement", "multi_tenant", "subscription"], actuates = true }
+    quota_sla        = { entry_point = "QuotaSLA", cascades = ["billing"], actuates = true }
+    compliance_audit = { entry_point = "ComplianceAudit", cascades = ["customer_account"], actuates = false }
+    multi_tenant     = { entry_point = "MultiTenant", cascades = [], actuates = true }
   }
 
   # The HTTP functions of functions/scheduler that Cloud Scheduler calls.
@@ -21,9 +25,15 @@ locals {
     sweep = { entry_point = "Sweep", description = "Re-publishes outbox entries left undelivered by a crash after commit." }
   }
 
-  # Topic ids, as shared/topic names them: autonomics-<domain with - for _>
-  # for the governors, then the shared topics.
-  domain_topics = { for d in keys(local.governors) : d => "${var.prefix}autonomics-${replace(d, "_", "-")}" }
+  # Topic ids, as shared/topic names them. Each governor domain has a
+  # domain topic, autonomics-<domain with - for _>, where producers outside
+  # Autonomics publish (var.producers), and an internal topic,
+  # <domain topic>-internal, where only Autonomics publishes: cascades
+  # between governors, timeouts from Tick, the monitor's fairness events.
+  # Keys: the domain for a domain topic, <domain>_internal for an internal
+  # one, the role for the shared topics.
+  domain_topics   = { for d in keys(local.governors) : d => "${var.prefix}autonomics-${replace(d, "_", "-")}" }
+  internal_topics = { for d, t in local.domain_topics : "${d}_internal" => "${t}-internal" }
   shared_topics = {
     receipts    = "${var.prefix}autonomics-receipts"
     actions     = "${var.prefix}autonomics-actions"
@@ -31,10 +41,12 @@ locals {
     dead_letter = "${var.prefix}autonomics-dead-letter"
     checkpoints = "${var.prefix}autonomics-checkpoints"
   }
-  topics = merge(local.domain_topics, local.shared_topics)
+  topics = merge(local.domain_topics, local.internal_topics, local.shared_topics)
 
   # Configuration every function and service reads through
-  # platform.FromEnv (shared/platform/config.go).
+  # platform.FromEnv (shared/platform/config.go). The ledger's and the
+  # monitor's databases are set only on the services that use them
+  # (services.tf).
   platform_env = {
     AUTONOMICS_PROJECT            = var.project
     AUTONOMICS_FIRESTORE_DATABASE = local.firestore_database
@@ -54,6 +66,11 @@ locals {
     var.firestore_database != "" ? var.firestore_database :
     var.prefix == "" ? "(default)" : "${trimsuffix(var.prefix, "-")}-autonomics"
   )
+  # The ledger and the monitor's state live in databases of their own, so
+  # that IAM can keep the integrator and the monitor from writing governor
+  # state and receipts (iam.tf).
+  ledger_database    = "${var.prefix}autonomics-ledger"
+  monitor_database   = "${var.prefix}autonomics-monitor"
   firestore_location = var.firestore_location != "" ? var.firestore_location : var.region
   pubsub_agent       = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }

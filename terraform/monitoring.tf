@@ -10,6 +10,7 @@ locals {
   # dead-letter inspection subscription is watched by its own policy).
   delivery_subscriptions = concat(
     [for d in keys(local.governors) : "${local.topics[d]}-push"],
+    [for d in keys(local.governors) : "${local.topics["${d}_internal"]}-push"],
     [for c in keys(local.receipt_consumers) : "${local.topics.receipts}-${c}-push"],
   )
   monitor_service = "${var.prefix}autonomics-monitor"
@@ -44,7 +45,8 @@ resource "google_monitoring_alert_policy" "dead_letters" {
       the reason in its attributes), or deliveries that failed ${var.governor_function.max_delivery_attempts}
       times. Inspect them with
       `gcloud pubsub subscriptions pull ${google_pubsub_subscription.dead_letter.name} --limit 10`,
-      fix the cause, and re-publish to the domain topic if the events are still wanted.
+      fix the cause, and re-publish an external event to its domain topic if it is still wanted
+      (internal topics take only Autonomics' own accounts).
     EOT
   }
 

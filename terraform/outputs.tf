@@ -20,14 +20,15 @@ output "service_urls" {
 }
 
 output "topics" {
-  description = "Topic ids by role: the eight domains, receipts, actions, alerts, dead_letter, checkpoints."
+  description = "Topic ids by role: the eight domain topics (by domain), the eight internal topics (<domain>_internal), receipts, actions, alerts, dead_letter, checkpoints."
   value       = { for k, t in google_pubsub_topic.topic : k => t.name }
 }
 
 output "subscriptions" {
-  description = "Push subscriptions of the governors by domain, of the receipt consumers (receipts_monitor, receipts_integrator), and the dead-letter inspection subscription."
+  description = "Push subscriptions of the governors on their domain topics (by domain) and internal topics (<domain>_internal), of the receipt consumers (receipts_monitor, receipts_integrator), and the dead-letter inspection subscription."
   value = merge(
-    { for d, m in module.governor : d => m.subscription },
+    { for d, m in module.governor : d => m.subscriptions.domain },
+    { for d, m in module.governor : "${d}_internal" => m.subscriptions.internal },
     { for c, s in google_pubsub_subscription.receipts : "receipts_${c}" => s.name },
     { dead_letter = google_pubsub_subscription.dead_letter.name },
   )
@@ -68,6 +69,11 @@ output "service_accounts" {
 }
 
 output "firestore_database" {
-  description = "Firestore database id."
+  description = "Firestore database id of governor state and receipts."
   value       = google_firestore_database.main.name
+}
+
+output "firestore_databases" {
+  description = "Firestore database ids by role: main (governor state and receipts), ledger, monitor."
+  value       = local.firestore_databases
 }

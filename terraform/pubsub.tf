@@ -1,6 +1,8 @@
-# Topics (shared/topic): one per governor domain, receipts, actions, alerts,
-# checkpoints and dead-letter. Consumers outside Autonomics (actuators,
-# notification relays) attach their own subscriptions to actions and alerts.
+# Topics (shared/topic): per governor domain a domain topic (producers
+# outside Autonomics publish there) and an internal topic (only Autonomics
+# publishes there); receipts, actions, alerts, checkpoints and dead-letter.
+# Consumers outside Autonomics (actuators, notification relays) attach
+# their own subscriptions to actions and alerts.
 
 resource "google_pubsub_topic" "topic" {
   for_each = local.topics
@@ -39,4 +41,20 @@ resource "google_service_account_iam_member" "push_token_creator" {
   service_account_id = google_service_account.push.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_agent
+}
+
+# External producers (var.producers) publish events to the eight domain
+# topics and nowhere else: never to an internal topic (cascades, timeouts,
+# fairness events, which only Autonomics sends), nor to receipts, actions,
+# alerts, checkpoints or dead-letter.
+resource "google_pubsub_topic_iam_member" "producer" {
+  for_each = {
+    for pair in setproduct(keys(local.domain_topics), var.producers) : "${pair[0]}/${pair[1]}" => {
+      topic = pair[0], member = pair[1]
+    }
+  }
+
+  topic  = google_pubsub_topic.topic[each.value.topic].name
+  role   = "roles/pubsub.publisher"
+  member = each.value.member
 }

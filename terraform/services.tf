@@ -10,8 +10,11 @@ locals {
       invokers    = var.query_invokers
       health_path = "/healthz"
       scaling     = { min_instances = 0, max_instances = 3 }
-      env         = {}
-      secret_env  = {}
+      env = {
+        # It serves the ledger the integrator writes.
+        AUTONOMICS_LEDGER_DATABASE = local.ledger_database
+      }
+      secret_env = {}
     }
     monitor = {
       description = "Autonomics monitor: health, metric policies, alerts and fairness."
@@ -24,6 +27,9 @@ locals {
       # (services/monitor/README.md): exactly one instance, kept running.
       scaling = { min_instances = 1, max_instances = 1 }
       env = {
+        # Its policies, silences, alerts and leases, apart from governor
+        # state (which it only reads).
+        AUTONOMICS_MONITOR_DATABASE = local.monitor_database
         # Environments have a database each; the namespace names them anyway.
         AUTONOMICS_MONITOR_NAMESPACE = var.prefix == "" ? "default" : trimsuffix(var.prefix, "-")
         # Cloud Scheduler drives evaluation (POST /v1/evaluate) and the
@@ -41,6 +47,9 @@ locals {
       # Integration holds a lease; more instances only take more pushes.
       scaling = { min_instances = 0, max_instances = 2 }
       env = {
+        # The ledger it writes, apart from governor state (which it only
+        # reads).
+        AUTONOMICS_LEDGER_DATABASE = local.ledger_database
         # The signing key's name; the integrator refuses a key named otherwise.
         AUTONOMICS_LEDGER_ORIGIN = local.ledger_origin
         # Cloud Scheduler drives integration (POST /v1/integrate) and the
@@ -55,9 +64,21 @@ locals {
 
   # Variables the code reads that this deployment leaves to the code's
   # defaults on purpose (var.extra_env can still set them). The monitor's
-  # holder id must differ per instance, so it is never set here.
+  # holder id must differ per instance, so it is never set here. A
+  # component that does not use the ledger's or the monitor's database
+  # leaves its variable to the default (the main database), which it never
+  # opens for that purpose.
   env_left_to_code = {
+    governor = [
+      "AUTONOMICS_LEDGER_DATABASE",
+      "AUTONOMICS_MONITOR_DATABASE",
+    ]
+    scheduler = [
+      "AUTONOMICS_LEDGER_DATABASE",
+      "AUTONOMICS_MONITOR_DATABASE",
+    ]
     monitor = [
+      "AUTONOMICS_LEDGER_DATABASE",
       "AUTONOMICS_MONITOR_HOLDER_ID",
       "AUTONOMICS_MONITOR_LEASE_TTL",
       "AUTONOMICS_MONITOR_REPEAT_INTERVAL",
@@ -85,6 +106,7 @@ locals {
     # the default ledger name.
     query = [
       "AUTONOMICS_LEDGER_NAME",
+      "AUTONOMICS_MONITOR_DATABASE",
     ]
     # The key comes from Secret Manager, never from a file; the ledger
     # document, batch size and lease keep their defaults; the holder id
@@ -96,6 +118,7 @@ locals {
       "AUTONOMICS_LEDGER_BATCH",
       "AUTONOMICS_LEDGER_LEASE_TTL",
       "AUTONOMICS_LEDGER_HOLDER_ID",
+      "AUTONOMICS_MONITOR_DATABASE",
     ]
   }
 

@@ -37,6 +37,7 @@ type tfConfig struct {
 }
 
 type testFixture struct {
+	archive string // path of the stand-in source archive
 	gm      *goModule
 	regs    []registration
 	root    *tfModule
@@ -86,7 +87,7 @@ func loadFixture() (*testFixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &testFixture{gm: gm, regs: regs, root: root, eval: e}
+	f := &testFixture{archive: archive, gm: gm, regs: regs, root: root, eval: e}
 	files, err := filepath.Glob("environments/*.tfvars")
 	if err != nil {
 		return nil, err
@@ -321,6 +322,8 @@ type grant struct {
 	Target string // the resource the role is granted on
 	Role   string
 	Member string
+	// Condition is the expression of the grant's IAM condition, "" for none.
+	Condition string
 }
 
 // grants returns every IAM grant of the configuration: *_iam_member,
@@ -339,9 +342,13 @@ func grants(t *testing.T, c *tfConfig) []grant {
 				break
 			}
 		}
+		condition := ""
+		if i.Body.One("condition") != nil {
+			condition = ctyString(i.Body.Path("condition", "expression"))
+		}
 		switch {
 		case strings.HasSuffix(i.Type, "_iam_member"):
-			out = append(out, grant{Addr: i.Addr(), Type: i.Type, Target: target, Role: i.Body.Str("role"), Member: i.Body.Str("member")})
+			out = append(out, grant{Addr: i.Addr(), Type: i.Type, Target: target, Role: i.Body.Str("role"), Member: i.Body.Str("member"), Condition: condition})
 		case strings.HasSuffix(i.Type, "_iam_binding"):
 			members := i.Body.Attr("members")
 			if !members.IsWhollyKnown() {
@@ -350,13 +357,16 @@ func grants(t *testing.T, c *tfConfig) []grant {
 			}
 			for it := members.ElementIterator(); it.Next(); {
 				_, m := it.Element()
-				out = append(out, grant{Addr: i.Addr(), Type: i.Type, Target: target, Role: i.Body.Str("role"), Member: ctyString(m)})
+				out = append(out, grant{Addr: i.Addr(), Type: i.Type, Target: target, Role: i.Body.Str("role"), Member: ctyString(m), Condition: condition})
 			}
 		case strings.HasSuffix(i.Type, "_iam_policy"):
 			var policy struct {
 				Bindings []struct {
-					Role    string   `json:"role"`
-					Members []string `json:"members"`
+					Role      string   `json:"role"`
+					Members   []string `json:"members"`
+					Condition *struct {
+						Expression string `json:"expression"`
+					} `json:"condition"`
 				} `json:"bindings"`
 			}
 			if err := json.Unmarshal([]byte(i.Body.Str("policy_data")), &policy); err != nil {
@@ -364,8 +374,12 @@ func grants(t *testing.T, c *tfConfig) []grant {
 				continue
 			}
 			for _, b := range policy.Bindings {
+				cond := ""
+				if b.Condition != nil {
+					cond = b.Condition.Expression
+				}
 				for _, m := range b.Members {
-					out = append(out, grant{Addr: i.Addr(), Type: i.Type, Target: target, Role: b.Role, Member: m})
+					out = append(out, grant{Addr: i.Addr(), Type: i.Type, Target: target, Role: b.Role, Member: m, Condition: cond})
 				}
 			}
 		}
@@ -387,11 +401,13 @@ func TestEveryRegisteredFunctionIsDeployed(t *testing.T) {
 		fns := functionsByEntryPoint(t, c)
 		names := topic.Names{Prefix: c.Prefix}
 		topics := byAttr(c, "google_pubsub_topic", "name")
-		subsByEndpoint := map[string]*tfInstance{}
+		subsByEndpoint := map[string][]*tfInstance{}
+		subsByName := map[string]*tfInstance{}
 		for _, s := range c.Result.Find("google_pubsub_subscription") {
 			if ep := ctyString(s.Body.Path("push_config", "push_endpoint")); ep != "" {
-				subsByEndpoint[ep] = s
+				subsByEndpoint[ep] = append(subsByEndpoint[ep], s)
 			}
+			subsByName[s.Body.Str("name")] = s
 		}
 		jobsByURI := map[string]*tfInstance{}
 		for _, j := range c.Result.Find("google_cloud_scheduler_job") {
@@ -419,25 +435,45 @@ func TestEveryRegisteredFunctionIsDeployed(t *testing.T) {
 				invoker := func(member string) bool {
 					return hasGrant(gs, "google_cloud_run_v2_service_iam_member", fn.Body.Str("name"), "roles/run.invoker", member)
 				}
-				switch r.Kind {
-				case "CloudEvent":
-					if r.Domain == "" {
-						t.Fatalf("%s: cannot tell the domain (and so the topic) of %s", r.Pos, r.EntryPoint)
+				switch {
+				case r.Domain != "" && (r.Kind == "CloudEvent" || r.Kind == "HTTP"):
+					// A governor: fed by one push subscription on its domain
+					// topic and one on its internal topic, each named
+					// topic.Push(topic), since the function tells an internal
+					// delivery by the subscription's name.
+					d := governor.Domain(r.Domain)
+					var got []string
+					for _, s := range subsByEndpoint[uri] {
+						got = append(got, s.Body.Str("name"))
 					}
-					want := names.Domain(governor.Domain(r.Domain))
-					tp, ok := topics[want]
-					if !ok {
-						t.Fatalf("no topic %s for %s", want, r.EntryPoint)
+					slices.Sort(got)
+					want := []string{topic.Push(names.Domain(d)), topic.Push(names.Internal(d))}
+					slices.Sort(want)
+					if !slices.Equal(got, want) {
+						t.Errorf("push subscriptions delivering to %s (%s) = %q, want %q (topic.Push of its domain and internal topics)", fn.Addr(), uri, got, want)
 					}
-					sub, ok := subsByEndpoint[uri]
-					if !ok {
-						t.Fatalf("no push subscription delivers to %s (%s)", fn.Addr(), uri)
+					for _, name := range []string{names.Domain(d), names.Internal(d)} {
+						tp, ok := topics[name]
+						if !ok {
+							t.Errorf("no topic %s for %s", name, r.EntryPoint)
+							continue
+						}
+						sub, ok := subsByName[topic.Push(name)]
+						if !ok {
+							t.Errorf("no push subscription %s on %s for %s", topic.Push(name), name, fn.Addr())
+							continue
+						}
+						if got, want := ctyString(sub.Value.GetAttr("topic")), ctyString(tp.Value.GetAttr("id")); got != want {
+							t.Errorf("%s: topic = %q, want %q", sub.Addr(), got, want)
+						}
+						if got := ctyString(sub.Body.Path("push_config", "push_endpoint")); got != uri {
+							t.Errorf("%s: push_endpoint = %q, want %s's URL %q", sub.Addr(), got, fn.Addr(), uri)
+						}
+						checkPushSubscription(t, sub, deadLetter, gs, invoker)
 					}
-					if got, want := ctyString(sub.Value.GetAttr("topic")), ctyString(tp.Value.GetAttr("id")); got != want {
-						t.Errorf("%s: topic = %q, want %q", sub.Addr(), got, want)
-					}
-					checkPushSubscription(t, sub, deadLetter, gs, invoker)
-				case "HTTP":
+				case r.Kind == "CloudEvent":
+					t.Fatalf("%s: cannot tell the domain (and so the topics) of %s", r.Pos, r.EntryPoint)
+				case r.Kind == "HTTP":
 					job, ok := jobsByURI[uri]
 					if !ok {
 						t.Fatalf("no Cloud Scheduler job calls %s (%s)", fn.Addr(), uri)
@@ -514,8 +550,17 @@ func TestMessageOrdering(t *testing.T) {
 		want := c.Result.Vars["message_ordering"].True()
 		names := topic.Names{Prefix: c.Prefix}
 		topics := byAttr(c, "google_pubsub_topic", "name")
+		var governorTopics []string
 		for _, d := range governor.Domains {
-			id := ctyString(topics[names.Domain(d)].Value.GetAttr("id"))
+			governorTopics = append(governorTopics, names.Domain(d), names.Internal(d))
+		}
+		for _, name := range governorTopics {
+			tp, ok := topics[name]
+			if !ok {
+				t.Errorf("no topic %s", name)
+				continue
+			}
+			id := ctyString(tp.Value.GetAttr("id"))
 			for _, s := range c.Result.Find("google_pubsub_subscription") {
 				if ctyString(s.Value.GetAttr("topic")) != id {
 					continue
@@ -686,6 +731,35 @@ func TestEnvironment(t *testing.T) {
 	})
 }
 
+// TestEnvironmentScanSeesDatabases checks that the scan of the sources
+// finds the database variables where the services read them, so that
+// TestEnvironment holds the configuration to them (TestFirestore checks
+// their values).
+func TestEnvironmentScanSeesDatabases(t *testing.T) {
+	f := fixture(t)
+	for _, tc := range []struct {
+		service string
+		envs    []string
+	}{
+		{"integrator", []string{platform.EnvDatabase, platform.EnvLedgerDatabase}},
+		{"query", []string{platform.EnvDatabase, platform.EnvLedgerDatabase}},
+		{"monitor", []string{platform.EnvDatabase, platform.EnvMonitorDatabase}},
+	} {
+		t.Run(tc.service, func(t *testing.T) {
+			pkg := f.gm.Path + "/services/" + tc.service
+			reads, err := f.gm.envReads(pkg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, env := range tc.envs {
+				if !slices.ContainsFunc(reads, func(r envRead) bool { return r.Name == env }) {
+					t.Errorf("the scan of %s and its dependencies finds no read of %s", pkg, env)
+				}
+			}
+		})
+	}
+}
+
 // ctyIndex returns the string element key of a known map or object, or "".
 func ctyIndex(v cty.Value, key string) string {
 	if v == cty.NilVal || !v.IsKnown() || v.IsNull() {
@@ -772,36 +846,6 @@ func TestLeastPrivilege(t *testing.T) {
 		}
 		for _, s := range c.Result.Find("google_cloud_run_v2_service") {
 			use(s.Addr(), ctyString(s.Body.Path("template", "service_account")))
-		}
-	})
-}
-
-func TestGovernorGrants(t *testing.T) {
-	each(t, func(t *testing.T, f *testFixture, c *tfConfig) {
-		gs := grants(t, c)
-		names := topic.Names{Prefix: c.Prefix}
-		fns := functionsByEntryPoint(t, c)
-		publishes := []string{names.Receipts(), names.Actions(), names.DeadLetter()}
-		for _, d := range governor.Domains {
-			publishes = append(publishes, names.Domain(d))
-		}
-		for _, r := range f.regs {
-			fn, ok := fns[r.EntryPoint]
-			if !ok || r.Kind != "CloudEvent" {
-				continue
-			}
-			member := "serviceAccount:" + ctyString(fn.Body.Path("service_config", "service_account_email"))
-			if !hasGrant(gs, "google_project_iam_member", testProject, "roles/datastore.user", member) {
-				t.Errorf("%s: %s cannot use Firestore", fn.Addr(), member)
-			}
-			for _, tp := range publishes {
-				if !hasGrant(gs, "google_pubsub_topic_iam_member", tp, "roles/pubsub.publisher", member) {
-					t.Errorf("%s: %s cannot publish to %s", fn.Addr(), member, tp)
-				}
-			}
-			if hasGrant(gs, "google_pubsub_topic_iam_member", names.Alerts(), "roles/pubsub.publisher", member) {
-				t.Errorf("%s: %s may publish alerts, which only the monitor raises", fn.Addr(), member)
-			}
 		}
 	})
 }
@@ -947,22 +991,96 @@ func TestServices(t *testing.T) {
 	})
 }
 
-// firestoreDoc returns the comments of shared/firestore, where the package
-// documentation and the Ledger type list the indexes their queries need.
-func firestoreDoc(t *testing.T, f *testFixture) string {
+// Roles of the Firestore databases: governor state and receipts, the
+// ledger, and the monitor's state.
+const (
+	dbMain    = "main"
+	dbLedger  = "ledger"
+	dbMonitor = "monitor"
+)
+
+// docDatabase names the database whose layout each file of
+// shared/firestore documents; the other files document the main one.
+var docDatabase = map[string]string{
+	"ledger.go":   dbLedger,
+	"alerting.go": dbMonitor,
+}
+
+// firestoreDocs returns the comments of shared/firestore by the database
+// they document: the package documentation lists the governors' indexes,
+// the Ledger type the ledger's, the AlertStore the monitor's.
+func firestoreDocs(t *testing.T, f *testFixture) map[string]string {
 	t.Helper()
 	p, err := f.gm.pkg(f.gm.Path + "/shared/firestore")
 	if err != nil || p == nil {
 		t.Fatalf("shared/firestore: %v", err)
 	}
-	var b strings.Builder
+	out := map[string]*strings.Builder{}
 	for _, file := range p.Files {
+		db, ok := docDatabase[filepath.Base(p.Fset.Position(file.Pos()).Filename)]
+		if !ok {
+			db = dbMain
+		}
+		if out[db] == nil {
+			out[db] = &strings.Builder{}
+		}
 		for _, cg := range file.Comments {
-			b.WriteString(cg.Text())
-			b.WriteString("\n")
+			out[db].WriteString(cg.Text())
+			out[db].WriteString("\n")
 		}
 	}
-	return b.String()
+	docs := map[string]string{}
+	for db, b := range out {
+		docs[db] = b.String()
+	}
+	return docs
+}
+
+// serviceEnv returns the plain environment variables of a Cloud Run
+// service.
+func serviceEnv(s *tfInstance) map[string]string {
+	out := map[string]string{}
+	for _, ct := range s.Body.One("template").Sub("containers") {
+		for _, e := range ct.Sub("env") {
+			if v := e.Attr("value"); v != cty.NilVal {
+				out[e.Str("name")] = ctyString(v)
+			}
+		}
+	}
+	return out
+}
+
+// firestoreDatabases returns the database id of each role as the code is
+// configured to use it: the main database from local.platform_env
+// (AUTONOMICS_FIRESTORE_DATABASE, every component), the ledger's from the
+// integrator and the query API (AUTONOMICS_LEDGER_DATABASE), the
+// monitor's from the monitor (AUTONOMICS_MONITOR_DATABASE).
+func firestoreDatabases(t *testing.T, c *tfConfig) map[string]string {
+	t.Helper()
+	out := map[string]string{dbMain: ctyString(c.Result.Locals["platform_env"].GetAttr(platform.EnvDatabase))}
+	svc := byAttr(c, "google_cloud_run_v2_service", "name")
+	for _, u := range []struct {
+		service, role, env string
+	}{
+		{"integrator", dbLedger, platform.EnvLedgerDatabase},
+		{"query", dbLedger, platform.EnvLedgerDatabase},
+		{"monitor", dbMonitor, platform.EnvMonitorDatabase},
+	} {
+		s, ok := svc[c.Prefix+"autonomics-"+u.service]
+		if !ok {
+			t.Fatalf("no Cloud Run service %sautonomics-%s", c.Prefix, u.service)
+		}
+		v := serviceEnv(s)[u.env]
+		switch prev, seen := out[u.role]; {
+		case v == "":
+			t.Errorf("%s does not set %s", s.Addr(), u.env)
+		case seen && prev != v:
+			t.Errorf("%s: %s = %q, but another service uses %q for the %s database", s.Addr(), u.env, v, prev, u.role)
+		default:
+			out[u.role] = v
+		}
+	}
+	return out
 }
 
 var (
@@ -974,35 +1092,56 @@ var (
 	docTTL = regexp.MustCompile(`(?m)^\s*(\w+)\.(\w+)\s+TTL policy`)
 	// "composite index (index ASC, arrived_at ASC) on the "entries" collection"
 	docProseIndex = regexp.MustCompile(`composite\s+index\s+\(([\w ,]+)\)\s+on\s+the\s+"(\w+)"\s+collection`)
-	// "entries.leaf and tiles.data are exempt from indexing"
-	docExempt = regexp.MustCompile(`(\w+\.\w+(?:(?:,\s*|\s+and\s+)\w+\.\w+)*)\s+(?:are\s+)?exempt from indexing`)
+	// "entries.leaf and tiles.data are exempt from indexing", "... should be
+	// exempt from indexing"
+	docExempt = regexp.MustCompile(`(\w+\.\w+(?:(?:,\s*|\s+and\s+)\w+\.\w+)*)\s+(?:are\s+|should\s+be\s+)?exempt from indexing`)
 	fieldRef  = regexp.MustCompile(`(\w+)\.(\w+)`)
 )
 
 func TestFirestore(t *testing.T) {
 	each(t, func(t *testing.T, f *testFixture, c *tfConfig) {
-		doc := firestoreDoc(t, f)
-		dbs := c.Result.Find("google_firestore_database")
-		if len(dbs) != 1 {
-			t.Fatalf("%d Firestore databases, want 1", len(dbs))
+		docs := firestoreDocs(t, f)
+		want := firestoreDatabases(t, c)
+		dbs := map[string]*tfInstance{}
+		for _, db := range c.Result.Find("google_firestore_database") {
+			dbs[db.Body.Str("name")] = db
 		}
-		db := dbs[0]
-		if got := db.Body.Str("type"); got != "FIRESTORE_NATIVE" {
-			t.Errorf("%s: type = %q, want FIRESTORE_NATIVE", db.Addr(), got)
+		if len(dbs) != 3 {
+			t.Errorf("%d Firestore databases %q, want 3: %s, %s and %s", len(dbs), sortedKeys(dbs), dbMain, dbLedger, dbMonitor)
 		}
-		env := c.Result.Locals["platform_env"]
-		if got, want := db.Body.Str("name"), ctyString(env.GetAttr(platform.EnvDatabase)); got != want {
-			t.Errorf("%s: name = %q, want %s = %q", db.Addr(), got, platform.EnvDatabase, want)
+		roleOf := map[string]string{}
+		for _, role := range []string{dbMain, dbLedger, dbMonitor} {
+			name := want[role]
+			if prev, dup := roleOf[name]; dup {
+				t.Errorf("the %s and %s data share the database %q: IAM could not keep their writers apart", prev, role, name)
+			}
+			roleOf[name] = role
+			db, ok := dbs[name]
+			if !ok {
+				t.Errorf("no google_firestore_database %q for the %s data", name, role)
+				continue
+			}
+			if got := db.Body.Str("type"); got != "FIRESTORE_NATIVE" {
+				t.Errorf("%s: type = %q, want FIRESTORE_NATIVE", db.Addr(), got)
+			}
+			if role != dbMain && name == "(default)" {
+				t.Errorf("%s: the %s data in the (default) database", db.Addr(), role)
+			}
 		}
-		if got, want := ctyString(env.GetAttr(platform.EnvTopicPrefix)), c.Prefix; got != want {
+		if got, want := ctyString(c.Result.Locals["platform_env"].GetAttr(platform.EnvTopicPrefix)), c.Prefix; got != want {
 			t.Errorf("%s = %q, want the prefix %q", platform.EnvTopicPrefix, got, want)
 		}
-		if (c.Prefix == "") != (db.Body.Str("name") == "(default)") {
-			t.Errorf("prefix %q uses database %q: a prefixed environment needs a database of its own", c.Prefix, db.Body.Str("name"))
+		if (c.Prefix == "") != (want[dbMain] == "(default)") {
+			t.Errorf("prefix %q uses database %q: a prefixed environment needs a database of its own", c.Prefix, want[dbMain])
 		}
 
-		var indexes []string
+		// Indexes and field settings by database.
+		indexes := map[string][]string{}
 		for _, ix := range c.Result.Find("google_firestore_index") {
+			db := ix.Body.Str("database")
+			if _, ok := roleOf[db]; !ok {
+				t.Errorf("%s: database = %q, none of %q", ix.Addr(), db, sortedKeys(roleOf))
+			}
 			var fields []string
 			for _, fl := range ix.Body.Sub("fields") {
 				if o := fl.Str("order"); o != "ASCENDING" {
@@ -1010,87 +1149,100 @@ func TestFirestore(t *testing.T) {
 				}
 				fields = append(fields, fl.Str("field_path"))
 			}
-			indexes = append(indexes, fmt.Sprintf("%s %s %s", ix.Body.Str("collection"), ix.Body.Str("query_scope"), strings.Join(fields, ",")))
+			indexes[roleOf[db]] = append(indexes[roleOf[db]], fmt.Sprintf("%s %s %s", ix.Body.Str("collection"), ix.Body.Str("query_scope"), strings.Join(fields, ",")))
 		}
-		wantIdx := docIndex.FindAllStringSubmatch(doc, -1)
-		if len(wantIdx) == 0 {
-			t.Fatal("shared/firestore documents no composite index")
-		}
-		for _, m := range wantIdx {
-			w := fmt.Sprintf("%s %s %s", m[1], m[2], strings.ReplaceAll(m[3], ", ", ","))
-			if !slices.Contains(indexes, w) {
-				t.Errorf("composite index %q (shared/firestore) is not created; have %q", w, indexes)
-			}
-		}
-
-		for _, m := range docProseIndex.FindAllStringSubmatch(doc, -1) {
-			var want []string
-			for _, fl := range strings.Split(m[1], ",") {
-				name, order, _ := strings.Cut(strings.TrimSpace(fl), " ")
-				if order != "" && order != "ASC" {
-					t.Errorf("index on %s: field %s order %s is not created by this configuration", m[2], name, order)
-				}
-				want = append(want, name)
-			}
-			w := strings.Join(want, ",")
-			if !slices.ContainsFunc(indexes, func(have string) bool {
-				c, rest, _ := strings.Cut(have, " ")
-				_, fl, _ := strings.Cut(rest, " ")
-				return c == m[2] && fl == w
-			}) {
-				t.Errorf("composite index (%s) on %s (shared/firestore) is not created; have %q", w, m[2], indexes)
-			}
-		}
-
-		fields := map[string]*tfInstance{}
+		fields := map[string]map[string]*tfInstance{}
 		for _, fl := range c.Result.Find("google_firestore_field") {
-			fields[fl.Body.Str("collection")+"."+fl.Body.Str("field")] = fl
-		}
-		for _, m := range docFieldIndex.FindAllStringSubmatch(doc, -1) {
-			fl, ok := fields[m[1]+"."+m[2]]
+			db := fl.Body.Str("database")
+			role, ok := roleOf[db]
 			if !ok {
-				t.Errorf("no google_firestore_field for %s.%s (%s index)", m[1], m[2], m[3])
+				t.Errorf("%s: database = %q, none of %q", fl.Addr(), db, sortedKeys(roleOf))
 				continue
 			}
-			found := false
-			for _, ix := range fl.Body.One("index_config").Sub("indexes") {
-				found = found || ix.Str("order") == "ASCENDING" && ix.Str("query_scope") == m[3]
+			if fields[role] == nil {
+				fields[role] = map[string]*tfInstance{}
 			}
-			if !found {
-				t.Errorf("%s: no ascending %s index", fl.Addr(), m[3])
-			}
+			fields[role][fl.Body.Str("collection")+"."+fl.Body.Str("field")] = fl
 		}
-		exempt := docExempt.FindAllStringSubmatch(doc, -1)
-		if len(exempt) == 0 {
-			t.Error("shared/firestore documents no field exempt from indexing")
-		}
-		for _, m := range exempt {
-			for _, ref := range fieldRef.FindAllStringSubmatch(m[1], -1) {
-				fl, ok := fields[ref[1]+"."+ref[2]]
-				switch {
-				case !ok:
-					t.Errorf("%s.%s is documented as exempt from indexing; no google_firestore_field exempts it", ref[1], ref[2])
-				case fl.Body.One("index_config") == nil || len(fl.Body.One("index_config").Sub("indexes")) > 0:
-					t.Errorf("%s: %s.%s keeps single-field indexes", fl.Addr(), ref[1], ref[2])
-				}
-			}
-		}
-		ttls := docTTL.FindAllStringSubmatch(doc, -1)
-		if len(ttls) == 0 {
-			t.Fatal("shared/firestore documents no TTL policy")
-		}
-		for _, m := range ttls {
-			fl, ok := fields[m[1]+"."+m[2]]
-			if !ok || fl.Body.One("ttl_config") == nil {
-				t.Errorf("no TTL policy on %s.%s", m[1], m[2])
-			}
-		}
-		for _, fl := range fields {
-			if db := fl.Body.Str("database"); db != ctyString(env.GetAttr(platform.EnvDatabase)) {
-				t.Errorf("%s: database = %q", fl.Addr(), db)
-			}
+		for _, role := range []string{dbMain, dbLedger, dbMonitor} {
+			t.Run(role, func(t *testing.T) {
+				checkDocumentedIndexes(t, role, want[role], docs[role], indexes[role], fields[role])
+			})
 		}
 	})
+}
+
+// checkDocumentedIndexes checks that the indexes, field settings and TTL
+// policies shared/firestore documents for one database exist in it.
+func checkDocumentedIndexes(t *testing.T, role, db, doc string, indexes []string, fields map[string]*tfInstance) {
+	where := fmt.Sprintf("database %q (%s)", db, role)
+	wantIdx := docIndex.FindAllStringSubmatch(doc, -1)
+	if role == dbMain && len(wantIdx) == 0 {
+		t.Error("shared/firestore documents no composite index of the main database")
+	}
+	for _, m := range wantIdx {
+		w := fmt.Sprintf("%s %s %s", m[1], m[2], strings.ReplaceAll(m[3], ", ", ","))
+		if !slices.Contains(indexes, w) {
+			t.Errorf("composite index %q (shared/firestore) is not created in %s; have %q", w, where, indexes)
+		}
+	}
+	for _, m := range docProseIndex.FindAllStringSubmatch(doc, -1) {
+		var want []string
+		for _, fl := range strings.Split(m[1], ",") {
+			name, order, _ := strings.Cut(strings.TrimSpace(fl), " ")
+			if order != "" && order != "ASC" {
+				t.Errorf("index on %s: field %s order %s is not created by this configuration", m[2], name, order)
+			}
+			want = append(want, name)
+		}
+		w := strings.Join(want, ",")
+		if !slices.ContainsFunc(indexes, func(have string) bool {
+			c, rest, _ := strings.Cut(have, " ")
+			_, fl, _ := strings.Cut(rest, " ")
+			return c == m[2] && fl == w
+		}) {
+			t.Errorf("composite index (%s) on %s (shared/firestore) is not created in %s; have %q", w, m[2], where, indexes)
+		}
+	}
+	for _, m := range docFieldIndex.FindAllStringSubmatch(doc, -1) {
+		fl, ok := fields[m[1]+"."+m[2]]
+		if !ok {
+			t.Errorf("no google_firestore_field for %s.%s (%s index) in %s", m[1], m[2], m[3], where)
+			continue
+		}
+		found := false
+		for _, ix := range fl.Body.One("index_config").Sub("indexes") {
+			found = found || ix.Str("order") == "ASCENDING" && ix.Str("query_scope") == m[3]
+		}
+		if !found {
+			t.Errorf("%s: no ascending %s index", fl.Addr(), m[3])
+		}
+	}
+	exempt := docExempt.FindAllStringSubmatch(doc, -1)
+	if role != dbMonitor && len(exempt) == 0 {
+		t.Errorf("shared/firestore documents no field of the %s database exempt from indexing", role)
+	}
+	for _, m := range exempt {
+		for _, ref := range fieldRef.FindAllStringSubmatch(m[1], -1) {
+			fl, ok := fields[ref[1]+"."+ref[2]]
+			switch {
+			case !ok:
+				t.Errorf("%s.%s is documented as exempt from indexing; no google_firestore_field exempts it in %s", ref[1], ref[2], where)
+			case fl.Body.One("index_config") == nil || len(fl.Body.One("index_config").Sub("indexes")) > 0:
+				t.Errorf("%s: %s.%s keeps single-field indexes", fl.Addr(), ref[1], ref[2])
+			}
+		}
+	}
+	ttls := docTTL.FindAllStringSubmatch(doc, -1)
+	if role == dbMain && len(ttls) == 0 {
+		t.Error("shared/firestore documents no TTL policy of the main database")
+	}
+	for _, m := range ttls {
+		fl, ok := fields[m[1]+"."+m[2]]
+		if !ok || fl.Body.One("ttl_config") == nil {
+			t.Errorf("no TTL policy on %s.%s in %s", m[1], m[2], where)
+		}
+	}
 }
 
 func TestTimers(t *testing.T) {

@@ -207,6 +207,25 @@ variable "schedules" {
   default = {}
 }
 
+# --- Producers -----------------------------------------------------------------
+
+variable "producers" {
+  description = <<-EOT
+    IAM members of the systems outside Autonomics that publish governor events (the Marketplace
+    adapter, billing and usage meters, operators' tools), e.g. ["serviceAccount:billing-meter@P.iam.gserviceaccount.com"].
+    Each gets roles/pubsub.publisher on the eight domain topics and nothing else: internal topics
+    (cascades, timeouts, fairness events), receipts, actions, alerts, checkpoints and dead-letter
+    stay Autonomics' own. Never allUsers.
+  EOT
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.producers : !contains(["allUsers", "allAuthenticatedUsers"], m)])
+    error_message = "Producers are named identities; the domain topics are not public."
+  }
+}
+
 # --- Cloud Run services --------------------------------------------------------
 
 variable "services" {

@@ -36,3 +36,9 @@ schedules = {
 }
 
 oldest_unacked_alert_seconds = 1800
+
+# Systems outside Autonomics that publish governor events to this
+# environment (IAM members, e.g. the account of a test driver); each may
+# publish to the eight domain topics only, never to an internal topic,
+# receipts, actions or dead-letter. Add them here.
+producers = []

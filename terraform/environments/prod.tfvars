@@ -20,3 +20,9 @@ services = {
 
 oldest_unacked_alert_seconds = 600
 function_error_ratio         = 0.05
+
+# Systems outside Autonomics that publish governor events (IAM members, e.g.
+# the Marketplace adapter's and the usage meters' service accounts); each
+# may publish to the eight domain topics only, never to an internal topic,
+# receipts, actions or dead-letter. Add them here as they are deployed.
+producers = []

@@ -1,6 +1,11 @@
 # One governor: a 2nd gen Cloud Function built from the staged source archive
-# with its own entry point, and the Pub/Sub push subscription that feeds it
-# (the "direct Pub/Sub trigger" of DESIGN.md §7).
+# with its own entry point, and the Pub/Sub push subscriptions that feed it
+# (a direct Pub/Sub trigger, without Eventarc): one on its domain topic,
+# where producers outside Autonomics publish, and one on its internal
+# topic, where only Autonomics publishes. Each is named <topic>-push
+# (topic.Push in shared/topic): the function tells an internal delivery by
+# the subscription's full name, which Pub/Sub writes into the push body and
+# no publisher can set.
 
 resource "google_cloudfunctions2_function" "this" {
   name        = var.name
@@ -54,17 +59,19 @@ resource "google_cloud_run_v2_service_iam_member" "push_invoker" {
 }
 
 resource "google_pubsub_subscription" "push" {
-  name   = var.subscription_name
-  topic  = var.topic
+  for_each = var.topics
+
+  name   = "${each.value.name}-push"
+  topic  = each.value.id
   labels = var.labels
 
   # For a push subscription the ack deadline is how long Pub/Sub waits for
   # the function's response: the function's own timeout.
   ack_deadline_seconds       = var.settings.timeout_seconds
   message_retention_duration = "604800s"
-  # Publishers set the ordering key to the tenant id (DESIGN.md §2). Pub/Sub
-  # supports ordering together with a dead-letter policy; a dead-lettered
-  # message lets the next message of its key through.
+  # Publishers set the ordering key to the tenant id. Pub/Sub supports
+  # ordering together with a dead-letter policy; a dead-lettered message
+  # lets the next message of its key through.
   enable_message_ordering = var.message_ordering
 
   push_config {
@@ -98,9 +105,22 @@ resource "google_pubsub_subscription" "push" {
 
 # Dead-lettering: the Pub/Sub service agent forwards a message to the
 # dead-letter topic (publisher, granted on that topic by the root module)
-# and acknowledges it here (subscriber on this subscription).
+# and acknowledges it here (subscriber on each subscription).
 resource "google_pubsub_subscription_iam_member" "dead_letter_ack" {
-  subscription = google_pubsub_subscription.push.name
+  for_each = google_pubsub_subscription.push
+
+  subscription = each.value.name
   role         = "roles/pubsub.subscriber"
   member       = var.pubsub_service_agent
+}
+
+# The subscription on the domain topic was this module's only one.
+moved {
+  from = google_pubsub_subscription.push
+  to   = google_pubsub_subscription.push["domain"]
+}
+
+moved {
+  from = google_pubsub_subscription_iam_member.dead_letter_ack
+  to   = google_pubsub_subscription_iam_member.dead_letter_ack["domain"]
 }

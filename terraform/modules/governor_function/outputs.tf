@@ -13,7 +13,7 @@ output "entry_point" {
   value       = google_cloudfunctions2_function.this.build_config[0].entry_point
 }
 
-output "subscription" {
-  description = "Name of the push subscription."
-  value       = google_pubsub_subscription.push.name
+output "subscriptions" {
+  description = "Names of the push subscriptions by role: domain and internal."
+  value       = { for k, s in google_pubsub_subscription.push : k => s.name }
 }

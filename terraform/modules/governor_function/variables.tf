@@ -64,14 +64,17 @@ variable "settings" {
   })
 }
 
-variable "topic" {
-  description = "Id (projects/P/topics/T) of the topic the function consumes."
-  type        = string
-}
+variable "topics" {
+  description = "Topics the function consumes, by role: domain (where producers outside Autonomics publish) and internal (where only Autonomics publishes). Each has its id (projects/P/topics/T) and name; its push subscription is named <name>-push."
+  type = map(object({
+    id   = string
+    name = string
+  }))
 
-variable "subscription_name" {
-  description = "Name of the push subscription."
-  type        = string
+  validation {
+    condition     = length(var.topics) == 2 && alltrue([for k in keys(var.topics) : contains(["domain", "internal"], k)])
+    error_message = "A governor consumes exactly its domain topic and its internal topic."
+  }
 }
 
 variable "message_ordering" {
