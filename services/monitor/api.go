@@ -1,11 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
@@ -18,10 +19,9 @@ import (
 	"github.com/autonomics/autonomics/shared/store"
 )
 
-// maxBody bounds request bodies other than metrics and pushes.
-const maxBody = 64 << 10
-
-// Handler returns the HTTP API of the monitor (DESIGN.md §6).
+// Handler returns the HTTP API of the monitor. Every body is capped
+// before it is read (at the largest limit here, and at its endpoint's own
+// limit in the handler), and every error is written by httpjson.Error.
 func (s *service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -41,9 +41,126 @@ func (s *service) Handler() http.Handler {
 	mux.HandleFunc("DELETE /v1/silences/{id}", s.deleteSilence)
 	mux.HandleFunc("POST /v1/evaluate", s.postEvaluate)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "monitor", "no route for %s %s", r.Method, r.URL.Path))
+		writeError(w, governor.Errorf(governor.NotFound, "monitor", "no route for %s %s", r.Method, httpjson.Quote(r.URL.Path)))
 	})
-	return mux
+	limit := max(s.d.cfg.Samples.WithDefaults().MaxBodyBytes, s.d.cfg.Limits.PolicyBody, s.d.cfg.Limits.SilenceBody, s.d.cfg.Limits.PushBody)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// writeError writes err with httpjson.Error. An error wrapping an
+// alerting.Limit is answered 413 when the request itself is too large and
+// 429 when a budget is full for now (or too many requests are being
+// decoded); the body is the usual {"error": {"code", "message"}} with code
+// "invalid".
+func writeError(w http.ResponseWriter, err error) {
+	l, ok := alerting.LimitOf(err)
+	if !ok {
+		httpjson.Error(w, err)
+		return
+	}
+	status := http.StatusTooManyRequests
+	if l.TooLarge() {
+		status = http.StatusRequestEntityTooLarge
+	}
+	if l == alerting.LimitConcurrency {
+		w.Header().Set("Retry-After", "1")
+	}
+	httpjson.Error(statusWriter{ResponseWriter: w, status: status}, err)
+}
+
+// statusWriter writes its status instead of the one asked for.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader writes the writer's status.
+func (s statusWriter) WriteHeader(int) { s.ResponseWriter.WriteHeader(s.status) }
+
+// bodyTooLarge is the error of a body over limit bytes.
+func bodyTooLarge(op string, limit int64) error {
+	return alerting.LimitError(alerting.LimitBodyBytes, op, "request body exceeds %d bytes", limit)
+}
+
+// readBody reads the request body, capped at limit bytes with
+// http.MaxBytesReader; a larger body (announced or sent) is an error
+// wrapping alerting.LimitBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	const op = "monitor.readBody"
+	if r.ContentLength > limit {
+		return nil, bodyTooLarge(op, limit)
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	var b []byte
+	var err error
+	if n := r.ContentLength; n >= 0 {
+		b = make([]byte, n)
+		if _, err = io.ReadFull(body, b); err == nil {
+			// Nothing may follow the announced length.
+			var extra [1]byte
+			if k, _ := body.Read(extra[:]); k > 0 {
+				err = governor.Errorf(governor.Invalid, op, "request body is longer than its Content-Length")
+			}
+		}
+	} else {
+		b, err = io.ReadAll(body)
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, bodyTooLarge(op, limit)
+		}
+		if governor.ErrorCode(err) == governor.Invalid {
+			return nil, err
+		}
+		return nil, governor.Errorf(governor.Invalid, op, "reading request body: %s", httpjson.Truncate(err.Error(), httpjson.MaxEcho))
+	}
+	return b, nil
+}
+
+// decode decodes the request body into v with httpjson.Decode (capped at
+// limit, strict: no duplicate members, unknown fields or trailing data),
+// reporting a body over the cap as an error wrapping
+// alerting.LimitBodyBytes.
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	const op = "monitor.decode"
+	if r.ContentLength > limit {
+		return bodyTooLarge(op, limit)
+	}
+	counted := &countingBody{ReadCloser: r.Body}
+	r.Body = counted
+	if err := httpjson.Decode(w, r, limit, v); err != nil {
+		if counted.n > limit {
+			return bodyTooLarge(op, limit)
+		}
+		return err
+	}
+	return nil
+}
+
+// countingBody counts the bytes read from a body.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+// Read reads from the body and counts the bytes.
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// bodyProblem returns the message of a decoding error without the
+// decoder's operation name.
+func bodyProblem(err error) string {
+	if inner := errors.Unwrap(err); inner != nil && governor.ErrorMessage(err) == err.Error() {
+		return inner.Error()
+	}
+	return governor.ErrorMessage(err)
 }
 
 // healthView is the body of GET /v1/health.
@@ -51,6 +168,8 @@ type healthView struct {
 	health.Report
 	// Evaluator is this instance's latest evaluation cycle.
 	Evaluator alerting.Report `json:"evaluator"`
+	// Series is the series set's use of its memory budget.
+	Series alerting.BudgetUsage `json:"series"`
 }
 
 func (s *service) getHealth(w http.ResponseWriter, r *http.Request) {
@@ -59,40 +178,30 @@ func (s *service) getHealth(w http.ResponseWriter, r *http.Request) {
 	if rep.Status == health.Critical {
 		status = http.StatusServiceUnavailable
 	}
-	httpjson.Write(w, status, healthView{Report: rep, Evaluator: s.runner.LastReport()})
-}
-
-// readBody reads at most limit bytes of the request body.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, governor.Wrap(governor.Invalid, "monitor.readBody", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, governor.Errorf(governor.Invalid, "monitor.readBody", "body exceeds %d bytes", limit)
-	}
-	return b, nil
+	httpjson.Write(w, status, healthView{Report: rep, Evaluator: s.runner.LastReport(), Series: s.series.Usage()})
 }
 
 func (s *service) putPolicy(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := alerting.ValidName("policy name", name); err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
-	body, err := readBody(r, maxBody)
+	// ParsePolicy decodes strictly itself (duplicate and unknown members,
+	// trailing data), with messages that name the member at fault.
+	body, err := readBody(w, r, s.d.cfg.Limits.PolicyBody)
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	p, err := alerting.ParsePolicy(name, body)
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	created, err := s.d.alerts.PutPolicy(r.Context(), p)
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	status := http.StatusOK
@@ -106,7 +215,7 @@ func (s *service) putPolicy(w http.ResponseWriter, r *http.Request) {
 func (s *service) getPolicy(w http.ResponseWriter, r *http.Request) {
 	p, err := s.d.alerts.Policy(r.Context(), r.PathValue("name"))
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, p)
@@ -115,7 +224,7 @@ func (s *service) getPolicy(w http.ResponseWriter, r *http.Request) {
 func (s *service) listPolicies(w http.ResponseWriter, r *http.Request) {
 	ps, err := s.d.alerts.Policies(r.Context())
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"policies": ps})
@@ -123,49 +232,105 @@ func (s *service) listPolicies(w http.ResponseWriter, r *http.Request) {
 
 func (s *service) deletePolicy(w http.ResponseWriter, r *http.Request) {
 	if err := s.d.alerts.DeletePolicy(r.Context(), r.PathValue("name")); err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	s.d.log.InfoContext(r.Context(), "policy deleted", "policy", r.PathValue("name"))
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// postMetrics records a batch of metric points. The batch is accepted or
+// refused whole: a malformed point is 400; a request over a size limit
+// (body, points, label bytes per series or per request) is 413; a batch
+// whose new series the budget or the caller's share cannot hold is 429.
+// A refused batch records nothing.
 func (s *service) postMetrics(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r, alerting.MaxMetricsBody)
+	leave, err := s.metricsGate.enter(r.Context())
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
-	samples, err := alerting.ParseSamples(body, s.d.clock().UTC(), s.d.cfg.Samples)
+	defer leave()
+	rules := s.d.cfg.Samples.WithDefaults()
+	body, err := readBody(w, r, rules.MaxBodyBytes)
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
-	if err := s.series.Add(samples...); err != nil {
-		httpjson.Error(w, err)
+	samples, err := alerting.ParseSamples(body, s.d.clock().UTC(), rules)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	body = nil
+	source := sourceOf(r)
+	if err := s.series.AddFrom(source, samples...); err != nil {
+		if l, _ := alerting.LimitOf(err); l == alerting.LimitSourceShare || l == alerting.LimitSeries {
+			s.d.log.WarnContext(r.Context(), "metrics refused: series budget", "source", source, "points", len(samples), "error", err.Error())
+		}
+		writeError(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusAccepted, map[string]int{"accepted": len(samples)})
 }
 
+// pushMembers are the members of a Pub/Sub push body, exactly spelled;
+// nil means any value (attributes are checked by event.ParsePush).
+var pushMembers = members{
+	"message": {
+		"data": nil, "attributes": nil, "messageId": nil, "message_id": nil,
+		"publishTime": nil, "publish_time": nil, "orderingKey": nil, "ordering_key": nil,
+	},
+	"subscription": nil, "deliveryAttempt": nil,
+}
+
+// pushBody is a Pub/Sub push body as httpjson.Decode decodes it: strictly,
+// with no member outside the push format (spelled exactly), then parsed by
+// event.ParsePush, which refuses duplicate members at every level.
+type pushBody struct {
+	m event.Message
+}
+
+// UnmarshalJSON checks the members and parses the push body.
+func (p *pushBody) UnmarshalJSON(b []byte) error {
+	if err := pushMembers.check(b, ""); err != nil {
+		return err
+	}
+	m, err := event.ParsePush(b)
+	if err != nil {
+		return errors.New(governor.ErrorMessage(err))
+	}
+	p.m = m
+	return nil
+}
+
 // pushReceipt is the push endpoint of the receipts subscription. A
-// malformed message is copied to the dead-letter topic and acknowledged;
-// only a failure to dead-letter asks Pub/Sub to redeliver.
+// malformed message (a body that is not a strict push body, a receipt that
+// does not parse strictly, whose hash does not match, or that
+// alerting.ValidateReceipt refuses: unknown domain or outcome, fields over
+// their bounds) is copied to the dead-letter topic and acknowledged; it
+// changes no metric. Only a failure to dead-letter, or too many pushes
+// being decoded at once (429), asks Pub/Sub to redeliver.
 func (s *service) pushReceipt(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	body, err := readBody(r, event.MaxPushBytes)
+	leave, err := s.pushGate.enter(ctx)
 	if err != nil {
-		s.deadLetter(w, r, event.Message{}, err)
+		writeError(w, err)
 		return
 	}
-	m, err := event.ParsePush(body)
-	if err != nil {
-		s.deadLetter(w, r, event.Message{Data: body}, err)
+	defer leave()
+	var push pushBody
+	if err := decode(w, r, s.d.cfg.Limits.PushBody, &push); err != nil {
+		s.deadLetter(w, r, event.Message{}, governor.Errorf(governor.Invalid, "monitor.pushReceipt", "push body: %s", bodyProblem(err)))
 		return
 	}
+	m := push.m
 	rc, err := receipt.Parse(m.Data)
 	if err == nil && rc.ComputeHash() != rc.Hash {
-		err = governor.Errorf(governor.Invalid, "monitor.pushReceipt", "receipt hash %s does not match its content", rc.Hash)
+		err = governor.Errorf(governor.Invalid, "monitor.pushReceipt", "receipt hash %s does not match its content", httpjson.Quote(rc.Hash))
+	}
+	if err == nil {
+		err = alerting.ValidateReceipt(&rc)
 	}
 	if err != nil {
 		s.deadLetter(w, r, m, err)
@@ -173,8 +338,9 @@ func (s *service) pushReceipt(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.d.clock().UTC()
 	samples := s.receipts.Observe(&rc, m.Attributes, m.PublishTime, now)
-	if err := s.series.Add(samples...); err != nil {
-		s.d.log.WarnContext(ctx, "receipt metrics dropped", "error", err.Error())
+	if err := s.series.AddReserved(samples...); err != nil {
+		// The reserved budget is sized to the deriver's bound.
+		s.d.log.ErrorContext(ctx, "receipt metrics dropped", "error", err.Error())
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -186,23 +352,47 @@ func (s *service) deadLetter(w http.ResponseWriter, r *http.Request, m event.Mes
 	for k, v := range m.Attributes {
 		attrs[k] = v
 	}
-	msg := governor.ErrorMessage(cause)
-	if len(msg) > 1024 {
-		msg = msg[:1024]
-	}
-	attrs[engine.AttrDeadLetterReason] = msg
+	attrs[engine.AttrDeadLetterReason] = httpjson.Truncate(governor.ErrorMessage(cause), 1000)
 	attrs[engine.AttrDeadLetterCode] = string(governor.ErrorCode(cause))
 	attrs[engine.AttrDeadLetterDomain] = "monitor"
 	if m.ID != "" {
 		attrs[engine.AttrOriginalID] = m.ID
 	}
-	s.d.log.ErrorContext(r.Context(), "receipt message refused and dead-lettered", "message_id", m.ID, "error", cause.Error())
+	s.d.log.ErrorContext(r.Context(), "receipt message refused and dead-lettered", "message_id", m.ID, "error", httpjson.Truncate(cause.Error(), 1000))
 	err := s.d.publisher.Publish(r.Context(), store.Message{Topic: s.d.topics.DeadLetter(), Data: m.Data, Attributes: attrs})
 	if err != nil {
-		httpjson.Error(w, governor.Wrap(governor.Unavailable, "monitor.deadLetter", err))
+		writeError(w, governor.Wrap(governor.Unavailable, "monitor.deadLetter", err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// members is the schema of the member names of a JSON object: each name
+// maps to the schema of its value when that is an object to check too, or
+// to nil.
+type members map[string]members
+
+// check returns an error naming the first member of the JSON object b
+// (and of the nested objects the schema describes) that the schema does
+// not list, spelled exactly. A b that is not an object is left to the
+// parser that follows.
+func (ms members) check(b []byte, path string) error {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(b, &obj) != nil {
+		return nil
+	}
+	for name, v := range obj {
+		sub, ok := ms[name]
+		if !ok {
+			return errors.New("unknown field " + httpjson.Quote(path+name))
+		}
+		if sub != nil {
+			if err := sub.check(v, path+name+"."); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // alertView is one alert in GET /v1/alerts.
@@ -237,17 +427,17 @@ func (s *service) listAlerts(w http.ResponseWriter, r *http.Request) {
 	switch alerting.State(want) {
 	case "", alerting.Pending, alerting.Firing, alerting.Resolved:
 	default:
-		httpjson.Error(w, governor.Errorf(governor.Invalid, op, "state=%q: want pending, firing or resolved", want))
+		writeError(w, governor.Errorf(governor.Invalid, op, "state=%s: want pending, firing or resolved", httpjson.Quote(want)))
 		return
 	}
 	alerts, err := s.d.alerts.Alerts(r.Context())
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	silences, err := s.d.alerts.Silences(r.Context())
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	now := s.d.clock()
@@ -294,28 +484,43 @@ func silenceView(sl alerting.Silence, now time.Time) silenceJSON {
 	}
 }
 
+// silenceBody is the body of PUT /v1/silences/{id}.
+type silenceBody struct {
+	Matchers alerting.Labels `json:"matchers"`
+	StartsAt string          `json:"starts_at"`
+	EndsAt   string          `json:"ends_at"`
+	Comment  string          `json:"comment"`
+}
+
+// silenceMembers are the members of a silence body, exactly spelled.
+var silenceMembers = members{"matchers": nil, "starts_at": nil, "ends_at": nil, "comment": nil}
+
+// UnmarshalJSON decodes the body refusing members not spelled exactly as
+// above (encoding/json would match them regardless of case).
+func (b *silenceBody) UnmarshalJSON(raw []byte) error {
+	if err := silenceMembers.check(raw, ""); err != nil {
+		return err
+	}
+	type plain silenceBody
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode((*plain)(b))
+}
+
 func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 	const op = "monitor.putSilence"
 	id := r.PathValue("id")
 	if err := alerting.ValidName("silence id", id); err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
-	body, err := readBody(r, maxBody)
-	if err != nil {
-		httpjson.Error(w, err)
-		return
-	}
-	var j struct {
-		Matchers alerting.Labels `json:"matchers"`
-		StartsAt string          `json:"starts_at"`
-		EndsAt   string          `json:"ends_at"`
-		Comment  string          `json:"comment"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		httpjson.Error(w, governor.Errorf(governor.Invalid, op, "silence %q: body: %v (want {matchers, ends_at, starts_at, comment})", id, strings.TrimPrefix(err.Error(), "json: ")))
+	var j silenceBody
+	if err := decode(w, r, s.d.cfg.Limits.SilenceBody, &j); err != nil {
+		if _, ok := alerting.LimitOf(err); ok {
+			writeError(w, err)
+			return
+		}
+		writeError(w, governor.Errorf(governor.Invalid, op, "silence %q: body: %s (want {matchers, ends_at, starts_at, comment})", id, bodyProblem(err)))
 		return
 	}
 	now := s.d.clock().UTC()
@@ -329,13 +534,13 @@ func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 		}
 		t, err := time.Parse(time.RFC3339Nano, f.v)
 		if err != nil {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "silence %q: %s %q: want an RFC 3339 timestamp", id, f.name, f.v))
+			writeError(w, governor.Errorf(governor.Invalid, op, "silence %q: %s %s: want an RFC 3339 timestamp", id, f.name, httpjson.Quote(f.v)))
 			return
 		}
 		*f.dst = t.UTC()
 	}
 	if err := sl.Validate(now); err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	if old, err := s.d.alerts.Silence(r.Context(), id); err == nil {
@@ -343,7 +548,7 @@ func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 	}
 	created, err := s.d.alerts.PutSilence(r.Context(), sl)
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	status := http.StatusOK
@@ -357,7 +562,7 @@ func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 func (s *service) getSilence(w http.ResponseWriter, r *http.Request) {
 	sl, err := s.d.alerts.Silence(r.Context(), r.PathValue("id"))
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, silenceView(sl, s.d.clock()))
@@ -366,7 +571,7 @@ func (s *service) getSilence(w http.ResponseWriter, r *http.Request) {
 func (s *service) listSilences(w http.ResponseWriter, r *http.Request) {
 	all, err := s.d.alerts.Silences(r.Context())
 	if err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	now := s.d.clock()
@@ -379,7 +584,7 @@ func (s *service) listSilences(w http.ResponseWriter, r *http.Request) {
 
 func (s *service) deleteSilence(w http.ResponseWriter, r *http.Request) {
 	if err := s.d.alerts.DeleteSilence(r.Context(), r.PathValue("id")); err != nil {
-		httpjson.Error(w, err)
+		writeError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -392,7 +597,7 @@ func (s *service) postEvaluate(w http.ResponseWriter, r *http.Request) {
 	rep, err := s.evaluate(context.WithoutCancel(r.Context()))
 	if err != nil {
 		s.d.log.ErrorContext(r.Context(), "evaluation failed", "error", err.Error())
-		httpjson.Error(w, governor.Wrap(governor.Unavailable, "monitor.evaluate", err))
+		writeError(w, governor.Wrap(governor.Unavailable, "monitor.evaluate", err))
 		return
 	}
 	httpjson.Write(w, http.StatusOK, rep)

@@ -271,9 +271,9 @@ func TestNoisyNeighborEvent(t *testing.T) {
 		f.now = f.now.Add(15 * time.Second)
 	}
 	f.do("POST", "/v1/evaluate", "", nil)
-	sent := f.pub.on("test-autonomics-multi-tenant")
+	sent := f.pub.on("test-autonomics-multi-tenant-internal")
 	if len(sent) != 1 {
-		t.Fatalf("multi_tenant topic got %d messages, want 1", len(sent))
+		t.Fatalf("multi_tenant internal topic got %d messages, want 1", len(sent))
 	}
 	ev, err := event.Decode(event.Message{Data: sent[0].Data, Attributes: sent[0].Attributes})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
+	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/health"
 	"github.com/autonomics/autonomics/shared/platform"
@@ -58,9 +59,20 @@ type config struct {
 	LeaseTTL        time.Duration
 	Eval            alerting.Options
 	SeriesRetention time.Duration
-	MaxSeries       int
-	Samples         alerting.SampleRules
-	ReceiptWindow   time.Duration
+	// Series is the memory budget of the metric series: their number and
+	// estimated memory, one source's share, the history kept per series.
+	// Its reserved budget and history metrics are set by newService.
+	Series alerting.SeriesOptions
+	// Samples bound the times of metric samples and the size of one
+	// POST /v1/metrics (body, points, label bytes per series and per
+	// request).
+	Samples alerting.SampleRules
+	// Receipts configure the receipt-derived metrics: their window and
+	// the tenants with series of their own.
+	Receipts alerting.ReceiptOptions
+	// Limits bound the other request bodies and the requests decoded at
+	// once.
+	Limits Limits
 	// Fairness is nil when the detector is off.
 	Fairness     *alerting.FairnessOptions
 	Thresholds   health.Thresholds
@@ -84,8 +96,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			RepeatInterval: alerting.DefaultRepeatInterval, Lookback: alerting.DefaultLookback,
 			ResolvedRetention: alerting.DefaultResolvedRetention,
 		},
-		SeriesRetention: alerting.DefaultSeriesRetention, MaxSeries: alerting.DefaultMaxSeries,
-		Samples: alerting.DefaultSampleRules, ReceiptWindow: alerting.DefaultLookback,
+		SeriesRetention: alerting.DefaultSeriesRetention,
+		Series: alerting.SeriesOptions{
+			MaxSeries: alerting.DefaultMaxSeries, MaxMemory: alerting.DefaultMaxSeriesMemory,
+			SourceShare: alerting.DefaultSourceShare, MaxHistoryPoints: alerting.DefaultMaxHistoryPoints,
+		},
+		Samples:  alerting.DefaultSampleRules,
+		Receipts: alerting.ReceiptOptions{Window: alerting.DefaultLookback, MaxTenants: alerting.DefaultMaxReceiptTenants},
+		Limits:   DefaultLimits,
 		Fairness: &fair, Thresholds: health.DefaultThresholds,
 		Outbox:       health.LagLimits{Degraded: 5 * time.Minute, Critical: 30 * time.Minute},
 		Timers:       health.LagLimits{Degraded: 5 * time.Minute, Critical: 30 * time.Minute},
@@ -147,10 +165,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	dur(EnvLookback, &c.Eval.Lookback, false)
 	dur(EnvResolvedRetention, &c.Eval.ResolvedRetention, false)
 	dur(EnvSeriesRetention, &c.SeriesRetention, false)
-	num(EnvMaxSeries, &c.MaxSeries, 1, 10_000_000)
+	num(EnvMaxSeries, &c.Series.MaxSeries, 1, 10_000_000)
 	dur(EnvSampleMaxFuture, &c.Samples.MaxFuture, false)
 	dur(EnvSampleMaxAge, &c.Samples.MaxAge, false)
-	dur(EnvReceiptWindow, &c.ReceiptWindow, false)
+	dur(EnvReceiptWindow, &c.Receipts.Window, false)
 	switch v := strings.ToLower(getenv(EnvFairness)); v {
 	case "", "on", "true", "1":
 	case "off", "false", "0":
@@ -198,6 +216,36 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// Limits bound what a request may cost the monitor before its content is
+// looked at. The body of POST /v1/metrics is bounded by
+// config.Samples.MaxBodyBytes.
+type Limits struct {
+	// PolicyBody and SilenceBody bound the bodies of PUT /v1/policies and
+	// PUT /v1/silences.
+	PolicyBody  int64
+	SilenceBody int64
+	// PushBody bounds a push of the receipts subscription.
+	PushBody int64
+	// MetricsConcurrency and PushConcurrency bound the metric pushes and
+	// the receipt pushes read and decoded at once, so that the memory
+	// requests in flight take is bounded too; the two are apart so that
+	// metric pushes never hold up receipts. A request waits at most Wait
+	// for its turn and is then refused with 429.
+	MetricsConcurrency int
+	PushConcurrency    int
+	Wait               time.Duration
+}
+
+// DefaultLimits are the monitor's request limits: 64 KiB policy and
+// silence bodies, event.MaxPushBytes (512 KiB) pushes, 4 metric pushes and
+// 16 receipt pushes decoded at once, 5 seconds of waiting. With the
+// default 2 MiB metric bodies, requests in flight hold about 4 × 8 MiB +
+// 16 × 2 MiB at most.
+var DefaultLimits = Limits{
+	PolicyBody: 64 << 10, SilenceBody: 64 << 10, PushBody: event.MaxPushBytes,
+	MetricsConcurrency: 4, PushConcurrency: 16, Wait: 5 * time.Second,
 }
 
 // defaultHolder names this instance: Cloud Run's revision and the host

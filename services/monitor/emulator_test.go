@@ -15,10 +15,14 @@ import (
 
 	fs "cloud.google.com/go/firestore"
 	ps "cloud.google.com/go/pubsub/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/firestore"
+	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/health"
+	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/pubsub"
 	"github.com/autonomics/autonomics/shared/topic"
 )
@@ -26,8 +30,8 @@ import (
 const emulatorProject = "demo-autonomics"
 
 // cloud is a Firestore namespace and a topic prefix of the emulators,
-// unique to one test, with pull subscriptions on the alerts and
-// multi_tenant topics.
+// unique to one test, with pull subscriptions on the alerts topic and the
+// multi_tenant internal topic.
 type cloud struct {
 	t         *testing.T
 	fs        *fs.Client
@@ -63,7 +67,7 @@ func emulators(t *testing.T) *cloud {
 	c.alertsSub, c.tenantSub = id+"-alerts-pull", id+"-tenant-pull"
 	subs := []pubsub.Subscription{
 		{Name: c.alertsSub, Topic: c.topics.Alerts(), Ordered: true},
-		{Name: c.tenantSub, Topic: c.topics.Domain("multi_tenant"), Ordered: true},
+		{Name: c.tenantSub, Topic: c.topics.Internal(governor.MultiTenant), Ordered: true},
 	}
 	if err := pubsub.Ensure(ctx, c.ps, emulatorProject, c.topics.All(), subs); err != nil {
 		t.Fatalf("pubsub.Ensure = %v", err)
@@ -248,7 +252,7 @@ func TestRestartDuringPending(t *testing.T) {
 }
 
 // TestNoisyNeighborOnTopic: the detector's event reaches the multi_tenant
-// topic once, and its recovery once.
+// internal topic once, and its recovery once.
 func TestNoisyNeighborOnTopic(t *testing.T) {
 	c := emulators(t)
 	a := c.instance("instance-a")
@@ -283,8 +287,66 @@ func TestNoisyNeighborOnTopic(t *testing.T) {
 		for _, m := range got {
 			t.Logf("received %v %s", m.Attributes, m.Data)
 		}
-		t.Errorf("multi_tenant topic: %d messages, want noisy_neighbor_detected {share_bp 9000} then recovered for acme", len(got))
+		t.Errorf("multi_tenant internal topic: %d messages, want noisy_neighbor_detected {share_bp 9000} then recovered for acme", len(got))
 	}
 }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// TestMonitorStateUsesMonitorDatabase wires the service as main does, with
+// the monitor's database apart from the governors' one: policies, the
+// evaluation lease and alerts are written to the monitor's database only.
+func TestMonitorStateUsesMonitorDatabase(t *testing.T) {
+	c := emulators(t)
+	ctx := t.Context()
+	monDB := "monitor-" + c.namespace
+	mon, err := fs.NewClientWithDatabase(ctx, emulatorProject, monDB)
+	if err != nil {
+		t.Fatalf("NewClientWithDatabase(%s) = %v", monDB, err)
+	}
+	t.Cleanup(func() { mon.Close() })
+	cfg := testConfig(t, map[string]string{EnvHolderID: "instance-a", EnvNamespace: c.namespace, platform.EnvMonitorDatabase: monDB})
+	rt := &platform.Runtime{
+		Config: cfg.Platform, Logger: slog.New(slog.DiscardHandler),
+		Firestore: c.fs, MonitorFirestore: mon, PubSub: c.ps,
+		Store: firestore.New(c.fs, firestore.Options{}), Publisher: c.pub, Topics: c.topics,
+	}
+	d, err := wire(rt, cfg)
+	if err != nil {
+		t.Fatalf("wire = %v", err)
+	}
+	d.clock, d.fsys = c.clock, fstest.MapFS{}
+	svc, err := newService(d)
+	if err != nil {
+		t.Fatalf("newService = %v", err)
+	}
+	f := &fixture{t: t, svc: svc, h: svc.Handler(), now: t0}
+	if got := f.do("PUT", "/v1/policies/cpu-high", `{"metric":"cpu","comparison":"gt","threshold":0.8,"severity":"critical"}`, nil); got != http.StatusCreated {
+		t.Fatalf("PUT policy = %d", got)
+	}
+	post(t, f, `[{"name":"cpu","labels":{"tenant":"acme"},"value":0.93}]`)
+	if rep := evaluate(t, f); !rep.Evaluated || rep.Firing != 1 {
+		t.Fatalf("evaluate = %+v, want one firing alert", rep)
+	}
+	fp := alerting.Fingerprint("cpu-high", alerting.Labels{"tenant": "acme"})
+	for _, path := range []string{"policies/cpu-high", "leases/" + alerting.DefaultLeaseName, "alerts/" + fp} {
+		doc := "monitors/" + c.namespace + "/" + path
+		if _, err := mon.Doc(doc).Get(ctx); err != nil {
+			t.Errorf("%s in the monitor's database: %v", doc, err)
+		}
+		if _, err := c.fs.Doc(doc).Get(ctx); status.Code(err) != codes.NotFound {
+			t.Errorf("%s in the governors' database: %v, want not found", doc, err)
+		}
+	}
+	var h struct{ Checks []health.Check }
+	f.do("GET", "/v1/health", "", &h)
+	healthy := map[string]bool{}
+	for _, ch := range h.Checks {
+		healthy[ch.Name] = ch.Status == health.Healthy
+	}
+	for _, name := range []string{"firestore", "pubsub", "outbox", "timers"} {
+		if !healthy[name] {
+			t.Errorf("health check %s missing or unhealthy in %+v", name, h.Checks)
+		}
+	}
+}

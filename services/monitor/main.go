@@ -1,18 +1,21 @@
 // Command monitor serves the monitor and alerting service of Autonomics on
-// Cloud Run (DESIGN.md §6): instance health, metric ingestion (POST
-// /v1/metrics and the push subscription of the receipts topic), alert
-// policies, alerts, silences, evaluation (its own ticker and POST
-// /v1/evaluate from Cloud Scheduler, run only by the holder of the
-// evaluation lease) and notifications to the alerts topic, plus the
-// noisy-neighbour detector that publishes to the multi_tenant topic.
+// Cloud Run: instance health, metric ingestion (POST /v1/metrics and the
+// push subscription of the receipts topic), alert policies, alerts,
+// silences, evaluation (its own ticker and POST /v1/evaluate from Cloud
+// Scheduler, run only by the holder of the evaluation lease) and
+// notifications to the alerts topic, plus the noisy-neighbour detector
+// that publishes to the multi_tenant internal topic.
 //
-// Alert state, policies, silences and the lease live in Firestore under
-// monitors/{AUTONOMICS_MONITOR_NAMESPACE}. Metric series live in the memory
-// of the instance that receives them, so the service is meant to run as one
-// serving instance (max instances 1, min instances 1 so that the ticker
-// runs); the lease keeps evaluation single during rollouts and after a
-// crash, and a new instance neither fires nor resolves for lack of data
-// until it has observed for the lookback.
+// Alert state, policies, silences and the lease live in the monitor's
+// Firestore database (AUTONOMICS_MONITOR_DATABASE, by default the
+// governors' one) under monitors/{AUTONOMICS_MONITOR_NAMESPACE}; the health
+// checks of the governors' outbox and timers read the governors' database.
+// Metric series live in the memory of the instance that receives them,
+// within a memory budget (see services/monitor/README.md), so the service
+// is meant to run as one serving instance (max instances 1, min instances
+// 1 so that the ticker runs); the lease keeps evaluation single during
+// rollouts and after a crash, and a new instance neither fires nor
+// resolves for lack of data until it has observed for the lookback.
 //
 // Configuration: PORT (default 8080), the AUTONOMICS_* variables of
 // platform.FromEnv, and the AUTONOMICS_MONITOR_* variables listed in
@@ -54,29 +57,17 @@ func run() error {
 		return err
 	}
 	defer rt.Close()
-	alerts, err := firestore.NewAlertStore(rt.Firestore, firestore.AlertStoreOptions{Namespace: cfg.Namespace})
+	d, err := wire(rt, cfg)
 	if err != nil {
 		return err
 	}
-	alertsTopic := "projects/" + cfg.Platform.ProjectID + "/topics/" + rt.Topics.Alerts()
-	svc, err := newService(deps{
-		cfg: cfg, alerts: alerts, publisher: rt.Publisher, topics: rt.Topics, log: rt.Logger,
-		checks: []health.Checker{
-			health.Ping("firestore", alerts.Ping),
-			health.Ping("pubsub", func(ctx context.Context) error {
-				_, err := rt.PubSub.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: alertsTopic})
-				return err
-			}),
-			health.OutboxAge(rt.Store, time.Now, cfg.Outbox),
-			health.OverdueTimers(rt.Store, time.Now, cfg.Timers),
-			// The ledger's integrator lag joins here as a health.Lag check
-			// once the ledger exists.
-		},
-	})
+	svc, err := newService(d)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: ":" + cfg.Port, Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Bodies are small and capped; a client that sends one slowly is cut
+	// off rather than allowed to hold a decoding slot.
+	srv := &http.Server{Addr: ":" + cfg.Port, Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	loop, stopLoop := context.WithCancel(ctx)
@@ -103,4 +94,35 @@ func run() error {
 		err = nil
 	}
 	return err
+}
+
+// wire builds the service's dependencies from the runtime: the monitor's
+// own state (alerts, silences, policies, the lease, notifications) in the
+// monitor's database (rt.MonitorFirestore), and the health checks of the
+// governors' collections (outbox age, overdue timers) on the governors'
+// database (rt.Store, over rt.Firestore).
+func wire(rt *platform.Runtime, cfg config) (deps, error) {
+	mon := rt.MonitorFirestore
+	if mon == nil {
+		mon = rt.Firestore
+	}
+	alerts, err := firestore.NewAlertStore(mon, firestore.AlertStoreOptions{Namespace: cfg.Namespace})
+	if err != nil {
+		return deps{}, err
+	}
+	alertsTopic := "projects/" + cfg.Platform.ProjectID + "/topics/" + rt.Topics.Alerts()
+	return deps{
+		cfg: cfg, alerts: alerts, publisher: rt.Publisher, topics: rt.Topics, log: rt.Logger,
+		checks: []health.Checker{
+			health.Ping("firestore", alerts.Ping),
+			health.Ping("pubsub", func(ctx context.Context) error {
+				_, err := rt.PubSub.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: alertsTopic})
+				return err
+			}),
+			health.OutboxAge(rt.Store, time.Now, cfg.Outbox),
+			health.OverdueTimers(rt.Store, time.Now, cfg.Timers),
+			// The ledger's integrator lag joins here as a health.Lag check
+			// once the ledger exists.
+		},
+	}, nil
 }

@@ -25,7 +25,9 @@ const (
 
 // notifier publishes notifications as binary-mode CloudEvents: alerts to
 // the alerts topic, ordered by fingerprint; noisy-neighbour events to the
-// multi_tenant topic, ordered by tenant.
+// multi_tenant internal topic, ordered by tenant. Governors accept events
+// of Autonomics itself (such as these, from Source) only from internal
+// topics, which only Autonomics may publish to.
 type notifier struct {
 	pub    engine.Publisher
 	topics topic.Names
@@ -46,7 +48,7 @@ func message(note alerting.Notification, topics topic.Names) store.Message {
 		ev.Domain = governor.MultiTenant
 		ev.Name = governor.EventName(strings.TrimPrefix(note.Type, "autonomics.multi_tenant."))
 		data, attrs := event.Encode(ev)
-		return store.Message{Topic: topics.Domain(governor.MultiTenant), Data: data, Attributes: attrs, OrderingKey: note.Tenant}
+		return store.Message{Topic: topics.Internal(governor.MultiTenant), Data: data, Attributes: attrs, OrderingKey: note.Tenant}
 	}
 	data, attrs := event.Encode(ev)
 	if note.Tenant == "" {

@@ -35,6 +35,9 @@ type service struct {
 	receipts *alerting.ReceiptMetrics
 	runner   *alerting.Runner
 	health   *health.Monitor
+	// metricsGate and pushGate bound the requests decoded at once.
+	metricsGate *gate
+	pushGate    *gate
 }
 
 func newService(d deps) (*service, error) {
@@ -44,14 +47,21 @@ func newService(d deps) (*service, error) {
 	if d.log == nil {
 		d.log = slog.Default()
 	}
-	history := map[string]time.Duration{}
+	receipts := alerting.NewReceiptMetricsWith(d.cfg.Receipts)
+	so := d.cfg.Series
+	// The receipt-derived series have a budget of their own, exactly as
+	// large as they can grow, so that pushed metrics never crowd them out.
+	so.Reserved, so.ReservedSeries = alerting.ReceiptMetricNames, receipts.MaxSeries()
+	so.History = map[string]time.Duration{}
 	if f := d.cfg.Fairness; f != nil {
-		history[f.Metric] = f.Window
+		so.History[f.Metric] = f.Window
 	}
 	s := &service{
-		d:        d,
-		series:   alerting.NewSeriesSet(d.clock(), alerting.SeriesOptions{MaxSeries: d.cfg.MaxSeries, History: history}),
-		receipts: alerting.NewReceiptMetrics(d.cfg.ReceiptWindow),
+		d:           d,
+		series:      alerting.NewSeriesSet(d.clock(), so),
+		receipts:    receipts,
+		metricsGate: newGate(d.cfg.Limits.MetricsConcurrency, d.cfg.Limits.Wait),
+		pushGate:    newGate(d.cfg.Limits.PushConcurrency, d.cfg.Limits.Wait),
 	}
 	r, err := alerting.NewRunner(alerting.RunnerOptions{
 		Store: d.alerts, Publisher: notifier{pub: d.publisher, topics: d.topics}, Series: s.series,
@@ -72,8 +82,9 @@ func newService(d deps) (*service, error) {
 // evaluate refreshes the receipt-derived gauges and runs one cycle.
 func (s *service) evaluate(ctx context.Context) (alerting.Report, error) {
 	if samples := s.receipts.Samples(s.d.clock().UTC()); len(samples) > 0 {
-		if err := s.series.Add(samples...); err != nil {
-			s.d.log.WarnContext(ctx, "receipt metrics dropped", "error", err.Error())
+		if err := s.series.AddReserved(samples...); err != nil {
+			// The reserved budget is sized to the deriver's bound.
+			s.d.log.ErrorContext(ctx, "receipt metrics dropped", "error", err.Error())
 		}
 	}
 	return s.runner.Evaluate(ctx)

@@ -137,17 +137,17 @@ func (a *Alert) MarkSent(ids ...string) bool {
 func (a *Alert) Validate() error {
 	const op = "alerting.Alert"
 	if len(a.Fingerprint) != 16 {
-		return governor.Errorf(governor.Invalid, op, "fingerprint %q: want 16 hex digits", a.Fingerprint)
+		return governor.Errorf(governor.Invalid, op, "fingerprint %s: want 16 hex digits", quoteInput(a.Fingerprint))
 	}
 	for _, c := range []byte(a.Fingerprint) {
 		if !isDigit(c) && !('a' <= c && c <= 'f') {
-			return governor.Errorf(governor.Invalid, op, "fingerprint %q: want 16 hex digits", a.Fingerprint)
+			return governor.Errorf(governor.Invalid, op, "fingerprint %s: want 16 hex digits", quoteInput(a.Fingerprint))
 		}
 	}
 	switch a.State {
 	case Pending, Firing, Resolved, Inactive:
 	default:
-		return governor.Errorf(governor.Invalid, op, "alert %s: unknown state %q", a.Fingerprint, a.State)
+		return governor.Errorf(governor.Invalid, op, "alert %s: unknown state %s", a.Fingerprint, quoteInput(string(a.State)))
 	}
 	if a.Policy == "" {
 		return governor.Errorf(governor.Invalid, op, "alert %s: no policy", a.Fingerprint)
@@ -221,7 +221,7 @@ func (s *Silence) Validate(now time.Time) error {
 		return err
 	}
 	fail := func(format string, args ...any) error {
-		return governor.Errorf(governor.Invalid, op, "silence %q: "+format, append([]any{s.ID}, args...)...)
+		return governor.Errorf(governor.Invalid, op, "silence %s: "+format, append([]any{quoteInput(s.ID)}, args...)...)
 	}
 	if len(s.Matchers) == 0 {
 		return fail("matchers are required: a silence without matchers would mute everything")
@@ -242,7 +242,7 @@ func (s *Silence) Validate(now time.Time) error {
 		return fail("comment is %d bytes, limit %d", len(s.Comment), MaxSilenceComment)
 	}
 	if sev, ok := s.Matchers["severity"]; ok && sev != string(Warning) && sev != string(Critical) {
-		return fail("matcher severity %q: want warning or critical", sev)
+		return fail("matcher severity %s: want warning or critical", quoteInput(sev))
 	}
 	return nil
 }

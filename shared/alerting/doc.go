@@ -1,7 +1,7 @@
-// Package alerting is the pure core of the Autonomics monitor (DESIGN.md
-// §6): metric samples and the in-memory series they update, alert
-// policies, the alert state machine, silences, notification decisions and
-// the fairness (noisy neighbour) detector. It imports no cloud SDK.
+// Package alerting is the pure core of the Autonomics monitor: metric
+// samples and the in-memory series they update, alert policies, the alert
+// state machine, silences, notification decisions and the fairness (noisy
+// neighbour) detector. It imports no cloud SDK.
 //
 // # Alerts
 //
@@ -56,9 +56,24 @@
 // some resource passes the threshold (50% by default, in basis points)
 // while another tenant uses that resource too is a noisy neighbour: the
 // monitor publishes multi_tenant.noisy_neighbor_detected {share_bp} for
-// it, and multi_tenant.recovered once its share has fallen under the
+// it (to the multi_tenant internal topic), and multi_tenant.recovered once its share has fallen under the
 // threshold minus a hysteresis (10 points by default) on every resource.
 // Silences do not apply to these governor events.
+//
+// # Memory budget
+//
+// Series live in memory, so a SeriesSet bounds what callers can make it
+// keep. Pushed series are bounded by number and by estimated memory
+// (SeriesCost: the index, the labels, stored once, and the room a history
+// may take), and one source (the caller's identity, which the transport
+// establishes) may hold only a share of both; the series of the reserved
+// metrics, by default the ones derived from receipts, have a budget of
+// their own sized to their bound (ReceiptSeriesBound), which pushes can
+// neither take nor write. ParseSamples bounds one request: its body, its
+// points, the label bytes of a series and of the whole request. A batch
+// that breaks a bound is refused whole, with an Invalid error wrapping the
+// Limit it broke, so that a transport can answer 413 (the request is too
+// large) or 429 (a budget is full for now).
 //
 // # Evaluation
 //

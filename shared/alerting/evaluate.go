@@ -110,7 +110,7 @@ func Evaluate(in Input) Output {
 			if a == nil && !obs.cond {
 				return
 			}
-			ev.step(p, a, sr.labels, sr.key, obs)
+			ev.step(p, a, sr.labelMap, sr.key, obs)
 		})
 		if !matched && p.AbsentFor > 0 {
 			// No series at all: the metric itself is absent.
@@ -121,7 +121,7 @@ func Evaluate(in Input) Output {
 				visited++
 			}
 			if a != nil || obs.known {
-				ev.step(p, a, p.Labels, key, obs)
+				ev.step(p, a, p.Labels.Clone, key, obs)
 			}
 			if a != nil {
 				ev.seen[a.Fingerprint] = true
@@ -136,7 +136,7 @@ func Evaluate(in Input) Output {
 				continue
 			}
 			obs := observation{known: observedFor >= o.Lookback, reason: a.Reason, value: a.Value}
-			ev.step(p, a, a.Labels, a.Labels.Key(), obs)
+			ev.step(p, a, a.Labels.Clone, a.Labels.Key(), obs)
 		}
 	}
 	in.Series.mu.RUnlock()
@@ -233,8 +233,9 @@ func (ev *evaluation) silenced(a *Alert) bool {
 }
 
 // step advances alert a (nil when there is none) of policy p on the
-// series with labels, given obs.
-func (ev *evaluation) step(p *Policy, a *Alert, labels Labels, key string, obs observation) {
+// series whose labels labelsOf returns (a copy, built only when a new
+// episode needs them), given obs.
+func (ev *evaluation) step(p *Policy, a *Alert, labelsOf func() Labels, key string, obs observation) {
 	if a != nil {
 		ev.seen[a.Fingerprint] = true
 	}
@@ -246,8 +247,9 @@ func (ev *evaluation) step(p *Policy, a *Alert, labels Labels, key string, obs o
 		if !obs.cond {
 			return
 		}
+		labels := labelsOf()
 		n := Alert{
-			Policy: p.Name, Severity: p.Severity, Labels: labels.Clone(),
+			Policy: p.Name, Severity: p.Severity, Labels: labels,
 			State: Pending, Reason: obs.reason, Value: obs.value, ActiveAt: now, UpdatedAt: now,
 		}
 		if a != nil {

@@ -97,20 +97,20 @@ func Shares(s *SeriesSet, now time.Time, o FairnessOptions) []Share {
 func shares(s *SeriesSet, now time.Time, o FairnessOptions) []Share {
 	type key struct{ res, tenant string }
 	usage := map[key]float64{}
-	from := now.Add(-o.Window)
+	from, to := now.Add(-o.Window).UnixNano(), now.UnixNano()
 	s.selectSeries(o.Metric, nil, func(sr *series) {
-		t, r := sr.labels[o.TenantLabel], sr.labels[o.ResourceLabel]
+		t, r := sr.get(o.TenantLabel), sr.get(o.ResourceLabel)
 		if r == "" || !validTenant(t) {
 			return
 		}
 		var sum float64
 		n := 0
 		for _, p := range sr.hist {
-			if p.t.After(from) && !p.t.After(now) && p.v > 0 {
-				sum += p.v
-			}
-			if p.t.After(from) && !p.t.After(now) {
+			if p.t > from && p.t <= to {
 				n++
+				if p.v > 0 {
+					sum += p.v
+				}
 			}
 		}
 		if n > 0 && sum > 0 {
@@ -230,7 +230,8 @@ func EvaluateFairness(in FairnessInput) Output {
 	return ev.output(mine)
 }
 
-// validTenant reports whether t obeys the tenant id rules of DESIGN.md §2.
+// validTenant reports whether t obeys the tenant id rules: 1 to 128 of
+// [A-Za-z0-9._-], not "." or "..", not starting with "__".
 func validTenant(t string) bool {
 	if t == "" || len(t) > 128 || t == "." || t == ".." || strings.HasPrefix(t, "__") {
 		return false

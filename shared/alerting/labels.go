@@ -161,7 +161,7 @@ func labelsReason(l Labels) string {
 	}
 	for _, k := range l.Names() {
 		if r := labelNameReason(k); r != "" {
-			return fmt.Sprintf("name %q %s", k, r)
+			return fmt.Sprintf("name %s %s", quoteInput(k), r)
 		}
 		if r := labelValueReason(l[k]); r != "" {
 			return fmt.Sprintf("%s value %s", k, r)

@@ -33,6 +33,10 @@ func TestParsePolicy(t *testing.T) {
 		{"trailing data", `{"metric":"cpu","comparison":"gt","threshold":1,"severity":"warning"} {}`, "trailing data"},
 		{"name mismatch", `{"name":"other","metric":"cpu","comparison":"gt","threshold":1,"severity":"warning"}`, `body names "other"`},
 		{"empty body", ``, "empty body"},
+		{"duplicate member", `{"metric":"cpu","metric":"mem","comparison":"gt","threshold":1,"severity":"warning"}`, `duplicate member "metric"`},
+		{"duplicate label", `{"metric":"cpu","labels":{"a":"1","a":"2"},"comparison":"gt","threshold":1,"severity":"warning"}`, `duplicate member "a"`},
+		{"case variant", `{"METRIC":"cpu","comparison":"gt","threshold":1,"severity":"warning"}`, `unknown field "METRIC"`},
+		{"trailing bracket", `{"metric":"cpu","comparison":"gt","threshold":1,"severity":"warning"}]`, "trailing data"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,9 @@ package alerting
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"time"
@@ -55,7 +57,7 @@ const (
 	MaxNameLen = 128
 )
 
-// Policy is an alert policy (DESIGN.md §6).
+// Policy is an alert policy.
 type Policy struct {
 	// Name identifies the policy; see ValidName.
 	Name string
@@ -87,7 +89,7 @@ func (p *Policy) HasThreshold() bool { return p.Comparison != "" }
 func (p *Policy) Validate() error {
 	const op = "alerting.Policy"
 	fail := func(format string, args ...any) error {
-		return governor.Errorf(governor.Invalid, op, "policy %q: "+format, append([]any{p.Name}, args...)...)
+		return governor.Errorf(governor.Invalid, op, "policy %s: "+format, append([]any{quoteInput(p.Name)}, args...)...)
 	}
 	if err := ValidName("policy name", p.Name); err != nil {
 		return err
@@ -111,7 +113,7 @@ func (p *Policy) Validate() error {
 			return fail("threshold needs a comparison")
 		}
 	default:
-		return fail("comparison %q: want gt, gte, lt or lte", p.Comparison)
+		return fail("comparison %s: want gt, gte, lt or lte", quoteInput(string(p.Comparison)))
 	}
 	for _, d := range []struct {
 		name string
@@ -129,7 +131,7 @@ func (p *Policy) Validate() error {
 	case "":
 		return fail("severity is required (warning or critical)")
 	default:
-		return fail("severity %q: want warning or critical", p.Severity)
+		return fail("severity %s: want warning or critical", quoteInput(string(p.Severity)))
 	}
 	return nil
 }
@@ -140,13 +142,13 @@ func (p *Policy) Validate() error {
 func ValidName(what, name string) error {
 	const op = "alerting.ValidName"
 	if name == "" || len(name) > MaxNameLen {
-		return governor.Errorf(governor.Invalid, op, "%s %q: want 1 to %d characters", what, name, MaxNameLen)
+		return governor.Errorf(governor.Invalid, op, "%s %s: want 1 to %d characters", what, quoteInput(name), MaxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		ok := isLetter(c) || isDigit(c) || i > 0 && (c == '.' || c == '_' || c == '-')
 		if !ok {
-			return governor.Errorf(governor.Invalid, op, "%s %q: want [A-Za-z0-9][A-Za-z0-9._-]*", what, name)
+			return governor.Errorf(governor.Invalid, op, "%s %s: want [A-Za-z0-9][A-Za-z0-9._-]*", what, quoteInput(name))
 		}
 	}
 	return nil
@@ -165,6 +167,9 @@ type policyJSON struct {
 	AbsentFor     string     `json:"absent_for,omitempty"`
 	Severity      Severity   `json:"severity"`
 }
+
+// policyMembers are the member names of policyJSON.
+var policyMembers = []string{"name", "metric", "labels", "comparison", "threshold", "for", "keep_firing_for", "absent_for", "severity"}
 
 // MarshalJSON renders the policy with durations as strings.
 func (p Policy) MarshalJSON() ([]byte, error) {
@@ -188,7 +193,7 @@ func durString(d time.Duration) string {
 }
 
 // ParsePolicy decodes the JSON body of PUT /v1/policies/{name} strictly:
-// unknown members, a threshold without a comparison (or the reverse),
+// unknown or repeated members, a threshold without a comparison (or the reverse),
 // durations that are not Go duration strings and trailing data are Invalid
 // errors. The name comes from the path; a name in the body must agree. The
 // policy is validated.
@@ -203,15 +208,21 @@ func ParsePolicy(name string, body []byte) (Policy, error) {
 	if err := dec.Decode(&j); err != nil {
 		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body: %v", name, jsonProblem(err))
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body: trailing data after the object", name)
 	}
+	if err := duplicateMember(body); err != nil {
+		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body: %v", name, err)
+	}
+	if err := unknownMember(body, policyMembers...); err != nil {
+		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body: %v", name, err)
+	}
 	if j.Name != "" && j.Name != name {
-		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body names %q", name, j.Name)
+		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body names %s", name, quoteInput(j.Name))
 	}
 	p := Policy{Name: name, Metric: j.Metric, Labels: j.Labels, Comparison: j.Comparison, Severity: j.Severity}
 	if j.Comparison != "" && j.Threshold == nil {
-		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: comparison %q needs a threshold", name, j.Comparison)
+		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: comparison %s needs a threshold", name, quoteInput(string(j.Comparison)))
 	}
 	if j.Threshold != nil {
 		if j.Comparison == "" {
@@ -229,7 +240,7 @@ func ParsePolicy(name string, body []byte) (Policy, error) {
 		}
 		v, err := time.ParseDuration(d.s)
 		if err != nil {
-			return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: %s %q: want a duration such as \"90s\", \"5m\" or \"1h30m\"", name, d.name, d.s)
+			return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: %s %s: want a duration such as \"90s\", \"5m\" or \"1h30m\"", name, d.name, quoteInput(d.s))
 		}
 		*d.dst = v
 	}

@@ -38,6 +38,13 @@ const (
 	MetricDeliveryLag = "autonomics_receipt_delivery_lag_seconds"
 )
 
+// ReceiptMetricNames are the metrics derived from receipts. They are the
+// reserved metrics of a SeriesSet by default: only the monitor writes them.
+var ReceiptMetricNames = []string{
+	MetricDecisionsTotal, MetricDecisions, MetricRejectionRatio, MetricCascadeDepth,
+	MetricCascadeDepthExceeded, MetricDecisionLatency, MetricDeliveryLag,
+}
+
 // Message attributes read next to a receipt.
 const (
 	AttrCascadeDepth   = "cascadedepth"
@@ -46,45 +53,214 @@ const (
 )
 
 // OtherTenant is the tenant label of the latency series of tenants beyond
-// MaxReceiptTenants.
+// the tenant limit (ReceiptOptions.MaxTenants).
 const OtherTenant = "__other"
 
-// MaxReceiptTenants bounds the tenants with latency series of their own.
-const MaxReceiptTenants = 10000
+// DefaultMaxReceiptTenants bounds the tenants with latency series of their
+// own.
+const DefaultMaxReceiptTenants = 10000
+
+// outcomes are the outcomes a receipt may record.
+var outcomes = []governor.Outcome{governor.Accepted, governor.Rejected}
+
+// ReceiptSeriesBound returns the most series the receipt-derived metrics
+// can have with at most maxTenants tenants of their own: per domain, the
+// decision counter and gauge of each outcome, the depth-exceeded counter,
+// the rejection ratio and the cascade depth; per tenant (and OtherTenant),
+// the decision latency and the delivery lag.
+func ReceiptSeriesBound(maxTenants int) int {
+	d := len(governor.Domains)
+	return 2*d*len(outcomes) + 3*d + 2*(maxTenants+1)
+}
+
+// Bounds of the fields of a receipt the monitor accepts (ValidateReceipt).
+const (
+	// MaxReceiptTextBytes bounds execution_id, event_source, event_type,
+	// correlation_id and the type and id of actions (the event limits).
+	MaxReceiptTextBytes = 256
+	// MaxReceiptNameBytes bounds subject, from_state, to_state and the
+	// subject of actions.
+	MaxReceiptNameBytes = 128
+	// MaxReceiptReasonBytes bounds reason.
+	MaxReceiptReasonBytes = 4096
+	// MaxReceiptActions bounds the actions of one receipt.
+	MaxReceiptActions = 256
+)
+
+// ValidateReceipt checks a receipt before the monitor derives metrics from
+// it, with an Invalid error naming the first problem: the domain must be
+// one of governor.Domains, the outcome accepted or rejected, the tenant id
+// valid (1–128 of [A-Za-z0-9._-], not "." or "..", not starting with
+// "__"), decided_at an RFC 3339 time, hashes 64 hex digits, and every other
+// field within its bound (MaxReceiptTextBytes, MaxReceiptNameBytes,
+// MaxReceiptReasonBytes, MaxReceiptActions). Error messages quote at most
+// 64 bytes of a field.
+func ValidateReceipt(r *receipt.Receipt) error {
+	const op = "alerting.ValidateReceipt"
+	fail := func(format string, args ...any) error {
+		return governor.Errorf(governor.Invalid, op, "receipt: "+format, args...)
+	}
+	if !knownDomain(r.Domain) {
+		return fail("domain %s (%d bytes) is not a governor domain", quoteInput(r.Domain), len(r.Domain))
+	}
+	if !knownOutcome(r.Outcome) {
+		return fail("outcome %s (%d bytes): want accepted or rejected", quoteInput(r.Outcome), len(r.Outcome))
+	}
+	if !validTenant(r.TenantID) {
+		return fail("tenant_id %s (%d bytes): want 1 to 128 of [A-Za-z0-9._-], not \".\" or \"..\", not starting with \"__\"", quoteInput(r.TenantID), len(r.TenantID))
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"subject", r.Subject, MaxReceiptNameBytes},
+		{"from_state", r.FromState, MaxReceiptNameBytes},
+		{"to_state", r.ToState, MaxReceiptNameBytes},
+		{"execution_id", r.ExecutionID, MaxReceiptTextBytes},
+		{"event_source", r.EventSource, MaxReceiptTextBytes},
+		{"event_type", r.EventType, MaxReceiptTextBytes},
+		{"correlation_id", r.CorrelationID, MaxReceiptTextBytes},
+		{"reason", r.Reason, MaxReceiptReasonBytes},
+	} {
+		if len(f.v) > f.max {
+			return fail("%s is %d bytes, limit %d", f.name, len(f.v), f.max)
+		}
+	}
+	if r.Subject == "" {
+		return fail("subject is empty")
+	}
+	for _, h := range []struct{ name, v string }{{"prev_hash", r.PrevHash}, {"hash", r.Hash}, {"data_digest", r.DataDigest}} {
+		if h.v == "" && h.name == "data_digest" {
+			continue
+		}
+		if !isHex64(h.v) {
+			return fail("%s %s: want 64 hex digits", h.name, quoteInput(h.v))
+		}
+	}
+	if len(r.DecidedAt) > 64 {
+		return fail("decided_at is %d bytes, want an RFC 3339 time", len(r.DecidedAt))
+	}
+	if _, err := time.Parse(time.RFC3339Nano, r.DecidedAt); err != nil {
+		return fail("decided_at %s: want an RFC 3339 time", quoteInput(r.DecidedAt))
+	}
+	if len(r.Actions) > MaxReceiptActions {
+		return fail("%d actions, limit %d", len(r.Actions), MaxReceiptActions)
+	}
+	for i, a := range r.Actions {
+		for _, f := range []struct {
+			name, v string
+			max     int
+		}{
+			{"kind", a.Kind, MaxReceiptNameBytes}, {"type", a.Type, MaxReceiptTextBytes},
+			{"domain", a.Domain, MaxReceiptNameBytes}, {"subject", a.Subject, MaxReceiptNameBytes},
+			{"id", a.ID, MaxReceiptTextBytes},
+		} {
+			if len(f.v) > f.max {
+				return fail("actions[%d].%s is %d bytes, limit %d", i, f.name, len(f.v), f.max)
+			}
+		}
+	}
+	return nil
+}
+
+// knownDomain reports whether d is one of governor.Domains.
+func knownDomain(d string) bool {
+	for _, k := range governor.Domains {
+		if string(k) == d {
+			return true
+		}
+	}
+	return false
+}
+
+// knownOutcome reports whether o is accepted or rejected.
+func knownOutcome(o string) bool {
+	for _, k := range outcomes {
+		if string(k) == o {
+			return true
+		}
+	}
+	return false
+}
+
+// isHex64 reports whether s is 64 lowercase hex digits.
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // windowSlots is the number of buckets of a window.
 const windowSlots = 30
 
-// ReceiptMetrics derives metrics from receipts. It is safe for concurrent
-// use.
-type ReceiptMetrics struct {
-	window time.Duration
-	mu     sync.Mutex
-	totals map[[2]string]float64
-	depthX map[string]float64
-	counts map[[2]string]*ring
-	depth  map[string]*ring
-	lat    map[string]*ring
-	lag    map[string]*ring
+// ReceiptOptions configure a ReceiptMetrics.
+type ReceiptOptions struct {
+	// Window is the window of the gauges; 0 means DefaultLookback.
+	Window time.Duration
+	// MaxTenants bounds the tenants with latency series of their own;
+	// later ones share OtherTenant. 0 means DefaultMaxReceiptTenants.
+	MaxTenants int
 }
 
-// NewReceiptMetrics returns a deriver with the given window.
+// ReceiptMetrics derives metrics from receipts. Their series are bounded
+// by ReceiptSeriesBound(MaxTenants): receipts whose domain or outcome is
+// unknown are not counted, and tenants past the limit share one label. It
+// is safe for concurrent use.
+type ReceiptMetrics struct {
+	window     time.Duration
+	maxTenants int
+	mu         sync.Mutex
+	totals     map[[2]string]float64
+	depthX     map[string]float64
+	counts     map[[2]string]*ring
+	depth      map[string]*ring
+	lat        map[string]*ring
+	lag        map[string]*ring
+	// tenants are the tenants with series of their own.
+	tenants map[string]bool
+}
+
+// NewReceiptMetrics returns a deriver with the given window and the
+// default tenant limit.
 func NewReceiptMetrics(window time.Duration) *ReceiptMetrics {
-	if window <= 0 {
-		window = DefaultLookback
+	return NewReceiptMetricsWith(ReceiptOptions{Window: window})
+}
+
+// NewReceiptMetricsWith returns a deriver configured by o.
+func NewReceiptMetricsWith(o ReceiptOptions) *ReceiptMetrics {
+	if o.Window <= 0 {
+		o.Window = DefaultLookback
+	}
+	if o.MaxTenants <= 0 {
+		o.MaxTenants = DefaultMaxReceiptTenants
 	}
 	return &ReceiptMetrics{
-		window: window,
+		window: o.Window, maxTenants: o.MaxTenants,
 		totals: map[[2]string]float64{}, depthX: map[string]float64{},
 		counts: map[[2]string]*ring{}, depth: map[string]*ring{},
-		lat: map[string]*ring{}, lag: map[string]*ring{},
+		lat: map[string]*ring{}, lag: map[string]*ring{}, tenants: map[string]bool{},
 	}
 }
+
+// MaxSeries returns the most series the deriver's metrics can have.
+func (m *ReceiptMetrics) MaxSeries() int { return ReceiptSeriesBound(m.maxTenants) }
 
 // Observe records one receipt delivered at now; attrs are its message's
 // attributes and published its Pub/Sub publish time (zero if unknown). It
-// returns the counter samples it updated.
+// returns the counter samples it updated. A receipt whose domain or
+// outcome is unknown is ignored (the caller checks receipts with
+// ValidateReceipt first); an invalid tenant id counts as OtherTenant.
 func (m *ReceiptMetrics) Observe(r *receipt.Receipt, attrs map[string]string, published, now time.Time) []Sample {
+	if !knownDomain(r.Domain) || !knownOutcome(r.Outcome) {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := [2]string{r.Domain, r.Outcome}
@@ -116,17 +292,19 @@ func (m *ReceiptMetrics) Observe(r *receipt.Receipt, attrs map[string]string, pu
 	return out
 }
 
-// tenantLabel returns the tenant's label value, OtherTenant past the cap.
+// tenantLabel returns the tenant's label value: OtherTenant past the cap
+// and for invalid tenant ids.
 func (m *ReceiptMetrics) tenantLabel(t string) string {
-	if _, ok := m.lat[t]; ok {
-		return t
-	}
-	if _, ok := m.lag[t]; ok {
-		return t
-	}
-	if max(len(m.lat), len(m.lag)) >= MaxReceiptTenants {
+	if !validTenant(t) {
 		return OtherTenant
 	}
+	if m.tenants[t] {
+		return t
+	}
+	if len(m.tenants) >= m.maxTenants {
+		return OtherTenant
+	}
+	m.tenants[t] = true
 	return t
 }
 

@@ -1,7 +1,7 @@
-// Package health computes the health of a service instance (DESIGN.md §6):
-// its own CPU and memory utilisation, read from its cgroup (v2 or v1) in a
-// container and from /proc otherwise, its goroutines, and dependency
-// checks, combined into healthy, degraded or critical.
+// Package health computes the health of a service instance: its own CPU
+// and memory utilisation, read from its cgroup (v2 or v1) in a container
+// and from /proc otherwise, its goroutines, and dependency checks,
+// combined into healthy, degraded or critical.
 //
 // The resource rule: degraded when CPU or memory is above its threshold
 // (80% and 85% by default), critical when both are. A check reports its own

@@ -47,7 +47,7 @@ type Thresholds struct {
 	Memory float64
 }
 
-// DefaultThresholds are those of DESIGN.md §6: 80% CPU, 85% memory.
+// DefaultThresholds are 80% CPU and 85% memory.
 var DefaultThresholds = Thresholds{CPU: 0.80, Memory: 0.85}
 
 // ResourceStatus applies the resource rule: degraded above either

@@ -29,7 +29,8 @@ func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return governor.Errorf(governor.Invalid, op, "request body exceeds %d bytes", limit)
+			// The *http.MaxBytesError stays in the chain: Error answers 413.
+			return &governor.Error{Code: governor.Invalid, Op: op, Message: fmt.Sprintf("request body exceeds %d bytes", limit), Err: errTooLarge{tooBig}}
 		}
 		return governor.Errorf(governor.Invalid, op, "reading request body: %v", err)
 	}
@@ -38,6 +39,13 @@ func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	}
 	return nil
 }
+
+// errTooLarge keeps the *http.MaxBytesError in an error chain without
+// repeating its text in the message.
+type errTooLarge struct{ e *http.MaxBytesError }
+
+func (e errTooLarge) Error() string { return "body too large" }
+func (e errTooLarge) Unwrap() error { return e.e }
 
 // Unmarshal is Decode's check and decoding of a body already read.
 func Unmarshal(body []byte, v any) error {

@@ -61,3 +61,17 @@ func TestQuoteTruncates(t *testing.T) {
 		t.Errorf("Quote of %d bytes gave %d bytes", len(long), len(q))
 	}
 }
+
+func TestTooLargeBodyIsAnswered413(t *testing.T) {
+	r := httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", 1000)))
+	w := httptest.NewRecorder()
+	var v map[string]any
+	err := Decode(w, r, 10, &v)
+	Error(w, err)
+	if w.Code != 413 || !strings.Contains(w.Body.String(), "exceeds 10 bytes") || strings.Contains(w.Body.String(), "xxxx") {
+		t.Errorf("Error(too large) = %d %s, want 413 naming the limit", w.Code, w.Body.String())
+	}
+	if msg := governor.ErrorMessage(err); strings.HasSuffix(msg, ": ") {
+		t.Errorf("message %q ends with an empty cause", msg)
+	}
+}

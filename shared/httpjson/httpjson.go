@@ -5,6 +5,7 @@ package httpjson
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/autonomics/autonomics/shared/governor"
@@ -26,14 +27,20 @@ func Status(code governor.Code) int {
 }
 
 // Error writes err as a JSON error. Internal errors are reported without
-// their message, which may reveal implementation details.
+// their message, which may reveal implementation details. A body over its
+// cap (an *http.MaxBytesError in err's chain) is answered 413.
 func Error(w http.ResponseWriter, err error) {
 	code := governor.ErrorCode(err)
 	msg := governor.ErrorMessage(err)
 	if code == governor.Internal {
 		msg = "internal error"
 	}
-	Write(w, Status(code), map[string]any{"error": map[string]string{"code": string(code), "message": msg}})
+	status := Status(code)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	Write(w, status, map[string]any{"error": map[string]string{"code": string(code), "message": msg}})
 }
 
 // Write writes v as a JSON body with the given status.

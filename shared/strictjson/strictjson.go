@@ -16,9 +16,11 @@ import (
 const MaxDepth = 64
 
 // Check reports an error when b, which must be valid JSON, has an object
-// that repeats a member name or nests deeper than MaxDepth.
+// that repeats a member name or nests deeper than MaxDepth. Numbers are not
+// converted, so any valid number passes, however large.
 func Check(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
 	return checkValue(dec, 0)
 }
 

@@ -14,6 +14,8 @@ func TestCheck(t *testing.T) {
 		{`{"x":{"k":1,"k":1}}`, `duplicate member "k"`},
 		{`[{"k":1},{"z":[{"q":1,"q":2}]}]`, `duplicate member "q"`},
 		{`"just a string"`, ""},
+		{`[{"value":1e400},{"value":-1e-400}]`, ""},
+		{`{"Metric":1,"metric":2}`, ""},
 		{strings.Repeat("[", 70) + strings.Repeat("]", 70), "deeper than 64"},
 	}
 	for _, tt := range tests {
