@@ -10,6 +10,14 @@
 // Each batch ends with a new signed
 // checkpoint, published on the checkpoints topic.
 //
+// A pending receipt is integrated only if the governors stored it: every
+// batch is checked, in one batched read, against the receipts in the
+// governors' database (AUTONOMICS_FIRESTORE_DATABASE), which the
+// integrator only reads; the others are dropped, counted
+// (receipts_forged in GET /v1/stats, the autonomics.ledger.receipts.refused
+// metric) and logged. The ledger itself lives in
+// AUTONOMICS_LEDGER_DATABASE (by default the same database).
+//
 // Usage:
 //
 //	integrator                      serve (configuration from the environment)
@@ -33,6 +41,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/firestore"
+	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/store"
@@ -109,6 +118,46 @@ func writeKey(file, origin string, force bool, stdout io.Writer) error {
 	return err
 }
 
+// newService builds the server and its integrator on rt: the ledger in
+// the ledger's database (rt.LedgerFirestore); the governors' receipts, the
+// integrator's witness, read (and only read) from the governors' database
+// (rt.Firestore); checkpoints published through rt.Publisher when it is
+// set.
+func newService(cfg config, rt *platform.Runtime) (*server, error) {
+	const op = "integrator.newService"
+	switch {
+	case rt.LedgerFirestore == nil:
+		return nil, governor.Errorf(governor.Invalid, op, "no client of the ledger's database")
+	case rt.Firestore == nil:
+		return nil, governor.Errorf(governor.Invalid, op, "no client of the governors' database")
+	}
+	st := firestore.NewLedger(rt.LedgerFirestore, firestore.LedgerOptions{Name: cfg.LedgerName})
+	governors := firestore.New(rt.Firestore, firestore.Options{})
+	srv := &server{store: st, verifierKey: cfg.VerifierKey, log: rt.Logger, clock: time.Now}
+	opts := ledger.IntegratorOptions{
+		Store: st, Witness: governors, Signer: cfg.Signer, VerifierKey: cfg.VerifierKey, Holder: cfg.Holder,
+		LeaseTTL: cfg.LeaseTTL, BatchSize: cfg.BatchSize, Logger: rt.Logger, Observe: srv.observe,
+	}
+	if rt.Telemetry != nil {
+		opts.MeterProvider = rt.Telemetry.Meter
+	}
+	if rt.Publisher != nil {
+		topic := rt.Topics.Checkpoints()
+		opts.Publish = func(ctx context.Context, signed []byte, cp ledger.Checkpoint) error {
+			return rt.Publisher.Publish(ctx, store.Message{Topic: topic, Data: signed, Attributes: map[string]string{
+				"content-type": "text/plain; charset=utf-8",
+				"origin":       cp.Origin,
+				"tree_size":    fmt.Sprint(cp.Size),
+			}})
+		}
+	}
+	var err error
+	if srv.integrator, err = ledger.NewIntegrator(opts); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
 func serve() error {
 	cfg, err := loadConfig(os.Getenv, os.ReadFile)
 	if err != nil {
@@ -121,20 +170,7 @@ func serve() error {
 		return err
 	}
 	defer rt.Close()
-	st := firestore.NewLedger(rt.Firestore, firestore.LedgerOptions{Name: cfg.LedgerName})
-	srv := &server{store: st, verifierKey: cfg.VerifierKey, log: rt.Logger, clock: time.Now}
-	topic := rt.Topics.Checkpoints()
-	srv.integrator, err = ledger.NewIntegrator(ledger.IntegratorOptions{
-		Store: st, Signer: cfg.Signer, VerifierKey: cfg.VerifierKey, Holder: cfg.Holder,
-		LeaseTTL: cfg.LeaseTTL, BatchSize: cfg.BatchSize, Logger: rt.Logger, Observe: srv.observe,
-		Publish: func(ctx context.Context, signed []byte, cp ledger.Checkpoint) error {
-			return rt.Publisher.Publish(ctx, store.Message{Topic: topic, Data: signed, Attributes: map[string]string{
-				"content-type": "text/plain; charset=utf-8",
-				"origin":       cp.Origin,
-				"tree_size":    fmt.Sprint(cp.Size),
-			}})
-		},
-	})
+	srv, err := newService(cfg, rt)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,11 +19,26 @@ import (
 // inside a Cloud Scheduler attempt deadline.
 const maxIntegrateTime = 50 * time.Second
 
+// Body limits. A push body is at most event.MaxPushBytes, as Pub/Sub
+// sends them; the other routes take no body, and maxControlBody leaves
+// room for the small one a scheduler may send anyway.
+const (
+	maxPushBody    = event.MaxPushBytes
+	maxControlBody = 4 << 10
+)
+
+// maxReason bounds the reason of a refused push, which describes the
+// caller's input.
+const maxReason = 4 * httpjson.MaxEcho
+
 // counters are the service's running totals, served by GET /v1/stats.
 type counters struct {
 	Accepted   atomic.Int64
 	Duplicates atomic.Int64
 	Refused    atomic.Int64
+	// Forged counts pending receipts the integrator dropped because the
+	// governors stored another receipt, or none, at their place.
+	Forged     atomic.Int64
 	Passes     atomic.Int64
 	Failed     atomic.Int64
 	Integrated atomic.Int64
@@ -47,26 +63,51 @@ func (s *server) observe(p ledger.Pass, err error) {
 		return
 	}
 	s.stats.Integrated.Add(int64(p.Integrated))
+	s.stats.Forged.Add(int64(p.Forged))
 	if p.Held {
 		s.stats.Size.Store(p.Size)
 	}
 }
 
-// handler returns the service's routes.
+// handler returns the service's routes. Every request body is capped
+// (http.MaxBytesReader) before anything reads it: push bodies at
+// maxPushBody, all others at maxControlBody.
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	route := func(pattern string, limit int64, h http.HandlerFunc) { mux.Handle(pattern, capped(limit, h)) }
+	route("GET /healthz", maxControlBody, func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("POST /v1/receipts/push", s.push)
-	mux.HandleFunc("POST /v1/integrate", s.integrate)
-	mux.HandleFunc("GET /v1/checkpoint", s.checkpoint)
-	mux.HandleFunc("GET /v1/checkpoint/key", s.key)
-	mux.HandleFunc("GET /v1/stats", s.statsView)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "integrator", "no route for %s %s", r.Method, r.URL.Path))
+	route("POST /v1/receipts/push", maxPushBody, s.push)
+	route("POST /v1/integrate", maxControlBody, s.integrate)
+	route("GET /v1/checkpoint", maxControlBody, s.checkpoint)
+	route("GET /v1/checkpoint/key", maxControlBody, s.key)
+	route("GET /v1/stats", maxControlBody, s.statsView)
+	route("/", maxControlBody, func(w http.ResponseWriter, r *http.Request) {
+		httpjson.Error(w, governor.Errorf(governor.NotFound, "integrator", "no route for %s %s", httpjson.Quote(r.Method), httpjson.Quote(r.URL.Path)))
 	})
 	return mux
+}
+
+// capped caps the body of every request to h at limit bytes.
+func capped(limit int64, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		h(w, r)
+	}
+}
+
+// readBody reads a capped body: an Invalid error when it exceeds its cap.
+func readBody(op string, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, governor.Errorf(governor.Invalid, op, "request body exceeds %d bytes", tooBig.Limit)
+	case err != nil:
+		return nil, governor.Wrap(governor.Unavailable, op, err)
+	}
+	return b, nil
 }
 
 // pushResult is the answer to a push delivery.
@@ -79,24 +120,33 @@ type pushResult struct {
 }
 
 // push records the receipt of a Pub/Sub push delivery from the receipts
-// topic as pending. A delivery that can never become a log entry is
+// topic as pending; the integrator admits it to the log only if the
+// governors stored it. A delivery that can never become a log entry (a
+// body over maxPushBody, not a push, not a receipt, a wrong hash) is
 // acknowledged (200) and logged, so that Pub/Sub does not retry it; a
-// storage failure is answered 503 so that Pub/Sub redelivers.
+// storage failure is answered 503 so that Pub/Sub redelivers. Whatever
+// the answer or the log line repeats of the delivery is quoted and
+// truncated.
 func (s *server) push(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, event.MaxPushBytes+1))
-	if err != nil {
-		httpjson.Error(w, governor.Wrap(governor.Unavailable, "integrator.push", err))
+	const op = "integrator.push"
+	body, err := readBody(op, r)
+	if governor.ErrorCode(err) == governor.Unavailable {
+		httpjson.Error(w, err)
 		return
 	}
-	msg, err := event.ParsePush(body)
+	var msg event.Message
+	if err == nil {
+		msg, err = event.ParsePush(body)
+	}
 	var e ledger.Entry
 	if err == nil {
 		e, err = ledger.NewEntry(msg.Data, s.clock())
 	}
 	if err != nil {
 		s.stats.Refused.Add(1)
-		s.log.ErrorContext(r.Context(), "receipt refused by the ledger", "message_id", msg.ID, "code", governor.ErrorCode(err), "error", err.Error())
-		httpjson.Write(w, http.StatusOK, pushResult{Status: "refused", Reason: governor.ErrorMessage(err)})
+		reason := httpjson.Truncate(governor.ErrorMessage(err), maxReason)
+		s.log.ErrorContext(r.Context(), "receipt refused by the ledger", "message_id", httpjson.Truncate(msg.ID, httpjson.MaxEcho), "code", governor.ErrorCode(err), "error", reason)
+		httpjson.Write(w, http.StatusOK, pushResult{Status: "refused", Reason: reason})
 		return
 	}
 	n, err := s.store.AddPending(r.Context(), []ledger.Entry{e})
@@ -122,13 +172,23 @@ type integrateResult struct {
 	Holder     string `json:"holder"`
 	Passes     int    `json:"passes"`
 	Integrated int    `json:"integrated"`
+	// Forged counts the pending receipts dropped because the governors
+	// did not store them; Refused those the last pass left out because
+	// their stored leaf was altered.
+	Forged     int    `json:"forged"`
+	Refused    int    `json:"refused"`
 	Size       int64  `json:"tree_size"`
 	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // integrate runs passes until the pending entries are integrated, for
 // Cloud Scheduler. It does nothing when another instance holds the lease.
+// Its body, if any, is ignored; one over maxControlBody is refused.
 func (s *server) integrate(w http.ResponseWriter, r *http.Request) {
+	if _, err := readBody("integrator.integrate", r); err != nil {
+		httpjson.Error(w, err)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), maxIntegrateTime)
 	defer cancel()
 	var res integrateResult
@@ -141,8 +201,10 @@ func (s *server) integrate(w http.ResponseWriter, r *http.Request) {
 		res.Passes++
 		res.Held, res.Holder = p.Held, p.Holder
 		res.Integrated += p.Integrated
+		res.Forged += p.Forged
+		res.Refused = p.Refused
 		res.Size, res.Checkpoint = p.Size, string(p.Checkpoint)
-		if !p.Held || (p.Integrated == 0 && !p.Resumed) || ctx.Err() != nil {
+		if !p.Held || (p.Integrated == 0 && p.Forged == 0 && !p.Resumed) || ctx.Err() != nil {
 			break
 		}
 	}
@@ -170,6 +232,7 @@ func (s *server) statsView(w http.ResponseWriter, r *http.Request) {
 		"receipts_accepted":   s.stats.Accepted.Load(),
 		"receipts_duplicate":  s.stats.Duplicates.Load(),
 		"receipts_refused":    s.stats.Refused.Load(),
+		"receipts_forged":     s.stats.Forged.Load(),
 		"passes":              s.stats.Passes.Load(),
 		"passes_failed":       s.stats.Failed.Load(),
 		"receipts_integrated": s.stats.Integrated.Load(),

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,24 +19,28 @@ import (
 
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/ledger/memledger"
+	"github.com/autonomics/autonomics/shared/memstore"
 	"github.com/autonomics/autonomics/shared/receipt"
+	"github.com/autonomics/autonomics/shared/store"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// newServer returns a server on st whose integrator is named holder.
-func newServer(t *testing.T, st ledger.Store, holder string) (*server, *httptest.Server) {
+// newServer returns a server on st whose integrator is named holder and
+// admits the receipts the governors stored in gov.
+func newServer(t *testing.T, st ledger.Store, gov ledger.ReceiptWitness, holder string) (*server, *httptest.Server) {
 	t.Helper()
 	skey, _, err := ledger.GenerateKey("autonomics.test/ledger")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newServerWithKey(t, st, holder, skey)
+	return newServerWithKey(t, st, gov, holder, skey)
 }
 
-func newServerWithKey(t *testing.T, st ledger.Store, holder, skey string) (*server, *httptest.Server) {
+func newServerWithKey(t *testing.T, st ledger.Store, gov ledger.ReceiptWitness, holder, skey string) (*server, *httptest.Server) {
 	t.Helper()
 	signer, vkey, err := ledger.NewSigner(skey)
 	if err != nil {
@@ -42,7 +48,7 @@ func newServerWithKey(t *testing.T, st ledger.Store, holder, skey string) (*serv
 	}
 	s := &server{store: st, verifierKey: vkey, log: quiet, clock: time.Now}
 	s.integrator, err = ledger.NewIntegrator(ledger.IntegratorOptions{
-		Store: st, Signer: signer, VerifierKey: vkey, Holder: holder, Logger: quiet, Observe: s.observe,
+		Store: st, Witness: gov, Signer: signer, VerifierKey: vkey, Holder: holder, Logger: quiet, Observe: s.observe,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,9 +103,9 @@ func (failingStore) AddPending(context.Context, []ledger.Entry) (int, error) {
 }
 
 func TestPush(t *testing.T) {
-	st := memledger.New()
-	_, hs := newServer(t, st, "a")
-	_, down := newServer(t, failingStore{st}, "b")
+	st, gov := memledger.New(), memstore.New()
+	_, hs := newServer(t, st, gov, "a")
+	_, down := newServer(t, failingStore{st}, gov, "b")
 	tests := []struct {
 		name       string
 		srv        *httptest.Server
@@ -140,6 +146,31 @@ func TestPush(t *testing.T) {
 	}
 }
 
+// commitChain commits n decisions on one instance of gov, as the engine
+// does, and returns their receipts.
+func commitChain(t *testing.T, gov store.Store, k governor.Key, n int) []receipt.Receipt {
+	t.Helper()
+	var out []receipt.Receipt
+	for i := range n {
+		err := gov.RunTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+			inst, err := tx.Instance(k)
+			if err != nil {
+				return err
+			}
+			ev := governor.Event{ID: fmt.Sprintf("ev-%d-%d", i, rand.Uint32()), Source: "//test", Type: governor.TypeOf(k.Domain, "usage_recorded"),
+				Domain: k.Domain, Name: "usage_recorded", Tenant: k.Tenant, Subject: k.Subject, Data: []byte(`{"quantity":1}`)}
+			r := receipt.New(inst, ev, governor.Decision{Outcome: governor.Accepted, From: inst.State, To: "open"}, time.Now())
+			out = append(out[:i], r)
+			inst.State, inst.Version, inst.LastHash = "open", r.Seq, r.Hash
+			return tx.Write(store.Changes{Instance: inst, Receipt: r})
+		})
+		if err != nil {
+			t.Fatalf("commit %s decision %d: %v", k, i, err)
+		}
+	}
+	return out
+}
+
 // receiptJSON returns the JSON of a fresh receipt of event id.
 func receiptJSON(t *testing.T, id string) []byte {
 	t.Helper()
@@ -152,13 +183,14 @@ func receiptJSON(t *testing.T, id string) []byte {
 }
 
 func TestIntegrateAndCheckpoint(t *testing.T) {
-	st := memledger.New()
-	s, hs := newServer(t, st, "a")
+	st, gov := memledger.New(), memstore.New()
+	s, hs := newServer(t, st, gov, "a")
 	if code, _, body := get(t, hs, "/v1/checkpoint"); code != http.StatusNotFound {
 		t.Errorf("GET /v1/checkpoint before any integration = %d %s, want 404", code, body)
 	}
-	for i := range 25 {
-		if code, body := post(t, hs, "/v1/receipts/push", event.PushBody(receiptJSON(t, "ev-"+strings.Repeat("x", i)), nil, "m")); code != http.StatusOK {
+	k := governor.Key{Tenant: "acme", Domain: governor.QuotaSLA, Subject: "api_calls"}
+	for i, r := range commitChain(t, gov, k, 25) {
+		if code, body := post(t, hs, "/v1/receipts/push", event.PushBody(r.JSON(), nil, "m")); code != http.StatusOK {
 			t.Fatalf("push %d = %d %s", i, code, body)
 		}
 	}
@@ -187,7 +219,7 @@ func TestIntegrateAndCheckpoint(t *testing.T) {
 		t.Errorf("integrated counter = %d, want 25", got)
 	}
 	// Another instance finds the lease taken and does nothing.
-	_, other := newServer(t, st, "b")
+	_, other := newServer(t, st, gov, "b")
 	code, body = post(t, other, "/v1/integrate", nil)
 	res = integrateResult{}
 	if err := json.Unmarshal(body, &res); err != nil || code != http.StatusOK || res.Held || res.Holder != "a" {
@@ -196,8 +228,8 @@ func TestIntegrateAndCheckpoint(t *testing.T) {
 }
 
 func TestIntegrateForeignLog(t *testing.T) {
-	st := memledger.New()
-	_, hs := newServer(t, st, "a")
+	st, gov := memledger.New(), memstore.New()
+	_, hs := newServer(t, st, gov, "a")
 	if code, body := post(t, hs, "/v1/integrate", nil); code != http.StatusOK {
 		t.Fatalf("POST /v1/integrate = %d %s", code, body)
 	}
@@ -208,7 +240,7 @@ func TestIntegrateForeignLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, foreign := newServerWithKey(t, st, "b", skey)
+	_, foreign := newServerWithKey(t, st, gov, "b", skey)
 	code, body := post(t, foreign, "/v1/integrate", nil)
 	var e struct {
 		Error struct{ Code, Message string }
@@ -306,5 +338,120 @@ func TestKeygen(t *testing.T) {
 	}
 	if err := run([]string{"-keygen"}, io.Discard); err == nil {
 		t.Errorf("run(-keygen) without -out = nil, want an error")
+	}
+}
+
+// TestIntegratorTruncatesEchoedIds sends ids of 120 KB where a receipt,
+// a push or a path carries one: neither the answer nor the log repeats
+// more than a few dozen bytes of any.
+func TestIntegratorTruncatesEchoedIds(t *testing.T) {
+	long := strings.Repeat("x", 120<<10)
+	// echoed is more of an id than any message may repeat.
+	echoed := strings.Repeat("x", 2*httpjson.MaxEcho+1)
+	r := receipt.Receipt{}
+	if err := json.Unmarshal(receiptJSON(t, "ev-long"), &r); err != nil {
+		t.Fatal(err)
+	}
+	withHash := func(r receipt.Receipt) receipt.Receipt { r.Hash = r.ComputeHash(); return r }
+	longTenant := r
+	longTenant.TenantID = long // hash not recomputed: refused for its hash
+	longExec := withHash(r)
+	longExec.ExecutionID = long
+	longExec = withHash(longExec) // intact, but too large for the log
+	badHash := r
+	badHash.Hash = long
+	unknownMember := []byte(`{"` + long + `":1}`)
+	tests := []struct {
+		name string
+		path string
+		body []byte
+		code int
+	}{
+		{"tenant id", "/v1/receipts/push", event.PushBody(longTenant.JSON(), nil, "1"), http.StatusOK},
+		{"execution id", "/v1/receipts/push", event.PushBody(longExec.JSON(), nil, "2"), http.StatusOK},
+		{"receipt hash", "/v1/receipts/push", event.PushBody(badHash.JSON(), nil, "3"), http.StatusOK},
+		{"member name", "/v1/receipts/push", event.PushBody(unknownMember, nil, "4"), http.StatusOK},
+		{"message id", "/v1/receipts/push", event.PushBody(r.JSON(), nil, long[:2000]), http.StatusOK},
+		{"path", "/v1/" + long, nil, http.StatusNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &syncBuffer{}
+			s, hs := newServer(t, memledger.New(), memstore.New(), "a")
+			s.log = slog.New(slog.NewJSONHandler(logs, nil))
+			code, body := post(t, hs, tc.path, tc.body)
+			if code != tc.code {
+				t.Errorf("POST %.40s… = %d %.200s, want %d", tc.path, code, body, tc.code)
+			}
+			if len(body) > 1024 || strings.Contains(string(body), echoed) {
+				t.Errorf("POST %.40s… answered %d bytes: %.300s…; want the id truncated", tc.path, len(body), body)
+			}
+			if tc.code == http.StatusOK && !strings.Contains(string(body), `"refused"`) {
+				t.Errorf("POST %.40s… = %s, want it refused", tc.path, body)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				if len(line) > 2048 || strings.Contains(line, echoed) {
+					t.Errorf("log line of %d bytes: %.300s…; want the id truncated", len(line), line)
+				}
+			}
+		})
+	}
+}
+
+// countingReader is an endless body that counts the bytes read from it.
+type countingReader struct{ n int64 }
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestIntegratorCapsBody sends bodies beyond each route's cap: they are
+// refused after reading at most the cap, and the connection is closed.
+func TestIntegratorCapsBody(t *testing.T) {
+	s, hs := newServer(t, memledger.New(), memstore.New(), "a")
+	tests := []struct {
+		name, path string
+		limit      int64
+		code       int
+		want       string
+	}{
+		{"push", "/v1/receipts/push", maxPushBody, http.StatusOK, fmt.Sprintf(`"status":"refused","reason":"request body exceeds %d bytes"`, maxPushBody)},
+		{"integrate", "/v1/integrate", maxControlBody, http.StatusBadRequest, fmt.Sprintf(`"message":"request body exceeds %d bytes"`, maxControlBody)},
+		{"unknown route", "/v1/nothing", maxControlBody, http.StatusNotFound, `"not_found"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := &countingReader{}
+			req := httptest.NewRequest(http.MethodPost, tc.path, body)
+			rec := httptest.NewRecorder()
+			s.handler().ServeHTTP(rec, req)
+			if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.want) {
+				t.Errorf("POST %s with an endless body = %d %s, want %d with %s", tc.path, rec.Code, rec.Body, tc.code, tc.want)
+			}
+			if body.n > tc.limit+64<<10 {
+				t.Errorf("POST %s read %d bytes of the body, want at most about %d", tc.path, body.n, tc.limit)
+			}
+			// Over HTTP, the server closes the connection rather than
+			// read the rest.
+			resp, err := http.Post(hs.URL+tc.path, "application/json", bytes.NewReader(make([]byte, 2*tc.limit+1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.code || (tc.code != http.StatusNotFound && !resp.Close) {
+				t.Errorf("POST %s with %d bytes = %d, close %v; want %d and the connection closed", tc.path, 2*tc.limit+1, resp.StatusCode, resp.Close, tc.code)
+			}
+		})
+	}
+	// A push within the cap still works, padded up to it.
+	push := event.PushBody(receiptJSON(t, "ev-capped"), nil, "1")
+	padded := append(bytes.Repeat([]byte(" "), int(maxPushBody)-len(push)), push...)
+	code, body := post(t, hs, "/v1/receipts/push", padded)
+	if code != http.StatusOK || !strings.Contains(string(body), `"pending"`) {
+		t.Errorf("POST /v1/receipts/push of %d bytes = %d %s, want pending", len(padded), code, body)
 	}
 }

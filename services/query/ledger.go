@@ -77,7 +77,7 @@ func sizeParam(r *http.Request, name string, min int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < min {
-		return 0, governor.Errorf(governor.Invalid, "query.ledger", "%s=%q: want an integer ≥ %d", name, s, min)
+		return 0, governor.Errorf(governor.Invalid, "query.ledger", "%s=%s: want an integer ≥ %d", name, httpjson.Quote(s), min)
 	}
 	return n, nil
 }

@@ -6,22 +6,28 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	fs "cloud.google.com/go/firestore"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/autonomics/autonomics/shared/engine"
+	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/ledger/memledger"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/memstore"
+	"github.com/autonomics/autonomics/shared/platform"
+	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
 	"github.com/autonomics/autonomics/shared/topic"
 )
@@ -78,7 +84,7 @@ func newLedgerFixture(t *testing.T) *ledgerFixture {
 		t.Fatal(err)
 	}
 	lst := memledger.New()
-	in, err := ledger.NewIntegrator(ledger.IntegratorOptions{Store: lst, Signer: signer, VerifierKey: vkey, Holder: "test", Logger: quiet})
+	in, err := ledger.NewIntegrator(ledger.IntegratorOptions{Store: lst, Witness: st, Signer: signer, VerifierKey: vkey, Holder: "test", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,3 +319,90 @@ func (r tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 }
 
 func (tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
+
+// TestQueryServesLedgerFromLedgerDatabase runs the API as main wires it,
+// with the ledger in a database of its own: the checkpoint and the
+// tenant's export come from the ledger's database, the chains from the
+// governors'.
+func TestQueryServesLedgerFromLedgerDatabase(t *testing.T) {
+	if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
+		t.Skip("FIRESTORE_EMULATOR_HOST is not set; start the emulator (make emulators) and export FIRESTORE_EMULATOR_HOST=127.0.0.1:8780")
+	}
+	ctx := t.Context()
+	project := fmt.Sprintf("query-test-%08x", rand.Uint32())
+	clients := map[string]*fs.Client{}
+	for _, db := range []string{"(default)", "ledger"} {
+		c, err := fs.NewClientWithDatabase(ctx, project, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		clients[db] = c
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	gov := firestore.New(clients["(default)"], firestore.Options{})
+	k := governor.Key{Tenant: "acme", Domain: governor.Billing, Subject: "2026-11"}
+	var entries []ledger.Entry
+	for i := range 3 {
+		err := gov.RunTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			inst, err := tx.Instance(k)
+			if err != nil {
+				return err
+			}
+			ev := governor.Event{ID: fmt.Sprint("ev-", i), Source: "//test", Type: governor.TypeOf(k.Domain, "usage_recorded"),
+				Domain: k.Domain, Name: "usage_recorded", Tenant: k.Tenant, Subject: k.Subject}
+			r := receipt.New(inst, ev, governor.Decision{Outcome: governor.Accepted, From: inst.State, To: "open"}, time.Now())
+			e, err := ledger.NewEntry(r.JSON(), time.Now())
+			if err != nil {
+				return err
+			}
+			entries = append(entries[:i], e)
+			inst.State, inst.Version, inst.LastHash = "open", r.Seq, r.Hash
+			return tx.Write(store.Changes{Instance: inst, Receipt: r})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const name = "query-test"
+	lst := firestore.NewLedger(clients["ledger"], firestore.LedgerOptions{Name: name})
+	if _, err := lst.AddPending(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	skey, vkey, err := ledger.GenerateKey("query.test/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _, err := ledger.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ledger.NewIntegrator(ledger.IntegratorOptions{Store: lst, Witness: gov, Signer: signer, VerifierKey: vkey, Holder: "test", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := in.Integrate(ctx); err != nil || p.Integrated != 3 {
+		t.Fatalf("Integrate = %+v, %v", p, err)
+	}
+	api, err := newAPI(&platform.Runtime{Firestore: clients["(default)"], LedgerFirestore: clients["ledger"], Store: gov, Logger: quiet}, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(srv.Close)
+	f := &ledgerFixture{srv: srv}
+	v, err := ledger.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, note := f.get(t, "/v1/checkpoint")
+	cp, err := ledger.OpenCheckpoint(note, v)
+	if code != http.StatusOK || err != nil || cp.Size != 3 {
+		t.Fatalf("GET /v1/checkpoint = %d %s, %v; want the ledger database's checkpoint of size 3", code, note, err)
+	}
+	var e ledger.Export
+	f.getJSON(t, "/v1/tenants/acme/ledger", &e)
+	if rep, err := ledger.VerifyExport(&e, cp); err != nil || rep.Included != 3 {
+		t.Errorf("VerifyExport = %+v, %v; want the 3 receipts of the governors' chain included", rep, err)
+	}
+}

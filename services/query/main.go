@@ -1,6 +1,8 @@
 // Command query serves the read-only query API of Autonomics on Cloud Run:
-// governor instances, receipts and chain verification per tenant
-// (DESIGN.md §6).
+// governor instances, receipts and chain verification per tenant, read
+// from the governors' database (AUTONOMICS_FIRESTORE_DATABASE), and the
+// verifiable ledger's checkpoint, proofs, exports and tiles, read from the
+// ledger's database (AUTONOMICS_LEDGER_DATABASE, by default the same).
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/firestore"
+	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
@@ -24,6 +27,21 @@ func main() {
 		os.Stderr.WriteString("query: " + err.Error() + "\n")
 		os.Exit(1)
 	}
+}
+
+// newAPI builds the API on rt: governors and receipts from rt.Store (the
+// governors' database), the ledger named ledgerName from the ledger's
+// database (rt.LedgerFirestore), its exports' chains from rt.Store.
+func newAPI(rt *platform.Runtime, ledgerName string) (*API, error) {
+	const op = "query.newAPI"
+	switch {
+	case rt.LedgerFirestore == nil:
+		return nil, governor.Errorf(governor.Invalid, op, "no client of the ledger's database")
+	case rt.Store == nil:
+		return nil, governor.Errorf(governor.Invalid, op, "no store of the governors' database")
+	}
+	ledgerStore := firestore.NewLedger(rt.LedgerFirestore, firestore.LedgerOptions{Name: ledgerName})
+	return &API{store: rt.Store, log: rt.Logger, ledger: NewLedgerAPI(ledgerStore, rt.Store, rt.Logger)}, nil
 }
 
 func run() error {
@@ -42,8 +60,10 @@ func run() error {
 		return err
 	}
 	defer rt.Close()
-	ledgerStore := firestore.NewLedger(rt.Firestore, firestore.LedgerOptions{Name: os.Getenv(envLedgerName)})
-	api := &API{store: rt.Store, log: rt.Logger, ledger: NewLedgerAPI(ledgerStore, rt.Store, rt.Logger)}
+	api, err := newAPI(rt, os.Getenv(envLedgerName))
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{Addr: ":" + port, Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

@@ -192,7 +192,7 @@ func verifyLedger(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "OK: tenant %s: %d instances, every chain intact, %d receipts included in %s, %d pending integration\n",
+	fmt.Fprintf(stdout, "OK: tenant %s: %d instances, every chain intact, %d receipts included in %s, %d pending integration, no fork\n",
 		e.TenantID, rep.Instances, rep.Included, cp, rep.Pending)
 	return nil
 }
@@ -229,6 +229,6 @@ func audit(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "OK: %s: %d tiles and %d entry bundles consistent, every entry an intact receipt\n", cp, rep.Tiles, rep.Bundles)
+	fmt.Fprintf(stdout, "OK: %s: %d tiles and %d entry bundles consistent, every entry an intact receipt, no fork\n", cp, rep.Tiles, rep.Bundles)
 	return nil
 }

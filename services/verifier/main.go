@@ -20,6 +20,13 @@
 // paths and checks them against the checkpoint (-checkpoint, or the log's
 // own /checkpoint).
 //
+// audit and ledger also look for forks: two receipts for one (tenant,
+// domain, subject, seq), or two receipts of one instance after one
+// prev_hash. A governor commits neither, so one of them was made up or
+// rewritten; the failure names both entries' indices and the instance and
+// seq. audit keeps a fixed-size digest per entry for this, 70 to 140 bytes
+// each.
+//
 // -key is the verifier key (GET /v1/checkpoint/key, or the output of
 // integrator -keygen) or a file holding it. Checkpoints are the signed
 // notes of GET /v1/checkpoint. The exit status is 0 when everything

@@ -46,11 +46,26 @@ func (c chains) Chain(_ context.Context, k governor.Key, after int64, _ int) ([]
 	return out, nil
 }
 
+// StoredHashes makes chains the integrator's witness: the receipts the
+// governors stored are those of the chains.
+func (c chains) StoredHashes(_ context.Context, refs []ledger.ReceiptRef) (map[ledger.ReceiptRef]string, error) {
+	out := map[ledger.ReceiptRef]string{}
+	for _, r := range refs {
+		for _, rec := range c[r.Key] {
+			if rec.Seq == r.Seq {
+				out[r] = rec.Hash
+			}
+		}
+	}
+	return out, nil
+}
+
 // world is a ledger with two checkpoints, written to files.
 type world struct {
 	dir     string
 	store   *memledger.Store
 	log     *ledger.Log
+	in      *ledger.Integrator
 	chains  chains
 	key     string // verifier key file
 	old, cp string // checkpoint files
@@ -90,11 +105,12 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.key = w.write(t, "vkey", []byte(vkey+"\n"))
-	in, err := ledger.NewIntegrator(ledger.IntegratorOptions{Store: w.store, Signer: signer, VerifierKey: vkey, Holder: "t",
+	in, err := ledger.NewIntegrator(ledger.IntegratorOptions{Store: w.store, Witness: w.chains, Signer: signer, VerifierKey: vkey, Holder: "t",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.in = in
 	insts := []governor.Instance{
 		{Key: governor.Key{Tenant: "acme", Domain: governor.Billing, Subject: "2026-11"}},
 		{Key: governor.Key{Tenant: "acme", Domain: governor.QuotaSLA, Subject: "api_calls"}},
@@ -289,4 +305,94 @@ func mustRead(t *testing.T, file string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// forgeAt makes up an intact receipt of k's instance at seq, chained to
+// prev, as anyone with the shared receipt code can.
+func forgeAt(k governor.Key, seq int64, prev string) receipt.Receipt {
+	inst := governor.Instance{Key: k, State: "b", Version: seq - 1, LastHash: prev}
+	ev := governor.Event{ID: fmt.Sprint("mallory-", seq), Source: "//mallory", Type: governor.TypeOf(k.Domain, "step"),
+		Domain: k.Domain, Name: "step", Tenant: k.Tenant, Subject: k.Subject}
+	return receipt.New(inst, ev, governor.Decision{Outcome: governor.Accepted, From: "b", To: "forged"}, time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
+}
+
+// TestVerifierNamesFork gets a second receipt for one place, or a second
+// receipt after one prev_hash, into a log (through a rewritten governors'
+// store, or a log written before the integrator asked the governors):
+// verifier audit and verifier ledger fail and name both entries and the
+// instance and seq.
+func TestVerifierNamesFork(t *testing.T) {
+	k := governor.Key{Tenant: "acme", Domain: governor.Billing, Subject: "2026-11"}
+	tests := []struct {
+		name string
+		// fork returns the receipt to add beside the genuine receipt g.
+		fork func(g receipt.Receipt) receipt.Receipt
+		// where returns the instance and seqs the failure must name.
+		where func(g, f receipt.Receipt) string
+	}{
+		{"same seq", func(g receipt.Receipt) receipt.Receipt { return forgeAt(k, g.Seq, g.PrevHash) },
+			func(g, _ receipt.Receipt) string { return fmt.Sprintf("acme/billing/2026-11 seq %d", g.Seq) }},
+		{"same prev_hash", func(g receipt.Receipt) receipt.Receipt { return forgeAt(k, g.Seq+1000, g.PrevHash) },
+			func(g, f receipt.Receipt) string {
+				return fmt.Sprintf("acme/billing/2026-11 seq %d and seq %d", g.Seq, f.Seq)
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			genuine := w.chains[k][7]
+			forged := tc.fork(genuine)
+			// The governors' store now holds the forged receipt too.
+			w.chains[k] = append(w.chains[k], forged)
+			e, err := ledger.NewEntry(forged.JSON(), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.store.AddPending(t.Context(), []ledger.Entry{e}); err != nil {
+				t.Fatal(err)
+			}
+			p, err := w.in.Integrate(t.Context())
+			if err != nil || p.Integrated != 1 {
+				t.Fatalf("Integrate(fork) = %+v, %v", p, err)
+			}
+			index := func(r receipt.Receipt) int64 {
+				f, err := w.store.Lookup(t.Context(), []string{r.Hash})
+				if err != nil || f[r.Hash].Index < 0 {
+					t.Fatalf("Lookup(%s) = %v, %v", r.Hash, f, err)
+				}
+				return f[r.Hash].Index
+			}
+			i, j := index(genuine), index(forged)
+			cpFile := w.write(t, "fork-cp.txt", p.Checkpoint)
+			var out, errOut bytes.Buffer
+			status := run([]string{"audit", "-url", w.serve(t), "-key", w.key}, &out, &errOut)
+			msg := errOut.String()
+			for _, want := range []string{"fork", fmt.Sprintf("entries %d and %d", i, j), tc.where(genuine, forged)} {
+				if status != 1 || !strings.Contains(msg, want) {
+					t.Errorf("verifier audit of a forked log = %d, %q; want 1 and a failure naming %s", status, msg, want)
+				}
+			}
+			// The tenant's export, listing both receipts of the instance.
+			exp, err := w.log.Export(t.Context(), w.chains, "acme", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for n := range exp.Instances {
+				ei := &exp.Instances[n]
+				if ei.Domain == string(k.Domain) && ei.Subject == k.Subject {
+					last := ei.Receipts[len(ei.Receipts)-1]
+					ei.Receipts = append(ei.Receipts[:8:8], append([]ledger.ExportReceipt{last}, ei.Receipts[8:len(ei.Receipts)-1]...)...)
+				}
+			}
+			out.Reset()
+			errOut.Reset()
+			status = run([]string{"ledger", "-export", w.writeJSON(t, "fork-export.json", exp), "-checkpoint", cpFile, "-key", w.key}, &out, &errOut)
+			msg = errOut.String()
+			for _, want := range []string{"fork", fmt.Sprintf("index %d and index %d", i, j), tc.where(genuine, forged)} {
+				if status != 1 || !strings.Contains(msg, want) {
+					t.Errorf("verifier ledger of an export with a fork = %d, %q; want 1 and a failure naming %s", status, msg, want)
+				}
+			}
+		})
+	}
 }

@@ -68,7 +68,9 @@ type LedgerOptions struct {
 // its entry, so a redelivery writes nothing), its entry and the deletion
 // of its pending record, the last two in transactions of 250 entries. A
 // batch adds the batch document and, in the commit transaction, the
-// changed tiles, the state and the lease.
+// changed tiles, the state and the lease. A pending record the integrator
+// drops (DropPending: a receipt the governors did not store) costs its
+// deletion, in fenced transactions of 499.
 //
 // Indexes: the pending query orders by arrived_at and document id (the
 // automatic single-field index suffices). pending.leaf, entries.leaf and
@@ -275,6 +277,55 @@ func (l *Ledger) AddPending(ctx context.Context, entries []ledger.Entry) (int, e
 		return added, wrapErr(op, firstErr)
 	}
 	return added, nil
+}
+
+// DropPending implements ledger.Store: fenced transactions, each
+// deleting the pending records of up to maxTxWrites-1 hashes (the last
+// write renews the lease), that keep the records of the batch in
+// progress. Deleting the record of an entry already written changes
+// nothing: Pending skips such records anyway.
+func (l *Ledger) DropPending(ctx context.Context, f ledger.Fence, hashes []string) error {
+	const op = "firestore.Ledger.DropPending"
+	if err := checkLive(ctx, op); err != nil {
+		return err
+	}
+	valid := make([]string, 0, len(hashes))
+	seen := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		if ledger.IsReceiptHash(h) && !seen[h] { // no other document can exist
+			seen[h] = true
+			valid = append(valid, h)
+		}
+	}
+	const per = maxTxWrites - 1
+	// One transaction at least, so that a caller without the lease learns
+	// it even with nothing to drop.
+	for start := 0; start == 0 || start < len(valid); start += per {
+		chunk := valid[start:min(start+per, len(valid))]
+		err := l.runTx(ctx, op, func(ctx context.Context, t *fs.Transaction) error {
+			r, err := l.fenced(t, op, f)
+			if err != nil {
+				return err
+			}
+			inBatch := make(map[string]bool, len(r.batch.Hashes))
+			for _, h := range r.batch.Hashes {
+				inBatch[h] = true
+			}
+			for _, h := range chunk {
+				if inBatch[h] {
+					continue
+				}
+				if err := t.Delete(l.pendingRef(h)); err != nil {
+					return governor.Wrap(governor.Internal, op, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Pending implements ledger.Store with a query on the pending records

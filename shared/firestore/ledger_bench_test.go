@@ -5,26 +5,31 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	fs "cloud.google.com/go/firestore"
+
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
 
-// benchEntries returns n pending entries of distinct receipts, arriving
-// at now.
-func benchEntries(b *testing.B, prefix string, n int) []ledger.Entry {
+// benchEntries returns the pending entries of n distinct receipts,
+// arriving at now, and stores the receipts in gov as the governors do, so
+// that the integrator admits them.
+func benchEntries(b *testing.B, gov *Store, prefix string, n int) []ledger.Entry {
 	b.Helper()
-	out := make([]ledger.Entry, n)
 	now := time.Now()
-	for i := range out {
-		r := benchReceipt(fmt.Sprintf("%s-%d", prefix, i), now)
-		e, err := ledger.NewEntry(r.JSON(), now)
+	rs := benchReceipts(prefix, n, now)
+	storeReceipts(b, gov, rs)
+	out := make([]ledger.Entry, n)
+	for i := range rs {
+		e, err := ledger.NewEntry(rs[i].JSON(), now)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -33,18 +38,45 @@ func benchEntries(b *testing.B, prefix string, n int) []ledger.Entry {
 	return out
 }
 
-// benchReceipt is a typical receipt: an accepted billing decision with
-// one emitted action.
-func benchReceipt(id string, now time.Time) receipt.Receipt {
-	k := governor.Key{Tenant: "tenant-0042", Domain: governor.Billing, Subject: "2026-11"}
+// benchReceipts returns n typical receipts (accepted billing decisions
+// with one emitted action) at seqs 1…n of an instance named by prefix.
+func benchReceipts(prefix string, n int, now time.Time) []receipt.Receipt {
+	k := governor.Key{Tenant: "tenant-0042", Domain: governor.Billing, Subject: prefix}
+	out := make([]receipt.Receipt, n)
+	for i := range out {
+		out[i] = benchReceipt(k, int64(i+1), fmt.Sprintf("%s-%d", prefix, i), now)
+	}
+	return out
+}
+
+// benchReceipt is a typical receipt at seq of k: an accepted billing
+// decision with one emitted action.
+func benchReceipt(k governor.Key, seq int64, id string, now time.Time) receipt.Receipt {
 	ev := governor.Event{ID: id, Source: "//bench", Type: "autonomics.billing.usage_recorded", Domain: k.Domain,
 		Name: "usage_recorded", Tenant: k.Tenant, Subject: k.Subject, Data: []byte(`{"meter":"api_calls","quantity":1}`)}
 	d := governor.Decision{Outcome: governor.Accepted, From: "open", To: "open",
 		Emits: []governor.Emit{{Kind: governor.KindActuate, Type: "billing.issue_invoice", Domain: k.Domain, Subject: k.Subject}}}
-	return receipt.New(governor.Instance{Key: k, State: "open", Version: 41, LastHash: receipt.ZeroHash}, ev, d, now)
+	return receipt.New(governor.Instance{Key: k, State: "open", Version: seq - 1, LastHash: receipt.ZeroHash}, ev, d, now)
 }
 
-func benchIntegrator(b *testing.B, l ledger.Store, batch int, observe func(ledger.Pass, error)) *ledger.Integrator {
+// storeReceipts writes the receipt documents of rs as a governor's
+// commits leave them, in bulk: the setup of the integrator's witness.
+func storeReceipts(b *testing.B, s *Store, rs []receipt.Receipt) {
+	b.Helper()
+	bw := s.c.BulkWriter(context.Background())
+	for i := range rs {
+		at, err := time.Parse(time.RFC3339Nano, rs[i].DecidedAt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bw.Set(s.receiptsRef(rs[i].Key()).Doc(seqID(rs[i].Seq)), receiptDoc(&rs[i], at)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bw.End()
+}
+
+func benchIntegrator(b *testing.B, l ledger.Store, gov *Store, batch int, observe func(ledger.Pass, error)) *ledger.Integrator {
 	b.Helper()
 	skey, vkey, err := ledger.GenerateKey("autonomics.bench/ledger")
 	if err != nil {
@@ -55,7 +87,7 @@ func benchIntegrator(b *testing.B, l ledger.Store, batch int, observe func(ledge
 		b.Fatal(err)
 	}
 	in, err := ledger.NewIntegrator(ledger.IntegratorOptions{
-		Store: l, Signer: signer, VerifierKey: vkey, Holder: "bench", BatchSize: batch, WriteChunk: batch, Observe: observe,
+		Store: l, Witness: gov, Signer: signer, VerifierKey: vkey, Holder: "bench", BatchSize: batch, WriteChunk: batch, Observe: observe,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -64,16 +96,32 @@ func benchIntegrator(b *testing.B, l ledger.Store, batch int, observe func(ledge
 	return in
 }
 
+// governorsClient returns a client of the governors' database of the
+// benchmarks, apart from the ledger's as in production: the emulator
+// answers a query by scanning the whole database, so receipts stored next
+// to the ledger would slow its pending query down as they pile up.
+func governorsClient(b *testing.B) *fs.Client {
+	b.Helper()
+	ledgerClient(b) // skips without the emulator
+	c, err := fs.NewClientWithDatabase(context.Background(), ledgerEmulatorProject, "governors")
+	if err != nil {
+		b.Fatalf("firestore.NewClientWithDatabase(%q, governors) = %v", ledgerEmulatorProject, err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
 // BenchmarkLedgerIntegrate integrates batches of pending receipts on the
 // emulator; receipts/s is the integration rate (one pass per batch:
-// lease, pending query, batch, index assignment, tiles, signed
-// checkpoint, commit).
+// lease, pending query, the governors' store's word on every receipt,
+// batch, index assignment, tiles, signed checkpoint, commit).
 func BenchmarkLedgerIntegrate(b *testing.B) {
 	c := ledgerClient(b)
+	gov := New(governorsClient(b), Options{})
 	for _, batch := range []int{1000, 2000, 5000} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			l := newTestLedger(c)
-			in := benchIntegrator(b, l, batch, nil)
+			in := benchIntegrator(b, l, gov, batch, nil)
 			ctx := context.Background()
 			if _, err := in.Integrate(ctx); err != nil {
 				b.Fatal(err)
@@ -81,7 +129,7 @@ func BenchmarkLedgerIntegrate(b *testing.B) {
 			integrated := 0
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
-				if _, err := l.AddPending(ctx, benchEntries(b, fmt.Sprintf("b%d-%d", batch, i), batch)); err != nil {
+				if _, err := l.AddPending(ctx, benchEntries(b, gov, fmt.Sprintf("b%d-%d-%08x", batch, i, rand.Uint32()), batch)); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -105,7 +153,7 @@ func BenchmarkLedgerAddPending(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
-			r := benchReceipt(fmt.Sprint("p-", i), time.Now())
+			r := benchReceipt(governor.Key{Tenant: "tenant-0042", Domain: governor.Billing, Subject: "2026-11"}, i, fmt.Sprint("p-", i), time.Now())
 			e, err := ledger.NewEntry(r.JSON(), time.Now())
 			if err != nil {
 				b.Fatal(err)
@@ -133,11 +181,15 @@ func BenchmarkLedgerLatency(b *testing.B) {
 		duration = 5 * time.Second
 	)
 	c := ledgerClient(b)
+	gov := New(governorsClient(b), Options{})
 	for b.Loop() {
 		l := newTestLedger(c)
 		var mu sync.Mutex
 		var lat []time.Duration
-		in := benchIntegrator(b, l, 5000, func(p ledger.Pass, err error) {
+		total := int(rate * duration / time.Second)
+		rs := benchReceipts(fmt.Sprintf("l-%08x", rand.Uint32()), total, time.Now())
+		storeReceipts(b, gov, rs)
+		in := benchIntegrator(b, l, gov, 5000, func(p ledger.Pass, err error) {
 			if err != nil {
 				b.Errorf("Integrate = %v", err)
 			}
@@ -148,7 +200,6 @@ func BenchmarkLedgerLatency(b *testing.B) {
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { _ = in.Run(ctx, interval, 4*time.Second); close(done) }()
-		total := int(rate * duration / time.Second)
 		var wg sync.WaitGroup
 		start := time.Now()
 		for w := range pushers {
@@ -157,9 +208,7 @@ func BenchmarkLedgerLatency(b *testing.B) {
 					if d := time.Until(start.Add(time.Duration(i) * time.Second / rate)); d > 0 {
 						time.Sleep(d)
 					}
-					now := time.Now()
-					r := benchReceipt(fmt.Sprint("l-", i), now)
-					e, err := ledger.NewEntry(r.JSON(), now)
+					e, err := ledger.NewEntry(rs[i].JSON(), time.Now())
 					if err != nil {
 						b.Error(err)
 						return
@@ -198,13 +247,14 @@ func BenchmarkLedgerLatency(b *testing.B) {
 // checkpoint.
 func BenchmarkLedgerProve(b *testing.B) {
 	const n = 5000
-	l := newTestLedger(ledgerClient(b))
+	c := ledgerClient(b)
+	l, gov := newTestLedger(c), New(governorsClient(b), Options{})
 	ctx := context.Background()
-	es := benchEntries(b, "prove", n)
+	es := benchEntries(b, gov, fmt.Sprintf("prove-%08x", rand.Uint32()), n)
 	if _, err := l.AddPending(ctx, es); err != nil {
 		b.Fatal(err)
 	}
-	in := benchIntegrator(b, l, n, nil)
+	in := benchIntegrator(b, l, gov, n, nil)
 	if _, err := in.Integrate(ctx); err != nil {
 		b.Fatal(err)
 	}

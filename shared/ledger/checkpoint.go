@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
 // Checkpoint is the body of a C2SP tlog-checkpoint: the log's origin, its
@@ -69,12 +70,12 @@ func ParseCheckpoint(text []byte) (Checkpoint, error) {
 	c.Origin = lines[0]
 	n, err := strconv.ParseInt(lines[1], 10, 64)
 	if err != nil || n < 0 || strconv.FormatInt(n, 10) != lines[1] {
-		return bad("tree size %q is not a decimal integer without leading zeros", lines[1])
+		return bad("tree size %s is not a decimal integer without leading zeros", httpjson.Quote(lines[1]))
 	}
 	c.Size = n
 	h, err := base64.StdEncoding.DecodeString(lines[2])
 	if err != nil || len(h) != tlog.HashSize {
-		return bad("root hash %q is not the base64 of 32 bytes", lines[2])
+		return bad("root hash %s is not the base64 of 32 bytes", httpjson.Quote(lines[2]))
 	}
 	copy(c.Root[:], h)
 	return c, nil
@@ -84,7 +85,7 @@ func ParseCheckpoint(text []byte) (Checkpoint, error) {
 func SignCheckpoint(c Checkpoint, s note.Signer) ([]byte, error) {
 	const op = "ledger.SignCheckpoint"
 	if c.Origin == "" || strings.ContainsAny(c.Origin, "\n") {
-		return nil, governor.Errorf(governor.Invalid, op, "origin %q must be one non-empty line", c.Origin)
+		return nil, governor.Errorf(governor.Invalid, op, "origin %s must be one non-empty line", httpjson.Quote(c.Origin))
 	}
 	msg, err := note.Sign(&note.Note{Text: string(c.Text())}, s)
 	if err != nil {
@@ -118,7 +119,7 @@ func OpenCheckpoint(signed []byte, v note.Verifier) (Checkpoint, error) {
 		return Checkpoint{}, err
 	}
 	if c.Origin != v.Name() {
-		return Checkpoint{}, governor.Errorf(governor.Conflict, op, "checkpoint origin %q is not the key name %q", c.Origin, v.Name())
+		return Checkpoint{}, governor.Errorf(governor.Conflict, op, "checkpoint origin %s is not the key name %q", httpjson.Quote(c.Origin), v.Name())
 	}
 	return c, nil
 }

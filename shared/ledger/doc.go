@@ -17,13 +17,43 @@
 // reaches the log, once. A leaf is at most MaxLeafBytes, the limit of an
 // entry bundle's uint16 length prefix; receipts are far smaller.
 //
+// # Only stored receipts
+//
+// A correct hash proves nothing about where a receipt came from: anyone
+// who can publish on the receipts topic, or reach the push endpoint, can
+// build a receipt with the shared receipt code, chained to a tenant's real
+// head or for a tenant without governors. So a pending entry is only a
+// candidate. Before a batch is recorded, the integrator asks its
+// ReceiptWitness, the governors' store (read only), for the receipts
+// stored at the places (tenant, domain, subject, seq) of all the batch's
+// candidates, in one batched read, and admits a candidate only when the
+// receipt stored at its place has its hash. The others are never signed:
+// they are removed from the pending entries (Store.DropPending, so that a
+// flood of them cannot hold the log up), counted (Pass.Forged and the
+// counter RefusedMetric, by reason) and logged with their ids quoted and
+// truncated. The governor's own receipt for the same place is admitted
+// when it arrives, so that, unless the governors' store itself is
+// rewritten, the log holds at most one receipt per place.
+//
+// A candidate whose place holds no receipt is refused at once, not kept
+// for later: the engine publishes a receipt only after the transaction
+// that stored it committed, and Firestore reads are strongly consistent,
+// so a genuine receipt is always found. Waiting would let made-up entries
+// occupy the pending batch. The price is that an integrator pointed at
+// the wrong governors' database drops what it is sent; the counter says
+// so at once, and the receipts, still in the governors' store, can be
+// published again. A witness that fails (unavailable) makes the pass
+// fail: nothing is admitted or dropped, and the next pass asks again. A
+// batch already recorded is completed as recorded, without asking again.
+//
 // # Integration
 //
 // One Integrator at a time holds the log's lease (Store.AcquireLease: a
 // holder and an expiry, taken over by another instance once it expires).
 // A pass takes up to BatchSize pending entries, oldest first, and:
 //
-//  1. records them, in order, as the Batch starting at the committed size
+//  1. drops those the witness does not vouch for (see above) and records
+//     the others, in order, as the Batch starting at the committed size
 //     (BeginBatch, fenced by the lease);
 //  2. authenticates the stored right edge of the tree against the
 //     committed root, computes the new hashes, tiles and root, and signs
@@ -87,11 +117,21 @@
 // Audit reads a whole log through a TileSource (a Log, or a TileClient
 // over HTTP) as a monitor does.
 //
+// Both report a fork (problem Fork), naming both entries' indices and the
+// receipt's place: two entries for one (tenant, domain, subject, seq), or
+// two entries of one instance with one prev_hash. A governor commits
+// neither, so a fork means a made-up or rewritten receipt reached the log
+// (before the witness check, or through a rewritten governors' store).
+// Audit remembers a 16-byte digest of each entry's place and of its link
+// (instance and prev_hash), 70 to 140 bytes per entry whatever the
+// receipts hold.
+//
 // # Storage
 //
 // Store is the port; memledger is the in-memory adapter and the Firestore
 // adapter lives in package firestore. Both pass the conformance suite in
 // ledgertest, which also runs the failure scenarios: racing integrators,
-// an integrator killed after each step, tampered tiles and entries, and a
-// forked log.
+// an integrator killed after each step, tampered tiles and entries, a
+// forked log, and receipts no governor stored. The governors' stores (the
+// Firestore store, memstore) pass ledgertest's witness suite.
 package ledger

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
 
@@ -14,42 +15,49 @@ import (
 // parse and its hash must be the hash of its canonical JSON; the leaf is
 // the receipt's canonical JSON including "hash", whatever whitespace or
 // member order data used. Failures are governor.Invalid errors: retrying
-// cannot cure them.
+// cannot cure them. Their messages quote at most httpjson.MaxEcho bytes of
+// any value of data, and are at most maxMessage bytes long.
+//
+// An entry is only a candidate: the integrator admits it to the log once
+// the governors' store vouches for it (ReceiptWitness).
 func NewEntry(data []byte, now time.Time) (Entry, error) {
 	const op = "ledger.NewEntry"
 	r, err := receipt.Parse(data)
 	if err != nil {
-		return Entry{}, governor.Errorf(governor.Invalid, op, "not a receipt: %s", governor.ErrorMessage(err))
+		return Entry{}, governor.Errorf(governor.Invalid, op, "not a receipt: %s", httpjson.Truncate(governor.ErrorMessage(err), maxMessage))
 	}
 	if h := r.ComputeHash(); h != r.Hash {
-		return Entry{}, governor.Errorf(governor.Invalid, op, "receipt %s/%s/%s seq %d: hash is %q, its canonical JSON hashes to %s",
-			r.TenantID, r.Domain, r.Subject, r.Seq, r.Hash, h)
+		return Entry{}, governor.Errorf(governor.Invalid, op, "receipt %s: hash is %s, its canonical JSON hashes to %s",
+			RefOf(&r), httpjson.Quote(r.Hash), h)
 	}
 	leaf := r.JSON()
 	if len(leaf) > MaxLeafBytes {
-		return Entry{}, governor.Errorf(governor.Invalid, op, "receipt %s is %d bytes, the log takes at most %d", r.Hash, len(leaf), MaxLeafBytes)
+		return Entry{}, governor.Errorf(governor.Invalid, op, "receipt %s is %d bytes, the log takes at most %d", RefOf(&r), len(leaf), MaxLeafBytes)
 	}
 	return Entry{Hash: r.Hash, Leaf: leaf, Index: Unassigned, ArrivedAt: now.UTC()}, nil
 }
 
+// maxMessage bounds the part of an error message that describes input.
+const maxMessage = 2 * httpjson.MaxEcho
+
 // checkLeaf reports whether leaf is the canonical JSON of an intact
-// receipt whose hash is hash.
-func checkLeaf(hash string, leaf []byte) error {
+// receipt whose hash is hash, and returns the receipt.
+func checkLeaf(hash string, leaf []byte) (receipt.Receipt, error) {
 	const op = "ledger.checkLeaf"
 	r, err := receipt.Parse(leaf)
 	if err != nil {
-		return governor.Errorf(governor.Conflict, op, "entry %s: stored leaf is not a receipt: %s", hash, governor.ErrorMessage(err))
+		return r, governor.Errorf(governor.Conflict, op, "entry %s: stored leaf is not a receipt: %s", hash, httpjson.Truncate(governor.ErrorMessage(err), maxMessage))
 	}
 	if r.Hash != hash {
-		return governor.Errorf(governor.Conflict, op, "entry %s: stored leaf is receipt %s", hash, r.Hash)
+		return r, governor.Errorf(governor.Conflict, op, "entry %s: stored leaf is receipt %s", hash, httpjson.Quote(r.Hash))
 	}
 	if h := r.ComputeHash(); h != hash {
-		return governor.Errorf(governor.Conflict, op, "entry %s: stored leaf hashes to %s", hash, h)
+		return r, governor.Errorf(governor.Conflict, op, "entry %s: stored leaf hashes to %s", hash, h)
 	}
 	if string(r.JSON()) != string(leaf) {
-		return governor.Errorf(governor.Conflict, op, "entry %s: stored leaf is not canonical JSON", hash)
+		return r, governor.Errorf(governor.Conflict, op, "entry %s: stored leaf is not canonical JSON", hash)
 	}
-	return nil
+	return r, nil
 }
 
 // RecordHash returns the RFC 6962 leaf hash of a leaf: SHA-256 of 0x00

@@ -26,18 +26,41 @@ func exampleReceipts(n int) []receipt.Receipt {
 	return out
 }
 
-// An integrator appends published receipts to the log and signs a
-// checkpoint; anyone holding the verifier key checks a receipt's
-// inclusion proof against it.
+// governors is a witness over the receipts the governors stored, place by
+// place; in a deployment it is the governors' store (firestore.Store).
+type governors map[ledger.ReceiptRef]string
+
+func (g governors) StoredHashes(_ context.Context, refs []ledger.ReceiptRef) (map[ledger.ReceiptRef]string, error) {
+	out := map[ledger.ReceiptRef]string{}
+	for _, r := range refs {
+		if h, ok := g[r]; ok {
+			out[r] = h
+		}
+	}
+	return out, nil
+}
+
+// committed returns the witness of the governors that stored rs.
+func committed(rs []receipt.Receipt) governors {
+	g := governors{}
+	for i := range rs {
+		g[ledger.RefOf(&rs[i])] = rs[i].Hash
+	}
+	return g
+}
+
+// An integrator appends published receipts, those the governors stored,
+// to the log and signs a checkpoint; anyone holding the verifier key
+// checks a receipt's inclusion proof against it.
 func Example() {
 	ctx := context.Background()
 	signerKey, verifierKey, _ := ledger.GenerateKey("example.com/ledger")
 	signer, _, _ := ledger.NewSigner(signerKey)
 	store := memledger.New()
-	in, _ := ledger.NewIntegrator(ledger.IntegratorOptions{Store: store, Signer: signer, VerifierKey: verifierKey, Holder: "integrator-1"})
+	rs := exampleReceipts(10)
+	in, _ := ledger.NewIntegrator(ledger.IntegratorOptions{Store: store, Witness: committed(rs), Signer: signer, VerifierKey: verifierKey, Holder: "integrator-1"})
 
 	// The push endpoint turns each published receipt into a pending entry.
-	rs := exampleReceipts(10)
 	for _, r := range rs {
 		e, err := ledger.NewEntry(r.JSON(), time.Now())
 		if err != nil {
@@ -70,6 +93,30 @@ func Example() {
 	// altered receipt included: false
 }
 
+// A receipt anyone can make up with the receipt code, intact and chained
+// to the instance's head, is not one the governors stored: the integrator
+// drops it instead of signing it.
+func ExampleReceiptWitness() {
+	ctx := context.Background()
+	signerKey, _, _ := ledger.GenerateKey("example.com/ledger")
+	signer, _, _ := ledger.NewSigner(signerKey)
+	store := memledger.New()
+	rs := exampleReceipts(4)
+	stored, forged := rs[:3], rs[3] // the governors committed three
+	in, _ := ledger.NewIntegrator(ledger.IntegratorOptions{Store: store, Witness: committed(stored), Signer: signer, Holder: "integrator-1"})
+	for _, r := range rs {
+		e, _ := ledger.NewEntry(r.JSON(), time.Now())
+		store.AddPending(ctx, []ledger.Entry{e})
+	}
+	pass, _ := in.Integrate(ctx)
+	fmt.Println("integrated:", pass.Integrated, "dropped:", pass.Forged)
+	_, err := ledger.NewLog(store).InclusionProof(ctx, forged.Hash, 0)
+	fmt.Println("forged receipt:", governor.ErrorCode(err))
+	// Output:
+	// integrated: 3 dropped: 1
+	// forged receipt: not_found
+}
+
 func ExampleCheckpoint_Text() {
 	cp := ledger.Checkpoint{Origin: "example.com/ledger", Size: 0, Root: ledger.EmptyRoot}
 	fmt.Print(string(cp.Text()))
@@ -84,10 +131,10 @@ func ExampleVerifyConsistency() {
 	signerKey, verifierKey, _ := ledger.GenerateKey("example.com/ledger")
 	signer, _, _ := ledger.NewSigner(signerKey)
 	store := memledger.New()
-	in, _ := ledger.NewIntegrator(ledger.IntegratorOptions{Store: store, Signer: signer, Holder: "integrator-1"})
+	rs := exampleReceipts(12)
+	in, _ := ledger.NewIntegrator(ledger.IntegratorOptions{Store: store, Witness: committed(rs), Signer: signer, Holder: "integrator-1"})
 	v, _ := ledger.NewVerifier(verifierKey)
 	var cps []ledger.Checkpoint
-	rs := exampleReceipts(12)
 	for _, part := range [][]receipt.Receipt{rs[:5], rs[5:]} {
 		for _, r := range part {
 			e, _ := ledger.NewEntry(r.JSON(), time.Now())

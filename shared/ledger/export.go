@@ -8,6 +8,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
 
@@ -127,40 +128,63 @@ func (l *Log) Export(ctx context.Context, chains ChainReader, tenant string, siz
 	return exp, nil
 }
 
+// indexName names a receipt's position in an export.
+func indexName(index int64) string {
+	if index == Unassigned {
+		return "pending"
+	}
+	return fmt.Sprintf("index %d", index)
+}
+
 // VerifyExport checks an export against checkpoint cp, which must come
 // from a verified checkpoint (OpenCheckpoint): the export is of cp's tree;
-// every receipt belongs to the export's tenant and to its instance; every
-// instance's receipts form an intact hash chain from seq 1; every receipt
-// with an index is proven to be that entry of cp's tree, no two receipts
-// claim one index; and receipts without an index only end a chain. The
-// first failure is a *VerifyError naming the receipt.
+// every receipt belongs to the export's tenant and to its instance; no two
+// receipts of an instance share a seq or a prev_hash (problem Fork, naming
+// both receipts' indices); every instance's receipts form an intact hash
+// chain from seq 1; every receipt with an index is proven to be that entry
+// of cp's tree, no two receipts claim one index; and receipts without an
+// index only end a chain. The first failure is a *VerifyError naming the
+// receipt.
 func VerifyExport(e *Export, cp Checkpoint) (ExportReport, error) {
 	var rep ExportReport
 	switch {
 	case e.Format != ExportFormat:
-		return rep, failure(Malformed, "export", "format is %q, want %q", e.Format, ExportFormat)
+		return rep, failure(Malformed, "export", "format is %s, want %q", httpjson.Quote(e.Format), ExportFormat)
 	case e.TreeSize != cp.Size:
 		return rep, failure(WrongTreeSize, "export", "the export is of tree size %d, the checkpoint has size %d; export again with ?size=%d", e.TreeSize, cp.Size, cp.Size)
 	case e.RootHash != cp.Root:
 		return rep, failure(NotIncluded, "export", "the export's root %s is not the checkpoint's root %s", e.RootHash, cp.Root)
 	}
-	seen := map[string]bool{}
+	seen := map[governor.Key]bool{}
 	indices := map[int64]string{}
 	for _, inst := range e.Instances {
-		name := e.TenantID + "/" + inst.Domain + "/" + inst.Subject
-		if seen[name] {
+		name := instanceName(e.TenantID, inst.Domain, inst.Subject)
+		k := governor.Key{Tenant: e.TenantID, Domain: governor.Domain(inst.Domain), Subject: inst.Subject}
+		if seen[k] {
 			return rep, failure(Malformed, "instance "+name, "the instance appears twice")
 		}
-		seen[name] = true
+		seen[k] = true
 		v := receipt.NewVerifier()
 		pending := false
+		seqs := map[int64]int64{}
+		links := map[string]forkSeen{}
 		for i := range inst.Receipts {
 			er := &inst.Receipts[i]
 			r := &er.Receipt
 			where := fmt.Sprintf("receipt %s seq %d", name, r.Seq)
 			if r.TenantID != e.TenantID || r.Domain != inst.Domain || r.Subject != inst.Subject {
-				return rep, failure(BrokenChain, where, "the receipt belongs to %s/%s/%s", r.TenantID, r.Domain, r.Subject)
+				return rep, failure(BrokenChain, where, "the receipt belongs to %s", instanceName(r.TenantID, r.Domain, r.Subject))
 			}
+			if first, ok := seqs[r.Seq]; ok {
+				return rep, failure(Fork, fmt.Sprintf("%s (%s and %s)", where, indexName(first), indexName(er.Index)),
+					"two receipts for one place: the second is %s", echo(r.Hash))
+			}
+			seqs[r.Seq] = er.Index
+			if first, ok := links[r.PrevHash]; ok {
+				return rep, failure(Fork, fmt.Sprintf("receipts %s seq %d and seq %d (%s and %s)", name, first.seq, r.Seq, indexName(first.index), indexName(er.Index)),
+					"two receipts of the instance follow prev_hash %s", echo(r.PrevHash))
+			}
+			links[r.PrevHash] = forkSeen{index: er.Index, seq: r.Seq}
 			if err := v.Add(r); err != nil {
 				var ce *receipt.ChainError
 				if errors.As(err, &ce) {

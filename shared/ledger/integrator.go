@@ -8,10 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
 // Defaults of IntegratorOptions.
@@ -38,6 +42,10 @@ const (
 // IntegratorOptions configure an Integrator.
 type IntegratorOptions struct {
 	Store Store
+	// Witness is the governors' store, read only: a pending entry joins
+	// the log only when the receipt stored at its place has its hash.
+	// Required.
+	Witness ReceiptWitness
 	// Signer signs checkpoints; its key name is the log's origin.
 	Signer note.Signer
 	// VerifierKey is the signer's verifier key, recorded with each state.
@@ -63,6 +71,9 @@ type IntegratorOptions struct {
 	Logger *slog.Logger
 	// Observe, when set, receives the outcome of every pass, for metrics.
 	Observe func(Pass, error)
+	// MeterProvider receives the integrator's metrics (the refusal
+	// counter, RefusedMetric); none are recorded when nil.
+	MeterProvider metric.MeterProvider
 	// Interrupt, when set, is called at every Step; an error it returns
 	// ends the pass there with that error, as if the process had died.
 	// It exists to test recovery.
@@ -73,7 +84,8 @@ type IntegratorOptions struct {
 // time, while it holds the log's lease. It is safe for concurrent use;
 // passes of one Integrator run one after the other.
 type Integrator struct {
-	o IntegratorOptions
+	o       IntegratorOptions
+	refused metric.Int64Counter
 
 	mu        sync.Mutex
 	published int64 // size of the last checkpoint published; -1 for none
@@ -89,6 +101,8 @@ func NewIntegrator(opts IntegratorOptions) (*Integrator, error) {
 	switch {
 	case opts.Store == nil:
 		return nil, governor.Errorf(governor.Invalid, op, "a store is required")
+	case opts.Witness == nil:
+		return nil, governor.Errorf(governor.Invalid, op, "a receipt witness (the governors' store) is required")
 	case opts.Signer == nil:
 		return nil, governor.Errorf(governor.Invalid, op, "a signer is required")
 	case opts.Holder == "":
@@ -120,8 +134,27 @@ func NewIntegrator(opts IntegratorOptions) (*Integrator, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Integrator{o: opts, published: -1, wake: make(chan struct{}, 1)}, nil
+	mp := opts.MeterProvider
+	if mp == nil {
+		mp = metricnoop.NewMeterProvider()
+	}
+	// Instrument constructors only fail on invalid names, which are fixed here.
+	refused, _ := mp.Meter(instrumentation).Int64Counter(RefusedMetric,
+		metric.WithDescription("Pending receipts dropped because the governors' store holds another receipt, or none, at their place; by reason."))
+	return &Integrator{o: opts, refused: refused, published: -1, wake: make(chan struct{}, 1)}, nil
 }
+
+// instrumentation names the integrator's meter.
+const instrumentation = "github.com/autonomics/autonomics/shared/ledger"
+
+// RefusedMetric is the counter of pending receipts the integrator dropped
+// because the governors' store does not vouch for them, with attribute
+// "reason" (RefusedUnstored or RefusedOtherStored).
+const RefusedMetric = "autonomics.ledger.receipts.refused"
+
+// maxRefusalLines bounds the log lines of one pass about dropped entries;
+// a summary line counts the rest.
+const maxRefusalLines = 20
 
 // Origin returns the origin line of the checkpoints the integrator signs.
 func (in *Integrator) Origin() string { return in.o.Signer.Name() }
@@ -146,13 +179,18 @@ type Pass struct {
 	// Refused counts pending entries left out because their stored leaf
 	// is not the receipt their hash names.
 	Refused int
+	// Forged counts pending entries dropped because the governors' store
+	// holds another receipt, or none, at their (tenant, domain, subject,
+	// seq): receipts no governor committed.
+	Forged int
 }
 
 // Integrate runs one pass: it acquires or renews the lease and, if it
-// holds it, completes the batch in progress or integrates up to BatchSize
-// pending entries, commits the new signed checkpoint and publishes it. A
-// log without any checkpoint gets one of size 0. It returns a pass with
-// Held false when another integrator holds the lease.
+// holds it, completes the batch in progress or takes up to BatchSize
+// pending entries, drops those the witness does not vouch for, integrates
+// the others, commits the new signed checkpoint and publishes it. A log
+// without any checkpoint gets one of size 0. It returns a pass with Held
+// false when another integrator holds the lease.
 func (in *Integrator) Integrate(ctx context.Context) (Pass, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -217,13 +255,25 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass) (Pass, error
 		if err != nil {
 			return pass, err
 		}
+		cs := make([]candidate, 0, len(pending))
 		for _, e := range pending {
-			if err := checkLeaf(e.Hash, e.Leaf); err != nil {
+			r, err := checkLeaf(e.Hash, e.Leaf)
+			if err != nil {
 				pass.Refused++
 				in.o.Logger.ErrorContext(ctx, "pending ledger entry refused", "receipt_hash", e.Hash, "error", err.Error())
 				continue
 			}
-			entries = append(entries, e)
+			cs = append(cs, candidate{entry: e, ref: RefOf(&r), exec: r.ExecutionID})
+		}
+		var forged []unvouched
+		if entries, forged, err = vouch(ctx, in.o.Witness, cs); err != nil {
+			return pass, err
+		}
+		if len(forged) > 0 {
+			if err := in.drop(ctx, forged); err != nil {
+				return pass, err
+			}
+			pass.Forged = len(forged)
 		}
 		if len(entries) == 0 && st.Checkpoint != nil {
 			return pass, nil
@@ -247,6 +297,38 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass) (Pass, error
 	return in.complete(ctx, pass, st, b, entries)
 }
 
+// drop removes the entries the witness does not vouch for from the
+// pending ones, then counts and logs them.
+func (in *Integrator) drop(ctx context.Context, forged []unvouched) error {
+	hashes := make([]string, len(forged))
+	for i, u := range forged {
+		hashes[i] = u.entry.Hash
+	}
+	f := in.fence()
+	if err := in.o.Store.DropPending(ctx, f, hashes); err != nil {
+		return err
+	}
+	in.leaseUntil = f.Now.Add(f.TTL)
+	counts := map[string]int64{}
+	for i, u := range forged {
+		counts[u.reason()]++
+		if i >= maxRefusalLines {
+			continue
+		}
+		in.o.Logger.ErrorContext(ctx, "receipt refused by the ledger: the governors did not store it",
+			"reason", u.reason(), "receipt_hash", u.entry.Hash, "receipt", u.ref.String(),
+			"execution_id", httpjson.Truncate(u.exec, httpjson.MaxEcho), "stored_hash", u.stored)
+	}
+	for reason, n := range counts {
+		in.refused.Add(ctx, n, metric.WithAttributes(attribute.String("reason", reason)))
+	}
+	if len(forged) > maxRefusalLines {
+		in.o.Logger.ErrorContext(ctx, "receipts refused by the ledger: the governors did not store them",
+			"refused", len(forged), "logged", maxRefusalLines)
+	}
+	return nil
+}
+
 // checkState refuses to extend a log of another origin, or a state whose
 // checkpoint does not describe it.
 func (in *Integrator) checkState(st State) error {
@@ -262,7 +344,7 @@ func (in *Integrator) checkState(st State) error {
 		return governor.Errorf(governor.Internal, op, "stored checkpoint: %s", governor.ErrorMessage(err))
 	}
 	if cp.Origin != in.Origin() {
-		return governor.Errorf(governor.Conflict, op, "the log's origin is %q, this integrator signs for %q", cp.Origin, in.Origin())
+		return governor.Errorf(governor.Conflict, op, "the log's origin is %s, this integrator signs for %q", httpjson.Quote(cp.Origin), in.Origin())
 	}
 	if cp.Size != st.Size || cp.Root != st.Root {
 		return governor.Errorf(governor.Internal, op, "stored checkpoint %s does not match the state (size %d, root %s)", cp, st.Size, st.Root)
@@ -283,7 +365,7 @@ func (in *Integrator) batchEntries(ctx context.Context, b Batch) ([]Entry, error
 		if !ok {
 			return nil, governor.Errorf(governor.Internal, op, "entry %s of the batch at %d is missing", h, b.Start)
 		}
-		if err := checkLeaf(h, e.Leaf); err != nil {
+		if _, err := checkLeaf(h, e.Leaf); err != nil {
 			return nil, err
 		}
 		if e.Index != Unassigned && e.Index != b.Start+int64(i) {
@@ -421,15 +503,15 @@ func (in *Integrator) Notify() {
 	}
 }
 
-// Run integrates until ctx is done. After a pass that filled a batch, or
-// that integrated something while a Notify came in, the next one starts
-// at once; after another pass that integrated something, after interval;
-// after a pass that found nothing pending, after idle, or interval after
-// a Notify, whichever comes first (an idle of at most
-// interval polls every interval). Errors are logged and the next pass
-// retries, after a wait that doubles with each consecutive failure up to
-// 30s. It returns ctx's error, or an Invalid error for an interval that
-// is not positive.
+// Run integrates until ctx is done. After a pass that took a full batch
+// (integrated, or dropped as forged), or that integrated something while
+// a Notify came in, the next one starts at once; after another pass that
+// integrated something, after interval; after a pass that found nothing
+// pending, after idle, or interval after a Notify, whichever comes first
+// (an idle of at most interval polls every interval). Errors are logged
+// and the next pass retries, after a wait that doubles with each
+// consecutive failure up to 30s. It returns ctx's error, or an Invalid
+// error for an interval that is not positive.
 //
 // A long idle spares the storage a query per interval while nothing
 // arrives; it suits a deployment whose pushes reach the integrating
@@ -466,7 +548,7 @@ func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) err
 			next = min(interval<<min(failures, 16), maxBackoff)
 			in.o.Logger.ErrorContext(ctx, "ledger integration failed", "code", governor.ErrorCode(err), "error", err.Error(), "retry_in", next.String())
 		case err != nil:
-		case p.Integrated >= in.o.BatchSize:
+		case p.Integrated+p.Forged >= in.o.BatchSize:
 			failures, next = 0, 0
 		case p.Integrated == 0 && !p.Resumed:
 			failures, next, waiting = 0, idle, idle > interval

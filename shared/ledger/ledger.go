@@ -7,6 +7,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
 // TileHeight is the height of the stored and served tiles: C2SP
@@ -106,6 +107,13 @@ type Store interface {
 	// AddPending records entries as pending unless an entry with the same
 	// hash is pending or in the log, and returns how many were new.
 	AddPending(ctx context.Context, entries []Entry) (int, error)
+	// DropPending forgets the pending entries with the given hashes, as if
+	// they had never arrived: the integrator drops the entries the
+	// governors' store does not vouch for. Entries written to the log and
+	// entries of the batch in progress are kept, and unknown hashes are
+	// ignored. It fails with a governor.Conflict error unless f holds the
+	// lease, which it renews.
+	DropPending(ctx context.Context, f Fence, hashes []string) error
 	// Pending returns up to limit pending entries, oldest first (by
 	// ArrivedAt, then Hash). An entry written to the log is never
 	// returned, even if it was recorded as pending again.
@@ -158,7 +166,7 @@ func CheckBatch(b Batch) error {
 	seen := make(map[string]bool, len(b.Hashes))
 	for _, h := range b.Hashes {
 		if !IsReceiptHash(h) {
-			return governor.Errorf(governor.Invalid, op, "%q is not a receipt hash", h)
+			return governor.Errorf(governor.Invalid, op, "%s is not a receipt hash", httpjson.Quote(h))
 		}
 		if seen[h] {
 			return governor.Errorf(governor.Invalid, op, "entry %s appears twice in the batch", h)

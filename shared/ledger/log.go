@@ -8,6 +8,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
 
@@ -89,7 +90,7 @@ func IsReceiptHash(s string) bool {
 func (l *Log) InclusionProof(ctx context.Context, hash string, size int64) (InclusionProof, error) {
 	const op = "ledger.InclusionProof"
 	if !IsReceiptHash(hash) {
-		return InclusionProof{}, governor.Errorf(governor.Invalid, op, "%q is not a receipt hash (64 lowercase hex digits)", hash)
+		return InclusionProof{}, governor.Errorf(governor.Invalid, op, "%s is not a receipt hash (64 lowercase hex digits)", httpjson.Quote(hash))
 	}
 	st, err := l.State(ctx)
 	if err != nil {

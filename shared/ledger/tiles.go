@@ -10,6 +10,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
 // TilePath returns the C2SP tlog-tiles path of t: "tile/<L>/<N>[.p/<W>]"
@@ -28,14 +29,14 @@ func TilePath(t tlog.Tile) string {
 func ParseTilePath(path string) (tlog.Tile, error) {
 	rest, ok := strings.CutPrefix(path, "tile/")
 	if !ok {
-		return tlog.Tile{}, governor.Errorf(governor.Invalid, "ledger.ParseTilePath", "%q does not start with tile/", path)
+		return tlog.Tile{}, governor.Errorf(governor.Invalid, "ledger.ParseTilePath", "%s does not start with tile/", httpjson.Quote(path))
 	}
 	if r, ok := strings.CutPrefix(rest, "entries/"); ok {
 		rest = "data/" + r
 	}
 	t, err := tlog.ParseTilePath(fmt.Sprintf("tile/%d/%s", TileHeight, rest))
 	if err != nil {
-		return tlog.Tile{}, governor.Errorf(governor.Invalid, "ledger.ParseTilePath", "%q is not a tile path", path)
+		return tlog.Tile{}, governor.Errorf(governor.Invalid, "ledger.ParseTilePath", "%s is not a tile path", httpjson.Quote(path))
 	}
 	return t, nil
 }

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
 
@@ -36,6 +37,10 @@ const (
 	EntryMismatch Problem = "entry_mismatch"
 	// Malformed: a proof, export, tile or bundle is not well formed.
 	Malformed Problem = "malformed"
+	// Fork: two receipts for one (tenant, domain, subject, seq), or two
+	// receipts of one instance with one prev_hash; a governor commits
+	// neither, so one of them was made up or rewritten.
+	Fork Problem = "fork"
 )
 
 // VerifyError reports the first failed check of a verification and where
@@ -137,7 +142,7 @@ func VerifyConsistency(older, newer Checkpoint, p *ConsistencyProof) error {
 	where := fmt.Sprintf("checkpoints of size %d and %d", older.Size, newer.Size)
 	switch {
 	case older.Origin != newer.Origin:
-		return failure(WrongOrigin, where, "origins %q and %q differ", older.Origin, newer.Origin)
+		return failure(WrongOrigin, where, "origins %s and %s differ", httpjson.Quote(older.Origin), httpjson.Quote(newer.Origin))
 	case older.Size > newer.Size:
 		return failure(Inconsistent, where, "the newer checkpoint is smaller than the older one")
 	case p.From != older.Size || p.To != newer.Size:

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,33 @@ type testLog struct {
 	rs       []receipt.Receipt
 	insts    []governor.Instance
 	n        int
+	// stored is what the governors stored, place by place: the
+	// integrator's witness.
+	mu     sync.Mutex
+	stored map[ledger.ReceiptRef]string
+}
+
+// commit records rs as stored by the governors, each replacing what is
+// stored at its place.
+func (l *testLog) commit(rs ...receipt.Receipt) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range rs {
+		l.stored[ledger.RefOf(&rs[i])] = rs[i].Hash
+	}
+}
+
+// StoredHashes makes a testLog the integrator's ledger.ReceiptWitness.
+func (l *testLog) StoredHashes(_ context.Context, refs []ledger.ReceiptRef) (map[ledger.ReceiptRef]string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[ledger.ReceiptRef]string{}
+	for _, r := range refs {
+		if h, ok := l.stored[r]; ok {
+			out[r] = h
+		}
+	}
+	return out, nil
 }
 
 func newTestLog(tb testing.TB) *testLog {
@@ -49,11 +77,11 @@ func newTestLog(tb testing.TB) *testLog {
 		tb.Fatal(err)
 	}
 	st := memledger.New()
-	in, err := ledger.NewIntegrator(ledger.IntegratorOptions{Store: st, Signer: signer, VerifierKey: vkey, Holder: "t", Logger: quiet, BatchSize: ledger.MaxBatch})
+	l := &testLog{store: st, log: ledger.NewLog(st), verifier: v, chains: map[governor.Key][]receipt.Receipt{}, stored: map[ledger.ReceiptRef]string{}}
+	l.in, err = ledger.NewIntegrator(ledger.IntegratorOptions{Store: st, Witness: l, Signer: signer, VerifierKey: vkey, Holder: "t", Logger: quiet, BatchSize: ledger.MaxBatch})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	l := &testLog{store: st, log: ledger.NewLog(st), in: in, verifier: v, chains: map[governor.Key][]receipt.Receipt{}}
 	for i := range 4 {
 		l.insts = append(l.insts, governor.Instance{Key: governor.Key{Tenant: "acme", Domain: governor.Domains[i], Subject: fmt.Sprint("s", i)}})
 	}
@@ -73,6 +101,7 @@ func (l *testLog) add(tb testing.TB, n int) ledger.Checkpoint {
 		inst.Version, inst.LastHash = r.Seq, r.Hash
 		l.chains[inst.Key] = append(l.chains[inst.Key], r)
 		l.rs = append(l.rs, r)
+		l.commit(r)
 		e, err := ledger.NewEntry(r.JSON(), at.Add(time.Duration(l.n)*time.Microsecond))
 		if err != nil {
 			tb.Fatal(err)
@@ -388,18 +417,20 @@ func TestNewIntegratorOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := memledger.New()
+	w := newTestLog(t)
 	tests := []struct {
 		name string
 		o    ledger.IntegratorOptions
 		ok   bool
 	}{
-		{"complete", ledger.IntegratorOptions{Store: st, Signer: signer, VerifierKey: vkey, Holder: "h"}, true},
-		{"no verifier key", ledger.IntegratorOptions{Store: st, Signer: signer, Holder: "h"}, true},
-		{"no store", ledger.IntegratorOptions{Signer: signer, Holder: "h"}, false},
-		{"no signer", ledger.IntegratorOptions{Store: st, Holder: "h"}, false},
-		{"no holder", ledger.IntegratorOptions{Store: st, Signer: signer}, false},
-		{"batch too large", ledger.IntegratorOptions{Store: st, Signer: signer, Holder: "h", BatchSize: ledger.MaxBatch + 1}, false},
-		{"verifier key of another signer", ledger.IntegratorOptions{Store: st, Signer: signer, Holder: "h", VerifierKey: otherVkey}, false},
+		{"complete", ledger.IntegratorOptions{Store: st, Witness: w, Signer: signer, VerifierKey: vkey, Holder: "h"}, true},
+		{"no verifier key", ledger.IntegratorOptions{Store: st, Witness: w, Signer: signer, Holder: "h"}, true},
+		{"no store", ledger.IntegratorOptions{Witness: w, Signer: signer, Holder: "h"}, false},
+		{"no witness", ledger.IntegratorOptions{Store: st, Signer: signer, Holder: "h"}, false},
+		{"no signer", ledger.IntegratorOptions{Store: st, Witness: w, Holder: "h"}, false},
+		{"no holder", ledger.IntegratorOptions{Store: st, Witness: w, Signer: signer}, false},
+		{"batch too large", ledger.IntegratorOptions{Store: st, Witness: w, Signer: signer, Holder: "h", BatchSize: ledger.MaxBatch + 1}, false},
+		{"verifier key of another signer", ledger.IntegratorOptions{Store: st, Witness: w, Signer: signer, Holder: "h", VerifierKey: otherVkey}, false},
 	}
 	for _, tc := range tests {
 		_, err := ledger.NewIntegrator(tc.o)
@@ -420,7 +451,9 @@ func TestRun(t *testing.T) {
 	// Idle for an hour: only Notify gets the next pass going.
 	go func() { done <- l.in.Run(ctx, time.Millisecond, time.Hour) }()
 	at := time.Now()
-	for i, r := range exampleReceipts(20) {
+	late := exampleReceipts(20)
+	l.commit(late...)
+	for i, r := range late {
 		e, err := ledger.NewEntry(r.JSON(), at.Add(time.Duration(i)))
 		if err != nil {
 			t.Fatal(err)

@@ -17,8 +17,18 @@
 //     longer commit;
 //   - a tampered tile or entry: the audit fails and names the tile or the
 //     entry, proofs are refused, and the integrator refuses to build on it;
-//   - a checkpoint of a forked log: the consistency check fails.
+//   - a checkpoint of a forked log: the consistency check fails;
+//   - receipts no governor committed (made up and chained to a real
+//     head, of a tenant without governors, a rewritten stored receipt):
+//     never integrated, dropped from the pending entries, and the
+//     governor's own receipt for the same place integrated when it comes;
+//     a flood of them cannot keep a committed receipt out; a witness that
+//     cannot answer makes the pass fail without dropping anything.
 //
 // Each test uses a fresh log from the harness, so adapters that share a
-// database between tests give each harness its own log.
+// database between tests give each harness its own log. The suite's
+// integrators ask a witness that knows the receipts each test commits.
+//
+// RunWitnessTests is the conformance suite of the other side of that
+// check: the governors' stores as ledger.ReceiptWitness.
 package ledgertest

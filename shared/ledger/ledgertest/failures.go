@@ -66,7 +66,8 @@ func testIntegrateAndProve(t *testing.T, h Harness) {
 	s := h.Store
 	log := ledger.NewLog(s)
 	var pub published
-	in := integrator(t, s, "a", ledger.IntegratorOptions{BatchSize: 250, WriteChunk: 100, Publish: pub.publish})
+	g := newGovernors()
+	in := integrator(t, s, "a", ledger.IntegratorOptions{Witness: g, BatchSize: 250, WriteChunk: 100, Publish: pub.publish})
 	_, err := log.State(ctx)
 	checkCode(t, "Log.State(new log)", err, governor.NotFound)
 	p := drain(ctx, t, in, s)
@@ -74,6 +75,7 @@ func testIntegrateAndProve(t *testing.T, h Harness) {
 		t.Fatalf("first pass on an empty log = size %d, checkpoint %q; want a checkpoint of size 0", p.Size, p.Checkpoint)
 	}
 	rs := receipts(rand.New(rand.NewPCG(10, 10)), "acme", 700)
+	g.commit(rs...)
 	var cps []ledger.Checkpoint
 	for _, part := range [][2]int{{0, 1}, {1, 300}, {300, 700}} {
 		if _, err := s.AddPending(ctx, entries(t, rs[part[0]:part[1]], t0.Add(time.Duration(part[0])*time.Millisecond))); err != nil {
@@ -101,6 +103,7 @@ func testIntegrateAndProve(t *testing.T, h Harness) {
 		t.Errorf("VerifyInclusion(proof at size %d, checkpoint of size %d) = nil, want an error", old.Size, cp.Size)
 	}
 	late := receipts(rand.New(rand.NewPCG(11, 11)), "globex", 1)[0]
+	g.commit(late)
 	if _, err := s.AddPending(ctx, entries(t, []receipt.Receipt{late}, t0)); err != nil {
 		t.Fatalf("AddPending = %v", err)
 	}
@@ -136,6 +139,8 @@ func testRacingIntegrators(t *testing.T, h Harness) {
 	ctx := t.Context()
 	s := h.Store
 	rs := receipts(rand.New(rand.NewPCG(20, 20)), "acme", 1200)
+	g := newGovernors()
+	g.commit(rs...)
 	var pub published
 	run, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -147,7 +152,7 @@ func testRacingIntegrators(t *testing.T, h Harness) {
 	for i, holder := range []string{"a", "b"} {
 		rng := rand.New(rand.NewPCG(uint64(i), 21))
 		in := integrator(t, s, holder, ledger.IntegratorOptions{
-			BatchSize: 90, WriteChunk: 20, LeaseTTL: 150 * time.Millisecond, Publish: pub.publish,
+			Witness: g, BatchSize: 90, WriteChunk: 20, LeaseTTL: 150 * time.Millisecond, Publish: pub.publish,
 			Interrupt: func(step ledger.Step) error {
 				mu.Lock()
 				stall := rng.IntN(25) == 0
@@ -190,7 +195,7 @@ func testRacingIntegrators(t *testing.T, h Harness) {
 	wg.Wait()
 	t.Logf("passes: %v", stats)
 	// A third integrator, whose clock is past every lease, finishes.
-	final := integrator(t, s, "c", ledger.IntegratorOptions{Clock: func() time.Time { return time.Now().Add(time.Hour) }, Publish: pub.publish})
+	final := integrator(t, s, "c", ledger.IntegratorOptions{Witness: g, Clock: func() time.Time { return time.Now().Add(time.Hour) }, Publish: pub.publish})
 	drain(ctx, t, final, s)
 	checkLog(ctx, t, s, rs)
 	pub.checkConsistent(ctx, t, ledger.NewLog(s))
@@ -205,6 +210,7 @@ func testCrashMidBatch(t *testing.T, h Harness) {
 	clk := newClock()
 	var pub published
 	rng := rand.New(rand.NewPCG(30, 30))
+	g := newGovernors()
 	var all []receipt.Receipt
 	for _, tc := range []struct {
 		step ledger.Step
@@ -219,12 +225,13 @@ func testCrashMidBatch(t *testing.T, h Harness) {
 		name := fmt.Sprintf("%s#%d", tc.step, tc.nth)
 		rs := receipts(rng, "t-"+strings.ReplaceAll(name, "#", "-"), 130)
 		all = append(all, rs...)
+		g.commit(rs...)
 		if _, err := s.AddPending(ctx, entries(t, rs, clk.Now())); err != nil {
 			t.Fatalf("%s: AddPending = %v", name, err)
 		}
 		seen := 0
 		a := integrator(t, s, "a", ledger.IntegratorOptions{
-			Clock: clk.Now, BatchSize: 100, WriteChunk: 30, Publish: pub.publish,
+			Witness: g, Clock: clk.Now, BatchSize: 100, WriteChunk: 30, Publish: pub.publish,
 			Interrupt: func(step ledger.Step) error {
 				if step == tc.step {
 					seen++
@@ -244,7 +251,7 @@ func testCrashMidBatch(t *testing.T, h Harness) {
 		}
 		before := st.Size
 		// b cannot take over while a's lease runs.
-		b := integrator(t, s, "b", ledger.IntegratorOptions{Clock: clk.Now, BatchSize: 100, Publish: pub.publish})
+		b := integrator(t, s, "b", ledger.IntegratorOptions{Witness: g, Clock: clk.Now, BatchSize: 100, Publish: pub.publish})
 		if p, err := b.Integrate(ctx); err != nil || p.Held {
 			t.Fatalf("%s: Integrate(b) while a's lease runs = %+v, %v; want the lease held by a", name, p, err)
 		}
@@ -282,13 +289,15 @@ func testCrashMidBatch(t *testing.T, h Harness) {
 	}
 }
 
-// integrated returns a log of n receipts, integrated by one integrator.
-func integrated(ctx context.Context, t *testing.T, s ledger.Store, rs []receipt.Receipt) (*ledger.Integrator, ledger.Checkpoint) {
+// integrated returns a log of the receipts rs, committed by the governors
+// g and integrated by one integrator.
+func integrated(ctx context.Context, t *testing.T, s ledger.Store, g *governors, rs []receipt.Receipt) (*ledger.Integrator, ledger.Checkpoint) {
 	t.Helper()
+	g.commit(rs...)
 	if _, err := s.AddPending(ctx, entries(t, rs, t0)); err != nil {
 		t.Fatalf("AddPending = %v", err)
 	}
-	in := integrator(t, s, "a", ledger.IntegratorOptions{BatchSize: 400})
+	in := integrator(t, s, "a", ledger.IntegratorOptions{Witness: g, BatchSize: 400})
 	drain(ctx, t, in, s)
 	st, err := s.State(ctx)
 	if err != nil {
@@ -311,7 +320,8 @@ func testTamperedTile(t *testing.T, h Harness) {
 	ctx := t.Context()
 	s := h.Store
 	rs := receipts(rand.New(rand.NewPCG(40, 40)), "acme", 600)
-	in, cp := integrated(ctx, t, s, rs)
+	g := newGovernors()
+	in, cp := integrated(ctx, t, s, g, rs)
 	log := ledger.NewLog(s)
 	tests := []struct {
 		name  string
@@ -359,6 +369,7 @@ func testTamperedTile(t *testing.T, h Harness) {
 			// The integrator refuses to extend a tree whose tiles do not
 			// match its checkpoint.
 			extra := receipts(rand.New(rand.NewPCG(41, uint64(tc.level))), "late-"+tc.name[:4], 1)
+			g.commit(extra...)
 			if _, err := s.AddPending(ctx, entries(t, extra, t0)); err != nil {
 				t.Fatalf("AddPending = %v", err)
 			}
@@ -375,7 +386,8 @@ func testTamperedEntry(t *testing.T, h Harness) {
 	ctx := t.Context()
 	s := h.Store
 	rs := receipts(rand.New(rand.NewPCG(50, 50)), "acme", 300)
-	in, cp := integrated(ctx, t, s, rs)
+	g := newGovernors()
+	in, cp := integrated(ctx, t, s, g, rs)
 	log := ledger.NewLog(s)
 	found, err := s.Lookup(ctx, []string{rs[7].Hash})
 	if err != nil {
@@ -410,6 +422,7 @@ func testTamperedEntry(t *testing.T, h Harness) {
 
 	// A pending entry whose leaf was replaced is left out of the log.
 	late := receipts(rand.New(rand.NewPCG(51, 51)), "globex", 2)
+	g.commit(late...)
 	if _, err := s.AddPending(ctx, entries(t, late, t0)); err != nil {
 		t.Fatalf("AddPending = %v", err)
 	}
@@ -429,10 +442,13 @@ func testForkedLog(t *testing.T, h1, h2 Harness) {
 	ctx := t.Context()
 	rs := receipts(rand.New(rand.NewPCG(60, 60)), "acme", 400)
 	other := receipts(rand.New(rand.NewPCG(61, 61)), "mallory", 1)
-	in1, cp1 := integrated(ctx, t, h1.Store, rs[:300])
+	g1, g2 := newGovernors(), newGovernors()
+	g1.commit(rs...)
+	g2.commit(rs...)
+	in1, cp1 := integrated(ctx, t, h1.Store, g1, rs[:300])
 	// The fork has the same first 299 entries, then another receipt.
 	fork := append(slices.Clone(rs[:299]), other[0])
-	in2, fork300 := integrated(ctx, t, h2.Store, fork)
+	in2, fork300 := integrated(ctx, t, h2.Store, g2, fork)
 	if _, err := h2.Store.AddPending(ctx, entries(t, rs[300:], t0.Add(time.Hour))); err != nil {
 		t.Fatalf("AddPending = %v", err)
 	}

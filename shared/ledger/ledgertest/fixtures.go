@@ -112,6 +112,46 @@ func receipts(rng *rand.Rand, tenant string, n int) []receipt.Receipt {
 	return out
 }
 
+// governors holds the receipts the governors committed, as the suite's
+// tests commit them: the witness of the suite's integrators. It is safe
+// for concurrent use.
+type governors struct {
+	mu     sync.Mutex
+	stored map[ledger.ReceiptRef]string
+	// fail, when set, is the error of every StoredHashes.
+	fail error
+	// asked counts the refs asked about.
+	asked int
+}
+
+func newGovernors() *governors { return &governors{stored: map[ledger.ReceiptRef]string{}} }
+
+// commit records rs as committed, each at its place.
+func (g *governors) commit(rs ...receipt.Receipt) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := range rs {
+		g.stored[ledger.RefOf(&rs[i])] = rs[i].Hash
+	}
+}
+
+// StoredHashes implements ledger.ReceiptWitness.
+func (g *governors) StoredHashes(_ context.Context, refs []ledger.ReceiptRef) (map[ledger.ReceiptRef]string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fail != nil {
+		return nil, g.fail
+	}
+	g.asked += len(refs)
+	out := make(map[ledger.ReceiptRef]string, len(refs))
+	for _, r := range refs {
+		if h, ok := g.stored[r]; ok {
+			out[r] = h
+		}
+	}
+	return out, nil
+}
+
 // entries returns the pending entries of rs, arriving one microsecond
 // apart from start.
 func entries(t testing.TB, rs []receipt.Receipt, start time.Time) []ledger.Entry {

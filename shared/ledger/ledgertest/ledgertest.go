@@ -35,6 +35,9 @@ func RunConformanceTests(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"CrashMidBatch", testCrashMidBatch},
 		{"TamperedTile", testTamperedTile},
 		{"TamperedEntry", testTamperedEntry},
+		{"DropPending", testDropPending},
+		{"ForgedReceipts", testForgedReceipts},
+		{"ForgeryFlood", testForgeryFlood},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newHarness(t)) })

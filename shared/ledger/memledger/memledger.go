@@ -72,6 +72,37 @@ func (s *Store) AddPending(ctx context.Context, entries []ledger.Entry) (int, er
 	return added, nil
 }
 
+// DropPending implements ledger.Store.
+func (s *Store) DropPending(ctx context.Context, f ledger.Fence, hashes []string) error {
+	const op = "memledger.DropPending"
+	if err := live(ctx, op); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.holds(op, f); err != nil {
+		return err
+	}
+	s.renew(f)
+	var inBatch map[string]bool
+	if s.batch != nil {
+		inBatch = make(map[string]bool, len(s.batch.Hashes))
+		for _, h := range s.batch.Hashes {
+			inBatch[h] = true
+		}
+	}
+	for _, h := range hashes {
+		if !s.pending[h] || inBatch[h] {
+			continue
+		}
+		delete(s.pending, h)
+		if e := s.entries[h]; e != nil && e.Index == ledger.Unassigned {
+			delete(s.entries, h)
+		}
+	}
+	return nil
+}
+
 // Pending implements ledger.Store.
 func (s *Store) Pending(ctx context.Context, limit int) ([]ledger.Entry, error) {
 	if err := live(ctx, "memledger.Pending"); err != nil {
