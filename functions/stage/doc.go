@@ -1,5 +1,5 @@
 // Command stage builds the one source archive that every Autonomics Cloud
-// Function deploys from (DESIGN.md §7).
+// Function deploys from (see the README, "Deploy").
 //
 //	go run ./functions/stage -out dist
 //

@@ -525,7 +525,7 @@ func (r *demoRunner) report(ctx context.Context, sc scenario, col *collector) []
 	return problems
 }
 
-// sortInstances orders instances by the domain order of DESIGN.md §1, then
+// sortInstances orders instances by the domain order of governor.Domains, then
 // subject.
 func sortInstances(insts []governorView) {
 	rank := func(d governor.Domain) int { return slices.Index(governor.Domains, d) }

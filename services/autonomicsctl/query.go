@@ -14,7 +14,7 @@ import (
 	"github.com/autonomics/autonomics/shared/receipt"
 )
 
-// queryClient reads the query API (DESIGN.md §6).
+// queryClient reads the query API (services/query).
 type queryClient struct {
 	base string
 	http *http.Client

@@ -31,7 +31,7 @@ const (
 	chainPage       = 500
 )
 
-// API serves the query endpoints of DESIGN.md §6.
+// API serves the query endpoints listed in the README ("Contracts").
 type API struct {
 	store Reader
 	log   *slog.Logger

@@ -1,5 +1,5 @@
 // Package event decodes and encodes the inbound CloudEvents of the
-// governors (DESIGN.md §2) and validates them strictly.
+// governors (the event contract is in the README, "Contracts") and validates them strictly.
 //
 // # Accepted shapes
 //

@@ -12,7 +12,7 @@ import (
 //   - customer_account and multi_tenant have one instance per tenant, with
 //     subject "default" (governor.DefaultSubject); every cascade to them uses
 //     that subject.
-//   - Cascades to entitlement or subscription that DESIGN.md marks (`*`) use
+//   - Cascades to entitlement or subscription that the table marks (`*`) use
 //     the broadcast subject "*" (governor.BroadcastSubject) and reach every
 //     existing instance of the tenant; the others keep the emitting
 //     instance's subject, because a subscription's id is the id of the
@@ -40,7 +40,7 @@ var acctCloseCascades = []governor.Cascade{
 	{Domain: governor.MultiTenant, Event: "deprovision", Subject: governor.DefaultSubject},
 }
 
-// accountMachine returns the customer_account machine (DESIGN.md §5): one
+// accountMachine returns the customer_account machine: one
 // instance per tenant, subject "default". Its events carry no data and the
 // instance keeps none; the receipts are the account's history.
 func accountMachine() *governor.Machine {

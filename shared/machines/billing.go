@@ -226,7 +226,7 @@ type billRetryAction struct {
 	Currency string `json:"currency"`
 }
 
-// billingMachine returns the billing machine (DESIGN.md §5). The subject
+// billingMachine returns the billing machine. The subject
 // is the billing period, "YYYY-MM"; the instance keeps billData.
 //
 // Usage accumulates per meter while the period is open. Closing prices it

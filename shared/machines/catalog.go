@@ -160,7 +160,7 @@ func (p catPriceChangeData) effective() time.Time {
 	return t
 }
 
-// catalogMachine returns the product_catalog machine (DESIGN.md §5). The
+// catalogMachine returns the product_catalog machine. The
 // subject is the SKU (plan id); the instance keeps catData, which PlanOf
 // turns into the governor.Plan that other governors' guards consult.
 //
@@ -459,7 +459,7 @@ func catCheckCurrency(code string) error {
 }
 
 // catCheckKey reports an error unless s follows the subject syntax of
-// DESIGN.md §2, which plan ids, meters and quota metrics share: 1–128
+// the event contract, which plan ids, meters and quota metrics share: 1–128
 // characters of [A-Za-z0-9._-], not "." or "..", not starting with "__".
 func catCheckKey(what, s string) error {
 	bad := len(s) == 0 || len(s) > 128 || s == "." || s == ".." || strings.HasPrefix(s, "__")

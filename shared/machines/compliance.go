@@ -75,7 +75,7 @@ type compData struct {
 	Finding  string `json:"finding,omitempty"`
 }
 
-// complianceMachine returns the compliance_audit machine (DESIGN.md §5).
+// complianceMachine returns the compliance_audit machine.
 // The subject is the audit or policy id, "default" unless given; the
 // instance keeps compData. A critical failure restricts the customer
 // account and an expired remediation suspends it; both cascades go to the

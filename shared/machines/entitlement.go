@@ -32,7 +32,7 @@ const entPublished governor.State = "published"
 const entMaxTrialDays = 730
 
 // entIDPattern is the syntax of plan ids and quota metric names: the
-// subject syntax of DESIGN.md §2.
+// subject syntax of the event contract.
 var entIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // entValidPlan reports an error unless plan is a plan id.
@@ -47,7 +47,7 @@ func entValidPlan(plan string) error {
 }
 
 // entValidSubject reports whether s may be used as the subject of an
-// instance (DESIGN.md §2).
+// instance (the event contract).
 func entValidSubject(s string) bool {
 	return entIDPattern.MatchString(s) && s != "." && s != ".." && !strings.HasPrefix(s, "__")
 }
@@ -97,7 +97,7 @@ type entLimit struct {
 	Limit int64 `json:"limit"`
 }
 
-// entitlementMachine returns the entitlement machine (DESIGN.md §5), which
+// entitlementMachine returns the entitlement machine, which
 // mirrors the Marketplace Procurement lifecycle. The subject is the
 // entitlement id; the instance keeps entData.
 func entitlementMachine() *governor.Machine {

@@ -214,7 +214,7 @@ type slaCreditData struct {
 	BasisPoints int `json:"basis_points"`
 }
 
-// quotaMachine returns the quota_sla machine (DESIGN.md §5). Each metric
+// quotaMachine returns the quota_sla machine. Each metric
 // is an instance whose subject is the metric name and whose states are
 // within_limits, warning and exceeded; the subject "sla" is the tenant's
 // SLA, in meeting, at_risk or breached. Metric events on "sla" and SLA

@@ -55,7 +55,7 @@ type subClosed struct {
 	Plan string `json:"plan"`
 }
 
-// subscriptionMachine returns the subscription machine (DESIGN.md §5),
+// subscriptionMachine returns the subscription machine,
 // modelled on Stripe subscriptions. The subject is the subscription id,
 // which is the id of the entitlement that created it; the instance keeps
 // subData.

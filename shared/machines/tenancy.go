@@ -62,7 +62,7 @@ type tenData struct {
 	MaintenanceUntil time.Time `json:"maintenance_until,omitzero"`
 }
 
-// tenancyMachine returns the multi_tenant machine (DESIGN.md §5): one
+// tenancyMachine returns the multi_tenant machine: one
 // instance per tenant, subject "default"; the instance keeps tenData.
 func tenancyMachine() *governor.Machine {
 	return &governor.Machine{

@@ -1,5 +1,5 @@
 // Package receipt builds, encodes, parses and verifies the hash-chained
-// receipts of governor decisions (DESIGN.md §3).
+// receipts of governor decisions.
 //
 // Every event applied to a governor instance yields exactly one Receipt.
 // Receipts of one instance form a chain: seq runs 1, 2, 3 … without gaps,
@@ -50,7 +50,7 @@
 // Emitted events and actuator actions carry deterministic ids so that
 // re-publishing an outbox entry is idempotent downstream. The receipt hash
 // covers those ids, so an id cannot be derived from the hash of the receipt
-// that lists it (DESIGN.md §3 loosely says "derived from the receipt hash").
+// that lists it (the contract says "derived from the receipt hash").
 // Instead ActionID derives it from the receipt's chain position, which the
 // hash also covers, which includes the previous receipt's hash, and which is
 // fixed before the hash is computed: the first 16 bytes, in lowercase hex (32 characters), of the
