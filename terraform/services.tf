@@ -63,7 +63,8 @@ locals {
   }
 
   # Variables the code reads that this deployment leaves to the code's
-  # defaults on purpose (var.extra_env can still set them). The monitor's
+  # defaults on purpose (var.extra_env can still set them). Cloud Run
+  # services listen on every interface (AUTONOMICS_LISTEN_HOST unset). The monitor's
   # holder id must differ per instance, so it is never set here. A
   # component that does not use the ledger's or the monitor's database
   # leaves its variable to the default (the main database), which it never
@@ -78,6 +79,7 @@ locals {
       "AUTONOMICS_MONITOR_DATABASE",
     ]
     monitor = [
+      "AUTONOMICS_LISTEN_HOST",
       "AUTONOMICS_LEDGER_DATABASE",
       "AUTONOMICS_MONITOR_HOLDER_ID",
       "AUTONOMICS_MONITOR_LEASE_TTL",
@@ -105,6 +107,7 @@ locals {
     # The query API serves the ledger the integrator writes, both under
     # the default ledger name.
     query = [
+      "AUTONOMICS_LISTEN_HOST",
       "AUTONOMICS_LEDGER_NAME",
       "AUTONOMICS_MONITOR_DATABASE",
     ]
@@ -112,6 +115,7 @@ locals {
     # document, batch size and lease keep their defaults; the holder id
     # must differ per instance.
     integrator = [
+      "AUTONOMICS_LISTEN_HOST",
       "AUTONOMICS_SIGNING_KEY_FILE",
       "AUTONOMICS_LEDGER_IDLE_INTERVAL",
       "AUTONOMICS_LEDGER_NAME",

@@ -16,6 +16,7 @@ import (
 	fnsubscription "github.com/autonomics/autonomics/functions/subscription"
 	fntenancy "github.com/autonomics/autonomics/functions/tenancy"
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/machines"
 )
 
@@ -258,5 +259,15 @@ func TestChildEnv(t *testing.T) {
 		if kv == "AUTONOMICS_PROVIDER_TENANT=inherited" || strings.HasPrefix(kv, "FUNCTION_TARGET=") {
 			t.Errorf("childEnv(8791) keeps %q", kv)
 		}
+	}
+}
+
+func TestServicesBindLoopback(t *testing.T) {
+	if envListenHost != listen.EnvHost {
+		t.Fatalf("envListenHost = %q, want listen.EnvHost %q", envListenHost, listen.EnvHost)
+	}
+	env := stackConfig{}.childEnv(8791)
+	if !slices.Contains(env, listen.EnvHost+"=127.0.0.1") || !slices.Contains(env, "PORT=8791") {
+		t.Errorf("childEnv = %v, want %s=127.0.0.1 and PORT=8791", env, listen.EnvHost)
 	}
 }

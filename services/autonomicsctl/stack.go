@@ -148,6 +148,9 @@ func (c stackConfig) pullSubscriptions() []pubsub.Subscription {
 	}
 }
 
+// envListenHost is listen.EnvHost, the host the services bind.
+const envListenHost = "AUTONOMICS_LISTEN_HOST"
+
 // childEnv returns the environment of a child process: the parent's,
 // with the stack's settings replacing any inherited value.
 func (c stackConfig) childEnv(port int) []string {
@@ -160,8 +163,11 @@ func (c stackConfig) childEnv(port int) []string {
 		platform.EnvProviderTenant: c.ProviderTenant,
 		platform.EnvTimers:         platform.FormatTimers(c.Timers),
 		"PORT":                     strconv.Itoa(port),
-		platform.EnvGoogleProject:  c.Project,
-		"FUNCTION_TARGET":          "",
+		// Nothing off this machine may reach the local stack: it has no
+		// authentication, and the emulators no IAM.
+		envListenHost:             "127.0.0.1",
+		platform.EnvGoogleProject: c.Project,
+		"FUNCTION_TARGET":         "",
 	}
 	env := make([]string, 0, len(os.Environ())+len(set))
 	for _, kv := range os.Environ() {

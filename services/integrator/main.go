@@ -43,6 +43,7 @@ import (
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
+	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -182,7 +183,7 @@ func serve() error {
 			_ = srv.integrator.Run(loop, cfg.Interval, cfg.Idle)
 		}
 	}()
-	hs := &http.Server{Addr: ":" + cfg.Port, Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Addr: listen.Addr(os.Getenv), Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()
 	rt.Logger.Info("integrator listening", "port", cfg.Port, "origin", cfg.Signer.Name(), "verifier_key", cfg.VerifierKey,

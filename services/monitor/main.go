@@ -35,6 +35,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/health"
+	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
@@ -67,7 +68,7 @@ func run() error {
 	}
 	// Bodies are small and capped; a client that sends one slowly is cut
 	// off rather than allowed to hold a decoding slot.
-	srv := &http.Server{Addr: ":" + cfg.Port, Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	srv := &http.Server{Addr: listen.Addr(os.Getenv), Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	loop, stopLoop := context.WithCancel(ctx)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
@@ -45,10 +46,6 @@ func newAPI(rt *platform.Runtime, ledgerName string) (*API, error) {
 }
 
 func run() error {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
-	}
 	cfg, err := platform.FromEnv(os.Getenv)
 	if err != nil {
 		return err
@@ -64,10 +61,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: ":" + port, Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: listen.Addr(os.Getenv), Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	rt.Logger.Info("query API listening", "port", port)
+	rt.Logger.Info("query API listening", "addr", srv.Addr)
 	select {
 	case err := <-errc:
 		return err
