@@ -46,6 +46,9 @@ const (
 	ReceiptType = "autonomics.receipt"
 	// MonitorSource is the CloudEvents source of the monitor's events.
 	MonitorSource = "autonomics/monitor"
+	// ActuatorSourcePrefix starts the source of an actuator's events; the
+	// actuator's name follows, e.g. "autonomics/actuator/webhooks".
+	ActuatorSourcePrefix = "autonomics/actuator/"
 	// ReservedSourcePrefix starts every source Autonomics' own components
 	// use; an event from outside may not claim it.
 	ReservedSourcePrefix = "autonomics/"
@@ -229,6 +232,8 @@ func SenderOf(internal bool, ev governor.Event) (governor.Sender, error) {
 			return governor.SenderMonitor, nil
 		case strings.HasPrefix(ev.Source, GovernorSourcePrefix) && isDomain(strings.TrimPrefix(ev.Source, GovernorSourcePrefix)):
 			return governor.SenderGovernor, nil
+		case strings.HasPrefix(ev.Source, ActuatorSourcePrefix) && len(ev.Source) > len(ActuatorSourcePrefix):
+			return governor.SenderActuator, nil
 		}
 		return "", governor.Errorf(governor.Invalid, op, "source %s may not use an internal topic", quote(ev.Source))
 	}

@@ -300,6 +300,9 @@ func TestSenderOf(t *testing.T) {
 		{true, MonitorSource, governor.SenderMonitor, ""},
 		{true, GovernorSourcePrefix + "billing", governor.SenderGovernor, ""},
 		{true, GovernorSourcePrefix + "nope", "", "internal topic"},
+		{true, ActuatorSourcePrefix + "webhooks", governor.SenderActuator, ""},
+		{true, ActuatorSourcePrefix, "", "internal topic"},
+		{false, ActuatorSourcePrefix + "webhooks", "", "reserved"},
 		{true, "//provider/billing", "", "internal topic"},
 	}
 	for _, tt := range tests {

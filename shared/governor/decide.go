@@ -203,6 +203,9 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 	if ev.CascadeDepth >= MaxCascadeDepth {
 		return reject(fmt.Sprintf("%s: depth %d, limit %d", ReasonCascadeDepth, ev.CascadeDepth, MaxCascadeDepth))
 	}
+	if ev.Name == ActuationFailed && m.actuates() {
+		return m.decideActuationFailure(in), nil
+	}
 	timerName, isTimer := bytes.CutPrefix([]byte(ev.Name), []byte(TimeoutPrefix))
 	if isTimer {
 		var p struct {

@@ -43,6 +43,10 @@ func Markdown(m *Machine) string {
 	for _, t := range m.Transitions {
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", fromCell(&t), t.On, toCell(&t), effectsCell(m, &t))
 	}
+	if m.actuates() {
+		fmt.Fprintf(&b, "| every existing state | `%s` {action_id, kind, reason, attempts} | same | an actuator reports that an action (%s) failed for good; data and timers unchanged, the receipt records it |\n",
+			ActuationFailed, "`"+strings.Join(m.Actions(), "`, `")+"`")
+	}
 	b.WriteString(SendersMarkdown(m))
 	return b.String()
 }
@@ -53,7 +57,7 @@ func Markdown(m *Machine) string {
 func SendersMarkdown(m *Machine) string {
 	var b strings.Builder
 	b.WriteString("\n## Who may send each event\n\n")
-	b.WriteString("Events from `external` and `marketplace` senders come by the domain topic; events from `governor`, `scheduler` and `monitor` by the internal topic, which only Autonomics publishes to. Any other sender's event is dead-lettered with the reason.\n\n")
+	b.WriteString("Events from `external` and `marketplace` senders come by the domain topic; events from `governor`, `scheduler`, `monitor` and `actuator` by the internal topic, which only Autonomics publishes to. Any other sender's event is dead-lettered with the reason.\n\n")
 	b.WriteString("| event |")
 	for _, s := range Senders {
 		fmt.Fprintf(&b, " %s |", s)

@@ -95,7 +95,8 @@ func (m *Machine) IsTerminal(s State) bool { return slices.Contains(m.Terminal, 
 // HasState reports whether s is StateNone or a declared state of m.
 func (m *Machine) HasState(s State) bool { return s == StateNone || slices.Contains(m.States, s) }
 
-// Events returns the machine's event names, sorted.
+// Events returns the machine's event names, sorted; ActuationFailed is
+// one of them when the machine actuates.
 func (m *Machine) Events() []EventName {
 	seen := map[EventName]bool{}
 	var out []EventName
@@ -105,14 +106,34 @@ func (m *Machine) Events() []EventName {
 			out = append(out, t.On)
 		}
 	}
+	if m.actuates() {
+		out = append(out, ActuationFailed)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
 
-// HasEvent reports whether some transition of m is triggered by name.
+// HasEvent reports whether some transition of m is triggered by name, or
+// name is ActuationFailed and m actuates.
 func (m *Machine) HasEvent(name EventName) bool {
+	if name == ActuationFailed {
+		return m.actuates()
+	}
 	for i := range m.Transitions {
 		if m.Transitions[i].On == name {
+			return true
+		}
+	}
+	return false
+}
+
+// actuates reports whether m emits any action.
+func (m *Machine) actuates() bool {
+	if len(m.ActionKinds) > 0 {
+		return true
+	}
+	for i := range m.Transitions {
+		if len(m.Transitions[i].Actuate) > 0 {
 			return true
 		}
 	}
@@ -229,6 +250,12 @@ func (m *Machine) CheckEvent(ev Event) error {
 		if err := dec.Decode(&p); err != nil || p.TimerID == "" {
 			return Errorf(Invalid, op, "%s: data must be {\"timer_id\": ...} and nothing else", ev.Type)
 		}
+	}
+	if ev.Name == ActuationFailed {
+		if err := m.checkActuationFailure(ev.Data); err != nil {
+			return Wrap(Invalid, op+" "+ev.Type, err)
+		}
+		return nil
 	}
 	if check := m.Payloads[ev.Name]; check != nil {
 		if err := check(ev.Data); err != nil {

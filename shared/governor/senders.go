@@ -27,15 +27,18 @@ const (
 	SenderScheduler Sender = "scheduler"
 	// SenderMonitor is the monitor (fairness and alert-driven events).
 	SenderMonitor Sender = "monitor"
+	// SenderActuator is an actuator reporting that an action failed for
+	// good (ActuationFailed).
+	SenderActuator Sender = "actuator"
 )
 
 // Senders lists every sender class in documentation order.
-var Senders = []Sender{SenderExternal, SenderMarketplace, SenderGovernor, SenderScheduler, SenderMonitor}
+var Senders = []Sender{SenderExternal, SenderMarketplace, SenderGovernor, SenderScheduler, SenderMonitor, SenderActuator}
 
 // Internal reports whether s is one of Autonomics' own components, whose
 // events travel only on internal topics.
 func (s Sender) Internal() bool {
-	return s == SenderGovernor || s == SenderScheduler || s == SenderMonitor
+	return s == SenderGovernor || s == SenderScheduler || s == SenderMonitor || s == SenderActuator
 }
 
 // String returns the class name.
@@ -55,16 +58,22 @@ var (
 // May reports whether sender s may send event name to m. Timeouts may be
 // sent by the scheduler only; other events as m.Senders says.
 func (m *Machine) May(s Sender, name EventName) bool {
-	if strings.HasPrefix(string(name), TimeoutPrefix) {
+	switch {
+	case strings.HasPrefix(string(name), TimeoutPrefix):
 		return s == SenderScheduler
+	case name == ActuationFailed:
+		return s == SenderActuator && m.HasEvent(name)
 	}
 	return slices.Contains(m.Senders[name], s)
 }
 
 // SendersOf returns the sender classes allowed to send event name to m.
 func (m *Machine) SendersOf(name EventName) []Sender {
-	if strings.HasPrefix(string(name), TimeoutPrefix) {
+	switch {
+	case strings.HasPrefix(string(name), TimeoutPrefix):
 		return []Sender{SenderScheduler}
+	case name == ActuationFailed:
+		return []Sender{SenderActuator}
 	}
 	return m.Senders[name]
 }
@@ -132,6 +141,9 @@ func (m *Machine) checkEmits(emits []Emit) error {
 func (m *Machine) validateSenders() error {
 	const op = "governor.Machine.Validate"
 	for _, name := range m.Events() {
+		if name == ActuationFailed {
+			continue
+		}
 		if strings.HasPrefix(string(name), TimeoutPrefix) {
 			if _, ok := m.Senders[name]; ok {
 				return Errorf(Internal, op, "%s: timeout %s has a sender rule; timeouts are the scheduler's", m.Domain, name)
@@ -147,7 +159,7 @@ func (m *Machine) validateSenders() error {
 			return Errorf(Internal, op, "%s: sender rule for unknown event %s", m.Domain, name)
 		}
 		for _, s := range ss {
-			if !slices.Contains(Senders, s) || s == SenderScheduler {
+			if !slices.Contains(Senders, s) || s == SenderScheduler || s == SenderActuator {
 				return Errorf(Internal, op, "%s: event %s: sender %q not allowed in a rule", m.Domain, name, s)
 			}
 		}

@@ -49,6 +49,9 @@ func validPayloads(t testing.TB, m *governor.Machine, name governor.EventName) [
 		if strings.HasPrefix(string(name), governor.TimeoutPrefix) {
 			ev.Data = json.RawMessage(`{"timer_id":"x"}`)
 		}
+		if name == governor.ActuationFailed {
+			ev.Data = json.RawMessage(`{"action_id":"a1","kind":"` + m.Actions()[0] + `","reason":"HTTP 400","attempts":1}`)
+		}
 		if m.CheckEvent(ev) == nil {
 			out = append(out, ev.Data)
 		}
@@ -98,7 +101,7 @@ func TestPairsOutsideTableRejected(t *testing.T) {
 		states := append([]governor.State{governor.StateNone}, m.States...)
 		for _, s := range states {
 			for _, name := range m.Events() {
-				if m.Lookup(s, name) != nil {
+				if m.Lookup(s, name) != nil || name == governor.ActuationFailed {
 					continue
 				}
 				for _, data := range validPayloads(t, m, name) {
@@ -189,6 +192,12 @@ func randomWalk(t *testing.T, ms map[governor.Domain]*governor.Machine, m *gover
 		}
 		switch d.Outcome {
 		case governor.Accepted:
+			if name == governor.ActuationFailed {
+				if d.To != inst.State || string(d.Data) != string(inst.Data) || len(d.Emits) != 0 {
+					t.Fatalf("%s: actuation_failed in %s changed the instance", m.Domain, inst.State)
+				}
+				break
+			}
 			row := m.Lookup(inst.State, name)
 			if row == nil || !slices.Contains(row.Targets(), d.To) {
 				t.Fatalf("%s: Decide(%s, %s) accepted into %s outside the table", m.Domain, inst.State, name, d.To)
@@ -347,6 +356,50 @@ func TestInternalOnlyEvents(t *testing.T) {
 						t.Errorf("%s.%s may be sent by %s; timeouts are the scheduler's", d, n, s)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestActuationFailedIsRecordedInEveryState checks that every machine that
+// actuates accepts an actuator's failure report in each existing state,
+// terminal ones included, without changing state, data or timers, and
+// refuses a report about an action it never emits.
+func TestActuationFailedIsRecordedInEveryState(t *testing.T) {
+	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
+	for _, d := range governor.Domains {
+		m := Machine(d)
+		if len(m.Actions()) == 0 {
+			if m.HasEvent(governor.ActuationFailed) {
+				t.Errorf("%s actuates nothing but accepts %s", d, governor.ActuationFailed)
+			}
+			continue
+		}
+		data := json.RawMessage(`{"action_id":"a1","kind":"` + m.Actions()[0] + `","reason":"HTTP 400 from the endpoint","attempts":3}`)
+		for _, s := range m.States {
+			inst := governor.Instance{Key: governor.Key{Tenant: "t", Domain: d, Subject: "default"}, State: s, Version: 2,
+				Data: json.RawMessage(`{"x":1}`), Timers: map[string]governor.Timer{"t": {Name: "t", ID: "i", Due: now}}}
+			ev := governor.Event{ID: "e", Source: "autonomics/actuator/webhooks", Type: governor.TypeOf(d, governor.ActuationFailed), Domain: d,
+				Name: governor.ActuationFailed, Tenant: "t", Subject: "default", Data: data}
+			if err := m.CheckEvent(ev); err != nil {
+				t.Fatalf("%s CheckEvent(actuation_failed) = %v", d, err)
+			}
+			got, err := m.Decide(governor.Input{Instance: inst, Event: ev, Now: now})
+			if err != nil || got.Outcome != governor.Accepted || got.To != s || string(got.Data) != `{"x":1}` || len(got.Timers) != 1 || len(got.Emits) != 0 {
+				t.Errorf("Decide(%s %s, actuation_failed) = %+v, %v; want accepted, nothing changed", d, s, got, err)
+			}
+			if !strings.Contains(got.Reason, m.Actions()[0]) || !strings.Contains(got.Reason, "HTTP 400") {
+				t.Errorf("Decide(%s %s, actuation_failed) reason = %q, want the kind and the cause", d, s, got.Reason)
+			}
+		}
+		bad := governor.Event{Type: governor.TypeOf(d, governor.ActuationFailed), Domain: d, Name: governor.ActuationFailed,
+			Data: json.RawMessage(`{"action_id":"a1","kind":"not.mine","reason":"x","attempts":1}`)}
+		if err := m.CheckEvent(bad); err == nil {
+			t.Errorf("%s CheckEvent(actuation_failed of an action it never emits) = nil, want an error", d)
+		}
+		for _, s := range governor.Senders {
+			if got := m.May(s, governor.ActuationFailed); got != (s == governor.SenderActuator) {
+				t.Errorf("%s May(%s, actuation_failed) = %v", d, s, got)
 			}
 		}
 	}
