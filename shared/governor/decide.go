@@ -257,7 +257,7 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 	if !slices.Contains(t.Targets(), c.target) {
 		return Decision{}, Errorf(Internal, op, "%s: %s in %s chose target %q outside the table", m.Domain, ev.Name, inst.State, c.target)
 	}
-	if err := m.checkEmits(c.emits); err != nil {
+	if err := m.checkEmits(t, c.emits); err != nil {
 		return Decision{}, err
 	}
 	return Decision{

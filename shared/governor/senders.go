@@ -3,6 +3,7 @@ package governor
 import (
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -118,21 +119,56 @@ func (m *Machine) Actions() []string {
 	return out
 }
 
-// checkEmits reports an Internal error for an emission m does not declare.
-func (m *Machine) checkEmits(emits []Emit) error {
+// checkEmits reports an Internal error for an emission of row t that m
+// does not declare. It allocates nothing: the row's own effects and the
+// machine's declarations are searched before the other rows.
+func (m *Machine) checkEmits(t *Transition, emits []Emit) error {
 	for _, e := range emits {
-		switch e.Kind {
-		case KindActuate:
-			if !slices.Contains(m.Actions(), e.Type) {
-				return Errorf(Internal, "governor.Decide", "%s actuates undeclared action %q", m.Domain, e.Type)
+		if !m.declares(t, e) {
+			what := "cascades to undeclared domain " + string(e.Domain)
+			if e.Kind == KindActuate {
+				what = "actuates undeclared action " + strconv.Quote(e.Type)
 			}
-		default:
-			if !slices.Contains(m.CascadeTargets(), e.Domain) {
-				return Errorf(Internal, "governor.Decide", "%s cascades to undeclared domain %s", m.Domain, e.Domain)
-			}
+			return Errorf(Internal, "governor.Decide", "%s %s", m.Domain, what)
 		}
 	}
 	return nil
+}
+
+// declares reports whether e is among the effects m declares.
+func (m *Machine) declares(t *Transition, e Emit) bool {
+	if e.Kind == KindActuate {
+		if slices.Contains(t.Actuate, e.Type) || slices.Contains(m.ActionKinds, e.Type) {
+			return true
+		}
+		for i := range m.Transitions {
+			if slices.Contains(m.Transitions[i].Actuate, e.Type) {
+				return true
+			}
+		}
+		return false
+	}
+	if slices.Contains(m.EmitsTo, e.Domain) {
+		return true
+	}
+	if cascadesTo(t, e.Domain) {
+		return true
+	}
+	for i := range m.Transitions {
+		if cascadesTo(&m.Transitions[i], e.Domain) {
+			return true
+		}
+	}
+	return false
+}
+
+func cascadesTo(t *Transition, d Domain) bool {
+	for _, c := range t.Cascade {
+		if c.Domain == d {
+			return true
+		}
+	}
+	return false
 }
 
 // validateSenders checks that every event of m has a sender rule, that
