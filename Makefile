@@ -6,17 +6,22 @@ export PUBSUB_EMULATOR_HOST ?= 127.0.0.1:8781
 export AUTONOMICS_PROJECT ?= demo-autonomics
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
+GOVULNCHECK_VERSION := v1.9.0
 TEST_FLAGS ?=
 
-.PHONY: help test unit lint fmt docs emulators emulators-stop dev demo load bench fuzz stage deploy clean
+.PHONY: help test tf-check unit lint vuln fmt docs emulators emulators-stop dev demo load bench fuzz stage deploy clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-test: emulators ## Unit and emulator tests with -race, plus formatting and vet checks.
+test: emulators ## Unit and emulator tests with -race, plus formatting, vet and tf-check.
 	@test -z "$$(gofmt -l functions services shared)" || { echo "gofmt needed:"; gofmt -l functions services shared; exit 1; }
+	@bash .ci/tf-check.sh
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
+
+tf-check: ## terraform validate and an offline plan of each environment (skipped without local providers).
+	@bash .ci/tf-check.sh $(TF_CHECK_FLAGS)
 
 unit: ## Unit tests only (no emulators; emulator tests skip).
 	env -u FIRESTORE_EMULATOR_HOST -u PUBSUB_EMULATOR_HOST $(GO) test -count=1 ./...
@@ -25,6 +30,9 @@ lint: ## gofmt, go vet and staticcheck.
 	@test -z "$$(gofmt -l functions services shared)" || { gofmt -l functions services shared; exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+vuln: ## Known vulnerabilities in the code and its dependencies (needs vuln.go.dev).
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) ./...
 
 fmt: ## Format the code.
 	gofmt -w functions services shared

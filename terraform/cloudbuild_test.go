@@ -12,8 +12,9 @@ import (
 
 // TestCloudBuild holds ../cloudbuild.yaml to the configuration: the names
 // it derives from its substitutions are those Terraform creates, the
-// resources it applies first exist, and it builds an image for every Cloud
-// Run service.
+// resources it applies first exist, it builds an image for every Cloud
+// Run service, it lints and checks for known vulnerabilities, and it
+// validates and plans before every apply.
 func TestCloudBuild(t *testing.T) {
 	b, err := os.ReadFile("../cloudbuild.yaml")
 	if err != nil {
@@ -112,10 +113,41 @@ func TestCloudBuild(t *testing.T) {
 		t.Errorf("cloudbuild.yaml builds images %q; Terraform runs services %q", built, declared)
 	}
 
-	for _, want := range []string{"make test", `"make", "stage"`, "google-cloud-cli:emulators", "environments/${_ENV}.tfvars", "image_tag=${BUILD_ID}"} {
+	for _, want := range []string{"make test", `"make", "lint"`, `"make", "vuln"`, `"make", "stage"`, "google-cloud-cli:emulators", "environments/${_ENV}.tfvars", "image_tag=${BUILD_ID}"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("cloudbuild.yaml does not contain %q", want)
 		}
+	}
+	mk, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^vuln:.*\n\t.*govulncheck@\S+ \./\.\.\.$`).Match(mk) {
+		t.Error("make vuln does not run govulncheck ./...")
+	}
+
+	// Every step that applies has initialized, validated and planned first:
+	// nothing reaches the project that Terraform has not checked.
+	applies := 0
+	for _, step := range regexp.MustCompile(`(?m)^  - id: `).Split(text, -1)[1:] {
+		id, _, _ := strings.Cut(step, "\n")
+		at := strings.Index(step, "terraform apply")
+		if at < 0 {
+			continue
+		}
+		applies++
+		before := step[:at]
+		for _, want := range []string{"terraform init", "terraform validate", "terraform plan"} {
+			if !strings.Contains(before, want) {
+				t.Errorf("step %s runs terraform apply before %s", id, want)
+			}
+		}
+		if !regexp.MustCompile(`terraform apply -input=false \S+\.tfplan`).MatchString(step) {
+			t.Errorf("step %s applies something else than the plan it printed", id)
+		}
+	}
+	if applies == 0 {
+		t.Error("cloudbuild.yaml applies nothing")
 	}
 	if _, err := os.Stat("environments/" + subst["_ENV"] + ".tfvars"); err != nil {
 		t.Errorf("the default _ENV %q has no variable file: %v", subst["_ENV"], err)

@@ -1,10 +1,12 @@
-// Package terraform holds the offline checks of the deployment in this
-// directory. The Google provider cannot be downloaded where the tests run,
-// so `terraform validate` and `plan` are out of reach; instead the tests
-// parse the configuration with github.com/hashicorp/hcl/v2, evaluate it the
-// way Terraform would for given variables (computed attributes of the
-// resources are stood in for by deterministic placeholders), and hold the
-// result against the code:
+// Package terraform holds the checks of the deployment in this directory
+// that Terraform cannot make: the configuration held against the code.
+// Terraform checks itself — `terraform validate` and a plan of each
+// environment with dummy credentials, in .ci/tf-check.sh (`make test`,
+// wherever the google and google-beta providers are installed locally) and
+// in Cloud Build before every apply. These tests parse the configuration
+// with github.com/hashicorp/hcl/v2, evaluate it the way Terraform would
+// for given variables (computed attributes of the resources are stood in
+// for by deterministic placeholders), and check that
 //
 //   - every function the code registers has a function resource with that
 //     entry point, fed by two push subscriptions named topic.Push of its

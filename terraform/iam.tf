@@ -86,10 +86,11 @@ locals {
         }
       }
     ]...),
-    # Traces to Cloud Trace and metrics to Cloud Monitoring (write only).
+    # Traces and metrics over OTLP to the Telemetry API (write only):
+    # spans land in Cloud Trace, metrics in Cloud Monitoring.
     var.telemetry != "gcp" ? {} : merge(
-      { for c, m in local.runtime_members : "${c}/trace" => { role = "roles/cloudtrace.agent", member = m, database = "" } },
-      { for c, m in local.runtime_members : "${c}/metrics" => { role = "roles/monitoring.metricWriter", member = m, database = "" } },
+      { for c, m in local.runtime_members : "${c}/traces" => { role = "roles/telemetry.tracesWriter", member = m, database = "" } },
+      { for c, m in local.runtime_members : "${c}/metrics" => { role = "roles/telemetry.metricsWriter", member = m, database = "" } },
     ),
     # Builds the functions from the staged archive into Artifact Registry.
     {

@@ -161,9 +161,10 @@ func TestPublishers(t *testing.T) {
 	each(t, func(t *testing.T, f *testFixture, c *tfConfig) {
 		names := topic.Names{Prefix: c.Prefix}
 		gs := grants(t, c)
-		var internal []string
+		var internal, domain []string
 		for _, d := range governor.Domains {
 			internal = append(internal, names.Internal(d))
+			domain = append(domain, names.Domain(d))
 		}
 		// Topics of the components that are not governors; every other
 		// account publishes nowhere.
@@ -177,6 +178,12 @@ func TestPublishers(t *testing.T) {
 			"monitor":    {names.Internal(governor.MultiTenant), names.Alerts(), names.DeadLetter()},
 			"integrator": {names.Checkpoints()},
 			"query":      nil,
+			// Dead letters, and actuation_failed to the governors whose
+			// machines actuate (services/actuator).
+			"actuator": actuatorTopics(names, ms),
+			// The ingest API publishes producers' events to the domain
+			// topics, never to internal ones.
+			"ingest": domain,
 		}
 		// Other Pub/Sub roles a runtime account may hold, as "role target".
 		otherRoles := map[string][]string{
@@ -184,7 +191,7 @@ func TestPublishers(t *testing.T) {
 			"monitor": {"roles/pubsub.viewer " + names.Alerts()},
 		}
 		accts := accounts(t, f, c)
-		for _, key := range []string{"scheduler", "monitor", "integrator", "query"} {
+		for _, key := range []string{"scheduler", "monitor", "integrator", "query", "ingest"} {
 			if !slices.ContainsFunc(accts, func(a account) bool { return a.Key == key }) {
 				t.Errorf("no runtime identity of %s found", key)
 			}
@@ -342,6 +349,9 @@ func TestFirestoreAccess(t *testing.T) {
 		"integrator": {map[string]string{dbMain: viewer, dbLedger: user}, dbLedger},
 		"monitor":    {map[string]string{dbMain: viewer, dbMonitor: user}, dbMonitor},
 		"query":      {map[string]string{dbMain: viewer, dbLedger: viewer}, ""},
+		// Its state lives in the monitor's database; governor state it
+		// can neither read nor write.
+		"actuator": {map[string]string{dbMonitor: user}, dbMonitor},
 	}
 	each(t, func(t *testing.T, f *testFixture, c *tfConfig) {
 		dbs := firestoreDatabases(t, c)

@@ -91,6 +91,7 @@ resource "google_project_service" "enabled" {
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
+    "telemetry.googleapis.com",
   ])
 
   service = each.value

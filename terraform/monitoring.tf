@@ -1,7 +1,31 @@
 # Alert policies: dead-lettered messages, oldest unacknowledged message age,
 # function error rate, the monitor's own health and failing scheduled jobs.
+# The dashboard is in dashboard.tf.
 
 locals {
+  # The metrics the code records (the instruments of shared/engine and
+  # shared/ledger), as Cloud Monitoring stores them when they arrive over
+  # OTLP through the Telemetry API: prometheus.googleapis.com/<instrument
+  # name>/<counter|gauge|histogram> (shared/telemetry MetricType). The
+  # tests hold this map to the instruments of the Go sources.
+  metric_types = {
+    decisions            = "prometheus.googleapis.com/autonomics.decisions/counter"
+    rejections           = "prometheus.googleapis.com/autonomics.rejections/counter"
+    transaction_attempts = "prometheus.googleapis.com/autonomics.transaction.attempts/histogram"
+    transaction_retries  = "prometheus.googleapis.com/autonomics.transaction.retries/counter"
+    decision_latency     = "prometheus.googleapis.com/autonomics.decision.latency/histogram"
+    dead_lettered        = "prometheus.googleapis.com/autonomics.dead_lettered/counter"
+    outbox_backlog       = "prometheus.googleapis.com/autonomics.outbox.backlog/gauge"
+    timer_lag            = "prometheus.googleapis.com/autonomics.timer.lag/histogram"
+    ledger_refused       = "prometheus.googleapis.com/autonomics.ledger.receipts.refused/counter"
+    actuator_failures    = "prometheus.googleapis.com/autonomics.actuator.failures/counter"
+  }
+  # Those metrics of this environment: their monitored resource is a
+  # prometheus_target whose namespace is the Cloud Run service or function
+  # that recorded them (shared/telemetry NamespaceKey), which carries the
+  # prefix.
+  metric_scope = "resource.type = \"prometheus_target\" AND resource.label.namespace = starts_with(\"${var.prefix}autonomics-\")"
+
   function_names = concat(
     [for d in keys(local.governors) : "${var.prefix}autonomics-${replace(d, "_", "-")}"],
     [for k in keys(local.scheduler_functions) : "${var.prefix}autonomics-${k}"],

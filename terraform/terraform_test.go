@@ -16,9 +16,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
@@ -146,6 +144,12 @@ func each(t *testing.T, check func(t *testing.T, f *testFixture, c *tfConfig)) {
 	}
 }
 
+// TestEvaluates checks that the evaluator of eval_test.go, through which
+// the other tests read the configuration, evaluates it without error.
+// Whether the configuration is valid Terraform (references, arguments,
+// types) is for `terraform validate` and the plans: .ci/tf-check.sh runs
+// them in `make test` where the providers are installed, and Cloud Build
+// before every apply.
 func TestEvaluates(t *testing.T) {
 	each(t, func(t *testing.T, f *testFixture, c *tfConfig) {
 		for _, d := range c.Result.Diags {
@@ -157,126 +161,6 @@ func TestEvaluates(t *testing.T) {
 			t.Fatalf("evaluation produced no resources")
 		}
 	})
-}
-
-func TestReferences(t *testing.T) {
-	f := fixture(t)
-	for _, dir := range sortedKeys(f.eval.modules) {
-		m := f.eval.modules[dir]
-		t.Run(dir, func(t *testing.T) {
-			for _, p := range referenceProblems(m, f.eval.funcs) {
-				t.Error(p)
-			}
-		})
-	}
-}
-
-// referenceProblems returns references to undeclared variables, locals,
-// modules and resources, and calls of functions the evaluator does not
-// know (which Terraform may know, but then the checks would not see the
-// result).
-func referenceProblems(m *tfModule, funcs map[string]function.Function) []string {
-	declared := map[string]bool{}
-	for _, b := range m.resources {
-		declared[b.Type+" "+b.Labels[0]+"."+b.Labels[1]] = true
-	}
-	calls := map[string]bool{}
-	for _, b := range m.calls {
-		calls[b.Labels[0]] = true
-	}
-	var problems []string
-	report := func(r hcl.Range, format string, args ...any) {
-		problems = append(problems, fmt.Sprintf("%s: %s", r.String(), fmt.Sprintf(format, args...)))
-	}
-	attrName := func(tr hcl.Traversal, i int) string {
-		if i < len(tr) {
-			if a, ok := tr[i].(hcl.TraverseAttr); ok {
-				return a.Name
-			}
-		}
-		return ""
-	}
-	checkExpr := func(expr hclsyntax.Expression, scope map[string]bool) {
-		for _, tr := range hclsyntax.Variables(expr) {
-			root := tr.RootName()
-			if scope[root] {
-				continue
-			}
-			switch root {
-			case "var":
-				if _, ok := m.variables[attrName(tr, 1)]; !ok {
-					report(tr.SourceRange(), "undeclared variable %q", attrName(tr, 1))
-				}
-			case "local":
-				if _, ok := m.locals[attrName(tr, 1)]; !ok {
-					report(tr.SourceRange(), "undeclared local %q", attrName(tr, 1))
-				}
-			case "module":
-				if !calls[attrName(tr, 1)] {
-					report(tr.SourceRange(), "undeclared module %q", attrName(tr, 1))
-				}
-			case "data":
-				if k := "data " + attrName(tr, 1) + "." + attrName(tr, 2); !declared[k] {
-					report(tr.SourceRange(), "undeclared data source %s", k)
-				}
-			case "each", "count", "path", "self", "terraform":
-			default:
-				if k := "resource " + root + "." + attrName(tr, 1); !declared[k] {
-					report(tr.SourceRange(), "undeclared resource %s.%s", root, attrName(tr, 1))
-				}
-			}
-		}
-		hclsyntax.VisitAll(expr, func(n hclsyntax.Node) hcl.Diagnostics {
-			if c, ok := n.(*hclsyntax.FunctionCallExpr); ok {
-				if _, known := funcs[c.Name]; !known {
-					report(c.NameRange, "function %s is not evaluated by these tests", c.Name)
-				}
-			}
-			return nil
-		})
-	}
-	var walk func(b *hclsyntax.Body, scope map[string]bool, skip []string)
-	walk = func(b *hclsyntax.Body, scope map[string]bool, skip []string) {
-		for _, name := range sortedKeys(b.Attributes) {
-			if !slices.Contains(skip, name) {
-				checkExpr(b.Attributes[name].Expr, scope)
-			}
-		}
-		for _, blk := range b.Blocks {
-			if blk.Type != "dynamic" {
-				walk(blk.Body, scope, nil)
-				continue
-			}
-			iter := blk.Labels[0]
-			if a := blk.Body.Attributes["iterator"]; a != nil {
-				iter = hcl.ExprAsKeyword(a.Expr)
-			}
-			inner := map[string]bool{iter: true}
-			for k := range scope {
-				inner[k] = true
-			}
-			walk(&hclsyntax.Body{Attributes: blk.Body.Attributes}, scope, []string{"iterator"})
-			for _, c := range blk.Body.Blocks {
-				walk(c.Body, inner, nil)
-			}
-		}
-	}
-	for _, f := range m.files {
-		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
-			switch b.Type {
-			case "terraform":
-			case "variable":
-				walk(b.Body, nil, []string{"type"})
-			case "resource", "data":
-				walk(b.Body, nil, []string{"provider"})
-			case "module":
-				walk(b.Body, nil, []string{"providers", "source"})
-			default:
-				walk(b.Body, nil, nil)
-			}
-		}
-	}
-	return problems
 }
 
 // functionsByEntryPoint returns the function resources by entry point.
@@ -800,8 +684,8 @@ var primitiveRoles = []string{"roles/owner", "roles/editor", "roles/viewer"}
 var projectRoles = []string{
 	"roles/datastore.user",
 	"roles/datastore.viewer",
-	"roles/cloudtrace.agent",
-	"roles/monitoring.metricWriter",
+	"roles/telemetry.tracesWriter",
+	"roles/telemetry.metricsWriter",
 	"roles/run.builder",
 }
 
@@ -859,6 +743,11 @@ func TestNoPublicAccess(t *testing.T) {
 			}
 		}
 		for _, s := range c.Result.Find("google_cloud_run_v2_service") {
+			// The ingest API authenticates its callers itself (ID tokens and
+			// HMAC signatures); TestIngestIsTheOnlyServiceOpenToAll holds it.
+			if s.Body.Str("name") == c.Prefix+"autonomics-ingest" {
+				continue
+			}
 			if v := s.Body.Attr("invoker_iam_disabled"); v != cty.NilVal && v.IsKnown() && !v.IsNull() && v.True() {
 				t.Errorf("%s: invoker_iam_disabled lets anyone call it", s.Addr())
 			}

@@ -115,13 +115,13 @@ variable "log_level" {
 }
 
 variable "telemetry" {
-  description = "Telemetry exporter (AUTONOMICS_TELEMETRY): gcp sends traces to Cloud Trace and metrics to Cloud Monitoring, none records nothing."
+  description = "Telemetry exporter (AUTONOMICS_TELEMETRY): gcp sends traces and metrics with OTLP to Google's Telemetry API, otlp to the collector the OTEL_EXPORTER_OTLP_* variables name, none records nothing."
   type        = string
   default     = "gcp"
 
   validation {
-    condition     = contains(["none", "gcp", "stdout"], var.telemetry)
-    error_message = "The telemetry exporter is none, gcp or stdout."
+    condition     = contains(["none", "gcp", "otlp", "stdout"], var.telemetry)
+    error_message = "The telemetry exporter is none, gcp, otlp or stdout."
   }
 }
 

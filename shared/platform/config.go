@@ -28,7 +28,8 @@ const (
 	EnvLedgerDatabase  = "AUTONOMICS_LEDGER_DATABASE"
 	EnvMonitorDatabase = "AUTONOMICS_MONITOR_DATABASE"
 	// EnvTelemetry selects the telemetry exporter: none (default), gcp
-	// (Cloud Trace and Cloud Monitoring) or stdout.
+	// (OTLP to Google's Telemetry API), otlp (OTLP to the collector the
+	// OTEL_EXPORTER_OTLP_* variables name) or stdout.
 	EnvTelemetry = "AUTONOMICS_TELEMETRY"
 	// EnvTraceSampleRatio is the share of root traces recorded, 0 to 1.
 	EnvTraceSampleRatio = "AUTONOMICS_TRACE_SAMPLE_RATIO"
@@ -106,9 +107,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.Telemetry = getenv(EnvTelemetry)
 	switch c.Telemetry {
-	case "", "none", "gcp", "stdout":
+	case "", "none", "gcp", "otlp", "stdout":
 	default:
-		return c, governor.Errorf(governor.Invalid, op, "%s=%q: want none, gcp or stdout", EnvTelemetry, c.Telemetry)
+		return c, governor.Errorf(governor.Invalid, op, "%s=%q: want none, gcp, otlp or stdout", EnvTelemetry, c.Telemetry)
 	}
 	c.TraceSampleRatio = 1
 	if v := getenv(EnvTraceSampleRatio); v != "" {

@@ -1,6 +1,6 @@
 // Package telemetry holds the observability plumbing shared by the
 // functions and services of Autonomics: structured logs that Cloud Logging
-// reads natively.
+// reads natively, and the OpenTelemetry providers of traces and metrics.
 //
 // NewLogger returns a *slog.Logger that writes one JSON object per line
 // with the fields Cloud Logging recognises: "severity", "message" and
@@ -12,4 +12,15 @@
 //
 // ParseTraceParent reads a W3C traceparent value, as found in an HTTP
 // header or in the CloudEvents traceparent extension.
+//
+// Setup builds the trace and meter providers of a process for one
+// exporter: ExporterGCP sends both over OTLP/gRPC to Google's Telemetry
+// API with Application Default Credentials, ExporterOTLP to any collector
+// the standard OTEL_EXPORTER_OTLP_* variables name, ExporterStdout writes
+// spans, ExporterMemory keeps everything for tests and ExporterNone
+// records nothing. The package reads no environment variable itself; the
+// OTLP exporters read theirs. Telemetry.Flush exports what is buffered
+// before a function answers. MetricType names the Cloud Monitoring metric
+// a metric of the code becomes through the Telemetry API, for dashboards
+// and alert policies.
 package telemetry

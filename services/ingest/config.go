@@ -1,0 +1,104 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/ingest"
+	"github.com/autonomics/autonomics/shared/machines"
+	"github.com/autonomics/autonomics/shared/platform"
+)
+
+// Environment variables of the ingest API, next to PORT,
+// AUTONOMICS_LISTEN_HOST and the AUTONOMICS_* variables platform.FromEnv
+// reads.
+const (
+	// EnvProducers holds the producer rules, a JSON array
+	// (ingest.ParseRules); Terraform sets it from var.ingest_producers.
+	// The -producers flag reads them from a file instead.
+	EnvProducers = "AUTONOMICS_INGEST_PRODUCERS"
+	// EnvHMACKeys holds the HMAC keys, a JSON object from key id to
+	// "whsec_…" key (ingest.ParseKeys); in production Secret Manager
+	// mounts it. The -hmac-keys flag reads them from a file instead.
+	EnvHMACKeys = "AUTONOMICS_INGEST_HMAC_KEYS"
+	// EnvAudience is the audience ID tokens must carry; required when a
+	// producer authenticates with ID tokens.
+	EnvAudience = "AUTONOMICS_INGEST_AUDIENCE"
+)
+
+// config is the ingest API's configuration.
+type config struct {
+	Platform platform.Config
+	Rules    *ingest.Rules
+	Keys     ingest.Keys
+	Audience string
+}
+
+// sources name where the rules and keys come from: files (flags) take
+// the place of the environment variables.
+type sources struct {
+	ProducersFile string
+	KeysFile      string
+}
+
+// loadConfig reads the configuration through getenv, and the files of src
+// through readFile, and validates it.
+func loadConfig(getenv func(string) string, readFile func(string) ([]byte, error), src sources) (config, error) {
+	const op = "ingest.config"
+	pc, err := platform.FromEnv(getenv)
+	if err != nil {
+		return config{}, err
+	}
+	c := config{Platform: pc, Audience: strings.TrimSpace(getenv(EnvAudience))}
+	rules, err := oneOf(getenv, readFile, EnvProducers, src.ProducersFile, "-producers")
+	if err != nil {
+		return config{}, err
+	}
+	if rules == nil {
+		return config{}, governor.Errorf(governor.Invalid, op, "producer rules are required: set %s or -producers FILE", EnvProducers)
+	}
+	if c.Rules, err = ingest.ParseRules(rules, machines.New(pc.Timers)); err != nil {
+		return config{}, err
+	}
+	keys, err := oneOf(getenv, readFile, EnvHMACKeys, src.KeysFile, "-hmac-keys")
+	if err != nil {
+		return config{}, err
+	}
+	c.Keys = ingest.Keys{}
+	if keys != nil {
+		if c.Keys, err = ingest.ParseKeys(keys); err != nil {
+			return config{}, err
+		}
+	}
+	for _, id := range c.Rules.KeyIDs() {
+		if len(c.Keys[id]) == 0 {
+			return config{}, governor.Errorf(governor.Invalid, op, "producer %s signs with key %s, which %s does not hold", c.Rules.ByKeyID(id).Name, id, EnvHMACKeys)
+		}
+	}
+	for _, p := range c.Rules.Producers() {
+		if p.Email != "" && c.Audience == "" {
+			return config{}, governor.Errorf(governor.Invalid, op, "producer %s authenticates with ID tokens: %s is required", p.Name, EnvAudience)
+		}
+	}
+	return c, nil
+}
+
+// oneOf returns the value of env or the content of file (not both), nil
+// when neither is given.
+func oneOf(getenv func(string) string, readFile func(string) ([]byte, error), env, file, flag string) ([]byte, error) {
+	const op = "ingest.config"
+	v := getenv(env)
+	switch {
+	case v != "" && file != "":
+		return nil, governor.Errorf(governor.Invalid, op, "set %s or %s, not both", env, flag)
+	case v != "":
+		return []byte(v), nil
+	case file != "":
+		b, err := readFile(file)
+		if err != nil {
+			return nil, governor.Errorf(governor.Invalid, op, "%s %s: %v", flag, file, err)
+		}
+		return b, nil
+	}
+	return nil, nil
+}
