@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/caller"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
@@ -107,44 +107,6 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 	return q, nil
 }
 
-// Headers that carry the caller's ID token on Cloud Run. Cloud Run checks
-// X-Serverless-Authorization when both are present and passes
-// Authorization on untouched, so X-Serverless-Authorization wins.
-const (
-	headerServerlessAuthorization = "X-Serverless-Authorization"
-	headerAuthorization           = "Authorization"
-	maxTokenBytes                 = 8 << 10
-)
-
-// callerEmail returns the email claim of the request's bearer ID token,
-// "" when there is none. The token is not verified here: Cloud Run with
-// IAM verified it before the request reached the service.
-func callerEmail(r *http.Request) string {
-	h := r.Header.Get(headerServerlessAuthorization)
-	if h == "" {
-		h = r.Header.Get(headerAuthorization)
-	}
-	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") || len(token) > maxTokenBytes {
-		return ""
-	}
-	parts := strings.Split(strings.TrimSpace(token), ".")
-	if len(parts) < 2 || len(parts) > 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil || httpjson.CheckStrict(payload) != nil {
-		return ""
-	}
-	var claims struct {
-		Email string `json:"email"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
-	return claims.Email
-}
-
 // statusWriter writes its status instead of the one asked for.
 type statusWriter struct {
 	http.ResponseWriter
@@ -175,7 +137,7 @@ type pushResult struct {
 func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	const op = "actuator.push"
 	ctx := r.Context()
-	if len(s.callers) > 0 && !slices.Contains(s.callers, callerEmail(r)) {
+	if len(s.callers) > 0 && !slices.Contains(s.callers, caller.Email(r)) {
 		httpjson.Error(statusWriter{ResponseWriter: w, status: http.StatusForbidden},
 			governor.Errorf(governor.Invalid, op, "only the push identity of the actions subscription may push actions"))
 		return

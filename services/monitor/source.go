@@ -2,28 +2,15 @@ package main
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"net"
 	"net/http"
-	"strings"
 
-	"github.com/autonomics/autonomics/shared/httpjson"
-)
-
-// Headers that carry the caller's ID token on Cloud Run. When both are
-// present Cloud Run checks X-Serverless-Authorization and passes
-// Authorization on untouched, so X-Serverless-Authorization wins.
-const (
-	headerServerlessAuthorization = "X-Serverless-Authorization"
-	headerAuthorization           = "Authorization"
+	"github.com/autonomics/autonomics/shared/caller"
 )
 
 // Bounds of what sourceOf reads.
 const (
-	// maxTokenBytes bounds the ID token sourceOf decodes.
-	maxTokenBytes = 8 << 10
 	// maxSourceBytes bounds a source id; longer ones are hashed.
 	maxSourceBytes = 200
 )
@@ -42,11 +29,7 @@ const (
 // local stack) a caller can claim any email, and the share per source then
 // bounds only honest callers; the totals of the budget still hold.
 func sourceOf(r *http.Request) string {
-	h := r.Header.Get(headerServerlessAuthorization)
-	if h == "" {
-		h = r.Header.Get(headerAuthorization)
-	}
-	if email := bearerEmail(h); email != "" {
+	if email := caller.Email(r); email != "" {
 		return boundSource("email:" + email)
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -54,45 +37,6 @@ func sourceOf(r *http.Request) string {
 		host = r.RemoteAddr
 	}
 	return boundSource("addr:" + host)
-}
-
-// bearerEmail returns the email claim of the JWT in a "Bearer <token>"
-// header value, or "" when there is none. Cloud Run may forward the token
-// without its signature, so only the first two segments are needed.
-func bearerEmail(h string) string {
-	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") || len(token) > maxTokenBytes {
-		return ""
-	}
-	parts := strings.Split(strings.TrimSpace(token), ".")
-	if len(parts) < 2 || len(parts) > 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil || httpjson.CheckStrict(payload) != nil {
-		return ""
-	}
-	var claims struct {
-		Email string `json:"email"`
-	}
-	if json.Unmarshal(payload, &claims) != nil || !printableASCII(claims.Email) {
-		return ""
-	}
-	return claims.Email
-}
-
-// printableASCII reports whether s is non-empty printable ASCII without
-// spaces.
-func printableASCII(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // boundSource keeps a source id within maxSourceBytes, hashing the excess.

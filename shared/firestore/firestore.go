@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/autonomics/autonomics/shared/firestore/fserr"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -268,29 +268,5 @@ func (s *Store) MoveTimer(ctx context.Context, k governor.Key, name string, due 
 	return old, nil
 }
 
-// wrapErr returns err as a governor error of operation op with the code
-// its gRPC status implies. Errors that already carry a code keep it.
-func wrapErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ge *governor.Error
-	if errors.As(err, &ge) {
-		return err
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return governor.Wrap(governor.Unavailable, op, err)
-	}
-	code := governor.Internal
-	switch status.Code(err) {
-	case codes.Aborted, codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Canceled:
-		code = governor.Unavailable
-	case codes.InvalidArgument:
-		code = governor.Invalid
-	case codes.NotFound:
-		code = governor.NotFound
-	case codes.AlreadyExists:
-		code = governor.Conflict
-	}
-	return governor.Wrap(code, op, err)
-}
+// wrapErr is fserr.Wrap.
+func wrapErr(op string, err error) error { return fserr.Wrap(op, err) }

@@ -48,13 +48,13 @@ package fswebhook
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	fs "cloud.google.com/go/firestore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/autonomics/autonomics/shared/firestore/fserr"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/webhook"
 )
@@ -122,31 +122,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return wrap("fswebhook.Ping", err)
 }
 
-// wrap maps a Firestore error to a governor error.
-func wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ge *governor.Error
-	if errors.As(err, &ge) {
-		return err
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return governor.Wrap(governor.Unavailable, op, err)
-	}
-	code := governor.Internal
-	switch status.Code(err) {
-	case codes.Aborted, codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Canceled:
-		code = governor.Unavailable
-	case codes.InvalidArgument:
-		code = governor.Invalid
-	case codes.NotFound:
-		code = governor.NotFound
-	case codes.AlreadyExists:
-		code = governor.Conflict
-	}
-	return governor.Wrap(code, op, err)
-}
+// wrap is fserr.Wrap.
+func wrap(op string, err error) error { return fserr.Wrap(op, err) }
 
 // tx is a webhook.Tx over a Firestore transaction.
 type tx struct {
