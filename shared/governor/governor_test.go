@@ -388,3 +388,20 @@ func TestUpdate(t *testing.T) {
 		})
 	}
 }
+
+// An outsider smuggles a second value of a payload field under another
+// spelling: encoding/json matches member names regardless of case, so
+// {"n":-1,"N":1} would be decided as n=1 while every case-sensitive reader
+// of the event (and of its receipt's data) sees n=-1. Only the exact
+// spellings of the payload type are accepted.
+func TestCaseVariantPayloadFieldIsRefused(t *testing.T) {
+	m := testMachine()
+	for _, data := range []string{`{"n":-1,"N":1}`, `{"N":1}`, `{"n":1,"N":1}`} {
+		if err := m.CheckEvent(testEvent("start", data)); err == nil {
+			t.Errorf("CheckEvent(start %s) = nil, want an error", data)
+		}
+	}
+	if err := m.CheckEvent(testEvent("start", `{"n":1}`)); err != nil {
+		t.Errorf("CheckEvent(start {\"n\":1}) = %v, want nil", err)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -305,11 +307,86 @@ func Schema[T interface{ Validate() error }]() PayloadCheck {
 		if len(bytes.TrimSpace(data)) == 0 {
 			return v.Validate()
 		}
+		if err := exactMembers(data, reflect.TypeOf(v)); err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&v); err != nil {
 			return fmt.Errorf("data: %w", err)
 		}
 		return v.Validate()
+	}
+}
+
+// exactMembers reports an error when an object decoded into a struct of
+// type t names a member not spelled exactly as one of its fields:
+// encoding/json would match it regardless of case, so that {"n":1,"N":2}
+// means n=2 here and n=1 to a case-sensitive reader. Objects nested in
+// struct fields are checked too; map keys are free.
+func exactMembers(data []byte, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+	case reflect.Slice, reflect.Array:
+		var items []json.RawMessage
+		if json.Unmarshal(data, &items) != nil {
+			return nil // the decoder reports it
+		}
+		for _, it := range items {
+			if err := exactMembers(it, t.Elem()); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(data, &obj) != nil {
+		return nil // not an object (or null): the decoder reports it
+	}
+	fields := map[string]reflect.Type{}
+	jsonFields(t, fields)
+	for name, raw := range obj {
+		ft, ok := fields[name]
+		if !ok {
+			return fmt.Errorf("json: unknown field %q", name)
+		}
+		if err := exactMembers(raw, ft); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jsonFields adds the JSON member names of struct type t's fields, as
+// encoding/json names them, with their types; untagged embedded structs
+// contribute their own fields.
+func jsonFields(t reflect.Type, out map[string]reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+			jsonFields(ft, out)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
 	}
 }

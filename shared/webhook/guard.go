@@ -111,7 +111,9 @@ func (g *Guard) CheckURL(raw string) (*url.URL, error) {
 	}
 	ip, perr := netip.ParseAddr(strings.Trim(host, "[]"))
 	literal := perr == nil
-	loopbackName := host == "localhost" || strings.HasSuffix(host, ".localhost")
+	// A fully qualified name's final dot resolves as the name without it.
+	name := strings.TrimRight(host, ".")
+	loopbackName := name == "localhost" || strings.HasSuffix(name, ".localhost")
 	switch u.Scheme {
 	case "https":
 	case "http":
@@ -127,7 +129,7 @@ func (g *Guard) CheckURL(raw string) (*url.URL, error) {
 		}
 	}
 	for _, m := range metadataHosts {
-		if host == m || strings.HasSuffix(host, "."+m) {
+		if name == m || strings.HasSuffix(name, "."+m) {
 			return nil, governor.Errorf(governor.Invalid, op, "url %s: the metadata server is refused", quote(raw))
 		}
 	}

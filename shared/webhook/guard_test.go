@@ -165,3 +165,22 @@ func TestSSRFRedirectNotFollowed(t *testing.T) {
 		t.Errorf("attempt %d %s, want 307 retry", a.Status, a.Outcome)
 	}
 }
+
+// A fully qualified name ends in a dot and resolves as the name without
+// it: "metadata.google.internal." is the metadata server and "localhost."
+// loopback, so the registration check of names must see through the dot.
+func TestSSRFTrailingDotNamesRefusedAtRegistration(t *testing.T) {
+	for _, u := range []string{
+		"https://metadata.google.internal./computeMetadata/v1/", "https://metadata./computeMetadata/v1/",
+		"https://METADATA.GOOGLE.INTERNAL../", "https://x.metadata.goog./",
+	} {
+		if checkURL(t, webhook.Guard{AllowLoopback: true, AllowPrivate: true}, u) == nil {
+			t.Errorf("CheckURL(%q) accepted the metadata server", u)
+		}
+	}
+	for _, u := range []string{"https://localhost./hook", "https://x.localhost./hook"} {
+		if checkURL(t, webhook.Guard{}, u) == nil {
+			t.Errorf("CheckURL(%q) accepted loopback", u)
+		}
+	}
+}

@@ -141,7 +141,9 @@ func Verify(h http.Header, body []byte, now time.Time, tolerance time.Duration, 
 	}
 	if tolerance > 0 {
 		d := now.Sub(time.Unix(sec, 0))
-		if d >= tolerance || -d >= tolerance {
+		// Abs, not -d: the distance to a time centuries away saturates
+		// at the most negative Duration, whose negation is itself.
+		if d.Abs() >= tolerance {
 			return governor.Errorf(governor.Invalid, op, "%s is %v away from now, tolerance %v", HeaderTimestamp, d.Round(time.Second), tolerance)
 		}
 	}

@@ -128,3 +128,22 @@ func TestParseSecret(t *testing.T) {
 		t.Errorf("Secret.String %q reveals the key", s.String())
 	}
 }
+
+// A message stamped centuries ahead is a replay that never expires: the
+// distance to it overflows time.Duration, and its negation too, so a
+// check of both directions by negating the difference let it through.
+func TestVerifyRefusesFarFutureTimestampReplay(t *testing.T) {
+	secret, err := webhook.ParseSecret(vectorSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(vectorTimestamp, 0)
+	body := []byte(vectorPayload)
+	for _, ts := range []time.Time{time.Unix(1<<40, 0), now.AddDate(300, 0, 0)} {
+		h := http.Header{}
+		webhook.Headers(h, vectorID, ts, body, secret)
+		if err := webhook.Verify(h, body, now, 0, secret); err == nil {
+			t.Errorf("Verify(timestamp %s) = nil, want a refusal", h.Get(webhook.HeaderTimestamp))
+		}
+	}
+}
