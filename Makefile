@@ -46,7 +46,7 @@ emulators: ## Start the Firestore and Pub/Sub emulators unless they already run.
 emulators-stop: ## Stop emulators started by this checkout.
 	@bash .ci/emulators.sh stop
 
-dev: emulators ## Run the local stack (functions host :8790, query API :8791) until Ctrl-C.
+dev: emulators ## Run the local stack (functions :8790, query :8791, integrator :8792, monitor :8793, actuator :8794, ingest :8795, receiver :8796) until Ctrl-C.
 	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
 	bin/autonomicsctl dev $(DEV_FLAGS)
 

@@ -20,6 +20,7 @@ import (
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/pubsub"
+	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
 	"github.com/autonomics/autonomics/shared/topic"
 )
@@ -88,6 +89,7 @@ func runDemo(ctx context.Context, o options, stdout io.Writer) error {
 		out: out, q: newQueryClient(o.stack.queryURL()), pub: pub, names: o.stack.names(),
 		store: firestore.New(fc, firestore.Options{}), col: col, run: run,
 		stepTimeout: o.stepTimeout, functionsLog: s.functions.logPath,
+		reactionLogs: []string{s.actuator.logPath, s.receiver.logPath, s.ingest.logPath},
 	}
 	start := time.Now()
 	fmt.Fprintf(out, "\nscenario (run %s)\n", run)
@@ -104,9 +106,18 @@ func runDemo(ctx context.Context, o options, stdout io.Writer) error {
 	}
 
 	// Report even after Ctrl-C: what was reached is worth seeing.
-	reportCtx, cancelReport := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	reportCtx, cancelReport := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
 	defer cancelReport()
+	played := len(failures) == 0
 	failures = append(failures, r.report(reportCtx, sc, col)...)
+	if played {
+		wc := &webhookChecks{
+			cfg: o.stack, setup: s.webhooks,
+			actuator: newAPIClient("actuator", serviceURL(o.stack.actuatorPort())),
+			receiver: newAPIClient("receiver", serviceURL(o.stack.receiverPort())),
+		}
+		failures = append(failures, r.reportWebhooks(reportCtx, wc, col)...)
+	}
 	if total := r.receiptsVerified; total > 0 {
 		var tenants []string
 		for _, ts := range sc.All() {
@@ -118,7 +129,8 @@ func runDemo(ctx context.Context, o options, stdout io.Writer) error {
 	if len(failures) > 0 {
 		return fmt.Errorf("%d problem(s):\n  %w", len(failures), joinLines(failures))
 	}
-	fmt.Fprintf(out, "demo passed: every expected state reached, every chain verifies, every receipt is in the signed ledger\n")
+	fmt.Fprintf(out, "demo passed: every expected state reached, every action delivered and verified by the receiver, "+
+		"the provisioning loop closed through the ingest API, every chain verifies, every receipt is in the signed ledger\n")
 	return nil
 }
 
@@ -134,7 +146,7 @@ func joinLines(errs []error) error {
 // demoRunner plays scenarios against the stack.
 type demoRunner struct {
 	out          io.Writer
-	q            *queryClient
+	q            *apiClient
 	pub          *pubsub.Publisher
 	names        topic.Names
 	store        *firestore.Store
@@ -143,8 +155,15 @@ type demoRunner struct {
 	seq          atomic.Int64
 	stepTimeout  time.Duration
 	functionsLog string
+	// reactionLogs are the logs worth reading when a reaction does not
+	// arrive: the actuator's, the receiver's and the ingest API's.
+	reactionLogs []string
 	// receiptsVerified counts the receipts of the verified chains.
 	receiptsVerified int
+
+	mu sync.Mutex
+	// arrivals are the reactions' events, as they arrived.
+	arrivals []arrival
 }
 
 // stepError reports a step that did not complete.
@@ -153,6 +172,8 @@ type stepError struct {
 	Index  int
 	Title  string
 	Err    error
+	// Logs are logs to show besides the functions host's.
+	Logs []string
 }
 
 func (e *stepError) Error() string {
@@ -221,7 +242,13 @@ func (r *demoRunner) explain(err error) {
 	case se != nil:
 		fmt.Fprintf(r.out, "  error: %v\n", se.Err)
 	}
-	fmt.Fprintf(r.out, "last lines of %s:\n%s\n", r.functionsLog, indent(tail(r.functionsLog, logTailLines), "  "))
+	logs := []string{r.functionsLog}
+	if se != nil {
+		logs = append(logs, se.Logs...)
+	}
+	for _, l := range logs {
+		fmt.Fprintf(r.out, "last lines of %s:\n%s\n", l, indent(tail(l, logTailLines), "  "))
+	}
 }
 
 func indent(s, prefix string) string {
@@ -236,7 +263,11 @@ func (r *demoRunner) runTenant(ctx context.Context, ts tenantScenario) error {
 		err := r.runStep(sctx, ts.Tenant, st)
 		cancel()
 		if err != nil {
-			return &stepError{Tenant: ts.Tenant, Index: i + 1, Title: st.Title, Err: err}
+			se := &stepError{Tenant: ts.Tenant, Index: i + 1, Title: st.Title, Err: err}
+			if st.Reaction != nil {
+				se.Logs = r.reactionLogs
+			}
+			return se
 		}
 		fmt.Fprintf(r.out, "  ok  %-8s %2d/%d  %s (%.1fs)\n", ts.Tenant, i+1, len(ts.Steps), st.Title, time.Since(start).Seconds())
 	}
@@ -274,12 +305,76 @@ func (r *demoRunner) runStep(ctx context.Context, tenant string, st step) error 
 			return err
 		}
 	}
+	if st.Reaction != nil {
+		if err := r.waitReaction(ctx, tenant, *st.Reaction); err != nil {
+			return err
+		}
+	}
 	for _, w := range st.Wait {
 		if err := r.waitFor(ctx, tenant, w); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// arrival is a reaction's event as its receipt recorded it.
+type arrival struct {
+	Tenant string
+	// Action and ActionID are the kind and id of the action reacted to.
+	Action   string
+	ActionID string
+	Receipt  receipt.Receipt
+}
+
+// waitReaction waits for the action a reaction answers, then for the
+// receipt of the provider's event, and checks where it came from and its
+// outcome. The demo publishes nothing: the receiver reacts to the action
+// through the ingest API.
+func (r *demoRunner) waitReaction(ctx context.Context, tenant string, rc reaction) error {
+	typ := governor.TypeOf(rc.Event.Domain, rc.Event.Name)
+	var actionID string
+	for {
+		if ids := r.col.actionIDs(rc.Action, tenant, rc.Subject); len(ids) > 0 {
+			actionID = ids[0]
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return &conditionError{Want: fmt.Sprintf("action %s on %s/%s emitted", rc.Action, tenant, rc.Subject), Is: "none within the step timeout"}
+		case <-time.After(pollEvery):
+		}
+	}
+	is := "no receipt of " + typ
+	for {
+		chain, err := r.q.Chain(ctx, tenant, rc.Event.Domain, rc.Event.Subject)
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		for _, rec := range chain {
+			if rec.EventType != typ {
+				continue
+			}
+			if rec.EventSource != rc.Source {
+				is = fmt.Sprintf("a receipt of %s from %s", typ, rec.EventSource)
+				continue
+			}
+			if governor.Outcome(rec.Outcome) != rc.Event.wantOutcome() {
+				return &conditionError{Want: fmt.Sprintf("%s %s", rc, rc.Event.wantOutcome()), Is: fmt.Sprintf("%s in %s, reason %q", rec.Outcome, rec.FromState, rec.Reason)}
+			}
+			r.mu.Lock()
+			r.arrivals = append(r.arrivals, arrival{Tenant: tenant, Action: rc.Action, ActionID: actionID, Receipt: rec})
+			r.mu.Unlock()
+			fmt.Fprintf(r.out, "      %-8s %s arrived from %s (receipt seq %d) in reaction to %s %s\n",
+				tenant, typ, rec.EventSource, rec.Seq, rc.Action, actionID)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return &conditionError{Want: rc.String(), Is: is + " within the step timeout"}
+		case <-time.After(pollEvery):
+		}
+	}
 }
 
 // armedTimerData returns {"timer_id": id} for the armed timer e.TimerOf of
@@ -415,6 +510,16 @@ func (r *demoRunner) holds(ctx context.Context, tenant string, w want) (bool, st
 		return false, fmt.Sprintf("%s/%s does not exist", w.Domain, w.Subject), nil
 	}
 	is := fmt.Sprintf("%s/%s in %s (version %d, data %s)", w.Domain, w.Subject, inst.State, inst.Version, inst.Data)
+	if w.Reached {
+		chain, err := r.q.Chain(ctx, tenant, w.Domain, w.Subject)
+		if err != nil {
+			return false, "", err
+		}
+		if !enteredState(chain, w.State) {
+			return false, is + "; never entered " + string(w.State), nil
+		}
+		return true, is, nil
+	}
 	if inst.State != w.State {
 		return false, is, nil
 	}
@@ -440,6 +545,16 @@ func (r *demoRunner) holds(ctx context.Context, tenant string, w want) (bool, st
 		}
 	}
 	return true, is, nil
+}
+
+// enteredState reports whether a chain holds an accepted receipt into s.
+func enteredState(chain []receipt.Receipt, s governor.State) bool {
+	for _, rc := range chain {
+		if rc.ToState == string(s) && rc.Outcome == string(governor.Accepted) {
+			return true
+		}
+	}
+	return false
 }
 
 // advance is the test clock: it moves the due time of an armed timer of
@@ -554,6 +669,9 @@ type collector struct {
 
 	mu      sync.Mutex
 	actions map[actionCount]int
+	// seen are the actions in arrival order, each once.
+	seen    []seenAction
+	seenIDs map[string]bool
 	dead    []deadLetter
 	forged  map[string]bool
 	changed chan struct{}
@@ -587,7 +705,10 @@ func (c *collector) deadLetterOf(id string) (deadLetter, bool) {
 }
 
 func newCollector(tenants map[string]bool) *collector {
-	return &collector{tenants: tenants, actions: map[actionCount]int{}, forged: map[string]bool{}, changed: make(chan struct{}, 1)}
+	return &collector{
+		tenants: tenants, actions: map[actionCount]int{}, seenIDs: map[string]bool{},
+		forged: map[string]bool{}, changed: make(chan struct{}, 1),
+	}
 }
 
 // receive pulls actions and dead letters until ctx is done; the returned
@@ -624,8 +745,13 @@ func (c *collector) addAction(attrs map[string]string) {
 		return
 	}
 	key := actionCount{Kind: attrs["action"], Tenant: tenant, Subject: attrs["ce-subject"]}
+	id := attrs["ce-id"]
 	c.mu.Lock()
 	c.actions[key]++
+	if id != "" && !c.seenIDs[id] {
+		c.seenIDs[id] = true
+		c.seen = append(c.seen, seenAction{ID: id, Kind: key.Kind, Tenant: tenant, Subject: key.Subject})
+	}
 	c.mu.Unlock()
 	select {
 	case c.changed <- struct{}{}:
@@ -663,6 +789,32 @@ func (c *collector) actionCounts() []actionCount {
 		return a.Subject < b.Subject
 	})
 	return out
+}
+
+// seenAction is an action found on the actions topic.
+type seenAction struct {
+	ID, Kind, Tenant, Subject string
+}
+
+// actionIDs returns the ids of the actions of kind on a tenant's subject,
+// in arrival order.
+func (c *collector) actionIDs(kind, tenant, subject string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, a := range c.seen {
+		if a.Kind == kind && a.Tenant == tenant && a.Subject == subject {
+			out = append(out, a.ID)
+		}
+	}
+	return out
+}
+
+// seenActions returns every action seen, once each, in arrival order.
+func (c *collector) seenActions() []seenAction {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.seen)
 }
 
 func (c *collector) deadLetters() []deadLetter {

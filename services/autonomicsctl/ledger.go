@@ -12,7 +12,7 @@ import (
 )
 
 // text fetches path as plain text.
-func (q *queryClient) text(ctx context.Context, path string) ([]byte, error) {
+func (q *apiClient) text(ctx context.Context, path string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, q.base+path, nil)
 	if err != nil {
 		return nil, governor.Wrap(governor.Invalid, "autonomicsctl.query", err)
@@ -33,7 +33,7 @@ func (q *queryClient) text(ctx context.Context, path string) ([]byte, error) {
 // receipts, then checks every tenant's export against it the way an
 // auditor would offline: the signature with the published verifier key,
 // every chain, and every receipt's inclusion proof.
-func verifyLedger(ctx context.Context, q *queryClient, out io.Writer, tenants []string, want int, timeout time.Duration) []error {
+func verifyLedger(ctx context.Context, q *apiClient, out io.Writer, tenants []string, want int, timeout time.Duration) []error {
 	fmt.Fprintf(out, "\n== ledger (GET /v1/checkpoint, /v1/tenants/{t}/ledger) ==\n")
 	key, err := q.text(ctx, "/v1/checkpoint/key")
 	if err != nil {

@@ -433,7 +433,7 @@ publishing:
 }
 
 // awaitReceipt polls the query API until event id has a receipt.
-func awaitReceipt(ctx context.Context, q *queryClient, id string, limit time.Duration) error {
+func awaitReceipt(ctx context.Context, q *apiClient, id string, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {

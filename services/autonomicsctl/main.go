@@ -28,6 +28,11 @@ const (
 	defaultProviderTenant = "provider"
 )
 
+// portsAfterQuery is how many ports after the query API's the services
+// take: the integrator, the monitor, the actuator, the ingest API and the
+// receiver, in that order.
+const portsAfterQuery = 5
+
 // demoTimers are the timer durations of the local stack: the timers a
 // scenario waits for fire within seconds, the others last long enough not
 // to fire during a demo or a load run.
@@ -54,14 +59,16 @@ type options struct {
 	// stepTimeout bounds each demo step.
 	stepTimeout time.Duration
 	load        loadConfig
+	receiver    receiverOptions
 }
 
 const usage = `usage: autonomicsctl <command> [flags]
 
 commands:
-  dev    run the local stack (emulators, functions host, query API) until Ctrl-C
-  demo   drive a three-tenant scenario through the local stack and verify it
-  load   measure end-to-end throughput and latency against a Firestore baseline
+  dev       run the local stack (emulators, functions host, services, webhook receiver) until Ctrl-C
+  demo      drive a three-tenant scenario through the local stack and verify it
+  load      measure end-to-end throughput and latency against a Firestore baseline
+  receiver  serve the webhook receiver that stands in for the provider (the stack starts it)
 
 Run "autonomicsctl <command> -h" for the flags of a command.
 `
@@ -77,6 +84,8 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	o.command = args[0]
 	switch o.command {
 	case "dev", "demo", "load":
+	case "receiver":
+		return o, parseReceiverArgs(&o, args[1:], stderr)
 	case "help", "-h", "-help", "--help":
 		return o, flag.ErrHelp
 	default:
@@ -136,6 +145,25 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	return o, nil
 }
 
+// parseReceiverArgs parses the flags of the receiver command.
+func parseReceiverArgs(o *options, args []string, stderr io.Writer) error {
+	const op = "autonomicsctl receiver"
+	fset := flag.NewFlagSet(op, flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.StringVar(&o.receiver.Config, "config", "", "configuration file (written by the stack into .run/receiver.json)")
+	fset.StringVar(&o.receiver.Addr, "addr", "127.0.0.1:8796", "loopback address to bind")
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() > 0 {
+		return governor.Errorf(governor.Invalid, op, "unexpected arguments %q", fset.Args())
+	}
+	if o.receiver.Config == "" {
+		return governor.Errorf(governor.Invalid, op, "-config is required")
+	}
+	return nil
+}
+
 // validate checks the values that flags and environment supplied.
 func (o *options) validate() error {
 	const op = "autonomicsctl"
@@ -157,6 +185,12 @@ func (o *options) validate() error {
 	}
 	if s.FunctionsPort == s.QueryPort {
 		return governor.Errorf(governor.Invalid, op, "-functions-port and -query-port are both %d", s.QueryPort)
+	}
+	if s.QueryPort+portsAfterQuery > 65535 {
+		return governor.Errorf(governor.Invalid, op, "-query-port %d: the services take it and the %d ports after it", s.QueryPort, portsAfterQuery)
+	}
+	if s.FunctionsPort > s.QueryPort && s.FunctionsPort <= s.QueryPort+portsAfterQuery {
+		return governor.Errorf(governor.Invalid, op, "-functions-port %d is one of the ports after -query-port %d that the services take", s.FunctionsPort, s.QueryPort)
 	}
 	if s.Schedule <= 0 {
 		return governor.Errorf(governor.Invalid, op, "-schedule %v: want a positive interval", s.Schedule)
@@ -218,6 +252,16 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	if o.command == "receiver" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		err := runReceiver(ctx, o, os.Stdout)
+		stop()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "autonomicsctl receiver: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if o.stack.Root == "" {
 		wd, err := os.Getwd()

@@ -81,6 +81,12 @@ func TestParseArgs(t *testing.T) {
 			}
 			return ""
 		}},
+		{"receiver", []string{"receiver", "-config", ".run/receiver.json"}, nil, func(o options) string {
+			if o.receiver.Config != ".run/receiver.json" {
+				return "config " + o.receiver.Config
+			}
+			return ""
+		}},
 		{"environment", []string{"dev", "-database", "mine"}, map[string]string{
 			"AUTONOMICS_PROJECT": "p1", "FIRESTORE_EMULATOR_HOST": "localhost:9000",
 			"PUBSUB_EMULATOR_HOST": "[::1]:9001", "AUTONOMICS_TOPIC_PREFIX": "dev-",
@@ -128,6 +134,10 @@ func TestParseArgsErrors(t *testing.T) {
 		{"remote firestore", []string{"demo"}, map[string]string{"FIRESTORE_EMULATOR_HOST": "10.1.2.3:8080"}, "loopback"},
 		{"remote pubsub", []string{"load"}, map[string]string{"PUBSUB_EMULATOR_HOST": "pubsub.example.com:443"}, "loopback"},
 		{"zero step timeout", []string{"demo", "-step-timeout", "0s"}, nil, "-step-timeout"},
+		{"functions port among the services'", []string{"dev", "-functions-port", "8796"}, nil, "-functions-port 8796"},
+		{"query port too high", []string{"dev", "-query-port", "65533"}, nil, "-query-port 65533"},
+		{"receiver without config", []string{"receiver"}, nil, "-config is required"},
+		{"receiver with stack flags", []string{"receiver", "-config", "x", "-database", "d"}, nil, "not defined"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,15 +14,22 @@ import (
 	"github.com/autonomics/autonomics/shared/receipt"
 )
 
-// queryClient reads the query API (services/query).
-type queryClient struct {
+// apiClient calls one of the stack's JSON APIs: the query API
+// (services/query), the actuator's or the receiver's.
+type apiClient struct {
+	// name names the API in errors.
+	name string
 	base string
 	http *http.Client
 }
 
-func newQueryClient(base string) *queryClient {
-	return &queryClient{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 10 * time.Second}}
+// newAPIClient returns a client of the API name at base.
+func newAPIClient(name, base string) *apiClient {
+	return &apiClient{name: name, base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 10 * time.Second}}
 }
+
+// newQueryClient returns a client of the query API at base.
+func newQueryClient(base string) *apiClient { return newAPIClient("query API", base) }
 
 // governorView is one instance as GET /v1/tenants/{t}/governors lists it.
 type governorView struct {
@@ -54,24 +61,33 @@ type verifyReport struct {
 	Instances []chainReport `json:"instances"`
 }
 
-// apiError is the error body of the query API.
+// apiError is the error body of the stack's APIs,
+// {"error": {"code", "message"}}.
 type apiError struct {
+	API     string
 	Status  int
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
 func (e *apiError) Error() string {
-	return fmt.Sprintf("query API %d %s: %s", e.Status, e.Code, e.Message)
+	return fmt.Sprintf("%s %d %s: %s", e.API, e.Status, e.Code, e.Message)
 }
 
 // get fetches path and decodes the JSON answer into v.
-func (q *queryClient) get(ctx context.Context, path string, v any) error {
-	const op = "autonomicsctl.query"
+func (q *apiClient) get(ctx context.Context, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, q.base+path, nil)
 	if err != nil {
-		return governor.Wrap(governor.Invalid, op, err)
+		return governor.Wrap(governor.Invalid, "autonomicsctl."+q.name, err)
 	}
+	return q.do(req, path, v)
+}
+
+// do sends req and decodes a JSON answer of 2xx into v (when not nil).
+// Other answers are errors: NotFound for 404, Conflict for 409, Invalid
+// for another 4xx, Unavailable otherwise.
+func (q *apiClient) do(req *http.Request, path string, v any) error {
+	op := "autonomicsctl." + q.name
 	resp, err := q.http.Do(req)
 	if err != nil {
 		return governor.Wrap(governor.Unavailable, op, err)
@@ -81,17 +97,25 @@ func (q *queryClient) get(ctx context.Context, path string, v any) error {
 	if err != nil {
 		return governor.Wrap(governor.Unavailable, op, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		var e struct {
 			Error apiError `json:"error"`
 		}
 		_ = json.Unmarshal(body, &e)
-		e.Error.Status = resp.StatusCode
+		e.Error.API, e.Error.Status = q.name, resp.StatusCode
 		code := governor.Unavailable
-		if resp.StatusCode == http.StatusNotFound {
+		switch {
+		case resp.StatusCode == http.StatusNotFound:
 			code = governor.NotFound
+		case resp.StatusCode == http.StatusConflict:
+			code = governor.Conflict
+		case resp.StatusCode/100 == 4:
+			code = governor.Invalid
 		}
-		return governor.Wrap(code, op+" "+path, &e.Error)
+		return governor.Wrap(code, op+" "+req.Method+" "+path, &e.Error)
+	}
+	if v == nil {
+		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return governor.Wrap(governor.Internal, op+" "+path, err)
@@ -100,7 +124,7 @@ func (q *queryClient) get(ctx context.Context, path string, v any) error {
 }
 
 // Governors lists the tenant's instances.
-func (q *queryClient) Governors(ctx context.Context, tenant string) ([]governorView, error) {
+func (q *apiClient) Governors(ctx context.Context, tenant string) ([]governorView, error) {
 	var out struct {
 		Governors []governorView `json:"governors"`
 	}
@@ -110,7 +134,7 @@ func (q *queryClient) Governors(ctx context.Context, tenant string) ([]governorV
 
 // ReceiptsOf returns the receipts of the event with execution id id; none
 // (and no error) while there is none yet.
-func (q *queryClient) ReceiptsOf(ctx context.Context, id string) ([]receipt.Receipt, error) {
+func (q *apiClient) ReceiptsOf(ctx context.Context, id string) ([]receipt.Receipt, error) {
 	var out struct {
 		Receipts []receipt.Receipt `json:"receipts"`
 	}
@@ -122,7 +146,7 @@ func (q *queryClient) ReceiptsOf(ctx context.Context, id string) ([]receipt.Rece
 }
 
 // Chain returns every receipt of one instance, oldest first.
-func (q *queryClient) Chain(ctx context.Context, tenant string, d governor.Domain, subject string) ([]receipt.Receipt, error) {
+func (q *apiClient) Chain(ctx context.Context, tenant string, d governor.Domain, subject string) ([]receipt.Receipt, error) {
 	var all []receipt.Receipt
 	token := ""
 	for {
@@ -146,7 +170,7 @@ func (q *queryClient) Chain(ctx context.Context, tenant string, d governor.Domai
 }
 
 // Verify recomputes the tenant's chains.
-func (q *queryClient) Verify(ctx context.Context, tenant string) (verifyReport, error) {
+func (q *apiClient) Verify(ctx context.Context, tenant string) (verifyReport, error) {
 	var out verifyReport
 	err := q.get(ctx, "/v1/tenants/"+url.PathEscape(tenant)+"/verify", &out)
 	return out, err

@@ -74,11 +74,22 @@ type want struct {
 	// Seen on the instance.
 	Seen  governor.EventName
 	Times int
+	// Reached relaxes State: the instance must have entered it (an
+	// accepted receipt to State), wherever it is now. It is for states
+	// that something outside the scenario ends at once, as the provider's
+	// system ends provisioning.
+	Reached bool
 }
 
 // at returns the condition "instance (d, subject) is in state s".
 func at(d governor.Domain, subject string, s governor.State) want {
 	return want{Domain: d, Subject: subject, State: s}
+}
+
+// reached returns the condition "instance (d, subject) entered state s",
+// whether or not it has moved on since.
+func reached(d governor.Domain, subject string, s governor.State) want {
+	return want{Domain: d, Subject: subject, State: s, Reached: true}
 }
 
 // with adds a condition on the instance data.
@@ -96,6 +107,9 @@ func (w want) seen(name governor.EventName, n int) want {
 // String describes the condition.
 func (w want) String() string {
 	s := fmt.Sprintf("%s/%s in %s", w.Domain, w.Subject, w.State)
+	if w.Reached {
+		s = fmt.Sprintf("%s/%s entered %s", w.Domain, w.Subject, w.State)
+	}
 	if w.Path != "" {
 		s += fmt.Sprintf(" with %s = %s", w.Path, w.Value)
 	}
@@ -112,13 +126,38 @@ type clockAdvance struct {
 	Timer   string
 }
 
+// reaction is an event that the provider's own system sends in reaction
+// to an action it received: the demo publishes nothing for it and waits
+// for it to arrive through the local stack (actuator → receiver → ingest
+// API → governor), and the simulation, which has no receiver, plays the
+// provider's part itself.
+type reaction struct {
+	// Action and Subject name the action reacted to, which the tenant's
+	// governors must have emitted first.
+	Action  string
+	Subject string
+	// Event is what the provider's system sends.
+	Event demoEvent
+	// Source is the source the event arrives with: the ingest API sets
+	// its producer's.
+	Source string
+}
+
+// String describes the reaction.
+func (rc reaction) String() string {
+	return fmt.Sprintf("%s from %s in reaction to %s", governor.TypeOf(rc.Event.Domain, rc.Event.Name), rc.Source, rc.Action)
+}
+
 // step publishes events one after the other, each once the previous one's
 // receipt exists, then waits for its conditions.
 type step struct {
 	Title   string
 	Advance *clockAdvance
 	Publish []demoEvent
-	Wait    []want
+	// Reaction, when set, is an event the step does not publish: the
+	// provider's system sends it in reaction to an action.
+	Reaction *reaction
+	Wait     []want
 }
 
 // actionWant is an action the scenario of a tenant must emit at least Min
@@ -250,10 +289,12 @@ func entitle(id string, p demoPlan, trialDays int) []step {
 			sub = at(subscription, id, "trialing").with("plan", p.SKU)
 		}
 	}
+	// The provider's system provisions the tenant as soon as it receives
+	// tenant.provision, so provisioning may already be over.
 	wait := []want{
 		at(entitlement, id, "active").with("plan", p.SKU),
 		sub,
-		at(tenancy, def, "provisioning"),
+		reached(tenancy, def, "provisioning"),
 	}
 	for _, m := range slices.Sorted(maps.Keys(p.Limits)) {
 		wait = append(wait, at(quota, m, "within_limits").with("limit", p.Limits[m]))
@@ -272,12 +313,25 @@ func entitle(id string, p demoPlan, trialDays int) []step {
 	}
 }
 
-// provisioned returns the step of the tenant's resources being ready.
+// provisionerName is the producer, in the ingest API's rules, that the
+// provider's provisioning system is; provisionerSource is the source its
+// events are published with.
+const (
+	provisionerName   = "provisioner"
+	provisionerSource = "ingest/" + provisionerName
+)
+
+// provisioned returns the step of the tenant's resources being ready: the
+// provider's system provisions them on tenant.provision and reports
+// multi_tenant.provisioned through the ingest API.
 func provisioned() step {
 	return step{
-		Title:   "tenant resources are provisioned",
-		Publish: []demoEvent{ev(tenancy, "provisioned", def, "")},
-		Wait:    []want{at(tenancy, def, "active")},
+		Title: "the provider's system provisions the tenant and reports it through the ingest API",
+		Reaction: &reaction{
+			Action: "tenant.provision", Subject: def,
+			Event: ev(tenancy, "provisioned", def, ""), Source: provisionerSource,
+		},
+		Wait: []want{at(tenancy, def, "active")},
 	}
 }
 
@@ -490,6 +544,7 @@ func initech() tenantScenario {
 	var steps []step
 	steps = append(steps, signup()...)
 	steps = append(steps, entitle(ent, planStarter, -1)...)
+	steps = append(steps, provisioned())
 	steps = append(steps,
 		step{
 			Title:   "a SOC 2 audit starts",

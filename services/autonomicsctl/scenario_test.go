@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/ingest"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/memstore"
 	"github.com/autonomics/autonomics/shared/store"
@@ -68,6 +70,9 @@ func TestScenarioTable(t *testing.T) {
 						t.Errorf("step %d waits for %v: no such event, or no count", i+1, w)
 					}
 				}
+				if rc := st.Reaction; rc != nil {
+					checkReaction(t, ts.Tenant, i+1, *rc)
+				}
 				if a := st.Advance; a != nil {
 					if _, ok := machines.Machine(a.Domain).Timers[a.Timer]; !ok {
 						t.Errorf("step %d advances timer %s of %s: no such timer", i+1, a.Timer, a.Domain)
@@ -75,6 +80,47 @@ func TestScenarioTable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkReaction checks a reaction against the machines and the stack's
+// producer rules: the action is one a machine emits, the event passes its
+// machine's checks, and the ingest API's producer with the reaction's
+// source may send it for the tenant.
+func checkReaction(t *testing.T, tenant string, n int, rc reaction) {
+	t.Helper()
+	ms := machines.New(nil)
+	emitted := false
+	for _, m := range ms {
+		emitted = emitted || slices.Contains(m.Actions(), rc.Action)
+	}
+	if !emitted {
+		t.Errorf("step %d reacts to %s, which no machine emits", n, rc.Action)
+	}
+	e := rc.Event
+	typ := governor.TypeOf(e.Domain, e.Name)
+	err := machines.Machine(e.Domain).CheckEvent(governor.Event{
+		ID: "x", Source: rc.Source, Type: typ, Domain: e.Domain, Name: e.Name,
+		Tenant: tenant, Subject: e.Subject, Data: []byte(e.Data),
+	})
+	if err != nil {
+		t.Errorf("step %d: reaction %s: CheckEvent = %v", n, rc, err)
+	}
+	rules, err := ingest.ParseRules(producerRules(), ms)
+	if err != nil {
+		t.Fatalf("the stack's producer rules: %v", err)
+	}
+	var p *ingest.Producer
+	for _, x := range rules.Producers() {
+		if x.Source() == rc.Source {
+			p = x
+		}
+	}
+	switch {
+	case p == nil:
+		t.Errorf("step %d: reaction %s: no producer of the stack's ingest API publishes with source %s", n, rc, rc.Source)
+	case !slices.Contains(p.Types, typ) || !slices.Contains(p.Tenants, ingest.AnyTenant):
+		t.Errorf("step %d: reaction %s: producer %s may send %v for %v", n, rc, p.Name, p.Types, p.Tenants)
 	}
 }
 
@@ -228,6 +274,13 @@ func (s *simulation) holds(ctx context.Context, tenant string, w want) (bool, st
 			continue
 		}
 		is := fmt.Sprintf("%s (data %s)", in.State, in.Data)
+		if w.Reached {
+			chain, err := s.st.Chain(ctx, in.Key, 0, 1000)
+			if err != nil {
+				s.t.Fatalf("Chain: %v", err)
+			}
+			return enteredState(chain, w.State), is + ", never entered " + string(w.State)
+		}
 		if in.State != w.State {
 			return false, is
 		}
@@ -270,47 +323,18 @@ func (s *simulation) play(ctx context.Context, ts tenantScenario) {
 			s.drain(ctx)
 		}
 		for _, e := range st.Publish {
-			s.n++
-			src := demoSource
-			if e.Source != "" {
-				src = e.Source
+			s.publish(ctx, ts.Tenant, i+1, st.Title, e)
+		}
+		if rc := st.Reaction; rc != nil {
+			// The provider's system reacts to an action it received: it
+			// must have been emitted, and its event arrives with the
+			// ingest API's source.
+			if n := s.actions[actionCount{Kind: rc.Action, Tenant: ts.Tenant, Subject: rc.Subject}]; n == 0 {
+				s.t.Errorf("%s step %d (%s): %s, but no %s was emitted", ts.Tenant, i+1, st.Title, rc, rc.Action)
 			}
-			if e.TimerOf != "" {
-				insts, _ := s.st.Instances(ctx, ts.Tenant, e.Domain)
-				for _, in := range insts {
-					if tm, ok := in.Timers[e.TimerOf]; ok && in.Subject == e.Subject {
-						e.Data = `{"timer_id":"` + tm.ID + `"}`
-					}
-				}
-			}
-			data, attrs := event.Encode(governor.Event{
-				ID: fmt.Sprintf("sim-%d", s.n), Source: src, Domain: e.Domain, Name: e.Name,
-				Tenant: ts.Tenant, Subject: e.Subject, Time: s.now, Data: []byte(e.Data),
-			})
-			ev, err := event.Decode(event.Message{Data: data, Attributes: attrs})
-			if err != nil {
-				s.t.Fatalf("%s step %d: decode %s.%s: %v", ts.Tenant, i+1, e.Domain, e.Name, err)
-			}
-			// The demo publishes to the domain topics, as a producer does.
-			aerr := s.eng.Authorize(false, ev)
-			if e.DeadLetter != "" {
-				if aerr == nil || !strings.Contains(aerr.Error(), e.DeadLetter) {
-					s.t.Errorf("%s step %d: forged %s from %s: Authorize = %v, want a refusal containing %q", ts.Tenant, i+1, ev.Type, src, aerr, e.DeadLetter)
-				}
-				continue
-			}
-			if aerr != nil {
-				s.t.Fatalf("%s step %d: %s is refused from outside: %v", ts.Tenant, i+1, ev.Type, aerr)
-			}
-			res, err := s.eng.Apply(ctx, ev)
-			if err != nil || len(res) != 1 {
-				s.t.Fatalf("%s step %d: Apply(%s) = %v, %v", ts.Tenant, i+1, ev.Type, res, err)
-			}
-			if r := res[0].Receipt; governor.Outcome(r.Outcome) != e.wantOutcome() {
-				s.t.Errorf("%s step %d (%s): %s was %s (%s), want %s", ts.Tenant, i+1, st.Title, ev.Type, r.Outcome, r.Reason, e.wantOutcome())
-			}
-			s.drain(ctx)
-			s.now = s.now.Add(100 * time.Millisecond)
+			e := rc.Event
+			e.Source = rc.Source
+			s.publish(ctx, ts.Tenant, i+1, st.Title, e)
 		}
 		for _, w := range st.Wait {
 			ok, is := s.holds(ctx, ts.Tenant, w)
@@ -327,6 +351,56 @@ func (s *simulation) play(ctx context.Context, ts tenantScenario) {
 			s.t.Errorf("%s: action %s on %s emitted %d times, want at least %d", ts.Tenant, a.Kind, a.Subject, n, a.Min)
 		}
 	}
+}
+
+// publish delivers e as a producer publishing to the domain topic would,
+// checks its authorisation and receipt, and drains what it caused.
+func (s *simulation) publish(ctx context.Context, tenant string, n int, title string, e demoEvent) {
+	s.n++
+	src := demoSource
+	if e.Source != "" {
+		src = e.Source
+	}
+	if e.TimerOf != "" {
+		insts, _ := s.st.Instances(ctx, tenant, e.Domain)
+		for _, in := range insts {
+			if tm, ok := in.Timers[e.TimerOf]; ok && in.Subject == e.Subject {
+				e.Data = `{"timer_id":"` + tm.ID + `"}`
+			}
+		}
+	}
+	data, attrs := event.Encode(governor.Event{
+		ID: fmt.Sprintf("sim-%d", s.n), Source: src, Domain: e.Domain, Name: e.Name,
+		Tenant: tenant, Subject: e.Subject, Time: s.now, Data: []byte(e.Data),
+	})
+	ev, err := event.Decode(event.Message{Data: data, Attributes: attrs})
+	if err != nil {
+		s.t.Fatalf("%s step %d: decode %s.%s: %v", tenant, n, e.Domain, e.Name, err)
+	}
+	// The demo publishes to the domain topics, as a producer does.
+	aerr := s.eng.Authorize(false, ev)
+	if e.DeadLetter != "" {
+		if aerr == nil || !strings.Contains(aerr.Error(), e.DeadLetter) {
+			s.t.Errorf("%s step %d: forged %s from %s: Authorize = %v, want a refusal containing %q", tenant, n, ev.Type, src, aerr, e.DeadLetter)
+		}
+		return
+	}
+	if aerr != nil {
+		s.t.Fatalf("%s step %d: %s from %s is refused from outside: %v", tenant, n, ev.Type, src, aerr)
+	}
+	res, err := s.eng.Apply(ctx, ev)
+	if err != nil || len(res) != 1 {
+		s.t.Fatalf("%s step %d: Apply(%s) = %v, %v", tenant, n, ev.Type, res, err)
+	}
+	r := res[0].Receipt
+	if governor.Outcome(r.Outcome) != e.wantOutcome() {
+		s.t.Errorf("%s step %d (%s): %s was %s (%s), want %s", tenant, n, title, ev.Type, r.Outcome, r.Reason, e.wantOutcome())
+	}
+	if r.EventSource != src {
+		s.t.Errorf("%s step %d (%s): receipt of %s has event_source %q, want %q", tenant, n, title, ev.Type, r.EventSource, src)
+	}
+	s.drain(ctx)
+	s.now = s.now.Add(100 * time.Millisecond)
 }
 
 // TestScenarioOnEngine plays the whole demo on the engine with an

@@ -78,8 +78,9 @@ type stackConfig struct {
 	QueryPort      int
 	Schedule       time.Duration
 	Timers         map[string]time.Duration
-	// FreshPullSubscriptions recreates the pull subscriptions so that
-	// they hold only this run's messages.
+	// FreshPullSubscriptions recreates the pull subscriptions and the
+	// actuator's push subscription so that they hold only this run's
+	// messages.
 	FreshPullSubscriptions bool
 }
 
@@ -196,6 +197,9 @@ type stack struct {
 	pubsub *ps.Client
 
 	functions, query, integrator, monitor *child
+	actuator, ingest, receiver            *child
+	// webhooks holds this run's endpoint secrets and the files written.
+	webhooks *webhookSetup
 	// failed receives the error of a child that exits on its own.
 	failed chan error
 }
@@ -207,12 +211,12 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	if err := ensureEmulators(ctx, cfg, out); err != nil {
 		return nil, err
 	}
-	for _, p := range []int{cfg.FunctionsPort, cfg.QueryPort, cfg.integratorPort(), cfg.monitorPort()} {
+	for _, p := range []int{cfg.FunctionsPort, cfg.QueryPort, cfg.integratorPort(), cfg.monitorPort(), cfg.actuatorPort(), cfg.ingestPort(), cfg.receiverPort()} {
 		if listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(p))) {
 			return nil, governor.Errorf(governor.Conflict, op, "port %d is in use: is another local stack running?", p)
 		}
 	}
-	fmt.Fprintf(out, "building ./functions/serve and ./services/{query,integrator,monitor} into bin/\n")
+	fmt.Fprintf(out, "building ./functions/serve and ./services/{query,integrator,monitor,actuator,ingest} into bin/\n")
 	if err := build(ctx, cfg.Root, out); err != nil {
 		return nil, err
 	}
@@ -220,14 +224,17 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	if err != nil {
 		return nil, governor.Wrap(governor.Unavailable, op+" pubsub", err)
 	}
-	s := &stack{cfg: cfg, out: out, pubsub: client, failed: make(chan error, 4)}
+	s := &stack{cfg: cfg, out: out, pubsub: client, failed: make(chan error, 8)}
 	defer func() {
 		if err != nil {
 			s.Stop()
 		}
 	}()
 	if cfg.FreshPullSubscriptions {
-		if err := deleteSubscriptions(ctx, client, cfg.Project, cfg.pullSubscriptions()); err != nil {
+		// The actuator's subscription too: an action a previous run left
+		// behind belongs to that run's database.
+		fresh := append(cfg.pullSubscriptions(), cfg.actuatorPushSubscription())
+		if err := deleteSubscriptions(ctx, client, cfg.Project, fresh); err != nil {
 			return nil, err
 		}
 	}
@@ -271,15 +278,55 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startWebhooks(ctx, runDir); err != nil {
+		return nil, err
+	}
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
 	}
+	if err := registerEndpoints(ctx, newAPIClient("actuator", serviceURL(cfg.actuatorPort())), cfg, s.webhooks); err != nil {
+		return nil, err
+	}
 	// Push subscriptions last, so that the first deliveries find the
-	// functions host listening.
-	if err := pubsub.Ensure(ctx, client, cfg.Project, nil, append(cfg.pushSubscriptions(), cfg.receiptPushSubscriptions()...)); err != nil {
+	// functions host, the services and the endpoints ready.
+	push := append(cfg.pushSubscriptions(), cfg.receiptPushSubscriptions()...)
+	push = append(push, cfg.actuatorPushSubscription())
+	if err := pubsub.Ensure(ctx, client, cfg.Project, nil, push); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startWebhooks generates this run's secrets and keys and starts the
+// ingest API, the receiver (this program's receiver command) and the
+// actuator, whose state lives in the monitor's database: the stack's.
+func (s *stack) startWebhooks(ctx context.Context, runDir string) error {
+	const op = "autonomicsctl.startWebhooks"
+	cfg := s.cfg
+	w, err := prepareWebhooks(ctx, cfg, runDir)
+	if err != nil {
+		return err
+	}
+	s.webhooks = w
+	s.ingest, err = startChild("ingest", filepath.Join(cfg.Root, "bin", "ingest"),
+		[]string{"-producers", w.ProducersFile, "-hmac-keys", w.KeysFile}, cfg.Root,
+		cfg.childEnv(cfg.ingestPort()), filepath.Join(runDir, "ingest.log"), s.failed)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return governor.Wrap(governor.Internal, op, err)
+	}
+	s.receiver, err = startChild("receiver", self, []string{"receiver", "-config", w.ReceiverFile, "-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.receiverPort()))}, cfg.Root,
+		cfg.childEnv(cfg.receiverPort()), filepath.Join(runDir, "receiver.log"), s.failed)
+	if err != nil {
+		return err
+	}
+	env := append(cfg.childEnv(cfg.actuatorPort()), platform.EnvMonitorDatabase+"="+cfg.Database)
+	s.actuator, err = startChild("actuator", filepath.Join(cfg.Root, "bin", "actuator"), nil, cfg.Root,
+		append(env, actuatorEnv...), filepath.Join(runDir, "actuator.log"), s.failed)
+	return err
 }
 
 // waitReady waits until the functions port is open and the query API's
@@ -290,16 +337,11 @@ func (s *stack) waitReady(ctx context.Context) error {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
 		fnOK := listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.FunctionsPort)))
-		healthy := func(base string) bool {
-			resp, err := hc.Get(base + "/healthz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
+		qOK := healthy(hc, s.cfg.queryURL())
+		others := true
+		for _, p := range []int{s.cfg.integratorPort(), s.cfg.monitorPort(), s.cfg.actuatorPort(), s.cfg.ingestPort(), s.cfg.receiverPort()} {
+			others = others && healthy(hc, serviceURL(p))
 		}
-		qOK := healthy(s.cfg.queryURL())
-		others := healthy(serviceURL(s.cfg.integratorPort())) && healthy(serviceURL(s.cfg.monitorPort()))
 		if fnOK && qOK && others {
 			return nil
 		}
@@ -312,8 +354,8 @@ func (s *stack) waitReady(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			return governor.Errorf(governor.Unavailable, op,
-				"not ready after %v (functions listening %v, query healthy %v, integrator and monitor healthy %v); see %s, %s, %s and %s",
-				readyTimeout, fnOK, qOK, others, s.functions.logPath, s.query.logPath, s.integrator.logPath, s.monitor.logPath)
+				"not ready after %v (functions listening %v, query healthy %v, the other services healthy %v); see the logs in %s",
+				readyTimeout, fnOK, qOK, others, filepath.Dir(s.functions.logPath))
 		}
 	}
 }
@@ -326,7 +368,7 @@ func (s *stack) Failed() <-chan error { return s.failed }
 // call more than once.
 func (s *stack) Stop() {
 	var wg sync.WaitGroup
-	for _, c := range []*child{s.monitor, s.integrator, s.query, s.functions} {
+	for _, c := range []*child{s.actuator, s.receiver, s.ingest, s.monitor, s.integrator, s.query, s.functions} {
 		if c != nil {
 			wg.Go(c.stop)
 		}
@@ -349,10 +391,11 @@ func (s *stack) describe(w io.Writer) {
 	fmt.Fprintf(w, "  query API           %s  pid %d  log %s\n", c.queryURL(), s.query.pid(), rel(c.Root, s.query.logPath))
 	fmt.Fprintf(w, "  ledger integrator   %s  pid %d  log %s\n", serviceURL(c.integratorPort()), s.integrator.pid(), rel(c.Root, s.integrator.logPath))
 	fmt.Fprintf(w, "  monitor             %s  pid %d  log %s\n", serviceURL(c.monitorPort()), s.monitor.pid(), rel(c.Root, s.monitor.logPath))
+	s.describeWebhooks(w)
 	fmt.Fprintf(w, "  provider tenant     %s\n", c.ProviderTenant)
 	fmt.Fprintf(w, "  timers              %s\n", platform.FormatTimers(c.Timers))
 	fmt.Fprintf(w, "  push subscriptions (ordered, retry %v..%v, no dead-letter policy):\n", minBackoff, maxBackoff)
-	for _, p := range c.pushSubscriptions() {
+	for _, p := range append(c.pushSubscriptions(), c.actuatorPushSubscription()) {
 		fmt.Fprintf(w, "    %-40s → %s\n", p.Name, p.PushEndpoint)
 	}
 	fmt.Fprintf(w, "  pull subscriptions:\n")
@@ -413,11 +456,11 @@ func listening(addr string) bool {
 	return true
 }
 
-// build compiles the functions host and the query API into root/bin.
+// build compiles the functions host and the services into root/bin.
 func build(ctx context.Context, root string, out io.Writer) error {
 	gobin := firstNonEmpty(os.Getenv("GO"), "go")
 	cmd := exec.CommandContext(ctx, gobin, "build", "-o", filepath.Join(root, "bin")+string(filepath.Separator),
-		"./functions/serve", "./services/query", "./services/integrator", "./services/monitor")
+		"./functions/serve", "./services/query", "./services/integrator", "./services/monitor", "./services/actuator", "./services/ingest")
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
@@ -531,7 +574,7 @@ func runDev(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintf(out, "Ready. Press Ctrl-C to stop.\n")
 	select {
 	case <-ctx.Done():
-		fmt.Fprintf(out, "\nstopping the functions host and the query API\n")
+		fmt.Fprintf(out, "\nstopping the local stack\n")
 		return nil
 	case err := <-s.Failed():
 		return errors.Join(err, errors.New(tail(s.functions.logPath, 20)))
