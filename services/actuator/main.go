@@ -30,7 +30,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"os"
 	"os/signal"
@@ -89,8 +88,6 @@ func run() error {
 	}
 	srv := &server{d: d, publisher: rt.Publisher, topics: rt.Topics, log: rt.Logger, callers: cfg.PushCallers, inlineWait: cfg.InlineWait}
 	hs := &http.Server{Addr: listen.Addr(os.Getenv), Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
 	loop, stopLoop := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
 	go func() {
@@ -114,25 +111,16 @@ func run() error {
 	rt.Logger.Info("actuator listening", "addr", hs.Addr, "namespace", cfg.Namespace, "allow_loopback", guard.AllowLoopback,
 		"allow_private", guard.AllowPrivate, "inline_secrets", cfg.InlineSecrets, "sweep_interval", cfg.SweepInterval.String(),
 		"retry_initial", cfg.Policy.Initial.String(), "retry_max_age", cfg.Policy.MaxAge.String())
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-	}
-	rt.Logger.Info("actuator draining")
+	err = listen.Serve(ctx, hs)
+	rt.Logger.Info("actuator stopped serving")
 	stopLoop()
 	<-loopDone
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), listen.DrainTimeout)
 	defer cancel()
-	if serr := hs.Shutdown(shutdown); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
 	// Attempts still in flight after this are repeated once their lease
 	// expires: the same webhook-id, nothing lost.
 	if werr := d.Wait(shutdown); werr != nil {
 		rt.Logger.Warn("attempts still in flight at shutdown; they are repeated after their lease", "error", werr.Error())
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
 	}
 	return err
 }

@@ -24,7 +24,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -112,22 +111,9 @@ func serve(cfg config) error {
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
 	rt.Logger.Info("ingest API listening", "addr", hs.Addr, "producers", len(cfg.Rules.Producers()),
 		"hmac_keys", len(cfg.Keys), "audience", cfg.Audience)
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-	}
-	rt.Logger.Info("ingest API draining")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if serr := hs.Shutdown(shutdown); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
+	err = listen.Serve(ctx, hs)
+	rt.Logger.Info("ingest API stopped")
 	return err
 }

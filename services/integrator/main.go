@@ -184,27 +184,16 @@ func serve() error {
 		}
 	}()
 	hs := &http.Server{Addr: listen.Addr(os.Getenv), Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
-	rt.Logger.Info("integrator listening", "port", cfg.Port, "origin", cfg.Signer.Name(), "verifier_key", cfg.VerifierKey,
+	rt.Logger.Info("integrator listening", "addr", hs.Addr, "origin", cfg.Signer.Name(), "verifier_key", cfg.VerifierKey,
 		"holder", cfg.Holder, "ledger", cfg.LedgerName, "interval", cfg.Interval.String(), "idle", cfg.Idle.String(), "batch", cfg.BatchSize)
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-	}
-	rt.Logger.Info("integrator draining")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err = listen.Serve(ctx, hs)
+	rt.Logger.Info("integrator stopped serving")
+	shutdown, cancel := context.WithTimeout(context.Background(), listen.DrainTimeout)
 	defer cancel()
-	if serr := hs.Shutdown(shutdown); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
 	stopLoop()
 	<-loopDone
 	if rerr := srv.integrator.Release(shutdown); rerr != nil {
 		rt.Logger.Warn("lease not released; it expires on its own", "error", rerr.Error())
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
 	}
 	return err
 }

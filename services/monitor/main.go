@@ -24,7 +24,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"os"
 	"os/signal"
@@ -69,30 +68,19 @@ func run() error {
 	// Bodies are small and capped; a client that sends one slowly is cut
 	// off rather than allowed to hold a decoding slot.
 	srv := &http.Server{Addr: listen.Addr(os.Getenv), Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
 	loop, stopLoop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { svc.run(loop); close(done) }()
-	rt.Logger.Info("monitor listening", "port", cfg.Port, "holder", cfg.Holder, "namespace", cfg.Namespace,
+	rt.Logger.Info("monitor listening", "addr", srv.Addr, "holder", cfg.Holder, "namespace", cfg.Namespace,
 		"eval_interval", cfg.EvalInterval.String(), "lease_ttl", cfg.LeaseTTL.String(), "fairness", cfg.Fairness != nil)
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-	}
-	rt.Logger.Info("monitor draining")
+	err = listen.Serve(ctx, srv)
+	rt.Logger.Info("monitor stopped serving")
 	stopLoop()
 	<-done
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), listen.DrainTimeout)
 	defer cancel()
-	if serr := srv.Shutdown(shutdown); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
 	if rerr := svc.close(shutdown); rerr != nil {
 		rt.Logger.Warn("evaluation lease not released; it expires on its own", "error", rerr.Error())
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
 	}
 	return err
 }

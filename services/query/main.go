@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"os"
 	"os/signal"
@@ -62,19 +61,8 @@ func run() error {
 		return err
 	}
 	srv := &http.Server{Addr: listen.Addr(os.Getenv), Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
 	rt.Logger.Info("query API listening", "addr", srv.Addr)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	rt.Logger.Info("query API draining")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	err = listen.Serve(ctx, srv)
+	rt.Logger.Info("query API stopped")
+	return err
 }

@@ -1,9 +1,16 @@
-// Package listen names the address a Cloud Run service listens on: every
+// Package listen names the address a Cloud Run service listens on — every
 // interface, as Cloud Run requires, unless the local stack narrows it to
-// the loopback interface.
+// the loopback interface — and serves it until the service is told to
+// stop, draining the requests in flight.
 package listen
 
-import "net"
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+)
 
 // Environment variables read by Addr.
 const (
@@ -24,4 +31,31 @@ func Addr(getenv func(string) string) string {
 		port = DefaultPort
 	}
 	return net.JoinHostPort(getenv(EnvHost), port)
+}
+
+// DrainTimeout bounds how long Serve waits for requests in flight once
+// its context is done: Cloud Run gives an instance ten seconds after
+// SIGTERM.
+const DrainTimeout = 10 * time.Second
+
+// Serve serves hs until it fails or ctx is done, then shuts it down,
+// waiting at most DrainTimeout for the requests in flight. It returns the
+// error that stopped the server, nil after an orderly shutdown.
+func Serve(ctx context.Context, hs *http.Server) error {
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ListenAndServe() }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+	defer cancel()
+	if serr := hs.Shutdown(shutdown); serr != nil && err == nil {
+		err = serr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
 }

@@ -1,6 +1,11 @@
 package listen
 
-import "testing"
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+)
 
 func TestAddr(t *testing.T) {
 	tests := []struct {
@@ -16,5 +21,27 @@ func TestAddr(t *testing.T) {
 		if got := Addr(func(k string) string { return tt.env[k] }); got != tt.want {
 			t.Errorf("Addr(%v) = %q, want %q", tt.env, got, tt.want)
 		}
+	}
+}
+
+func TestServeDrainsOnCancel(t *testing.T) {
+	hs := &http.Server{Addr: "127.0.0.1:0", Handler: http.NotFoundHandler()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, hs) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve after cancel = %v, want nil", err)
+		}
+	case <-time.After(DrainTimeout + time.Second):
+		t.Fatal("Serve did not return after its context was cancelled")
+	}
+}
+
+func TestServeReturnsListenError(t *testing.T) {
+	if err := Serve(context.Background(), &http.Server{Addr: "127.0.0.1:-1"}); err == nil {
+		t.Error("Serve on an invalid address = nil, want an error")
 	}
 }
