@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"unicode/utf8"
 )
@@ -37,6 +38,9 @@ type ActuationFailure struct {
 // checkActuationFailure validates the data of ActuationFailed for m.
 func (m *Machine) checkActuationFailure(data json.RawMessage) error {
 	var f ActuationFailure
+	if err := exactMembers(data, reflect.TypeOf(f)); err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {

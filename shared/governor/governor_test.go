@@ -228,8 +228,10 @@ func TestEventsWithoutSchemaCarryNoData(t *testing.T) {
 			t.Errorf("CheckEvent(stay %q) = %v, want ok %v", data, err, ok)
 		}
 	}
-	if err := m.CheckEvent(testEvent(Timeout("t"), `{"timer_id":"x","extra":1}`)); err == nil {
-		t.Errorf("CheckEvent(timeout with an extra field) = nil, want an error")
+	for _, data := range []string{`{"timer_id":"x","extra":1}`, `{"Timer_ID":"x"}`, `{"timer_id":"x","TIMER_ID":"y"}`} {
+		if err := m.CheckEvent(testEvent(Timeout("t"), data)); err == nil {
+			t.Errorf("CheckEvent(timeout %s) = nil, want an error", data)
+		}
 	}
 }
 

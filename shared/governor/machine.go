@@ -249,7 +249,7 @@ func (m *Machine) CheckEvent(ev Event) error {
 		}
 		dec := json.NewDecoder(bytes.NewReader(ev.Data))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&p); err != nil || p.TimerID == "" {
+		if err := exactMembers(ev.Data, reflect.TypeOf(p)); err != nil || dec.Decode(&p) != nil || p.TimerID == "" {
 			return Errorf(Invalid, op, "%s: data must be {\"timer_id\": ...} and nothing else", ev.Type)
 		}
 	}

@@ -392,10 +392,15 @@ func TestActuationFailedIsRecordedInEveryState(t *testing.T) {
 				t.Errorf("Decide(%s %s, actuation_failed) reason = %q, want the kind and the cause", d, s, got.Reason)
 			}
 		}
-		bad := governor.Event{Type: governor.TypeOf(d, governor.ActuationFailed), Domain: d, Name: governor.ActuationFailed,
-			Data: json.RawMessage(`{"action_id":"a1","kind":"not.mine","reason":"x","attempts":1}`)}
-		if err := m.CheckEvent(bad); err == nil {
-			t.Errorf("%s CheckEvent(actuation_failed of an action it never emits) = nil, want an error", d)
+		for _, data := range []string{
+			`{"action_id":"a1","kind":"not.mine","reason":"x","attempts":1}`,
+			`{"action_id":"a1","kind":"` + m.Actions()[0] + `","Reason":"x","attempts":1}`,
+		} {
+			bad := governor.Event{Type: governor.TypeOf(d, governor.ActuationFailed), Domain: d, Name: governor.ActuationFailed,
+				Data: json.RawMessage(data)}
+			if err := m.CheckEvent(bad); err == nil {
+				t.Errorf("%s CheckEvent(actuation_failed %s) = nil, want an error", d, data)
+			}
 		}
 		for _, s := range governor.Senders {
 			if got := m.May(s, governor.ActuationFailed); got != (s == governor.SenderActuator) {
