@@ -80,6 +80,13 @@ locals {
       ]
     },
     {
+      title = "Ingest API: events answered, by producer and outcome (per second)"
+      axis  = "events/s"
+      data = [
+        { filter = "metric.type = \"${local.metric_types.ingest_events}\" AND ${local.metric_scope}", align = "ALIGN_RATE", reduce = "REDUCE_SUM", group_by = ["metric.label.\"producer\"", "metric.label.\"outcome\""], legend = "$${metric.labels.producer} $${metric.labels.outcome}" },
+      ]
+    },
+    {
       title = "Monitor health: requests by response class, failed evaluations"
       axis  = "requests/s"
       data = [

@@ -19,6 +19,7 @@ locals {
     timer_lag            = "prometheus.googleapis.com/autonomics.timer.lag/histogram"
     ledger_refused       = "prometheus.googleapis.com/autonomics.ledger.receipts.refused/counter"
     actuator_failures    = "prometheus.googleapis.com/autonomics.actuator.failures/counter"
+    ingest_events        = "prometheus.googleapis.com/autonomics.ingest.events/counter"
   }
   # Those metrics of this environment: their monitored resource is a
   # prometheus_target whose namespace is the Cloud Run service or function

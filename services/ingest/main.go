@@ -89,6 +89,7 @@ func newServer(ctx context.Context, cfg config, rt *platform.Runtime) (*ingest.S
 	return ingest.New(ingest.Options{
 		Rules: cfg.Rules, Keys: cfg.Keys, Tokens: tokens,
 		Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger,
+		MeterProvider: rt.Telemetry.Meter,
 	})
 }
 

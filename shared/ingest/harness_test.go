@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"go.opentelemetry.io/otel/metric"
 	"io"
 	"log/slog"
 	"math/big"
@@ -203,6 +204,8 @@ type fixtureOptions struct {
 	// noSubscriptions creates the topics only: what is published is not
 	// kept (benchmarks).
 	noSubscriptions bool
+	// meter receives the API's metrics.
+	meter metric.MeterProvider
 }
 
 // newFixture starts the API with the test rules and keys.
@@ -245,6 +248,7 @@ func newFixture(t testing.TB, fo fixtureOptions) *fixture {
 	opts := ingest.Options{
 		Rules: rules, Keys: f.keys, Publisher: pub, Topics: f.names,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: fo.limits, Clock: fo.clock,
+		MeterProvider: fo.meter,
 	}
 	if slices.ContainsFunc(rules.Producers(), func(p *ingest.Producer) bool { return p.Email != "" }) {
 		opts.Tokens = googleTokens(t)

@@ -1,6 +1,10 @@
 package ingest
 
 import (
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
 	"context"
 	"errors"
 	"fmt"
@@ -104,8 +108,16 @@ type Options struct {
 	// Logger gets a line per request and per refused event;
 	// slog.Default() when nil.
 	Logger *slog.Logger
-	Limits Limits
+	// MeterProvider receives the events counter (MetricEvents); a no-op
+	// provider when nil.
+	MeterProvider metric.MeterProvider
+	Limits        Limits
 }
+
+// MetricEvents counts the events the API answered, by producer, outcome
+// (accepted or refused) and error code; a request refused as a whole
+// counts once, with outcome "refused".
+const MetricEvents = "autonomics.ingest.events"
 
 // producerState is a producer's rate limiter and replay cache.
 type producerState struct {
@@ -118,6 +130,7 @@ type Server struct {
 	o        Options
 	state    map[string]*producerState
 	inflight chan struct{}
+	answered metric.Int64Counter
 }
 
 // New returns a Server after checking its options.
@@ -144,7 +157,15 @@ func New(o Options) (*Server, error) {
 		o.Logger = slog.Default()
 	}
 	o.Limits = o.Limits.withDefaults()
-	s := &Server{o: o, state: map[string]*producerState{}, inflight: make(chan struct{}, o.Limits.MaxInFlight)}
+	if o.MeterProvider == nil {
+		o.MeterProvider = noop.NewMeterProvider()
+	}
+	counter, err := o.MeterProvider.Meter("github.com/autonomics/autonomics/shared/ingest").Int64Counter(MetricEvents,
+		metric.WithDescription("Events the ingest API answered, by producer, outcome and code."))
+	if err != nil {
+		return nil, governor.Wrap(governor.Internal, op, err)
+	}
+	s := &Server{o: o, state: map[string]*producerState{}, inflight: make(chan struct{}, o.Limits.MaxInFlight), answered: counter}
 	for _, p := range o.Rules.Producers() {
 		s.state[p.Name] = &producerState{
 			limiter: rate.NewLimiter(rate.Limit(p.Rate), p.Burst),
@@ -227,6 +248,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		log.WarnContext(r.Context(), "ingest request refused", "producer", producerName(p), "mode", string(mode),
 			"code", governor.ErrorCode(err), "error", httpjson.Truncate(err.Error(), maxMessage), "status", status(err))
+		s.count(r.Context(), p, err)
 		writeError(w, err)
 		return
 	}
@@ -243,6 +265,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	accepted := 0
 	for i, it := range items {
 		results[i] = it.result()
+		s.count(r.Context(), p, it.err)
 		if it.err == nil {
 			accepted++
 			continue
@@ -263,6 +286,21 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	log.InfoContext(r.Context(), "ingest request", "events", len(items), "accepted", accepted, "refused", len(items)-accepted,
 		"status", code, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+}
+
+// count adds one answered event to MetricEvents. Producers are named by
+// the configuration, so the label stays bounded; a caller that is no
+// producer counts as "unknown".
+func (s *Server) count(ctx context.Context, p *Producer, err error) {
+	producer, outcome, code := producerName(p), StatusAccepted, ""
+	if producer == "" {
+		producer = "unknown"
+	}
+	if err != nil {
+		outcome, code = StatusRefused, string(governor.ErrorCode(err))
+	}
+	s.answered.Add(ctx, 1, metric.WithAttributes(attribute.String("producer", producer),
+		attribute.String("outcome", outcome), attribute.String("code", code)))
 }
 
 func producerName(p *Producer) string {
