@@ -86,11 +86,14 @@ func newServer(ctx context.Context, cfg config, rt *platform.Runtime) (*ingest.S
 		}
 		tokens = g
 	}
-	return ingest.New(ingest.Options{
+	o := ingest.Options{
 		Rules: cfg.Rules, Keys: cfg.Keys, Tokens: tokens,
 		Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger,
-		MeterProvider: rt.Telemetry.Meter,
-	})
+	}
+	if rt.Telemetry != nil {
+		o.MeterProvider = rt.Telemetry.Meter
+	}
+	return ingest.New(o)
 }
 
 func serve(cfg config) error {
