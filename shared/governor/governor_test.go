@@ -220,6 +220,28 @@ func TestSenderRules(t *testing.T) {
 	}
 }
 
+// TestActuatorRuleAdmitsActuatorsOnly checks that a rule naming the
+// actuator class validates and admits actuators and nobody else, and that
+// ActuationFailed stays the actuators' alone whatever the rules say.
+func TestActuatorRuleAdmitsActuatorsOnly(t *testing.T) {
+	m := testMachine()
+	m.Senders["stay"] = FromActuators
+	if err := m.Validate(); err != nil {
+		t.Fatalf("Validate() with an actuator rule = %v, want nil", err)
+	}
+	for _, s := range Senders {
+		if got, want := m.May(s, "stay"), s == SenderActuator; got != want {
+			t.Errorf("May(%s, stay) = %v, want %v", s, got, want)
+		}
+		if got, want := m.May(s, ActuationFailed), s == SenderActuator; got != want {
+			t.Errorf("May(%s, %s) = %v, want %v", s, ActuationFailed, got, want)
+		}
+	}
+	if got := m.SendersOf("stay"); len(got) != 1 || got[0] != SenderActuator {
+		t.Errorf("SendersOf(stay) = %v, want [actuator]", got)
+	}
+}
+
 func TestEventsWithoutSchemaCarryNoData(t *testing.T) {
 	m := testMachine()
 	for data, ok := range map[string]bool{``: true, `{}`: true, ` { } `: true, `{"x":1}`: false, `[]`: false} {

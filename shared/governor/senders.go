@@ -29,7 +29,8 @@ const (
 	// SenderMonitor is the monitor (fairness and alert-driven events).
 	SenderMonitor Sender = "monitor"
 	// SenderActuator is an actuator reporting that an action failed for
-	// good (ActuationFailed).
+	// good (ActuationFailed), or what it learned from the system it
+	// drives, for the events whose rule names it.
 	SenderActuator Sender = "actuator"
 )
 
@@ -54,6 +55,9 @@ var (
 	FromProvider = []Sender{SenderExternal}
 	// FromGovernors is coordination between governors only.
 	FromGovernors = []Sender{SenderGovernor}
+	// FromActuators is what only Autonomics' actuators report, by the
+	// internal topic: what they learned from the systems they drive.
+	FromActuators = []Sender{SenderActuator}
 )
 
 // May reports whether sender s may send event name to m. Timeouts may be
@@ -172,8 +176,10 @@ func cascadesTo(t *Transition, d Domain) bool {
 }
 
 // validateSenders checks that every event of m has a sender rule, that
-// every rule names an event of m and known sender classes, and that
-// timeouts have none (they are the scheduler's).
+// every rule names an event of m and known sender classes but the
+// scheduler's, and that timeouts have none (they are the scheduler's).
+// ActuationFailed needs no rule: it is the actuators' in every machine
+// that actuates.
 func (m *Machine) validateSenders() error {
 	const op = "governor.Machine.Validate"
 	for _, name := range m.Events() {
@@ -195,7 +201,7 @@ func (m *Machine) validateSenders() error {
 			return Errorf(Internal, op, "%s: sender rule for unknown event %s", m.Domain, name)
 		}
 		for _, s := range ss {
-			if !slices.Contains(Senders, s) || s == SenderScheduler || s == SenderActuator {
+			if !slices.Contains(Senders, s) || s == SenderScheduler {
 				return Errorf(Internal, op, "%s: event %s: sender %q not allowed in a rule", m.Domain, name, s)
 			}
 		}

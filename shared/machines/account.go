@@ -20,7 +20,9 @@ import (
 //   - quota_sla.limit_set goes once per limit of the plan, with the metric
 //     name as subject and data {"limit": N}.
 //   - billing.closed goes to the billing period that is ending, "YYYY-MM" of
-//     the period start in UTC, with data {"plan": "<plan>"}.
+//     the period start in UTC, with data {"plan": "<plan>"}; a subscription
+//     that Google Cloud Marketplace bills (billed_by "marketplace") sends
+//     none.
 
 // States of the customer_account machine.
 const (
@@ -41,8 +43,9 @@ var acctCloseCascades = []governor.Cascade{
 }
 
 // accountMachine returns the customer_account machine: one
-// instance per tenant, subject "default". Its events carry no data and the
-// instance keeps none; the receipts are the account's history.
+// instance per tenant, subject "default". Its events carry no data but the
+// reason of a rejection, and the instance keeps none; the receipts are the
+// account's history.
 func accountMachine() *governor.Machine {
 	return &governor.Machine{
 		Domain: governor.CustomerAccount,
@@ -69,12 +72,14 @@ func accountMachine() *governor.Machine {
 			},
 			{
 				From: []governor.State{acctPendingVerification}, On: "rejected", To: acctClosed,
-				Cancel:  []string{"verification"},
-				Actuate: []string{"marketplace.reject_account"},
+				Cancel: []string{"verification"},
+				Apply:  acctReject,
+				Note:   "actuate marketplace.reject_account {reason}: the event's reason, or \"" + defaultRejection + "\"",
 			},
 			{
 				From: []governor.State{acctPendingVerification}, On: governor.Timeout("verification"), To: acctClosed,
-				Actuate: []string{"marketplace.reject_account"},
+				Apply: acctRejectLate,
+				Note:  "actuate marketplace.reject_account {reason: \"verification timed out after <the verification timer's duration>\"}",
 			},
 			{
 				From: []governor.State{acctActive}, On: "restricted", To: acctRestricted,
@@ -113,5 +118,29 @@ func accountMachine() *governor.Machine {
 			"reinstated": governor.FromProvider,
 			"closed":     governor.FromOutside,
 		},
+		ActionKinds: []string{"marketplace.reject_account"},
+		Payloads: map[governor.EventName]governor.PayloadCheck{
+			"rejected": governor.Schema[entRejection](),
+		},
 	}
+}
+
+// acctReject asks the Marketplace to reject the account, with the event's
+// reason.
+func acctReject(c *governor.Ctx) error {
+	var p entRejection
+	if err := c.Payload(&p); err != nil {
+		return err
+	}
+	if p.Reason == "" {
+		p.Reason = defaultRejection
+	}
+	return c.Actuate("marketplace.reject_account", p)
+}
+
+// acctRejectLate asks the Marketplace to reject an account that was not
+// verified in time.
+func acctRejectLate(c *governor.Ctx) error {
+	reason := "verification timed out after " + governor.HumanDuration(c.Duration("verification"))
+	return c.Actuate("marketplace.reject_account", entRejection{Reason: reason})
 }

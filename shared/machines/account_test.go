@@ -28,6 +28,7 @@ type lifecycleCase struct {
 	event   governor.EventName
 	payload string // event data, JSON; timeouts get the armed timer's id
 	staleID bool   // send a timeout with an id that is not armed
+	source  string // event source; "" means "//test", a provider's
 	facts   governor.Facts
 
 	want      governor.Outcome // "" means Accepted
@@ -69,8 +70,12 @@ func lifecycleEvent(m *governor.Machine, c lifecycleCase, inst governor.Instance
 		}
 		data = fmt.Sprintf(`{"timer_id":%q}`, id)
 	}
+	source := c.source
+	if source == "" {
+		source = "//test"
+	}
 	ev := governor.Event{
-		ID: "ev-" + c.name, Source: "//test", Type: governor.TypeOf(m.Domain, c.event),
+		ID: "ev-" + c.name, Source: source, Type: governor.TypeOf(m.Domain, c.event),
 		Domain: m.Domain, Name: c.event, Tenant: inst.Tenant, Subject: inst.Subject, Time: lifecycleNow,
 	}
 	if data != "" {
@@ -214,13 +219,23 @@ func TestAccountDecide(t *testing.T) {
 		{
 			name: "rejected", state: acctPendingVerification, timers: []string{"verification"}, event: "rejected",
 			to: acctClosed, cancelled: []string{"verification"},
-			emits: []string{"actuate marketplace.reject_account default"},
+			emits:    []string{"actuate marketplace.reject_account default"},
+			emitData: map[int]string{0: `{"reason":"rejected by the provider"}`},
+		},
+		{
+			name: "rejected with a reason", state: acctPendingVerification, timers: []string{"verification"},
+			event: "rejected", payload: `{"reason":"billing account not in good standing"}`,
+			source: "marketplace/acme-provider",
+			to:     acctClosed, cancelled: []string{"verification"},
+			emits:    []string{"actuate marketplace.reject_account default"},
+			emitData: map[int]string{0: `{"reason":"billing account not in good standing"}`},
 		},
 		{
 			name: "verification timeout", state: acctPendingVerification, timers: []string{"verification"},
 			event: governor.Timeout("verification"),
 			to:    acctClosed, cancelled: []string{"verification"},
-			emits: []string{"actuate marketplace.reject_account default"},
+			emits:    []string{"actuate marketplace.reject_account default"},
+			emitData: map[int]string{0: `{"reason":"verification timed out after 7d"}`},
 		},
 		{
 			name: "restricted", state: acctActive, event: "restricted", to: acctRestricted,
@@ -305,6 +320,45 @@ func TestAccountDecide(t *testing.T) {
 		},
 	}
 	runLifecycleCases(t, accountMachine(), governor.DefaultSubject, cases)
+}
+
+// TestAccountRejectionReasonIsBounded refuses a customer_account.rejected
+// whose reason is oversized, carries control characters or hides a second
+// member under another spelling; the reason reaches the Marketplace.
+func TestAccountRejectionReasonIsBounded(t *testing.T) {
+	m := accountMachine()
+	cases := []struct {
+		data string
+		ok   bool
+	}{
+		{``, true},
+		{`{}`, true},
+		{`{"reason":"duplicate sign-up"}`, true},
+		{`{"reason":"` + strings.Repeat("r", 512) + `"}`, true},
+		{`{"reason":"` + strings.Repeat("r", 513) + `"}`, false},
+		{`{"reason":"line\nbreak"}`, false},
+		{`{"reason":"a","Reason":"b"}`, false},
+		{`{"reason":7}`, false},
+		{`{"why":"x"}`, false},
+	}
+	for _, c := range cases {
+		ev := governor.Event{Type: governor.TypeOf(governor.CustomerAccount, "rejected"), Domain: governor.CustomerAccount,
+			Name: "rejected", Data: json.RawMessage(c.data)}
+		err := m.CheckEvent(ev)
+		if (err == nil) != c.ok {
+			t.Errorf("CheckEvent(rejected %.40s) = %v, want ok %v", c.data, err, c.ok)
+		}
+		if err != nil && governor.ErrorCode(err) != governor.Invalid {
+			t.Errorf("ErrorCode(CheckEvent(rejected %.40s)) = %s, want invalid", c.data, governor.ErrorCode(err))
+		}
+	}
+	for _, name := range []governor.EventName{"requested", "verified", "closed"} {
+		ev := governor.Event{Type: governor.TypeOf(governor.CustomerAccount, name), Domain: governor.CustomerAccount,
+			Name: name, Data: json.RawMessage(`{"reason":"x"}`)}
+		if err := m.CheckEvent(ev); err == nil {
+			t.Errorf("CheckEvent(%s {reason}) = nil, want an error: it carries no data", name)
+		}
+	}
 }
 
 // TestAccountCascadeTargets checks that every static cascade of the four

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -248,6 +249,9 @@ func TestEntitlementNeeds(t *testing.T) {
 		{"plan_changed", `{"plan":"basic"}`, "plan_changed", `{"plan":"pro"}`, governor.Needs{Plans: []string{"pro"}}},
 		{"activated", `{"plan":"basic"}`, "activated", ``, governor.Needs{Plans: []string{"basic"}}},
 		{"activated without plan", ``, "activated", ``, governor.Needs{}},
+		{"activated naming its plan", `{"plan":"basic"}`, "activated", `{"plan":"pro"}`, governor.Needs{Plans: []string{"pro"}}},
+		{"activated on a new entitlement", ``, "activated", `{"plan":"pro","usage_reporting_id":"u"}`, governor.Needs{Plans: []string{"pro"}}},
+		{"activated with fields but no plan", `{"plan":"basic"}`, "activated", `{"product":"p"}`, governor.Needs{Plans: []string{"basic"}}},
 		{"suspend", `{"plan":"basic"}`, "suspend", ``, governor.Needs{}},
 	}
 	for _, c := range cases {
@@ -327,6 +331,8 @@ func TestEntitlementCascadePayloads(t *testing.T) {
 	}{
 		{entActivationRequested, `{"plan":"pro","trial_days":30}`, "activated", ``},
 		{entActivationRequested, `{"plan":"basic"}`, "activated", ``},
+		{entActivationRequested, `{"plan":"basic","marketplace":true}`, "activated", ``},
+		{governor.StateNone, ``, "activated", `{"plan":"pro","trial_days":3}`},
 		{entPendingPlanChange, `{"plan":"basic","pending_plan":"pro"}`, "plan_changed", `{"plan":"pro"}`},
 	}
 	for _, in := range inputs {
@@ -390,5 +396,365 @@ func TestEntitlementLimitOrder(t *testing.T) {
 		if got := lifecycleEmits(d.Emits[1:]); !slices.Equal(got, want) {
 			t.Fatalf("Decide(pending_plan_change, plan_changed) limit emits = %q, want %q", got, want)
 		}
+	}
+}
+
+// entMarketplace is the source of the Marketplace adapter's events in the
+// tests.
+const entMarketplace = "marketplace/acme-provider"
+
+// TestEntitlementMarketplaceLifecycle covers what the Marketplace really
+// sends: offer fields, auto-approved offers, a plan change the catalog
+// refuses, reasons on rejections, the end of an offer, usage blocks and a
+// cancellation that supersedes a plan change.
+func TestEntitlementMarketplaceLifecycle(t *testing.T) {
+	facts := governor.Facts{Account: acctActive, Plans: entTestPlans}
+	const offer = `"product":"saas.example.com","offer":"projects/1/services/saas.example.com/privateOffers/o1",` +
+		`"offer_end_time":"2027-01-31T00:00:00Z","usage_reporting_id":"project_number:123"`
+	activationEmits := []string{
+		"event autonomics.multi_tenant.provision_requested default",
+		"event autonomics.subscription.created ent-1",
+		"event autonomics.quota_sla.limit_set api_calls",
+		"event autonomics.quota_sla.limit_set storage_gb",
+	}
+	mp := `{"plan":"basic","marketplace":true}`
+	now := lifecycleNow.Format(time.RFC3339)
+	cases := []lifecycleCase{
+		{
+			name: "creation_requested from the Marketplace keeps the offer", state: governor.StateNone,
+			event: "creation_requested", payload: `{"plan":"basic",` + offer + `}`, source: entMarketplace, facts: facts,
+			to: entActivationRequested, armed: map[string]time.Duration{"approval": 48 * time.Hour},
+			emits:    []string{"actuate marketplace.approve_entitlement ent-1"},
+			wantData: `{"plan":"basic",` + offer + `,"marketplace":true}`,
+		},
+		{
+			name: "creation_requested by the provider is not a Marketplace entitlement", state: governor.StateNone,
+			event: "creation_requested", payload: `{"plan":"basic","product":"saas.example.com"}`, facts: facts,
+			to: entActivationRequested, armed: map[string]time.Duration{"approval": 48 * time.Hour},
+			emits:    []string{"actuate marketplace.approve_entitlement ent-1"},
+			wantData: `{"plan":"basic","product":"saas.example.com"}`,
+		},
+		{
+			name: "activated on a new entitlement: an auto-approved offer", state: governor.StateNone,
+			event: "activated", payload: `{"plan":"basic",` + offer + `}`, source: entMarketplace, facts: facts,
+			to: entActive, emits: activationEmits,
+			emitData: map[int]string{1: `{"plan":"basic","trial_days":0,"billed_by":"marketplace"}`, 2: `{"limit":1000}`},
+			wantData: `{"plan":"basic",` + offer + `,"marketplace":true}`,
+		},
+		{
+			name: "activated on a new entitlement by the provider", state: governor.StateNone,
+			event: "activated", payload: `{"plan":"basic","trial_days":7}`, facts: facts,
+			to: entActive, emits: activationEmits,
+			emitData: map[int]string{1: `{"plan":"basic","trial_days":7}`},
+			wantData: `{"plan":"basic","trial_days":7}`,
+		},
+		{
+			name: "activated overwrites what the request said", state: entActivationRequested,
+			data: `{"plan":"pro","marketplace":true}`, timers: []string{"approval"},
+			event: "activated", payload: `{"plan":"basic","usage_reporting_id":"project_number:9"}`, source: entMarketplace, facts: facts,
+			to: entActive, cancelled: []string{"approval"}, emits: activationEmits,
+			emitData: map[int]string{1: `{"plan":"basic","trial_days":0,"billed_by":"marketplace"}`},
+			wantData: `{"plan":"basic","usage_reporting_id":"project_number:9","marketplace":true}`,
+		},
+		{
+			name: "activated of a Marketplace entitlement by another sender stays Marketplace-billed", state: entActivationRequested,
+			data: mp, timers: []string{"approval"}, event: "activated", facts: facts,
+			to: entActive, cancelled: []string{"approval"}, emits: activationEmits,
+			emitData: map[int]string{1: `{"plan":"basic","trial_days":0,"billed_by":"marketplace"}`},
+			wantData: mp,
+		},
+		{
+			name: "plan_changed before the approval was acknowledged", state: entPendingPlanChangeApproval,
+			data:  `{"plan":"basic","pending_plan":"pro","marketplace":true}`,
+			event: "plan_changed", payload: `{"plan":"pro"}`, source: entMarketplace, facts: facts, to: entActive,
+			emits: []string{
+				"event autonomics.subscription.plan_changed ent-1",
+				"event autonomics.quota_sla.limit_set api_calls",
+				"event autonomics.quota_sla.limit_set seats",
+			},
+			wantData: `{"plan":"pro","marketplace":true}`,
+		},
+		{
+			name: "plan_changed in active: the Marketplace's word wins", state: entActive, data: mp,
+			event: "plan_changed", payload: `{"plan":"pro"}`, source: entMarketplace, facts: facts, to: entActive,
+			emits: []string{
+				"event autonomics.subscription.plan_changed ent-1",
+				"event autonomics.quota_sla.limit_set api_calls",
+				"event autonomics.quota_sla.limit_set seats",
+			},
+			emitData: map[int]string{0: `{"plan":"pro"}`},
+			wantData: `{"plan":"pro","marketplace":true}`,
+		},
+		{
+			name: "plan_change_requested to a plan not in the catalog on a Marketplace entitlement", state: entActive, data: mp,
+			event: "plan_change_requested", payload: `{"plan":"enterprise"}`, source: entMarketplace, facts: facts,
+			to:       entActive,
+			emits:    []string{"actuate marketplace.reject_plan_change ent-1"},
+			emitData: map[int]string{0: `{"plan":"enterprise","reason":"plan_not_published: plan \"enterprise\" is not in the catalog"}`},
+			wantData: mp,
+		},
+		{
+			name: "plan_change_requested to a deprecated plan on a Marketplace entitlement", state: entActive, data: mp,
+			event: "plan_change_requested", payload: `{"plan":"legacy"}`, source: entMarketplace, facts: facts,
+			to:       entActive,
+			emits:    []string{"actuate marketplace.reject_plan_change ent-1"},
+			emitData: map[int]string{0: `{"plan":"legacy","reason":"plan_not_published: plan \"legacy\" is deprecated"}`},
+			wantData: mp,
+		},
+		{
+			name: "plan_change_requested to a published plan on a Marketplace entitlement", state: entActive, data: mp,
+			event: "plan_change_requested", payload: `{"plan":"pro"}`, source: entMarketplace, facts: facts,
+			to:       entPendingPlanChangeApproval,
+			emits:    []string{"actuate marketplace.approve_plan_change ent-1"},
+			emitData: map[int]string{0: `{"plan":"pro"}`},
+			wantData: `{"plan":"basic","pending_plan":"pro","marketplace":true}`,
+		},
+		{
+			name: "rejected with a reason", state: entActivationRequested, data: mp, timers: []string{"approval"},
+			event: "rejected", payload: `{"reason":"the account is on a sanctions list"}`,
+			to: entCancelled, cancelled: []string{"approval"},
+			emits:    []string{"actuate marketplace.reject_entitlement ent-1"},
+			emitData: map[int]string{0: `{"reason":"the account is on a sanctions list"}`},
+		},
+		{
+			name: "rejected without a reason", state: entActivationRequested, data: mp, timers: []string{"approval"},
+			event: "rejected", to: entCancelled, cancelled: []string{"approval"},
+			emits:    []string{"actuate marketplace.reject_entitlement ent-1"},
+			emitData: map[int]string{0: `{"reason":"rejected by the provider"}`},
+		},
+		{
+			name: "approval timeout tells why", state: entActivationRequested, data: mp, timers: []string{"approval"},
+			event: governor.Timeout("approval"), to: entCancelled, cancelled: []string{"approval"},
+			emits:    []string{"actuate marketplace.reject_entitlement ent-1"},
+			emitData: map[int]string{0: `{"reason":"approval timed out after 2d"}`},
+		},
+		{
+			name: "offer_ended with its time", state: entActive, data: mp,
+			event: "offer_ended", payload: `{"offer_end_time":"2027-01-31T00:00:00+01:00"}`, source: entMarketplace,
+			to: entActive, wantData: `{"plan":"basic","marketplace":true,"offer_ended":true,"offer_end_time":"2027-01-30T23:00:00Z"}`,
+		},
+		{
+			name: "offer_ended without a time keeps the known one", state: entActive,
+			data:  `{"plan":"basic","offer_end_time":"2027-01-31T00:00:00Z"}`,
+			event: "offer_ended", to: entActive,
+			wantData: `{"plan":"basic","offer_ended":true,"offer_end_time":"2027-01-31T00:00:00Z"}`,
+		},
+		{
+			name: "offer_ended without any time records the decision time", state: entActive, data: mp,
+			event: "offer_ended", payload: `{}`, to: entActive,
+			wantData: `{"plan":"basic","marketplace":true,"offer_ended":true,"offer_end_time":"` + now + `"}`,
+		},
+		{
+			name: "offer_ended during a plan change approval", state: entPendingPlanChangeApproval,
+			data: `{"plan":"basic","pending_plan":"pro"}`, event: "offer_ended", to: entPendingPlanChangeApproval,
+			wantData: `{"plan":"basic","pending_plan":"pro","offer_ended":true,"offer_end_time":"` + now + `"}`,
+		},
+		{
+			name: "offer_ended during a plan change", state: entPendingPlanChange, data: mp,
+			event: "offer_ended", to: entPendingPlanChange,
+		},
+		{
+			name: "offer_ended during a pending cancellation", state: entPendingCancellation, data: mp,
+			event: "offer_ended", to: entPendingCancellation,
+		},
+		{
+			name: "pending_cancellation supersedes a plan change awaiting approval", state: entPendingPlanChangeApproval,
+			data: `{"plan":"basic","pending_plan":"pro"}`, event: "pending_cancellation",
+			to: entPendingCancellation, wantData: `{"plan":"basic"}`,
+		},
+		{
+			name: "pending_cancellation supersedes an approved plan change", state: entPendingPlanChange,
+			data: `{"plan":"basic","pending_plan":"pro"}`, event: "pending_cancellation",
+			to: entPendingCancellation, wantData: `{"plan":"basic"}`,
+		},
+		{
+			name: "usage_blocked suspends", state: entActive, data: mp,
+			event: "usage_blocked", payload: `{"reason":"SERVICE_NOT_ACTIVATED"}`, source: "autonomics/actuator/usage",
+			to: entSuspended, wantData: `{"plan":"basic","marketplace":true,"blocked":"usage","blocked_reason":"SERVICE_NOT_ACTIVATED"}`,
+		},
+		{
+			name: "usage_blocked again refreshes the reason", state: entSuspended,
+			data:  `{"plan":"basic","blocked":"usage","blocked_reason":"SERVICE_NOT_ACTIVATED"}`,
+			event: "usage_blocked", payload: `{"reason":"BILLING_DISABLED"}`,
+			to: entSuspended, wantData: `{"plan":"basic","blocked":"usage","blocked_reason":"BILLING_DISABLED"}`,
+		},
+		{
+			name: "usage_blocked while suspended for non-payment records both", state: entSuspended, data: mp,
+			event: "usage_blocked", payload: `{"reason":"BILLING_DISABLED"}`,
+			to: entSuspended, wantData: `{"plan":"basic","marketplace":true,"blocked":"usage","blocked_reason":"BILLING_DISABLED","governor_suspended":true}`,
+		},
+		{
+			name: "usage_restored lifts a usage block", state: entSuspended,
+			data:  `{"plan":"basic","marketplace":true,"blocked":"usage","blocked_reason":"BILLING_DISABLED"}`,
+			event: "usage_restored", to: entActive, wantData: mp,
+		},
+		{
+			name: "usage_restored while the governors' suspension holds", state: entSuspended,
+			data:  `{"plan":"basic","marketplace":true,"blocked":"usage","blocked_reason":"x","governor_suspended":true}`,
+			event: "usage_restored", to: entSuspended, wantData: mp,
+		},
+		{
+			name: "reinstate during a usage block stays suspended", state: entSuspended,
+			data:  `{"plan":"basic","blocked":"usage","blocked_reason":"x","governor_suspended":true}`,
+			event: "reinstate", to: entSuspended, wantData: `{"plan":"basic","blocked":"usage","blocked_reason":"x"}`,
+		},
+		{
+			name: "reinstate after a non-payment suspension", state: entSuspended, data: mp,
+			event: "reinstate", to: entActive, wantData: mp,
+		},
+		{
+			name: "suspend during a usage block records the governors' suspension", state: entSuspended,
+			data:  `{"plan":"basic","blocked":"usage","blocked_reason":"x"}`,
+			event: "suspend", to: entSuspended,
+			wantData: `{"plan":"basic","blocked":"usage","blocked_reason":"x","governor_suspended":true}`,
+		},
+
+		// Rejections.
+		{
+			name: "activated on a new entitlement without a plan", state: governor.StateNone,
+			event: "activated", payload: `{"usage_reporting_id":"project_number:1"}`, source: entMarketplace, facts: facts,
+			want: governor.Rejected, reason: "plan_required: ", to: governor.StateNone,
+		},
+		{
+			name: "plan_change_requested to a plan not in the catalog on a direct entitlement", state: entActive,
+			data: `{"plan":"basic"}`, event: "plan_change_requested", payload: `{"plan":"enterprise"}`, source: entMarketplace, facts: facts,
+			want: governor.Rejected, reason: `plan_not_published: plan "enterprise" is not in the catalog`, to: entActive,
+		},
+		{
+			name: "usage_restored without a usage block", state: entSuspended, data: mp, event: "usage_restored",
+			want: governor.Rejected, reason: "not_usage_blocked: ", to: entSuspended,
+		},
+		{
+			name: "usage_restored when active", state: entActive, data: mp, event: "usage_restored",
+			want: governor.Rejected, reason: governor.ReasonNoTransition, to: entActive,
+		},
+		{
+			name: "usage_blocked during a pending cancellation", state: entPendingCancellation, data: mp,
+			event: "usage_blocked", payload: `{"reason":"x"}`,
+			want: governor.Rejected, reason: governor.ReasonNoTransition, to: entPendingCancellation,
+		},
+		{
+			name: "suspend when suspended for non-payment", state: entSuspended, data: mp, event: "suspend",
+			want: governor.Rejected, reason: governor.ReasonNoTransition, to: entSuspended,
+		},
+		{
+			name: "offer_ended when suspended", state: entSuspended, data: mp, event: "offer_ended",
+			want: governor.Rejected, reason: governor.ReasonNoTransition, to: entSuspended,
+		},
+		{
+			name: "offer_ended when cancelled", state: entCancelled, data: mp, event: "offer_ended",
+			want: governor.Rejected, reason: governor.ReasonNoTransition, to: entCancelled,
+		},
+		{
+			name: "plan_changed during a pending cancellation", state: entPendingCancellation, data: mp,
+			event: "plan_changed", payload: `{"plan":"pro"}`, facts: facts,
+			want: governor.Rejected, reason: governor.ReasonNoTransition, to: entPendingCancellation,
+		},
+	}
+	runLifecycleCases(t, entitlementMachine(), "ent-1", cases)
+}
+
+// TestEntitlementHostilePayloadsAreRefused refuses what the Marketplace
+// adapter or a producer could send wrong: oversized or non-printable ids,
+// times that are not RFC 3339, members spelled twice, unknown fields.
+func TestEntitlementHostilePayloadsAreRefused(t *testing.T) {
+	m := entitlementMachine()
+	long := strings.Repeat("i", 257)
+	cases := []struct {
+		event governor.EventName
+		data  string
+		ok    bool
+	}{
+		{"creation_requested", `{"plan":"basic","usage_reporting_id":"` + strings.Repeat("i", 256) + `"}`, true},
+		{"creation_requested", `{"plan":"basic","usage_reporting_id":"` + long + `"}`, false},
+		{"creation_requested", `{"plan":"basic","product":"a product"}`, false},
+		{"creation_requested", `{"plan":"basic","offer":"o\u0000"}`, false},
+		{"creation_requested", `{"plan":"basic","offer":"offre-été"}`, false},
+		{"creation_requested", `{"plan":"basic","offer_end_time":"2027-01-31"}`, false},
+		{"creation_requested", `{"plan":"basic","offer_end_time":"tomorrow"}`, false},
+		{"creation_requested", `{"plan":"basic","offer_end_time":"2027-01-31T00:00:00.5-08:00"}`, true},
+		{"creation_requested", `{"plan":"basic","usage_reporting_id":"a","Usage_Reporting_ID":"b"}`, false},
+		{"creation_requested", `{"plan":"basic","marketplace":true}`, false},
+		{"creation_requested", `{"plan":"basic","billed_by":"marketplace"}`, false},
+		{"activated", ``, true},
+		{"activated", `{"plan":"pro","trial_days":3}`, true},
+		{"activated", `{"plan":"a b"}`, false},
+		{"activated", `{"trial_days":731}`, false},
+		{"activated", `{"product":"` + long + `"}`, false},
+		{"activated", `{"offer_end_time":7}`, false},
+		{"activated", `{"marketplace":true}`, false},
+		{"rejected", `{}`, true},
+		{"rejected", `{"reason":"no"}`, true},
+		{"rejected", `{"reason":"` + strings.Repeat("r", 513) + `"}`, false},
+		{"rejected", `{"reason":"tab\there"}`, false},
+		{"rejected", `{"plan":"basic"}`, false},
+		{"offer_ended", ``, true},
+		{"offer_ended", `{"offer_end_time":"2027-01-31T00:00:00Z"}`, true},
+		{"offer_ended", `{"offer_end_time":"31/01/2027"}`, false},
+		{"offer_ended", `{"offer_ended":true}`, false},
+		{"usage_blocked", `{"reason":"BILLING_DISABLED"}`, true},
+		{"usage_blocked", `{}`, false},
+		{"usage_blocked", `{"reason":""}`, false},
+		{"usage_blocked", `{"reason":"` + strings.Repeat("r", 513) + `"}`, false},
+		{"usage_restored", ``, true},
+		{"usage_restored", `{"reason":"ok"}`, false},
+	}
+	for _, c := range cases {
+		t.Run(string(c.event)+" "+c.data[:min(len(c.data), 60)], func(t *testing.T) {
+			ev := governor.Event{
+				Type: governor.TypeOf(governor.Entitlement, c.event), Domain: governor.Entitlement,
+				Name: c.event, Data: json.RawMessage(c.data),
+			}
+			err := m.CheckEvent(ev)
+			if (err == nil) != c.ok {
+				t.Fatalf("CheckEvent(%s %.60s) = %v, want ok %v", c.event, c.data, err, c.ok)
+			}
+			if err != nil && governor.ErrorCode(err) != governor.Invalid {
+				t.Errorf("ErrorCode(CheckEvent(%s)) = %s, want %s", c.event, governor.ErrorCode(err), governor.Invalid)
+			}
+		})
+	}
+}
+
+// TestUsageEventsAreTheActuatorsOnly checks that nobody but an actuator,
+// by the internal topic, may block or restore an entitlement's usage, and
+// that the Marketplace may tell of an offer's end.
+func TestUsageEventsAreTheActuatorsOnly(t *testing.T) {
+	m := entitlementMachine()
+	for _, name := range []governor.EventName{"usage_blocked", "usage_restored"} {
+		for _, s := range governor.Senders {
+			if got, want := m.May(s, name), s == governor.SenderActuator; got != want {
+				t.Errorf("May(%s, %s) = %v, want %v", s, name, got, want)
+			}
+		}
+	}
+	for _, s := range governor.Senders {
+		want := s == governor.SenderExternal || s == governor.SenderMarketplace
+		if got := m.May(s, "offer_ended"); got != want {
+			t.Errorf("May(%s, offer_ended) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestEntitlementActionKinds pins the actions the entitlement may emit,
+// which the actuators subscribe to by kind.
+func TestEntitlementActionKinds(t *testing.T) {
+	want := []string{
+		"marketplace.approve_entitlement", "marketplace.approve_plan_change",
+		"marketplace.reject_entitlement", "marketplace.reject_plan_change",
+	}
+	if got := entitlementMachine().Actions(); !slices.Equal(got, want) {
+		t.Errorf("entitlement Actions() = %q, want %q", got, want)
+	}
+	if got := accountMachine().Actions(); !slices.Equal(got, []string{"marketplace.approve_account", "marketplace.reject_account"}) {
+		t.Errorf("customer_account Actions() = %q", got)
+	}
+}
+
+// TestMarketplaceSourcePrefixMatchesEngine keeps the machines' idea of a
+// Marketplace sender in step with the engine's.
+func TestMarketplaceSourcePrefixMatchesEngine(t *testing.T) {
+	if entMarketplaceSourcePrefix != engine.MarketplaceSourcePrefix {
+		t.Errorf("entMarketplaceSourcePrefix = %q, engine.MarketplaceSourcePrefix = %q", entMarketplaceSourcePrefix, engine.MarketplaceSourcePrefix)
 	}
 }

@@ -34,6 +34,12 @@ var samplePayloads = []string{
 	`{"name":"Gold","currency":"USD","unit_prices":{"api_calls":2},"limits":{"api_calls":1000}}`,
 	`{"unit_prices":{"api_calls":2},"effective_at":"2027-06-01T00:00:00Z"}`,
 	`{"unit_prices":{"api_calls":9},"effective_at":"2026-11-02T00:00:00Z"}`,
+	`{"plan":"gold","product":"saas.example.com","offer":"projects/1/services/saas.example.com/privateOffers/o1",` +
+		`"offer_end_time":"2027-01-31T00:00:00Z","usage_reporting_id":"project_number:123"}`,
+	`{"plan":"silver","usage_reporting_id":"project_number:42"}`,
+	`{"plan":"gold","trial_days":0,"billed_by":"marketplace"}`,
+	`{"offer_end_time":"2027-01-31T00:00:00Z"}`,
+	`{"reason":"Service Control check: SERVICE_NOT_ACTIVATED"}`,
 }
 
 func publishedPlan() governor.Plan {
@@ -147,6 +153,10 @@ func TestRandomWalks(t *testing.T) {
 	}
 }
 
+// walkSources are the sources of a random walk's events: the provider's
+// and the Marketplace adapter's, whose entitlements behave differently.
+var walkSources = []string{"walk", entMarketplaceSourcePrefix + "walk"}
+
 func randomWalk(t *testing.T, ms map[governor.Domain]*governor.Machine, m *governor.Machine, rng *rand.Rand, steps int) {
 	t.Helper()
 	events := m.Events()
@@ -173,7 +183,7 @@ func randomWalk(t *testing.T, ms map[governor.Domain]*governor.Machine, m *gover
 			ps := validPayloads(t, m, name)
 			data = ps[rng.IntN(len(ps))]
 		}
-		ev := governor.Event{ID: fmt.Sprintf("e%d", i), Source: "walk", Type: governor.TypeOf(m.Domain, name), Domain: m.Domain, Name: name,
+		ev := governor.Event{ID: fmt.Sprintf("e%d", i), Source: walkSources[rng.IntN(len(walkSources))], Type: governor.TypeOf(m.Domain, name), Domain: m.Domain, Name: name,
 			Tenant: "acme", Subject: subject, Data: data, CascadeDepth: rng.IntN(MaxDepthSample())}
 		now = now.Add(time.Duration(rng.IntN(72)) * time.Hour)
 		if n, ok := strings.CutPrefix(string(name), governor.TimeoutPrefix); ok {
@@ -336,7 +346,7 @@ func TestStaticCascadesAreAllowedFromGovernors(t *testing.T) {
 func TestInternalOnlyEvents(t *testing.T) {
 	ms := New(nil)
 	internalOnly := map[governor.Domain][]governor.EventName{
-		governor.Entitlement: {"account_activated", "suspend", "reinstate"},
+		governor.Entitlement: {"account_activated", "suspend", "reinstate", "usage_blocked", "usage_restored"},
 		governor.MultiTenant: {"provision_requested", "noisy_neighbor_detected", "recovered", "suspend", "resume", "deprovision"},
 	}
 	for d, names := range internalOnly {

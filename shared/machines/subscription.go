@@ -23,27 +23,34 @@ const subOverdueDelay = time.Second
 
 // subCreated is the data of subscription.created. Without trial_days the
 // trial lasts the configured trial_end duration; trial_days 0 means no
-// trial.
+// trial. BilledBy "marketplace" says that Google Cloud Marketplace bills
+// the subscription; omitted, the billing governor does.
 type subCreated struct {
 	Plan      string `json:"plan"`
 	TrialDays *int   `json:"trial_days"`
+	BilledBy  string `json:"billed_by"`
 }
 
-// Validate checks the plan id and the trial length.
+// Validate checks the plan id, the trial length and who bills.
 func (p subCreated) Validate() error {
 	if err := entValidPlan(p.Plan); err != nil {
 		return err
 	}
-	if p.TrialDays != nil && (*p.TrialDays < 0 || *p.TrialDays > entMaxTrialDays) {
-		return fmt.Errorf("trial_days %d out of range 0..%d", *p.TrialDays, entMaxTrialDays)
+	if err := entCheckTrial(p.TrialDays); err != nil {
+		return err
+	}
+	if p.BilledBy != "" && p.BilledBy != entBilledByMarketplace {
+		return fmt.Errorf("billed_by must be %q or omitted", entBilledByMarketplace)
 	}
 	return nil
 }
 
-// subData is what a subscription instance keeps: its plan, the end of its
-// trial, the current billing period and whether it ends with that period.
+// subData is what a subscription instance keeps: its plan, who bills it
+// when it is not the billing governor, the end of its trial, the current
+// billing period and whether it ends with that period.
 type subData struct {
 	Plan              string    `json:"plan"`
+	BilledBy          string    `json:"billed_by,omitempty"`
 	TrialEnd          time.Time `json:"trial_end,omitzero"`
 	PeriodStart       time.Time `json:"period_start,omitzero"`
 	PeriodEnd         time.Time `json:"period_end,omitzero"`
@@ -82,7 +89,7 @@ func subscriptionMachine() *governor.Machine {
 				From: []governor.State{governor.StateNone}, On: "created", To: subActive, Alt: []governor.State{subTrialing},
 				Apply: subCreate,
 				Note: "trialing with timer trial_end after trial_days days (the configured trial_end when omitted) if that is > 0; " +
-					"otherwise active with timer period_end; keeps plan",
+					"otherwise active with timer period_end; keeps plan and billed_by",
 			},
 			{
 				From: []governor.State{subTrialing}, On: "activated", To: subActive,
@@ -112,7 +119,9 @@ func subscriptionMachine() *governor.Machine {
 			},
 			{
 				From: []governor.State{subActive}, On: "payment_failed", To: subPastDue,
-				Arm: []string{"grace"},
+				Arm:   []string{"grace"},
+				Guard: subBilledHere,
+				Note:  "rejected (billed_by_marketplace) for a subscription Google Cloud Marketplace bills: no dunning of ours",
 			},
 			{
 				From: []governor.State{subPastDue}, On: "payment_succeeded", To: subActive,
@@ -174,7 +183,8 @@ func subscriptionMachine() *governor.Machine {
 }
 
 // subRenewNote documents the renewal rows.
-const subRenewNote = "→ billing.closed {plan} (subject = YYYY-MM of the period start, UTC); " +
+const subRenewNote = "→ billing.closed {plan} (subject = YYYY-MM of the period start, UTC), " +
+	"except for a subscription the Marketplace bills (billed_by: marketplace), which Google invoices; " +
 	"if cancel_at_period_end: canceled, otherwise a new period starts: timer period_end"
 
 // subCreate starts a subscription, trialing or active.
@@ -183,7 +193,7 @@ func subCreate(c *governor.Ctx) error {
 	if err := c.Payload(&p); err != nil {
 		return err
 	}
-	d := subData{Plan: p.Plan}
+	d := subData{Plan: p.Plan, BilledBy: p.BilledBy}
 	trial := c.Duration("trial_end")
 	if p.TrialDays != nil {
 		trial = time.Duration(*p.TrialDays) * 24 * time.Hour
@@ -227,8 +237,10 @@ func subRenew(c *governor.Ctx) error {
 	if start.IsZero() {
 		start = c.Now()
 	}
-	if err := c.Emit(governor.Billing, "closed", start.UTC().Format("2006-01"), subClosed{Plan: d.Plan}); err != nil {
-		return err
+	if d.BilledBy != entBilledByMarketplace {
+		if err := c.Emit(governor.Billing, "closed", start.UTC().Format("2006-01"), subClosed{Plan: d.Plan}); err != nil {
+			return err
+		}
 	}
 	if d.CancelAtPeriodEnd {
 		c.Goto(subCanceled)
@@ -237,6 +249,20 @@ func subRenew(c *governor.Ctx) error {
 	}
 	subNewPeriod(c, &d)
 	return c.Store(d)
+}
+
+// subBilledHere refuses a payment failure of a subscription the
+// Marketplace bills: a failed payment of the tenant's own invoices does not
+// concern it, and Google runs its collection.
+func subBilledHere(c *governor.Ctx) error {
+	d, err := governor.Data[subData](c)
+	if err != nil {
+		return err
+	}
+	if d.BilledBy == entBilledByMarketplace {
+		return governor.Reject("billed_by_marketplace: Google Cloud Marketplace bills this subscription; no dunning applies")
+	}
+	return nil
 }
 
 // subSetCancelAtPeriodEnd marks the subscription to end with its period.

@@ -225,6 +225,58 @@ func TestSubscriptionDecide(t *testing.T) {
 	runLifecycleCases(t, subscriptionMachine(), "sub-1", cases)
 }
 
+// TestMarketplaceBilledSubscriptionIssuesNoInvoice checks that a
+// subscription Google Cloud Marketplace bills rolls its periods without
+// closing them with the billing governor and refuses our dunning, while
+// keeping its timeline.
+func TestMarketplaceBilledSubscriptionIssuesNoInvoice(t *testing.T) {
+	const day = 24 * time.Hour
+	now := lifecycleNow.Format(time.RFC3339)
+	in30 := lifecycleNow.Add(30 * day).Format(time.RFC3339)
+	ending := `{"plan":"basic","billed_by":"marketplace","period_start":"2026-10-15T10:00:00Z","period_end":"2026-11-14T10:00:00Z"}`
+	next := `{"plan":"basic","billed_by":"marketplace","period_start":"` + now + `","period_end":"` + in30 + `"}`
+	cases := []lifecycleCase{
+		{
+			name: "created billed by the Marketplace", state: governor.StateNone,
+			event: "created", payload: `{"plan":"basic","trial_days":0,"billed_by":"marketplace"}`,
+			to: subActive, armed: map[string]time.Duration{"period_end": 30 * day}, wantData: next,
+		},
+		{
+			name: "created with a trial billed by the Marketplace", state: governor.StateNone,
+			event: "created", payload: `{"plan":"basic","trial_days":3,"billed_by":"marketplace"}`,
+			to: subTrialing, armed: map[string]time.Duration{"trial_end": 3 * day},
+			wantData: `{"plan":"basic","billed_by":"marketplace","trial_end":"` + lifecycleNow.Add(3*day).Format(time.RFC3339) + `"}`,
+		},
+		{
+			name: "period_end timeout rolls the period without billing.closed", state: subActive, data: ending,
+			timers: []string{"period_end"}, event: governor.Timeout("period_end"),
+			to: subActive, armed: map[string]time.Duration{"period_end": 30 * day}, wantData: next,
+		},
+		{
+			name: "renewed rolls the period without billing.closed", state: subActive, data: ending,
+			timers: []string{"period_end"}, event: "renewed",
+			to: subActive, armed: map[string]time.Duration{"period_end": 30 * day}, wantData: next,
+		},
+		{
+			name: "renewed with cancel_at_period_end cancels without billing.closed", state: subActive,
+			data:   `{"plan":"basic","billed_by":"marketplace","period_start":"2026-10-15T10:00:00Z","period_end":"2026-11-14T10:00:00Z","cancel_at_period_end":true}`,
+			timers: []string{"period_end"}, event: "renewed",
+			to: subCanceled, cancelled: []string{"period_end"},
+		},
+		{
+			name: "plan_changed keeps who bills", state: subActive, data: ending, timers: []string{"period_end"},
+			event: "plan_changed", payload: `{"plan":"pro"}`, to: subActive,
+			wantData: `{"plan":"pro","billed_by":"marketplace","period_start":"2026-10-15T10:00:00Z","period_end":"2026-11-14T10:00:00Z"}`,
+		},
+		{
+			name: "payment_failed of our invoices does not dun it", state: subActive, data: ending, timers: []string{"period_end"},
+			event: "payment_failed", source: "autonomics/governor/billing",
+			want: governor.Rejected, reason: "billed_by_marketplace: ", to: subActive,
+		},
+	}
+	runLifecycleCases(t, subscriptionMachine(), "sub-1", cases)
+}
+
 func TestSubscriptionTimerOverrides(t *testing.T) {
 	m := subscriptionMachine().WithTimers(map[string]time.Duration{
 		"trial_end":  7 * 24 * time.Hour,
@@ -264,6 +316,10 @@ func TestSubscriptionPayloads(t *testing.T) {
 		{"created", `{"plan":"b@sic"}`, false},
 		{"created", `{"plan":"basic","currency":"USD"}`, false},
 		{"created", ``, false},
+		{"created", `{"plan":"basic","trial_days":0,"billed_by":"marketplace"}`, true},
+		{"created", `{"plan":"basic","billed_by":"google"}`, false},
+		{"created", `{"plan":"basic","billed_by":"Marketplace"}`, false},
+		{"created", `{"plan":"basic","billed_by":"marketplace","Billed_By":""}`, false},
 		{"plan_changed", `{"plan":"pro"}`, true},
 		{"plan_changed", `{"plan":""}`, false},
 		{"plan_changed", `{}`, false},
