@@ -1,6 +1,7 @@
 # The Autonomics dashboard: decisions, latency and contention of the
-# governors, the outbox, dead letters, timers and the ledger from the
-# metrics the code records (local.metric_types), and the health of the
+# governors, the outbox, dead letters, timers, the ledger, the actuators,
+# the ingest API and the Marketplace side from the metrics the code
+# records (local.metric_types), and the health of the
 # monitor, the scheduled jobs and the Cloud Run services and functions
 # from Google Cloud's own metrics. Two charts a row, 24 of 48 columns
 # each; the README shows the layout.
@@ -84,6 +85,35 @@ locals {
       axis  = "events/s"
       data = [
         { filter = "metric.type = \"${local.metric_types.ingest_events}\" AND ${local.metric_scope}", align = "ALIGN_RATE", reduce = "REDUCE_SUM", group_by = ["metric.label.\"producer\"", "metric.label.\"outcome\""], legend = "$${metric.labels.producer} $${metric.labels.outcome}" },
+      ]
+    },
+    {
+      title = "Marketplace notifications, by event type and outcome (per second)"
+      axis  = "notifications/s"
+      data = [
+        { filter = "metric.type = \"${local.metric_types.marketplace_notifications}\" AND ${local.metric_scope}", align = "ALIGN_RATE", reduce = "REDUCE_SUM", group_by = ["metric.label.\"event_type\"", "metric.label.\"outcome\""], legend = "$${metric.labels.event_type} $${metric.labels.outcome}" },
+      ]
+    },
+    {
+      title = "Procurement API calls, by action kind and outcome (per second)"
+      axis  = "actions/s"
+      data = [
+        { filter = "metric.type = \"${local.metric_types.marketplace_actions}\" AND ${local.metric_scope}", align = "ALIGN_RATE", reduce = "REDUCE_SUM", group_by = ["metric.label.\"kind\"", "metric.label.\"outcome\""], legend = "$${metric.labels.kind} $${metric.labels.outcome}" },
+      ]
+    },
+    {
+      title = "Marketplace drift found by reconciliation, by state"
+      axis  = "entitlements"
+      data = [
+        { filter = "metric.type = \"${local.metric_types.marketplace_drift}\" AND ${local.metric_scope}", align = "ALIGN_DELTA", reduce = "REDUCE_SUM", group_by = ["metric.label.\"state\""], legend = "$${metric.labels.state}" },
+      ]
+    },
+    {
+      title = "Marketplace usage reports and sign-ups, by outcome"
+      axis  = "reports"
+      data = [
+        { filter = "metric.type = \"${local.metric_types.marketplace_usage_reports}\" AND ${local.metric_scope}", align = "ALIGN_DELTA", reduce = "REDUCE_SUM", group_by = ["metric.label.\"outcome\""], legend = "usage $${metric.labels.outcome}" },
+        { filter = "metric.type = \"${local.metric_types.marketplace_signups}\" AND ${local.metric_scope}", align = "ALIGN_DELTA", reduce = "REDUCE_SUM", group_by = ["metric.label.\"outcome\""], legend = "sign-ups $${metric.labels.outcome}", axis = "Y2" },
       ]
     },
     {

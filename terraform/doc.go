@@ -29,6 +29,11 @@
 //   - the Firestore indexes, field overrides and TTL policy that
 //     shared/firestore documents exist, each in the database whose layout
 //     it documents;
+//   - the Marketplace side (marketplace.tf) exists only when enabled: a
+//     private service invoked by the push and scheduler identities alone,
+//     a sign-up page that authenticates its callers itself, push
+//     subscriptions on the Marketplace topic and on exactly the
+//     marketplace.* actions the machines emit, its scheduled jobs;
 //   - the staged source archive (functions/stage) compiles and registers
 //     every function under the entry point Terraform names.
 //

@@ -184,6 +184,11 @@ func TestPublishers(t *testing.T) {
 			// The ingest API publishes producers' events to the domain
 			// topics, never to internal ones.
 			"ingest": domain,
+			// The Marketplace side (marketplace.tf): events learned from
+			// Marketplace, actuation_failed and usage events, dead letters;
+			// the sign-up page, customer_account sign-ups only.
+			"marketplace": marketplaceTopics(names)["marketplace"],
+			"signup":      marketplaceTopics(names)["signup"],
 		}
 		// Other Pub/Sub roles a runtime account may hold, as "role target".
 		otherRoles := map[string][]string{
@@ -352,6 +357,11 @@ func TestFirestoreAccess(t *testing.T) {
 		// Its state lives in the monitor's database; governor state it
 		// can neither read nor write.
 		"actuator": {map[string]string{dbMonitor: user}, dbMonitor},
+		// Links and usage windows in the monitor's database; governor
+		// instances it reads to reconcile and report usage, never writes.
+		"marketplace": {map[string]string{dbMain: viewer, dbMonitor: user}, dbMonitor},
+		// Links, in the monitor's database.
+		"signup": {map[string]string{dbMonitor: user}, dbMonitor},
 	}
 	each(t, func(t *testing.T, f *testFixture, c *tfConfig) {
 		dbs := firestoreDatabases(t, c)

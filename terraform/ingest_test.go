@@ -98,10 +98,23 @@ func TestIngestService(t *testing.T) {
 	})
 }
 
-// TestIngestIsTheOnlyServiceOpenToAll: the invoker check is off on the
-// ingest API, which authenticates every request itself, and on no other
-// service.
-func TestIngestIsTheOnlyServiceOpenToAll(t *testing.T) {
+// openServices returns the Cloud Run services whose invoker check is off,
+// because they authenticate every request themselves: the ingest API (ID
+// tokens, HMAC signatures) and, with the Marketplace side, the sign-up
+// page (the Marketplace JWT).
+func openServices(t *testing.T, c *tfConfig) []string {
+	out := []string{c.Prefix + "autonomics-ingest"}
+	if marketplaceEnabled(t, c) {
+		out = append(out, c.Prefix+"autonomics-signup")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestOnlySelfAuthenticatingServicesAreOpen: the invoker check is off on
+// the ingest API and the sign-up page, which authenticate every request
+// themselves, and on no other service.
+func TestOnlySelfAuthenticatingServicesAreOpen(t *testing.T) {
 	each(t, func(t *testing.T, f *testFixture, c *tfConfig) {
 		var open []string
 		for _, s := range c.Result.Find("google_cloud_run_v2_service") {
@@ -109,7 +122,8 @@ func TestIngestIsTheOnlyServiceOpenToAll(t *testing.T) {
 				open = append(open, s.Body.Str("name"))
 			}
 		}
-		if want := []string{c.Prefix + "autonomics-ingest"}; !slices.Equal(open, want) {
+		slices.Sort(open)
+		if want := openServices(t, c); !slices.Equal(open, want) {
 			t.Errorf("services without the invoker check: %q, want only %q", open, want)
 		}
 	})

@@ -20,6 +20,14 @@ locals {
     ledger_refused       = "prometheus.googleapis.com/autonomics.ledger.receipts.refused/counter"
     actuator_failures    = "prometheus.googleapis.com/autonomics.actuator.failures/counter"
     ingest_events        = "prometheus.googleapis.com/autonomics.ingest.events/counter"
+    # The Marketplace side (shared/marketplace): notifications by event
+    # type and outcome, drift found by reconciliation, Procurement calls,
+    # usage reports, sign-ups.
+    marketplace_notifications = "prometheus.googleapis.com/autonomics.marketplace.notifications/counter"
+    marketplace_drift         = "prometheus.googleapis.com/autonomics.marketplace.drift/counter"
+    marketplace_actions       = "prometheus.googleapis.com/autonomics.marketplace.actions/counter"
+    marketplace_usage_reports = "prometheus.googleapis.com/autonomics.marketplace.usage_reports/counter"
+    marketplace_signups       = "prometheus.googleapis.com/autonomics.marketplace.signups/counter"
   }
   # Those metrics of this environment: their monitored resource is a
   # prometheus_target whose namespace is the Cloud Run service or function
@@ -37,9 +45,14 @@ locals {
     [for d in keys(local.governors) : "${local.topics[d]}-push"],
     [for d in keys(local.governors) : "${local.topics["${d}_internal"]}-push"],
     [for c in keys(local.receipt_consumers) : "${local.topics.receipts}-${c}-push"],
+    # Marketplace notifications and marketplace.* actions (marketplace.tf).
+    local.marketplace_subscriptions,
   )
   monitor_service = "${var.prefix}autonomics-monitor"
-  scheduler_jobs  = [for k in concat(keys(local.scheduler_functions), keys(local.service_jobs)) : "${var.prefix}autonomics-${k}"]
+  scheduler_jobs = concat(
+    [for k in concat(keys(local.scheduler_functions), keys(local.service_jobs)) : "${var.prefix}autonomics-${k}"],
+    local.marketplace_jobs,
+  )
 
   quoted_subscriptions  = join(", ", [for s in local.delivery_subscriptions : "\"${s}\""])
   notification_channels = [for c in google_monitoring_notification_channel.email : c.id]
@@ -113,10 +126,10 @@ resource "google_monitoring_alert_policy" "oldest_unacked" {
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
-      A governor, the monitor or the integrator has not acknowledged a message for more than
-      ${var.oldest_unacked_alert_seconds} seconds: the function fails or is throttled, or an
-      ordering key is blocked behind a message being retried. Check the function's
-      logs and error rate.
+      A governor, the monitor, the integrator or the Marketplace service has not acknowledged a
+      message for more than ${var.oldest_unacked_alert_seconds} seconds: the function or service
+      fails or is throttled, or an ordering key is blocked behind a message being retried. Check
+      its logs and error rate.
     EOT
   }
 
@@ -245,8 +258,10 @@ resource "google_monitoring_alert_policy" "scheduler_jobs" {
     content   = <<-EOT
       A Cloud Scheduler job of Autonomics (${join(", ", local.scheduler_jobs)}) failed
       more than once in ten minutes: timers do not fire (tick), undelivered outbox entries stay
-      behind (sweep), alerts are not evaluated (evaluate) or the ledger falls behind
-      (integrate). See the job's logs and the target's.
+      behind (sweep), alerts are not evaluated (evaluate), the ledger falls behind
+      (integrate), or Marketplace drift stays uncorrected and usage unreported
+      (marketplace-reconcile, marketplace-usage, with Marketplace enabled). See the job's logs
+      and the target's.
     EOT
   }
 

@@ -124,6 +124,13 @@ locals {
       "AUTONOMICS_LEDGER_HOLDER_ID",
       "AUTONOMICS_MONITOR_DATABASE",
     ]
+    # The Marketplace service's actuator gives up after the default hour
+    # of retries, and usage windows are Marketplace's hour; both are
+    # shortened only by the local stack.
+    marketplace = [
+      "AUTONOMICS_MARKETPLACE_GIVE_UP_AFTER",
+      "AUTONOMICS_MARKETPLACE_USAGE_WINDOW",
+    ]
   }
 
   ledger_origin = var.ledger_origin != "" ? var.ledger_origin : "${var.project}/${var.prefix}autonomics-ledger"

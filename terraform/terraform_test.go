@@ -477,6 +477,20 @@ func TestTopics(t *testing.T) {
 	})
 }
 
+// optionalServices are the services under services/ that a configuration
+// deploys only when a variable asks for them, with the test of that.
+var optionalServices = map[string]func(t *testing.T, c *tfConfig) bool{
+	"marketplace": marketplaceEnabled,
+	"signup":      marketplaceEnabled,
+}
+
+// marketplaceEnabled says whether a configuration enables the Marketplace
+// side (var.marketplace.enabled).
+func marketplaceEnabled(t *testing.T, c *tfConfig) bool {
+	_, on := marketplaceVar(t, c)
+	return on
+}
+
 // platformEnv are the variables the code reads that a deployment does not
 // set: the platform sets them, or another variable takes precedence.
 var platformEnv = map[string]string{
@@ -555,6 +569,9 @@ func TestEnvironment(t *testing.T) {
 				t.Fatal(err)
 			}
 			serves := slices.ContainsFunc(reads, func(r envRead) bool { return r.Name == "PORT" })
+			if optional, ok := optionalServices[dir]; ok && !optional(t, c) {
+				continue // not deployed in this configuration, on purpose
+			}
 			if _, ok := runServices[dir]; serves && !ok {
 				t.Errorf("services/%s serves HTTP (reads PORT) but no google_cloud_run_v2_service is named %sautonomics-%s", dir, c.Prefix, dir)
 			}
@@ -743,9 +760,11 @@ func TestNoPublicAccess(t *testing.T) {
 			}
 		}
 		for _, s := range c.Result.Find("google_cloud_run_v2_service") {
-			// The ingest API authenticates its callers itself (ID tokens and
-			// HMAC signatures); TestIngestIsTheOnlyServiceOpenToAll holds it.
-			if s.Body.Str("name") == c.Prefix+"autonomics-ingest" {
+			// The ingest API (ID tokens and HMAC signatures) and the
+			// Marketplace sign-up page (the Marketplace JWT) authenticate
+			// their callers themselves; TestOnlySelfAuthenticatingServicesAreOpen
+			// holds them.
+			if slices.Contains(openServices(t, c), s.Body.Str("name")) {
 				continue
 			}
 			if v := s.Body.Attr("invoker_iam_disabled"); v != cty.NilVal && v.IsKnown() && !v.IsNull() && v.True() {

@@ -42,3 +42,23 @@ oldest_unacked_alert_seconds = 1800
 # publish to the eight domain topics only, never to an internal topic,
 # receipts, actions or dead-letter. Add them here.
 producers = []
+
+# Selling on Google Cloud Marketplace (marketplace.tf; README "Selling on
+# Google Cloud Marketplace"). Example values: replace them with those of
+# Producer Portal before deploying (the partner id, the topic your Partner
+# Engineer created, the Service domain of the Billing integration, the
+# domain the sign-up JWTs are issued for), and link the accounts as the
+# README says, or the subscription on the Marketplace topic cannot be
+# created.
+marketplace = {
+  enabled         = true
+  provider_id     = "example-provider"
+  partner_topic   = "projects/cloudcommerceproc-prod/topics/example-provider"
+  service_name    = "example-product.endpoints.example-project.cloud.goog"
+  signup_audience = "autonomics.example.com"
+  usage_metrics = {
+    api_calls = "example-product.endpoints.example-project.cloud.goog/api_calls"
+  }
+  # Reconcile every hour in development, so that drift shows soon.
+  reconcile_schedule = "0 * * * *"
+}

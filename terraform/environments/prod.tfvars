@@ -26,3 +26,19 @@ function_error_ratio         = 0.05
 # may publish to the eight domain topics only, never to an internal topic,
 # receipts, actions or dead-letter. Add them here as they are deployed.
 producers = []
+
+# Selling on Google Cloud Marketplace (marketplace.tf; README "Selling on
+# Google Cloud Marketplace"): off until the product exists in Producer
+# Portal, since the values come from there and the subscription on the
+# Marketplace topic cannot be created before. Then set
+#   marketplace = {
+#     enabled         = true
+#     provider_id     = "<partner id>"
+#     partner_topic   = "projects/cloudcommerceproc-prod/topics/<topic your Partner Engineer created>"
+#     service_name    = "<Service domain of the Billing integration>"  # usage-priced plans
+#     signup_audience = "<your domain>"
+#     usage_metrics   = { <quota metric> = "<service domain>/<metric>" }
+#   }
+marketplace = {
+  enabled = false
+}
