@@ -97,6 +97,15 @@ func runDemo(ctx context.Context, o options, stdout io.Writer) error {
 	if len(failures) == 0 {
 		failures = append(failures, col.waitActions(ctx, sc, actionsTimeout)...)
 	}
+	var marketTenant string
+	if len(failures) == 0 {
+		var errs []error
+		marketTenant, errs = r.playMarketplace(ctx, s.market, o.stack)
+		for _, err := range errs {
+			r.explain(err)
+		}
+		failures = append(failures, errs...)
+	}
 	elapsed := time.Since(start)
 	// Let late actions and dead letters arrive before the report.
 	time.Sleep(time.Second)
@@ -122,6 +131,9 @@ func runDemo(ctx context.Context, o options, stdout io.Writer) error {
 		var tenants []string
 		for _, ts := range sc.All() {
 			tenants = append(tenants, ts.Tenant)
+		}
+		if marketTenant != "" {
+			tenants = append(tenants, marketTenant)
 		}
 		failures = append(failures, verifyLedger(reportCtx, r.q, out, tenants, total, 30*time.Second)...)
 	}

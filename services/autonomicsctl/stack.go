@@ -198,6 +198,8 @@ type stack struct {
 
 	functions, query, integrator, monitor *child
 	actuator, ingest, receiver            *child
+	// market is the Marketplace side: stand-ins and services.
+	market *marketplaceSide
 	// webhooks holds this run's endpoint secrets and the files written.
 	webhooks *webhookSetup
 	// failed receives the error of a child that exits on its own.
@@ -211,12 +213,13 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	if err := ensureEmulators(ctx, cfg, out); err != nil {
 		return nil, err
 	}
-	for _, p := range []int{cfg.FunctionsPort, cfg.QueryPort, cfg.integratorPort(), cfg.monitorPort(), cfg.actuatorPort(), cfg.ingestPort(), cfg.receiverPort()} {
+	for _, p := range []int{cfg.FunctionsPort, cfg.QueryPort, cfg.integratorPort(), cfg.monitorPort(), cfg.actuatorPort(), cfg.ingestPort(), cfg.receiverPort(),
+		cfg.marketplacePort(), cfg.signupPort(), cfg.standinPort()} {
 		if listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(p))) {
 			return nil, governor.Errorf(governor.Conflict, op, "port %d is in use: is another local stack running?", p)
 		}
 	}
-	fmt.Fprintf(out, "building ./functions/serve and ./services/{query,integrator,monitor,actuator,ingest} into bin/\n")
+	fmt.Fprintf(out, "building ./functions/serve and ./services/{query,integrator,monitor,actuator,ingest,marketplace,signup} into bin/\n")
 	if err := build(ctx, cfg.Root, out); err != nil {
 		return nil, err
 	}
@@ -234,11 +237,12 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 		// The actuator's subscription too: an action a previous run left
 		// behind belongs to that run's database.
 		fresh := append(cfg.pullSubscriptions(), cfg.actuatorPushSubscription())
+		fresh = append(fresh, cfg.marketplacePushSubscriptions()...)
 		if err := deleteSubscriptions(ctx, client, cfg.Project, fresh); err != nil {
 			return nil, err
 		}
 	}
-	if err := pubsub.Ensure(ctx, client, cfg.Project, cfg.names().All(), cfg.pullSubscriptions()); err != nil {
+	if err := pubsub.Ensure(ctx, client, cfg.Project, append(cfg.names().All(), cfg.partnerTopic()), cfg.pullSubscriptions()); err != nil {
 		return nil, err
 	}
 	runDir := filepath.Join(cfg.Root, ".run")
@@ -281,6 +285,9 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	if err := s.startWebhooks(ctx, runDir); err != nil {
 		return nil, err
 	}
+	if err := s.startMarketplace(ctx, runDir); err != nil {
+		return nil, err
+	}
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
 	}
@@ -291,6 +298,7 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	// functions host, the services and the endpoints ready.
 	push := append(cfg.pushSubscriptions(), cfg.receiptPushSubscriptions()...)
 	push = append(push, cfg.actuatorPushSubscription())
+	push = append(push, cfg.marketplacePushSubscriptions()...)
 	if err := pubsub.Ensure(ctx, client, cfg.Project, nil, push); err != nil {
 		return nil, err
 	}
@@ -339,7 +347,8 @@ func (s *stack) waitReady(ctx context.Context) error {
 		fnOK := listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.FunctionsPort)))
 		qOK := healthy(hc, s.cfg.queryURL())
 		others := true
-		for _, p := range []int{s.cfg.integratorPort(), s.cfg.monitorPort(), s.cfg.actuatorPort(), s.cfg.ingestPort(), s.cfg.receiverPort()} {
+		for _, p := range []int{s.cfg.integratorPort(), s.cfg.monitorPort(), s.cfg.actuatorPort(), s.cfg.ingestPort(), s.cfg.receiverPort(),
+			s.cfg.marketplacePort(), s.cfg.signupPort()} {
 			others = others && healthy(hc, serviceURL(p))
 		}
 		if fnOK && qOK && others {
@@ -367,6 +376,9 @@ func (s *stack) Failed() <-chan error { return s.failed }
 // Stop stops the child processes and closes the clients. It is safe to
 // call more than once.
 func (s *stack) Stop() {
+	if s.market != nil {
+		s.market.stop()
+	}
 	var wg sync.WaitGroup
 	for _, c := range []*child{s.actuator, s.receiver, s.ingest, s.monitor, s.integrator, s.query, s.functions} {
 		if c != nil {
@@ -392,10 +404,11 @@ func (s *stack) describe(w io.Writer) {
 	fmt.Fprintf(w, "  ledger integrator   %s  pid %d  log %s\n", serviceURL(c.integratorPort()), s.integrator.pid(), rel(c.Root, s.integrator.logPath))
 	fmt.Fprintf(w, "  monitor             %s  pid %d  log %s\n", serviceURL(c.monitorPort()), s.monitor.pid(), rel(c.Root, s.monitor.logPath))
 	s.describeWebhooks(w)
+	s.market.describe(w, c)
 	fmt.Fprintf(w, "  provider tenant     %s\n", c.ProviderTenant)
 	fmt.Fprintf(w, "  timers              %s\n", platform.FormatTimers(c.Timers))
 	fmt.Fprintf(w, "  push subscriptions (ordered, retry %v..%v, no dead-letter policy):\n", minBackoff, maxBackoff)
-	for _, p := range append(c.pushSubscriptions(), c.actuatorPushSubscription()) {
+	for _, p := range append(append(c.pushSubscriptions(), c.actuatorPushSubscription()), c.marketplacePushSubscriptions()...) {
 		fmt.Fprintf(w, "    %-40s → %s\n", p.Name, p.PushEndpoint)
 	}
 	fmt.Fprintf(w, "  pull subscriptions:\n")
@@ -460,7 +473,8 @@ func listening(addr string) bool {
 func build(ctx context.Context, root string, out io.Writer) error {
 	gobin := firstNonEmpty(os.Getenv("GO"), "go")
 	cmd := exec.CommandContext(ctx, gobin, "build", "-o", filepath.Join(root, "bin")+string(filepath.Separator),
-		"./functions/serve", "./services/query", "./services/integrator", "./services/monitor", "./services/actuator", "./services/ingest")
+		"./functions/serve", "./services/query", "./services/integrator", "./services/monitor", "./services/actuator", "./services/ingest",
+		"./services/marketplace", "./services/signup")
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
