@@ -96,7 +96,7 @@ func newHandler(ctx context.Context, cfg config, rt *platform.Runtime) (http.Han
 		return nil, err
 	}
 	var mp metric.MeterProvider
-	if rt.Telemetry != nil {
+	if rt.Telemetry != nil && rt.Telemetry.Meter != nil {
 		mp = rt.Telemetry.Meter
 	}
 	adapter, err := marketplace.NewAdapter(marketplace.AdapterOptions{
@@ -143,6 +143,13 @@ func newHandler(ctx context.Context, cfg config, rt *platform.Runtime) (http.Han
 			return nil, err
 		}
 		mux.Handle("POST "+usage.Path, reporter.Handler())
+	} else {
+		// The scheduler's job answers 200: with no service, there is
+		// nothing to report, which is not a failure to alert on.
+		mux.HandleFunc("POST "+usage.Path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"reported":0,"note":"usage reporting is off: ` + EnvService + ` is not set"}` + "\n"))
+		})
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -61,7 +61,7 @@ func run() error {
 		HTTPClient: &http.Client{Timeout: signup.DefaultFetchTimeout},
 		Accounts:   accounts, Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger,
 	}
-	if rt.Telemetry != nil {
+	if rt.Telemetry != nil && rt.Telemetry.Meter != nil {
 		o.MeterProvider = rt.Telemetry.Meter
 	}
 	srv, err := signup.New(o)
