@@ -17,6 +17,9 @@ install_missing() {
   local pkgs=()
   command -v java >/dev/null 2>&1 || pkgs+=(default-jre-headless)
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+  # The monitor's metrics engine in tests and in the local stack (the
+  # binary only: its service is never started).
+  command -v prometheus >/dev/null 2>&1 || pkgs+=(prometheus)
   if ! command -v gcloud >/dev/null 2>&1; then
     pkgs+=(google-cloud-cli)
   fi
@@ -45,6 +48,7 @@ start() {
   local need=0
   ready "${FIRESTORE_HOST}" || need=1
   ready "${PUBSUB_HOST}" || need=1
+  command -v prometheus >/dev/null 2>&1 || need=1
   [ "${need}" = 1 ] && install_missing
   if ! ready "${FIRESTORE_HOST}"; then
     setsid nohup gcloud emulators firestore start --host-port="${FIRESTORE_HOST}" --quiet \

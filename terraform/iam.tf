@@ -92,6 +92,16 @@ locals {
       { for c, m in local.runtime_members : "${c}/traces" => { role = "roles/telemetry.tracesWriter", member = m, database = "" } },
       { for c, m in local.runtime_members : "${c}/metrics" => { role = "roles/telemetry.metricsWriter", member = m, database = "" } },
     ),
+    # The monitor's metrics engine, whatever var.telemetry says: its
+    # policies are PromQL queries to Managed Service for Prometheus (read
+    # only), and its intake (POST /v1/metrics, the receipt-derived metrics)
+    # forwards samples through the Telemetry API (services/monitor
+    # intake.go). The metrics key is the telemetry grant's, so the two
+    # never manage the same binding twice.
+    {
+      "monitor/prometheus" = { role = "roles/monitoring.viewer", member = local.runtime_members.monitor, database = "" }
+      "monitor/metrics"    = { role = "roles/telemetry.metricsWriter", member = local.runtime_members.monitor, database = "" }
+    },
     # Builds the functions from the staged archive into Artifact Registry.
     {
       "builder/build" = { role = "roles/run.builder", member = "serviceAccount:${google_service_account.builder.email}", database = "" }

@@ -418,3 +418,71 @@ func TestFirestoreAccess(t *testing.T) {
 		}
 	})
 }
+
+// TestProjectRoles checks the roles each account holds on the whole
+// project besides Firestore's (TestFirestoreAccess holds those): the
+// telemetry writers of every runtime identity with telemetry = "gcp", and
+// what a component needs whatever var.telemetry says. Evaluated with each
+// environment and with telemetry = "none", where only the latter remain.
+func TestProjectRoles(t *testing.T) {
+	telemetryRoles := []string{"roles/telemetry.tracesWriter", "roles/telemetry.metricsWriter"}
+	// Project roles an account holds whatever var.telemetry says, by
+	// account key.
+	fixed := map[string][]string{
+		// PromQL queries to Managed Service for Prometheus, and its intake
+		// (POST /v1/metrics, receipt-derived metrics) forwarded through the
+		// Telemetry API (services/monitor intake.go).
+		"monitor": {"roles/monitoring.viewer", "roles/telemetry.metricsWriter"},
+		// Builds the functions.
+		"fn-builder": {"roles/run.builder"},
+	}
+	check := func(t *testing.T, f *testFixture, c *tfConfig) {
+		gcp := ctyString(c.Result.Vars["telemetry"]) == "gcp"
+		gs := grants(t, c)
+		for _, a := range accounts(t, f, c) {
+			t.Run(a.Key, func(t *testing.T) {
+				var got []string
+				for _, g := range gs {
+					if g.Member == a.Member && strings.HasPrefix(g.Type, "google_project_iam_") && !strings.HasPrefix(g.Role, "roles/datastore.") {
+						got = append(got, g.Role)
+					}
+				}
+				want := slices.Clone(fixed[a.Key])
+				// Runtime identities run code, which sends telemetry; the
+				// calling identities and the builder run none.
+				runtime := a.Domain != "" || a.Key == "scheduler" || slices.ContainsFunc(c.Result.Find("google_cloud_run_v2_service"), func(s *tfInstance) bool {
+					return "serviceAccount:"+ctyString(s.Body.Path("template", "service_account")) == a.Member
+				})
+				if gcp && runtime {
+					want = append(want, telemetryRoles...)
+				}
+				slices.Sort(got)
+				slices.Sort(want)
+				want = slices.Compact(want)
+				// Two resources granting one role to one member manage the
+				// same binding: removing either removes it.
+				if dup := len(got) != len(slices.Compact(slices.Clone(got))); dup {
+					t.Errorf("%s (%s) is granted a project role twice: %q", a.Key, a.Member, got)
+				}
+				if got = slices.Compact(got); !slices.Equal(got, want) {
+					t.Errorf("%s (%s) holds %q on the project, want %q", a.Key, a.Member, got, want)
+				}
+			})
+		}
+	}
+	each(t, check)
+	t.Run("telemetry none", func(t *testing.T) {
+		f := fixture(t)
+		r := f.eval.Evaluate(f.root, map[string]cty.Value{
+			"project":        cty.StringVal(testProject),
+			"source_archive": cty.StringVal(f.archive),
+			"telemetry":      cty.StringVal("none"),
+		}, "")
+		for _, d := range r.Diags {
+			if d.Severity == hcl.DiagError {
+				t.Errorf("evaluation: %s", d.Error())
+			}
+		}
+		check(t, f, &tfConfig{Name: "telemetry none", Result: r})
+	})
+}

@@ -148,6 +148,10 @@ locals {
     AUTONOMICS_MARKETPLACE_NAMESPACE = local.marketplace_namespace
   }
 
+  # Deliveries of an action before Pub/Sub dead-letters it; the actuator
+  # fails it for good at the last one (AUTONOMICS_MARKETPLACE_MAX_DELIVERIES).
+  marketplace_action_deliveries = 100
+
   marketplace_env = merge(
     local.platform_env,
     local.marketplace_common_env,
@@ -495,9 +499,12 @@ resource "google_pubsub_subscription" "marketplace_actions" {
     maximum_backoff = "600s"
   }
 
+  # Pub/Sub gives up only after the actuator has: 100 deliveries 10 s to
+  # 10 min apart outlast its hour of retries, after which it reports
+  # actuation_failed itself (and, at the last delivery, in any case).
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.topic["dead_letter"].id
-    max_delivery_attempts = 10
+    max_delivery_attempts = local.marketplace_action_deliveries
   }
 
   expiration_policy {

@@ -23,9 +23,9 @@ locals {
       ingress     = "INGRESS_TRAFFIC_ALL"
       invokers    = var.monitor_invokers
       health_path = "/healthz"
-      # Series live in the memory of the instance that receives them
-      # (services/monitor/README.md): exactly one instance, kept running.
-      scaling = { min_instances = 1, max_instances = 1 }
+      # The default scaling (local.service_defaults): it holds no series
+      # (Managed Service for Prometheus does) and evaluation holds a lease
+      # in Firestore, so any number of instances may serve, from zero.
       env = {
         # Its policies, silences, alerts and leases, apart from governor
         # state (which it only reads).
@@ -65,7 +65,11 @@ locals {
   # Variables the code reads that this deployment leaves to the code's
   # defaults on purpose (var.extra_env can still set them). Cloud Run
   # services listen on every interface (AUTONOMICS_LISTEN_HOST unset). The monitor's
-  # holder id must differ per instance, so it is never set here. A
+  # holder id must differ per instance, so it is never set here. Its
+  # metrics engine is the code's default, the project's Managed Service for
+  # Prometheus with Google credentials (roles/monitoring.viewer, iam.tf),
+  # and with no remote-write URL its intake (POST /v1/metrics, receipt
+  # metrics) forwards to the Telemetry API (roles/telemetry.metricsWriter). A
   # component that does not use the ledger's or the monitor's database
   # leaves its variable to the default (the main database), which it never
   # opens for that purpose.
@@ -87,7 +91,12 @@ locals {
       "AUTONOMICS_MONITOR_LOOKBACK",
       "AUTONOMICS_MONITOR_RESOLVED_RETENTION",
       "AUTONOMICS_MONITOR_SERIES_RETENTION",
-      "AUTONOMICS_MONITOR_MAX_SERIES",
+      "AUTONOMICS_MONITOR_PROMETHEUS_URL",
+      "AUTONOMICS_MONITOR_PROMETHEUS_AUTH",
+      "AUTONOMICS_MONITOR_REMOTE_WRITE_URL",
+      "AUTONOMICS_MONITOR_QUERY_PARALLELISM",
+      "AUTONOMICS_MONITOR_QUERY_TIMEOUT",
+      "AUTONOMICS_MONITOR_RECEIPT_FLUSH_INTERVAL",
       "AUTONOMICS_MONITOR_SAMPLE_MAX_FUTURE",
       "AUTONOMICS_MONITOR_SAMPLE_MAX_AGE",
       "AUTONOMICS_MONITOR_RECEIPT_WINDOW",
@@ -136,14 +145,16 @@ locals {
   ledger_origin = var.ledger_origin != "" ? var.ledger_origin : "${var.project}/${var.prefix}autonomics-ledger"
 
   service_defaults = {
-    memory      = "512Mi"
-    cpu         = "1"
-    concurrency = 80
+    memory        = "512Mi"
+    cpu           = "1"
+    concurrency   = 80
+    min_instances = 0
+    max_instances = 3
   }
   service_settings = {
     for s, cfg in local.services : s => merge(
       local.service_defaults,
-      cfg.scaling,
+      try(cfg.scaling, {}),
       { for k, v in try(var.services[s], {}) : k => v if v != null },
     )
   }

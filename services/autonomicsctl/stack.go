@@ -200,6 +200,8 @@ type stack struct {
 	actuator, ingest, receiver            *child
 	// market is the Marketplace side: stand-ins and services.
 	market *marketplaceSide
+	// prometheus is the monitor's metrics engine.
+	prometheus *child
 	// webhooks holds this run's endpoint secrets and the files written.
 	webhooks *webhookSetup
 	// failed receives the error of a child that exits on its own.
@@ -214,7 +216,7 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 		return nil, err
 	}
 	for _, p := range []int{cfg.FunctionsPort, cfg.QueryPort, cfg.integratorPort(), cfg.monitorPort(), cfg.actuatorPort(), cfg.ingestPort(), cfg.receiverPort(),
-		cfg.marketplacePort(), cfg.signupPort(), cfg.standinPort()} {
+		cfg.marketplacePort(), cfg.signupPort(), cfg.standinPort(), cfg.prometheusPort()} {
 		if listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(p))) {
 			return nil, governor.Errorf(governor.Conflict, op, "port %d is in use: is another local stack running?", p)
 		}
@@ -276,8 +278,12 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startPrometheus(ctx, runDir); err != nil {
+		return nil, err
+	}
 	s.monitor, err = startChild("monitor", filepath.Join(cfg.Root, "bin", "monitor"), nil, cfg.Root,
-		append(cfg.childEnv(cfg.monitorPort()), "AUTONOMICS_MONITOR_EVAL_INTERVAL=5s", "AUTONOMICS_MONITOR_LEASE_TTL=15s"),
+		append(append(cfg.childEnv(cfg.monitorPort()), "AUTONOMICS_MONITOR_EVAL_INTERVAL=5s", "AUTONOMICS_MONITOR_LEASE_TTL=15s"),
+			cfg.monitorEngineEnv()...),
 		filepath.Join(runDir, "monitor.log"), s.failed)
 	if err != nil {
 		return nil, err
@@ -380,7 +386,7 @@ func (s *stack) Stop() {
 		s.market.stop()
 	}
 	var wg sync.WaitGroup
-	for _, c := range []*child{s.actuator, s.receiver, s.ingest, s.monitor, s.integrator, s.query, s.functions} {
+	for _, c := range []*child{s.actuator, s.receiver, s.ingest, s.monitor, s.integrator, s.query, s.functions, s.prometheus} {
 		if c != nil {
 			wg.Go(c.stop)
 		}
@@ -403,6 +409,7 @@ func (s *stack) describe(w io.Writer) {
 	fmt.Fprintf(w, "  query API           %s  pid %d  log %s\n", c.queryURL(), s.query.pid(), rel(c.Root, s.query.logPath))
 	fmt.Fprintf(w, "  ledger integrator   %s  pid %d  log %s\n", serviceURL(c.integratorPort()), s.integrator.pid(), rel(c.Root, s.integrator.logPath))
 	fmt.Fprintf(w, "  monitor             %s  pid %d  log %s\n", serviceURL(c.monitorPort()), s.monitor.pid(), rel(c.Root, s.monitor.logPath))
+	s.describePrometheus(w)
 	s.describeWebhooks(w)
 	s.market.describe(w, c)
 	fmt.Fprintf(w, "  provider tenant     %s\n", c.ProviderTenant)

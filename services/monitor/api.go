@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
@@ -168,8 +169,6 @@ type healthView struct {
 	health.Report
 	// Evaluator is this instance's latest evaluation cycle.
 	Evaluator alerting.Report `json:"evaluator"`
-	// Series is the series set's use of its memory budget.
-	Series alerting.BudgetUsage `json:"series"`
 }
 
 func (s *service) getHealth(w http.ResponseWriter, r *http.Request) {
@@ -178,7 +177,7 @@ func (s *service) getHealth(w http.ResponseWriter, r *http.Request) {
 	if rep.Status == health.Critical {
 		status = http.StatusServiceUnavailable
 	}
-	httpjson.Write(w, status, healthView{Report: rep, Evaluator: s.runner.LastReport(), Series: s.series.Usage()})
+	httpjson.Write(w, status, healthView{Report: rep, Evaluator: s.runner.LastReport()})
 }
 
 func (s *service) putPolicy(w http.ResponseWriter, r *http.Request) {
@@ -198,6 +197,16 @@ func (s *service) putPolicy(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if p.IsPromQL() {
+		// The engine is the judge of its language; an engine that cannot
+		// answer now does not keep a policy from being saved.
+		if err := s.d.engine.Check(r.Context(), p.Expr); governor.ErrorCode(err) == governor.Invalid {
+			writeError(w, governor.Errorf(governor.Invalid, "monitor.putPolicy", "policy %q: expr: %s", name, governor.ErrorMessage(err)))
+			return
+		} else if err != nil {
+			s.d.log.WarnContext(r.Context(), "policy expression not checked: metrics engine unavailable", "policy", name, "error", err.Error())
+		}
 	}
 	created, err := s.d.alerts.PutPolicy(r.Context(), p)
 	if err != nil {
@@ -239,12 +248,15 @@ func (s *service) deletePolicy(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// postMetrics records a batch of metric points. The batch is accepted or
-// refused whole: a malformed point is 400; a request over a size limit
-// (body, points, label bytes per series or per request) is 413; a batch
-// whose new series the budget or the caller's share cannot hold is 429.
-// A refused batch records nothing.
+// postMetrics forwards a batch of metric points to the metrics engine.
+// The batch is checked whole before anything is forwarded: a malformed
+// point, or one naming a metric the monitor derives from receipts, is
+// 400; a request over a size limit (body, points, label bytes per series
+// or per request) is 413; too many batches at once is 429. Points the
+// engine refuses (out of order, say) are 400; an engine that cannot take
+// them now is 503, after the forwarder's retries.
 func (s *service) postMetrics(w http.ResponseWriter, r *http.Request) {
+	const op = "monitor.postMetrics"
 	leave, err := s.metricsGate.enter(r.Context())
 	if err != nil {
 		writeError(w, err)
@@ -263,10 +275,16 @@ func (s *service) postMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body = nil
-	source := sourceOf(r)
-	if err := s.series.AddFrom(source, samples...); err != nil {
-		if l, _ := alerting.LimitOf(err); l == alerting.LimitSourceShare || l == alerting.LimitSeries {
-			s.d.log.WarnContext(r.Context(), "metrics refused: series budget", "source", source, "points", len(samples), "error", err.Error())
+	for i := range samples {
+		if slices.Contains(alerting.ReceiptMetricNames, samples[i].Name) {
+			writeError(w, governor.Errorf(governor.Invalid, op, "metrics[%d]: metric %q is reserved: the monitor derives it from receipts", i, samples[i].Name))
+			return
+		}
+	}
+	if err := s.d.intake.Write(r.Context(), samples); err != nil {
+		s.d.log.WarnContext(r.Context(), "metrics not forwarded", "source", sourceOf(r), "points", len(samples), "error", err.Error())
+		if governor.ErrorCode(err) != governor.Invalid {
+			err = governor.Wrap(governor.Unavailable, op, err)
 		}
 		writeError(w, err)
 		return
@@ -336,12 +354,10 @@ func (s *service) pushReceipt(w http.ResponseWriter, r *http.Request) {
 		s.deadLetter(w, r, m, err)
 		return
 	}
-	now := s.d.clock().UTC()
-	samples := s.receipts.Observe(&rc, m.Attributes, m.PublishTime, now)
-	if err := s.series.AddReserved(samples...); err != nil {
-		// The reserved budget is sized to the deriver's bound.
-		s.d.log.ErrorContext(ctx, "receipt metrics dropped", "error", err.Error())
-	}
+	// The deriver's series are bounded (alerting.ReceiptSeriesBound); they
+	// reach the engine with the next flush.
+	s.receipts.Observe(&rc, m.Attributes, m.PublishTime, s.d.clock().UTC())
+	s.flushIfDue(ctx)
 	w.WriteHeader(http.StatusNoContent)
 }
 

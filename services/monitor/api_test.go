@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/health"
 	"github.com/autonomics/autonomics/shared/machines"
+	"github.com/autonomics/autonomics/shared/promtest"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
 	"github.com/autonomics/autonomics/shared/topic"
@@ -52,13 +54,15 @@ func (m *messages) on(topic string) []store.Message {
 	return out
 }
 
-// fixture is one service on a controlled clock.
+// fixture is one service on a controlled clock, over a real Prometheus
+// server fed by remote write.
 type fixture struct {
-	t   *testing.T
-	now time.Time
-	svc *service
-	h   http.Handler
-	pub *messages
+	t    *testing.T
+	now  time.Time
+	svc  *service
+	h    http.Handler
+	pub  *messages
+	prom *promtest.Server
 }
 
 func testConfig(t *testing.T, env map[string]string) config {
@@ -77,11 +81,31 @@ func testConfig(t *testing.T, env map[string]string) config {
 
 func newFixture(t *testing.T, st alerting.Store, holder string) *fixture {
 	t.Helper()
-	f := &fixture{t: t, now: t0, pub: &messages{}}
-	cfg := testConfig(t, map[string]string{EnvHolderID: holder, EnvFairnessWindow: "1m"})
+	return newFixtureOn(t, st, holder, promtest.Start(t), nil, nil)
+}
+
+// newFixtureOn builds a fixture over the store and the engine srv, with
+// the configuration changed by tune and log records kept in logs (both
+// optional).
+func newFixtureOn(t *testing.T, st alerting.Store, holder string, srv *promtest.Server, tune func(*config), logs *records) *fixture {
+	t.Helper()
+	f := &fixture{t: t, now: t0, pub: &messages{}, prom: srv}
+	cfg := testConfig(t, map[string]string{EnvHolderID: holder, EnvFairnessWindow: "1m",
+		EnvPrometheusURL: srv.URL, EnvRemoteWriteURL: srv.WriteURL})
+	if tune != nil {
+		tune(&cfg)
+	}
+	var h slog.Handler = slog.DiscardHandler
+	if logs != nil {
+		h = logs
+	}
+	eng, in, err := wireEngine(t.Context(), cfg, slog.New(h))
+	if err != nil {
+		t.Fatalf("wireEngine = %v", err)
+	}
 	svc, err := newService(deps{
-		cfg: cfg, alerts: st, publisher: f.pub, topics: topic.Names{Prefix: "test-"},
-		clock: func() time.Time { return f.now }, fsys: fstest.MapFS{}, log: slog.New(slog.DiscardHandler),
+		cfg: cfg, alerts: st, publisher: f.pub, topics: topic.Names{Prefix: "test-"}, engine: eng, intake: in,
+		clock: func() time.Time { return f.now }, fsys: fstest.MapFS{}, log: slog.New(h),
 		checks: []health.Checker{health.Ping("firestore", func(context.Context) error { return nil })},
 	})
 	if err != nil {
@@ -89,6 +113,28 @@ func newFixture(t *testing.T, st alerting.Store, holder string) *fixture {
 	}
 	f.svc, f.h = svc, svc.Handler()
 	return f
+}
+
+// query asks the fixture's engine expr a second after the fixture's clock
+// (forwards on a frozen clock take the next milliseconds).
+func (f *fixture) query(expr string) []alerting.Element {
+	f.t.Helper()
+	got, err := f.prom.Querier().Query(f.t.Context(), expr, f.now.Add(time.Second))
+	if err != nil {
+		f.t.Fatalf("query %s = %v", expr, err)
+	}
+	return got
+}
+
+// value returns the value of the one series expr returns, and whether
+// there is exactly one.
+func (f *fixture) value(expr string) (float64, bool) {
+	f.t.Helper()
+	got := f.query(expr)
+	if len(got) != 1 {
+		return 0, false
+	}
+	return got[0].Value, true
 }
 
 // do sends a request and decodes the JSON answer into out (if not nil).
@@ -235,13 +281,12 @@ func TestReceiptPush(t *testing.T) {
 	if got := f.do("POST", "/v1/receipts/push", string(push), nil); got != http.StatusNoContent {
 		t.Fatalf("push receipt = %d, want 204", got)
 	}
-	s, ok := f.svc.series.Latest(alerting.MetricDecisionsTotal, alerting.Labels{"domain": "billing", "outcome": "rejected"})
-	if !ok || s.Value != 1 {
-		t.Errorf("decisions_total{billing,rejected} = %v (%v), want 1", s.Value, ok)
-	}
 	f.do("POST", "/v1/evaluate", "", nil)
-	if s, ok := f.svc.series.Latest(alerting.MetricRejectionRatio, alerting.Labels{"domain": "billing"}); !ok || s.Value != 1 {
-		t.Errorf("rejection_ratio{billing} = %v (%v), want 1", s.Value, ok)
+	if v, ok := f.value(`autonomics_decisions_total{domain="billing",outcome="rejected",monitor_instance="a"}`); !ok || v != 1 {
+		t.Errorf("decisions_total{billing,rejected} in the engine = %v (%v), want 1 from instance a", v, ok)
+	}
+	if v, ok := f.value(`autonomics_rejection_ratio{domain="billing"}`); !ok || v != 1 {
+		t.Errorf("rejection_ratio{billing} in the engine = %v (%v), want 1", v, ok)
 	}
 	tampered := rc
 	tampered.ToState = "paid"
@@ -296,7 +341,7 @@ func TestHealth(t *testing.T) {
 		Memory     *float64 `json:"memory"`
 		Goroutines int
 	}
-	if got := f.do("GET", "/v1/health", "", &h); got != 200 || h.Status != "healthy" || h.CPU == nil || h.Memory == nil || h.Goroutines == 0 || len(h.Checks) != 2 {
+	if got := f.do("GET", "/v1/health", "", &h); got != 200 || h.Status != "healthy" || h.CPU == nil || h.Memory == nil || h.Goroutines == 0 || len(h.Checks) != 3 {
 		t.Errorf("GET /v1/health = %d %+v", got, h)
 	}
 	req := httptest.NewRequest("GET", "/healthz", nil)
@@ -336,5 +381,83 @@ func TestLoadConfig(t *testing.T) {
 	cfg := testConfig(t, map[string]string{EnvFairness: "off", EnvMemoryThreshold: "90"})
 	if cfg.Fairness != nil || cfg.Thresholds.Memory != 0.9 || cfg.Port != "8080" || cfg.Holder == "" {
 		t.Errorf("loadConfig = %+v", cfg)
+	}
+}
+
+func TestPromQLPolicy(t *testing.T) {
+	f := newFixture(t, memalerts.New(), "a")
+	var e apiError
+	if got := f.do("PUT", "/v1/policies/broken", `{"expr":"sum(rate(cpu[5m])","severity":"warning"}`, &e); got != http.StatusBadRequest || !strings.Contains(e.Error.Message, "expr") {
+		t.Errorf("PUT a policy whose expression the engine refuses = %d %+v, want 400 naming expr", got, e)
+	}
+	if got := f.do("PUT", "/v1/policies/mixed", `{"expr":"cpu > 1","metric":"cpu","severity":"warning"}`, &e); got != http.StatusBadRequest || !strings.Contains(e.Error.Message, "exclude each other") {
+		t.Errorf("PUT expr and metric = %d %+v, want 400", got, e)
+	}
+	body := `{"expr":"max by (tenant) (cpu) > 0.8","labels":{"team":"core"},"for":"1m","keep_firing_for":"2m","severity":"critical"}`
+	if got := f.do("PUT", "/v1/policies/cpu-promql", body, nil); got != http.StatusCreated {
+		t.Fatalf("PUT PromQL policy = %d, want 201", got)
+	}
+	var p map[string]any
+	if f.do("GET", "/v1/policies/cpu-promql", "", &p); p["expr"] != "max by (tenant) (cpu) > 0.8" || p["metric"] != nil {
+		t.Errorf("GET PromQL policy = %v", p)
+	}
+	post := func(v float64) {
+		t.Helper()
+		if got := f.do("POST", "/v1/metrics", fmt.Sprintf(`[{"name":"cpu","labels":{"tenant":"acme","instance":"i1"},"value":%g}]`, v), nil); got != http.StatusAccepted {
+			t.Fatalf("POST metrics = %d", got)
+		}
+	}
+	labels := alerting.Labels{"tenant": "acme", "team": "core"}
+	step := func(v float64, want alerting.State) {
+		t.Helper()
+		post(v)
+		f.do("POST", "/v1/evaluate", "", nil)
+		a, _ := f.svc.d.alerts.Alert(t.Context(), alerting.Fingerprint("cpu-promql", labels))
+		if a.State != want && !(want == "" && a.State == alerting.Inactive) {
+			t.Errorf("at t+%v with %v: state %q, want %q", f.now.Sub(t0), v, a.State, want)
+		}
+		f.now = f.now.Add(time.Minute)
+	}
+	step(0.9, alerting.Pending)
+	step(0.95, alerting.Firing)
+	step(0.1, alerting.Firing) // keep_firing_for
+	step(0.1, alerting.Firing)
+	step(0.1, alerting.Resolved)
+	sent := f.pub.on("test-autonomics-alerts")
+	if len(sent) != 2 || sent[0].Attributes["ce-type"] != alerting.TypeFiring || sent[1].Attributes["ce-type"] != alerting.TypeResolved {
+		t.Errorf("alerts topic got %d messages, want firing then resolved", len(sent))
+	}
+}
+
+func TestMetricsEngineDownDegradesAndKeepsAlerts(t *testing.T) {
+	f := newFixture(t, memalerts.New(), "a")
+	f.do("PUT", "/v1/policies/cpu-high", `{"metric":"cpu","comparison":"gt","threshold":0.8,"severity":"critical"}`, nil)
+	f.do("POST", "/v1/metrics", `[{"name":"cpu","labels":{"tenant":"acme"},"value":0.9}]`, nil)
+	if got := f.do("POST", "/v1/evaluate", "", nil); got != http.StatusOK {
+		t.Fatalf("POST evaluate = %d", got)
+	}
+	f.prom.Stop()
+	f.now = f.now.Add(time.Hour)
+	var e apiError
+	if got := f.do("POST", "/v1/evaluate", "", &e); got != http.StatusServiceUnavailable || e.Error.Code != "unavailable" {
+		t.Errorf("POST evaluate with the engine down = %d %+v, want 503 unavailable", got, e)
+	}
+	if got := f.do("POST", "/v1/metrics", `[{"name":"cpu","labels":{"tenant":"acme"},"value":0.9}]`, &e); got != http.StatusServiceUnavailable {
+		t.Errorf("POST metrics with the engine down = %d %+v, want 503", got, e)
+	}
+	var h struct {
+		Status string
+		Checks []health.Check
+	}
+	if got := f.do("GET", "/v1/health", "", &h); got != http.StatusOK || h.Status != string(health.Degraded) {
+		t.Errorf("GET /v1/health with the engine down = %d %s, want 200 degraded", got, h.Status)
+	}
+	var alerts struct{ Alerts []alertView }
+	f.do("GET", "/v1/alerts?state=firing", "", &alerts)
+	if len(alerts.Alerts) != 1 {
+		t.Errorf("firing alerts with the engine down = %d, want the 1 kept", len(alerts.Alerts))
+	}
+	if sent := f.pub.on("test-autonomics-alerts"); len(sent) != 1 {
+		t.Errorf("%d alert messages, want only the first firing", len(sent))
 	}
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
+	"github.com/autonomics/autonomics/shared/alerting/prom"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/health"
@@ -27,7 +29,12 @@ const (
 	EnvLookback          = "AUTONOMICS_MONITOR_LOOKBACK"
 	EnvResolvedRetention = "AUTONOMICS_MONITOR_RESOLVED_RETENTION"
 	EnvSeriesRetention   = "AUTONOMICS_MONITOR_SERIES_RETENTION"
-	EnvMaxSeries         = "AUTONOMICS_MONITOR_MAX_SERIES"
+	EnvPrometheusURL     = "AUTONOMICS_MONITOR_PROMETHEUS_URL"
+	EnvPrometheusAuth    = "AUTONOMICS_MONITOR_PROMETHEUS_AUTH"
+	EnvRemoteWriteURL    = "AUTONOMICS_MONITOR_REMOTE_WRITE_URL"
+	EnvQueryParallelism  = "AUTONOMICS_MONITOR_QUERY_PARALLELISM"
+	EnvQueryTimeout      = "AUTONOMICS_MONITOR_QUERY_TIMEOUT"
+	EnvReceiptFlush      = "AUTONOMICS_MONITOR_RECEIPT_FLUSH_INTERVAL"
 	EnvSampleMaxFuture   = "AUTONOMICS_MONITOR_SAMPLE_MAX_FUTURE"
 	EnvSampleMaxAge      = "AUTONOMICS_MONITOR_SAMPLE_MAX_AGE"
 	EnvReceiptWindow     = "AUTONOMICS_MONITOR_RECEIPT_WINDOW"
@@ -55,14 +62,15 @@ type config struct {
 	Holder string
 	// EvalInterval is the internal ticker's period; 0 leaves evaluation to
 	// POST /v1/evaluate alone.
-	EvalInterval    time.Duration
-	LeaseTTL        time.Duration
-	Eval            alerting.Options
+	EvalInterval time.Duration
+	LeaseTTL     time.Duration
+	Eval         alerting.Options
+	// SeriesRetention is how long a quiet series still has an absence of
+	// its own (absent_for) rather than being gone.
 	SeriesRetention time.Duration
-	// Series is the memory budget of the metric series: their number and
-	// estimated memory, one source's share, the history kept per series.
-	// Its reserved budget and history metrics are set by newService.
-	Series alerting.SeriesOptions
+	// Engine is the metrics engine the policies query and the intake
+	// forwards to.
+	Engine EngineConfig
 	// Samples bound the times of metric samples and the size of one
 	// POST /v1/metrics (body, points, label bytes per series and per
 	// request).
@@ -81,6 +89,27 @@ type config struct {
 	CheckTimeout time.Duration
 }
 
+// EngineConfig says where the metrics engine is.
+type EngineConfig struct {
+	// URL is the base URL of its Prometheus HTTP API; by default Managed
+	// Service for Prometheus of the project.
+	URL string
+	// Auth is "google" (Google credentials, the default for
+	// *.googleapis.com) or "none".
+	Auth string
+	// RemoteWriteURL, when set, is where POST /v1/metrics and the
+	// receipt-derived metrics are forwarded with Prometheus remote write
+	// (a local Prometheus: http://127.0.0.1:9090/api/v1/write); when empty
+	// they go to the Telemetry API as OTLP.
+	RemoteWriteURL string
+	// Parallelism and QueryTimeout bound the queries of a cycle.
+	Parallelism  int
+	QueryTimeout time.Duration
+	// ReceiptFlush is how often each instance forwards its
+	// receipt-derived metrics.
+	ReceiptFlush time.Duration
+}
+
 // loadConfig reads the configuration through getenv and validates it.
 func loadConfig(getenv func(string) string) (config, error) {
 	const op = "monitor.config"
@@ -97,9 +126,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 			ResolvedRetention: alerting.DefaultResolvedRetention,
 		},
 		SeriesRetention: alerting.DefaultSeriesRetention,
-		Series: alerting.SeriesOptions{
-			MaxSeries: alerting.DefaultMaxSeries, MaxMemory: alerting.DefaultMaxSeriesMemory,
-			SourceShare: alerting.DefaultSourceShare, MaxHistoryPoints: alerting.DefaultMaxHistoryPoints,
+		Engine: EngineConfig{
+			URL: getenv(EnvPrometheusURL), Auth: strings.ToLower(getenv(EnvPrometheusAuth)), RemoteWriteURL: getenv(EnvRemoteWriteURL),
+			Parallelism: alerting.DefaultParallelism, QueryTimeout: alerting.DefaultQueryTimeout, ReceiptFlush: 15 * time.Second,
 		},
 		Samples:  alerting.DefaultSampleRules,
 		Receipts: alerting.ReceiptOptions{Window: alerting.DefaultLookback, MaxTenants: alerting.DefaultMaxReceiptTenants},
@@ -165,7 +194,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	dur(EnvLookback, &c.Eval.Lookback, false)
 	dur(EnvResolvedRetention, &c.Eval.ResolvedRetention, false)
 	dur(EnvSeriesRetention, &c.SeriesRetention, false)
-	num(EnvMaxSeries, &c.Series.MaxSeries, 1, 10_000_000)
+	num(EnvQueryParallelism, &c.Engine.Parallelism, 1, 64)
+	dur(EnvQueryTimeout, &c.Engine.QueryTimeout, false)
+	dur(EnvReceiptFlush, &c.Engine.ReceiptFlush, false)
 	dur(EnvSampleMaxFuture, &c.Samples.MaxFuture, false)
 	dur(EnvSampleMaxAge, &c.Samples.MaxAge, false)
 	dur(EnvReceiptWindow, &c.Receipts.Window, false)
@@ -189,6 +220,27 @@ func loadConfig(getenv func(string) string) (config, error) {
 	dur(EnvTimersDegraded, &c.Timers.Degraded, true)
 	dur(EnvTimersCritical, &c.Timers.Critical, true)
 	dur(EnvCheckTimeout, &c.CheckTimeout, false)
+	if c.Engine.URL == "" && pc.ProjectID != "" {
+		c.Engine.URL = prom.ManagedURL(pc.ProjectID)
+	}
+	if u, err := url.Parse(c.Engine.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, EnvPrometheusURL+"="+strconv.Quote(c.Engine.URL)+": want the http(s) base URL of a Prometheus HTTP API")
+	} else if c.Engine.Auth == "" {
+		c.Engine.Auth = "none"
+		if strings.HasSuffix(u.Hostname(), ".googleapis.com") {
+			c.Engine.Auth = "google"
+		}
+	}
+	switch c.Engine.Auth {
+	case "", "none", "google":
+	default:
+		errs = append(errs, EnvPrometheusAuth+"="+strconv.Quote(c.Engine.Auth)+": want google or none")
+	}
+	if v := c.Engine.RemoteWriteURL; v != "" {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, EnvRemoteWriteURL+"="+strconv.Quote(v)+": want an http(s) URL")
+		}
+	}
 	if len(errs) > 0 {
 		return c, governor.Errorf(governor.Invalid, op, "%s", strings.Join(errs, "; "))
 	}
@@ -199,9 +251,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.Fairness != nil {
 		if err := c.Fairness.Validate(); err != nil {
 			return c, err
-		}
-		if c.Fairness.Window > c.SeriesRetention {
-			return c, governor.Errorf(governor.Invalid, op, "%s must not exceed %s", EnvFairnessWindow, EnvSeriesRetention)
 		}
 	}
 	for _, l := range []struct {
@@ -229,8 +278,8 @@ type Limits struct {
 	// PushBody bounds a push of the receipts subscription.
 	PushBody int64
 	// MetricsConcurrency and PushConcurrency bound the metric pushes and
-	// the receipt pushes read and decoded at once, so that the memory
-	// requests in flight take is bounded too; the two are apart so that
+	// the receipt pushes read, decoded and forwarded at once, so that the
+	// memory requests in flight take is bounded too; the two are apart so that
 	// metric pushes never hold up receipts. A request waits at most Wait
 	// for its turn and is then refused with 429.
 	MetricsConcurrency int

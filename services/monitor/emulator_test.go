@@ -23,6 +23,7 @@ import (
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/health"
 	"github.com/autonomics/autonomics/shared/platform"
+	"github.com/autonomics/autonomics/shared/promtest"
 	"github.com/autonomics/autonomics/shared/pubsub"
 	"github.com/autonomics/autonomics/shared/topic"
 )
@@ -43,6 +44,8 @@ type cloud struct {
 	tenantSub string
 	mu        sync.Mutex
 	now       time.Time
+	// prom is the metrics engine every instance shares.
+	prom *promtest.Server
 }
 
 func emulators(t *testing.T) *cloud {
@@ -54,7 +57,7 @@ func emulators(t *testing.T) *cloud {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	id := "t" + hex.EncodeToString(b[:])
-	c := &cloud{t: t, namespace: id, topics: topic.Names{Prefix: id + "-"}, now: t0}
+	c := &cloud{t: t, namespace: id, topics: topic.Names{Prefix: id + "-"}, now: t0, prom: promtest.Start(t)}
 	var err error
 	if c.fs, err = fs.NewClient(ctx, emulatorProject); err != nil {
 		t.Fatalf("firestore.NewClient = %v", err)
@@ -96,16 +99,21 @@ func (c *cloud) instance(holder string) *fixture {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cfg := testConfig(c.t, map[string]string{EnvHolderID: holder, EnvLeaseTTL: "90s", EnvFairnessWindow: "1m"})
+	cfg := testConfig(c.t, map[string]string{EnvHolderID: holder, EnvLeaseTTL: "90s", EnvFairnessWindow: "1m",
+		EnvPrometheusURL: c.prom.URL, EnvRemoteWriteURL: c.prom.WriteURL})
+	eng, in, err := wireEngine(c.t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	svc, err := newService(deps{
-		cfg: cfg, alerts: st, publisher: c.pub, topics: c.topics, clock: c.clock,
+		cfg: cfg, alerts: st, publisher: c.pub, topics: c.topics, clock: c.clock, engine: eng, intake: in,
 		fsys: fstest.MapFS{}, log: slog.New(slog.DiscardHandler),
 		checks: []health.Checker{health.Ping("firestore", st.Ping)},
 	})
 	if err != nil {
 		c.t.Fatalf("newService = %v", err)
 	}
-	return &fixture{t: c.t, svc: svc, h: svc.Handler(), now: t0}
+	return &fixture{t: c.t, svc: svc, h: svc.Handler(), now: t0, prom: c.prom}
 }
 
 // received pulls sub until it has want messages, then for a short quiet
@@ -215,8 +223,8 @@ func TestFailover(t *testing.T) {
 }
 
 // TestRestartDuringPending: the instance that saw an alert go pending
-// stops; a new one over the same state keeps its active_at and fires it on
-// time.
+// stops; a new one over the same state and engine keeps its active_at and
+// fires it on time.
 func TestRestartDuringPending(t *testing.T) {
 	c := emulators(t)
 	a := c.instance("instance-a")
@@ -305,7 +313,8 @@ func TestMonitorStateUsesMonitorDatabase(t *testing.T) {
 		t.Fatalf("NewClientWithDatabase(%s) = %v", monDB, err)
 	}
 	t.Cleanup(func() { mon.Close() })
-	cfg := testConfig(t, map[string]string{EnvHolderID: "instance-a", EnvNamespace: c.namespace, platform.EnvMonitorDatabase: monDB})
+	cfg := testConfig(t, map[string]string{EnvHolderID: "instance-a", EnvNamespace: c.namespace, platform.EnvMonitorDatabase: monDB,
+		EnvPrometheusURL: c.prom.URL, EnvRemoteWriteURL: c.prom.WriteURL})
 	rt := &platform.Runtime{
 		Config: cfg.Platform, Logger: slog.New(slog.DiscardHandler),
 		Firestore: c.fs, MonitorFirestore: mon, PubSub: c.ps,
@@ -320,7 +329,7 @@ func TestMonitorStateUsesMonitorDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("newService = %v", err)
 	}
-	f := &fixture{t: t, svc: svc, h: svc.Handler(), now: t0}
+	f := &fixture{t: t, svc: svc, h: svc.Handler(), now: t0, prom: c.prom}
 	if got := f.do("PUT", "/v1/policies/cpu-high", `{"metric":"cpu","comparison":"gt","threshold":0.8,"severity":"critical"}`, nil); got != http.StatusCreated {
 		t.Fatalf("PUT policy = %d", got)
 	}

@@ -16,14 +16,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/alerting/memalerts"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
-	"github.com/autonomics/autonomics/shared/health"
+	"github.com/autonomics/autonomics/shared/promtest"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/topic"
 )
@@ -32,25 +31,7 @@ import (
 // log records kept in logs.
 func newFixtureWith(t *testing.T, tune func(*config), logs *records) *fixture {
 	t.Helper()
-	f := &fixture{t: t, now: t0, pub: &messages{}}
-	cfg := testConfig(t, map[string]string{EnvHolderID: "a", EnvFairnessWindow: "1m"})
-	if tune != nil {
-		tune(&cfg)
-	}
-	var h slog.Handler = slog.DiscardHandler
-	if logs != nil {
-		h = logs
-	}
-	svc, err := newService(deps{
-		cfg: cfg, alerts: memalerts.New(), publisher: f.pub, topics: topic.Names{Prefix: "test-"},
-		clock: func() time.Time { return f.now }, fsys: fstest.MapFS{}, log: slog.New(h),
-		checks: []health.Checker{health.Ping("firestore", func(context.Context) error { return nil })},
-	})
-	if err != nil {
-		t.Fatalf("newService = %v", err)
-	}
-	f.svc, f.h = svc, svc.Handler()
-	return f
+	return newFixtureOn(t, memalerts.New(), "a", promtest.Start(t), tune, logs)
 }
 
 // records is a slog.Handler that keeps the messages of its records.
@@ -167,8 +148,7 @@ const mib = 1 << 20
 //
 // The bound: a refused request keeps nothing, so the live heap after a
 // collection may grow only by allocator noise; 16 MiB is an order of
-// magnitude below what the attack retained before, and below the 96 MiB
-// the whole series budget may hold. RSS is the figure the instance is
+// magnitude below what the attack retained before. RSS is the figure the instance is
 // killed on; reading at most 2 MiB per request may grow it by a few MiB,
 // and it must stay within 64 MiB of its start (the attack added 390 MiB).
 func TestHugeMetricsBodiesAreRefusedAndRSSStaysBounded(t *testing.T) {
@@ -192,10 +172,10 @@ func TestHugeMetricsBodiesAreRefusedAndRSSStaysBounded(t *testing.T) {
 		}
 	}
 	heap1, rss1 := liveHeap(), rssBytes()
-	t.Logf("ten 7.7 MB POST /v1/metrics: RSS %d MiB before, %d MiB after; live heap %d MiB before, %d MiB after; %d series",
-		rss0/mib, rss1/mib, heap0/mib, heap1/mib, f.svc.series.Len())
-	if n := f.svc.series.Len(); n != 0 {
-		t.Errorf("%d series after the refused posts, want 0", n)
+	t.Logf("ten 7.7 MB POST /v1/metrics: RSS %d MiB before, %d MiB after; live heap %d MiB before, %d MiB after",
+		rss0/mib, rss1/mib, heap0/mib, heap1/mib)
+	if n := len(f.query("attack")); n != 0 {
+		t.Errorf("%d series reached the engine after the refused posts, want 0", n)
 	}
 	if heap1 > heap0 && heap1-heap0 > 16*mib {
 		t.Errorf("live heap grew by %d MiB, want at most 16 MiB", (heap1-heap0)/mib)
@@ -207,46 +187,25 @@ func TestHugeMetricsBodiesAreRefusedAndRSSStaysBounded(t *testing.T) {
 	runtime.KeepAlive(f)
 }
 
-// TestOneSourceCannotTakeMoreThanItsShare: one caller (by the email of
-// its ID token) pushes as many new series as it can, within every request
-// limit. It gets a quarter of the series budget, by memory here, then 429
-// with the batch refused whole; the live heap it added stays within its
-// share; another caller still gets in, and the remote address stands in
-// for callers without a token, whatever their port.
-func TestOneSourceCannotTakeMoreThanItsShare(t *testing.T) {
+// TestPushedSeriesAreNotKeptByTheMonitor: callers push 90,000 new series
+// in 100 batches within every request limit. All reach the engine; the
+// monitor's live heap does not grow with them, since it keeps no series.
+func TestPushedSeriesAreNotKeptByTheMonitor(t *testing.T) {
 	f := newFixture(t, memalerts.New(), "a")
-	share := f.svc.series.Usage().SourceMaxMemory
 	heap0 := liveHeap()
-	next, accepted := 0, 0
-	var code int
-	var e apiError
-	for range 100 {
-		code, e = f.send(metricsFrom("greedy@example.com", pointsBody("greedy", next, 900, 1000)))
-		if code != http.StatusAccepted {
-			break
+	for i := range 100 {
+		if code, e := f.send(metricsFrom(fmt.Sprintf("caller-%d@example.com", i%7), pointsBody("pushed", i*900, 900, 100))); code != http.StatusAccepted {
+			t.Fatalf("POST #%d = %d %+v, want 202", i, code, e)
 		}
-		next += 900
-		accepted++
 	}
-	if code != http.StatusTooManyRequests || e.Error.Code != "invalid" || !strings.Contains(e.Error.Message, `source "email:greedy@example.com"`) {
-		t.Fatalf("after %d accepted batches: POST = %d %+v, want 429 naming the source's share", accepted, code, e)
-	}
-	series, mem := f.svc.series.SourceUsage("email:greedy@example.com")
 	heap1 := liveHeap()
-	t.Logf("greedy source: %d batches, %d series, %d MiB estimated of a %d MiB share; live heap +%d MiB",
-		accepted, series, mem/mib, share/mib, (heap1-heap0)/mib)
-	if mem > share || series != next {
-		t.Errorf("greedy source holds %d series, %d bytes; want the %d series accepted, at most %d bytes", series, mem, next, share)
+	n, _ := f.value("count(pushed)")
+	t.Logf("90,000 pushed series: live heap %d MiB before, %d MiB after; the engine holds %v", heap0/mib, heap1/mib, n)
+	if n != 90_000 {
+		t.Errorf("the engine holds %v series, want 90000", n)
 	}
-	if heap1 > heap0 && int64(heap1-heap0) > share+8*mib {
-		t.Errorf("live heap grew by %d MiB, more than the source's share of %d MiB", (heap1-heap0)/mib, share/mib)
-	}
-	// The refused batch changed nothing.
-	if got := f.svc.series.Count("greedy"); got != next {
-		t.Errorf("greedy has %d series after the refused batch, want %d", got, next)
-	}
-	if code, e := f.send(metricsFrom("other@example.com", pointsBody("other", 0, 900, 1000))); code != http.StatusAccepted {
-		t.Errorf("POST from another source = %d %+v, want 202", code, e)
+	if heap1 > heap0 && heap1-heap0 > 8*mib {
+		t.Errorf("live heap grew by %d MiB with the pushed series, want at most 8 MiB", (heap1-heap0)/mib)
 	}
 	for _, port := range []string{"1111", "2222"} {
 		req := metricsFrom("", pointsBody("anonymous", 0, 10, 10))
@@ -254,9 +213,6 @@ func TestOneSourceCannotTakeMoreThanItsShare(t *testing.T) {
 		if code, e := f.send(req); code != http.StatusAccepted {
 			t.Fatalf("POST without a token = %d %+v", code, e)
 		}
-	}
-	if n, _ := f.svc.series.SourceUsage("addr:198.51.100.7"); n != 10 {
-		t.Errorf("callers without a token from one address hold %d series, want 10 charged to the address", n)
 	}
 }
 
@@ -294,26 +250,18 @@ func TestSourceOf(t *testing.T) {
 	}
 }
 
-// TestSeriesFloodCannotDropReceiptMetrics fills the whole budget of pushed
-// series from several sources (a small budget here: the property does not
-// depend on its size), then pushes receipts of every domain and outcome
-// for many tenants. Every receipt-derived series is recorded, at once and
-// by the evaluation, none is dropped, and pushes cannot write the
-// receipt-derived metrics either.
+// TestSeriesFloodCannotDropReceiptMetrics floods the intake with pushed
+// series from several sources, then pushes receipts of every domain and
+// outcome for many tenants. Every receipt-derived series reaches the
+// engine with the evaluation, and pushes cannot write the receipt-derived
+// metrics.
 func TestSeriesFloodCannotDropReceiptMetrics(t *testing.T) {
 	logs := &records{}
-	f := newFixtureWith(t, func(c *config) { c.Series.MaxSeries = 2000 }, logs)
-	for src := 0; ; src++ {
-		code, e := f.send(metricsFrom(fmt.Sprintf("flood-%d@example.com", src), pointsBody("flood", src*500, 500, 10)))
-		if code == http.StatusTooManyRequests && strings.Contains(e.Error.Message, "series limit 2000 reached") {
-			break
-		}
-		if code != http.StatusAccepted || src > 10 {
+	f := newFixtureWith(t, nil, logs)
+	for src := range 4 {
+		if code, e := f.send(metricsFrom(fmt.Sprintf("flood-%d@example.com", src), pointsBody("flood", src*5000, 5000, 10))); code != http.StatusAccepted {
 			t.Fatalf("flood from source %d = %d %+v", src, code, e)
 		}
-	}
-	if u := f.svc.series.Usage(); u.Series != 2000 {
-		t.Fatalf("after the flood: %+v, want the 2000 pushed series of the budget", u)
 	}
 	const tenants = 40
 	want := map[string]float64{}
@@ -340,34 +288,32 @@ func TestSeriesFloodCannotDropReceiptMetrics(t *testing.T) {
 	}
 	for k, v := range want {
 		d, o, _ := strings.Cut(k, "/")
-		if s, ok := f.svc.series.Latest(alerting.MetricDecisionsTotal, alerting.Labels{"domain": d, "outcome": o}); !ok || s.Value != v {
-			t.Errorf("decisions_total{%s,%s} = %v (present %v), want %v", d, o, s.Value, ok, v)
+		sel := fmt.Sprintf(`{domain=%q,outcome=%q}`, d, o)
+		if got, ok := f.value(alerting.MetricDecisionsTotal + sel); !ok || got != v {
+			t.Errorf("decisions_total%s = %v (present %v), want %v", sel, got, ok, v)
 		}
-		if s, ok := f.svc.series.Latest(alerting.MetricDecisions, alerting.Labels{"domain": d, "outcome": o}); !ok || s.Value != v {
-			t.Errorf("decisions{%s,%s} = %v (present %v), want %v", d, o, s.Value, ok, v)
+		if got, ok := f.value(alerting.MetricDecisions + sel); !ok || got != v {
+			t.Errorf("decisions%s = %v (present %v), want %v", sel, got, ok, v)
 		}
-		if s, ok := f.svc.series.Latest(alerting.MetricRejectionRatio, alerting.Labels{"domain": d}); !ok || s.Value != 0.5 {
-			t.Errorf("rejection_ratio{%s} = %v (present %v), want 0.5", d, s.Value, ok)
-		}
-	}
-	for i := range tenants {
-		l := alerting.Labels{"tenant": fmt.Sprint("tenant-", i)}
-		for _, m := range []string{alerting.MetricDecisionLatency, alerting.MetricDeliveryLag} {
-			if _, ok := f.svc.series.Latest(m, l); !ok {
-				t.Errorf("%s%v missing", m, l)
-			}
+		if got, ok := f.value(fmt.Sprintf(`%s{domain=%q}`, alerting.MetricRejectionRatio, d)); !ok || got != 0.5 {
+			t.Errorf("rejection_ratio{%s} = %v (present %v), want 0.5", d, got, ok)
 		}
 	}
-	if logs.has("receipt metrics dropped") {
-		t.Error(`logged "receipt metrics dropped"`)
+	for _, m := range []string{alerting.MetricDecisionLatency, alerting.MetricDeliveryLag} {
+		if n, _ := f.value("count(" + m + ")"); n != tenants {
+			t.Errorf("%s: %v tenants' series in the engine, want %d", m, n, tenants)
+		}
 	}
-	// Pushes may neither write nor crowd the reserved metrics.
+	if logs.has("receipt metrics not forwarded, will retry") {
+		t.Error(`logged "receipt metrics not forwarded, will retry"`)
+	}
+	// Pushes may not write the reserved metrics.
 	code, e := f.send(metricsFrom("flood-0@example.com", `[{"name":"autonomics_decisions_total","labels":{"domain":"billing","outcome":"accepted"},"value":0}]`))
 	if code != http.StatusBadRequest || !strings.Contains(e.Error.Message, "reserved") {
 		t.Errorf("POST of a receipt-derived metric = %d %+v, want 400 reserved", code, e)
 	}
-	if s, _ := f.svc.series.Latest(alerting.MetricDecisionsTotal, alerting.Labels{"domain": "billing", "outcome": "accepted"}); s.Value != tenants {
-		t.Errorf("decisions_total{billing,accepted} = %v after the refused push, want %v", s.Value, tenants)
+	if n := len(f.query(`autonomics_decisions_total{monitor_instance=""}`)); n != 0 {
+		t.Errorf("%d receipt-derived series written by a push, want 0", n)
 	}
 }
 
@@ -410,8 +356,8 @@ func refusedPush(t *testing.T, f *fixture, body, want string) {
 	if !strings.Contains(reason, want) || len(reason) > 1024 {
 		t.Errorf("dead-letter reason %.300q (%d bytes), want at most 1024 bytes containing %q", reason, len(reason), want)
 	}
-	if n := f.svc.series.Len(); n != 0 {
-		t.Errorf("%d series after a refused push, want 0", n)
+	if n := len(f.svc.receipts.Snapshot(f.now)); n != 0 {
+		t.Errorf("%d receipt-derived series after a refused push, want 0", n)
 	}
 }
 
@@ -429,9 +375,6 @@ func TestReceiptPushWithHugeDomainIsRefused(t *testing.T) {
 		t.Fatalf("push body is %d bytes, want it within the %d-byte push limit", len(body), event.MaxPushBytes)
 	}
 	refusedPush(t, f, body, "(378880 bytes) is not a governor domain")
-	if f.svc.series.Count(alerting.MetricDecisionsTotal) != 0 {
-		t.Error("the receipt was counted")
-	}
 }
 
 // TestReceiptPushUnknownOutcomeIsRefused and the other field checks of
@@ -532,7 +475,7 @@ func silenceStored(f *fixture) bool {
 	return err == nil
 }
 
-func seriesStored(f *fixture) bool { return f.svc.series.Len() > 0 }
+func seriesStored(f *fixture) bool { return len(f.query(`{__name__="m"}`)) > 0 }
 
 // TestOversizedRequestsAreRefused: every body is capped before decoding;
 // a request over a size limit is 413 with a JSON error and changes

@@ -10,12 +10,12 @@
 // Firestore database (AUTONOMICS_MONITOR_DATABASE, by default the
 // governors' one) under monitors/{AUTONOMICS_MONITOR_NAMESPACE}; the health
 // checks of the governors' outbox and timers read the governors' database.
-// Metric series live in the memory of the instance that receives them,
-// within a memory budget (see services/monitor/README.md), so the service
-// is meant to run as one serving instance (max instances 1, min instances
-// 1 so that the ticker runs); the lease keeps evaluation single during
-// rollouts and after a crash, and a new instance neither fires nor
-// resolves for lack of data until it has observed for the lookback.
+// Metric series live in the metrics engine, which the policies query in
+// PromQL: Managed Service for Prometheus in production
+// (AUTONOMICS_MONITOR_PROMETHEUS_URL, by default the project's), a
+// Prometheus server locally. The instance keeps no series, so any number
+// of instances serve the API; the lease keeps evaluation to one of them,
+// and a recycled instance loses nothing.
 //
 // Configuration: PORT (default 8080), the AUTONOMICS_* variables of
 // platform.FromEnv, and the AUTONOMICS_MONITOR_* variables listed in
@@ -24,6 +24,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -32,6 +33,9 @@ import (
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
+	"golang.org/x/oauth2/google"
+
+	"github.com/autonomics/autonomics/shared/alerting/prom"
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/health"
 	"github.com/autonomics/autonomics/shared/listen"
@@ -99,9 +103,14 @@ func wire(rt *platform.Runtime, cfg config) (deps, error) {
 	if err != nil {
 		return deps{}, err
 	}
+	eng, in, err := wireEngine(context.Background(), cfg, rt.Logger)
+	if err != nil {
+		return deps{}, err
+	}
 	alertsTopic := "projects/" + cfg.Platform.ProjectID + "/topics/" + rt.Topics.Alerts()
 	return deps{
 		cfg: cfg, alerts: alerts, publisher: rt.Publisher, topics: rt.Topics, log: rt.Logger,
+		engine: eng, intake: in,
 		checks: []health.Checker{
 			health.Ping("firestore", alerts.Ping),
 			health.Ping("pubsub", func(ctx context.Context) error {
@@ -114,4 +123,41 @@ func wire(rt *platform.Runtime, cfg config) (deps, error) {
 			// once the ledger exists.
 		},
 	}, nil
+}
+
+// wireEngine connects the metrics engine: its Prometheus HTTP API, with
+// Google credentials (scope monitoring.read) when cfg says so, and the
+// intake: remote write when a URL is set, else the Telemetry API.
+func wireEngine(ctx context.Context, cfg config, log *slog.Logger) (*prom.Querier, intake, error) {
+	e := cfg.Engine
+	var client *http.Client
+	if e.Auth == "google" {
+		c, err := google.DefaultClient(ctx, "https://www.googleapis.com/auth/monitoring.read")
+		if err != nil {
+			// The monitor still serves its API; the engine's health check
+			// and every evaluation report the refusals.
+			log.Warn("metrics engine queried without credentials", "url", e.URL, "error", err.Error())
+		} else {
+			c.Timeout = prom.DefaultTimeout
+			client = c
+		}
+	}
+	q, err := prom.New(prom.Options{URL: e.URL, Client: client})
+	if err != nil {
+		return nil, nil, err
+	}
+	if e.RemoteWriteURL != "" {
+		w, err := prom.NewWriter(prom.WriterOptions{URL: e.RemoteWriteURL})
+		if err != nil {
+			return nil, nil, err
+		}
+		return q, w, nil
+	}
+	in, err := newOTLPIntake(ctx, cfg.Platform.ProjectID, "monitor")
+	if err != nil {
+		// The monitor still evaluates; POST /v1/metrics answers 503.
+		log.Warn("no metrics intake: set "+EnvRemoteWriteURL+" or provide Google credentials", "error", err.Error())
+		return q, noIntake{}, nil
+	}
+	return q, in, nil
 }

@@ -23,6 +23,7 @@ const (
 // Reasons an alert's condition holds.
 const (
 	ReasonThreshold     = "threshold"
+	ReasonExpr          = "expr"
 	ReasonAbsent        = "absent"
 	ReasonPolicyDeleted = "policy_deleted"
 	ReasonNoisyNeighbor = "noisy_neighbor"

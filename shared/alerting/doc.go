@@ -1,14 +1,20 @@
-// Package alerting is the pure core of the Autonomics monitor: metric
-// samples and the in-memory series they update, alert policies, the alert
-// state machine, silences, notification decisions and the fairness (noisy
-// neighbour) detector. It imports no cloud SDK.
+// Package alerting is the pure core of the Autonomics monitor: alert
+// policies and their PromQL, the alert state machine, silences,
+// notification decisions and the fairness (noisy neighbour) detector. The
+// series live in a metrics engine that answers PromQL (the Querier port;
+// package prom is its adapter for the Prometheus HTTP API): the monitor
+// keeps none. It imports no cloud SDK.
 //
 // # Alerts
 //
-// A Policy compares the latest sample of every series of one metric whose
-// labels match the policy's label matchers with a threshold. Each matching
-// series has its own alert, keyed by a fingerprint: a stable hash of the
-// policy name and the series' sorted labels. The states follow Prometheus:
+// A policy is a PromQL expression, like a Prometheus alerting rule (every
+// series it returns is a true condition), or a simple policy comparing the
+// latest sample of every series of one metric whose labels match the
+// policy's label matchers with a threshold, which Compile turns into
+// PromQL. Each series whose condition holds has its own alert, keyed by a
+// fingerprint: a stable hash of the policy name and the series' sorted
+// labels (for a PromQL policy, with the policy's labels added). The
+// states follow Prometheus:
 //
 //   - the condition turns true: pending (active_at is set); with for = 0
 //     the alert fires at once;
@@ -26,11 +32,11 @@
 //     value, the seconds since the last sample.
 //
 // A series whose latest sample is older than the lookback (5 minutes by
-// default) has no value: its condition is false. A process that has not
-// yet observed the series for the lookback (or for absent_for) does not
-// know whether data stopped or merely never reached it, so alerts of such
-// series keep their state until it does: a new evaluator never resolves or
-// fires an alert for lack of evidence.
+// default) has no value: its condition is false. The engine holds the
+// history, so a new evaluator sees what the previous one saw; when the
+// engine cannot answer a policy's queries, the policy's alerts keep their
+// state for the cycle: an evaluator never resolves or fires an alert for
+// lack of evidence. A resolved alert keeps the last value that held.
 //
 // Firing notifications repeat no more often than the repeat interval (5
 // minutes by default) while the alert fires; a resolved notification is
@@ -51,8 +57,10 @@
 //
 // Fairness reads a usage metric (autonomics_tenant_usage{tenant,
 // resource} by default) whose value is a tenant's current consumption
-// rate of a resource. Over a window it averages each tenant's samples and
-// computes the tenants' shares of each resource. A tenant whose share of
+// rate of a resource. One PromQL query (FairnessQuery) averages each
+// tenant's samples over a window and computes the tenants' shares of each
+// resource in the engine, returning only the shares near or above the
+// threshold, so that it works for any number of tenants. A tenant whose share of
 // some resource passes the threshold (50% by default, in basis points)
 // while another tenant uses that resource too is a noisy neighbour: the
 // monitor publishes multi_tenant.noisy_neighbor_detected {share_bp} for
@@ -60,27 +68,21 @@
 // threshold minus a hysteresis (10 points by default) on every resource.
 // Silences do not apply to these governor events.
 //
-// # Memory budget
+// # Request limits
 //
-// Series live in memory, so a SeriesSet bounds what callers can make it
-// keep. Pushed series are bounded by number and by estimated memory
-// (SeriesCost: the index, the labels, stored once, and the room a history
-// may take), and one source (the caller's identity, which the transport
-// establishes) may hold only a share of both; the series of the reserved
-// metrics, by default the ones derived from receipts, have a budget of
-// their own sized to their bound (ReceiptSeriesBound), which pushes can
-// neither take nor write. ParseSamples bounds one request: its body, its
-// points, the label bytes of a series and of the whole request. A batch
-// that breaks a bound is refused whole, with an Invalid error wrapping the
-// Limit it broke, so that a transport can answer 413 (the request is too
-// large) or 429 (a budget is full for now).
+// ParseSamples bounds one POST /v1/metrics: its body, its points, the
+// label bytes of a series and of the whole request. A batch that breaks a
+// bound is refused whole, with an Invalid error wrapping the Limit it
+// broke, so that a transport can answer 413 (the request is too large) or
+// 429 (too many requests at once). The receipt-derived metrics
+// (ReceiptMetrics) are bounded by ReceiptSeriesBound.
 //
 // # Evaluation
 //
 // Evaluate and EvaluateFairness are pure functions of their input. Runner
-// wires them to a Store (the storage port, with memalerts and firestore
-// adapters, held to one conformance suite in alertingtest) and a
-// Publisher: only the holder of the evaluation lease evaluates, and its
-// commits are fenced by the lease, so that an instance that lost the lease
-// cannot record or send anything.
+// wires them to a Querier (the metrics engine), a Store (the storage port,
+// with memalerts and firestore adapters, held to one conformance suite in
+// alertingtest) and a Publisher: only the holder of the evaluation lease
+// evaluates, and its commits are fenced by the lease, so that an instance
+// that lost the lease cannot record or send anything.
 package alerting

@@ -2,7 +2,6 @@ package alerting
 
 import (
 	"encoding/json"
-	"math"
 	"sort"
 	"time"
 )
@@ -20,7 +19,7 @@ type Options struct {
 	// one alert; 0 means DefaultRepeatInterval, negative never repeats.
 	RepeatInterval time.Duration
 	// Lookback is how old the latest sample of a series may be and still
-	// count; 0 means DefaultLookback.
+	// count (see CompileOptions); 0 means DefaultLookback.
 	Lookback time.Duration
 	// ResolvedRetention is how long resolved alerts stay listed; 0 means
 	// DefaultResolvedRetention.
@@ -47,7 +46,11 @@ type Input struct {
 	Silences []Silence
 	// Alerts are the stored alerts; Evaluate does not modify them.
 	Alerts []Alert
-	Series *SeriesSet
+	// Results hold, by policy name, the series whose condition holds at
+	// Now (Policy.Activate). A policy without a result (its queries failed)
+	// keeps its alerts as they are: an evaluator never fires or resolves
+	// for lack of evidence.
+	Results map[string][]Active
 	Options
 }
 
@@ -66,16 +69,15 @@ type Output struct {
 
 // observation is what one evaluation knows about one alert's series.
 type observation struct {
-	// known is false when the evaluator cannot tell yet.
+	// known is false when the evaluator cannot tell.
 	known  bool
 	cond   bool
 	value  float64
 	reason string
 }
 
-// Evaluate runs every policy at in.Now over in.Series and advances the
-// alerts. It is a pure function of its input, apart from taking the
-// series set's read lock.
+// Evaluate advances the alerts of every policy at in.Now given the series
+// whose condition holds. It is a pure function of its input.
 func Evaluate(in Input) Output {
 	o := in.Options.withDefaults()
 	now := in.Now
@@ -91,55 +93,30 @@ func Evaluate(in Input) Output {
 	}
 	ev := &evaluation{now: now, o: o, silences: activeSilences(in.Silences, now),
 		put: map[string]*Alert{}, seen: map[string]bool{}}
-	since := in.Series.Since()
-	observedFor := now.Sub(since)
-
-	in.Series.mu.RLock()
 	for pi := range in.Policies {
 		p := &in.Policies[pi]
 		existing := byPolicy[p.Name]
-		visited := 0
-		matched := false
-		in.Series.selectSeries(p.Metric, p.Labels, func(sr *series) {
-			matched = true
-			obs := observe(p, sr.value, sr.time, now, since, o.Lookback)
-			a := existing[sr.key]
-			if a != nil {
-				visited++
-			}
-			if a == nil && !obs.cond {
-				return
-			}
-			ev.step(p, a, sr.labelMap, sr.key, obs)
-		})
-		if !matched && p.AbsentFor > 0 {
-			// No series at all: the metric itself is absent.
-			key := p.Labels.Key()
-			obs := observation{known: observedFor >= p.AbsentFor, cond: true, value: observedFor.Seconds(), reason: ReasonAbsent}
-			a := existing[key]
-			if a != nil {
-				visited++
-			}
-			if a != nil || obs.known {
-				ev.step(p, a, p.Labels.Clone, key, obs)
-			}
-			if a != nil {
+		active, known := in.Results[p.Name]
+		if !known {
+			for _, a := range existing {
 				ev.seen[a.Fingerprint] = true
 			}
-		}
-		if visited == len(existing) {
 			continue
 		}
-		// Alerts whose series is gone: false once the lookback is over.
+		for i := range active {
+			act := &active[i]
+			key := act.Labels.Key()
+			a := existing[key]
+			ev.step(p, a, act.Labels.Clone, key, observation{known: true, cond: true, value: act.Value, reason: act.Reason})
+		}
+		// Alerts whose condition no longer holds.
 		for _, a := range existing {
 			if ev.seen[a.Fingerprint] {
 				continue
 			}
-			obs := observation{known: observedFor >= o.Lookback, reason: a.Reason, value: a.Value}
-			ev.step(p, a, a.Labels.Clone, a.Labels.Key(), obs)
+			ev.step(p, a, a.Labels.Clone, a.Labels.Key(), observation{known: true, reason: a.Reason, value: a.Value})
 		}
 	}
-	in.Series.mu.RUnlock()
 
 	// Alerts of deleted policies resolve.
 	policies := make(map[string]bool, len(in.Policies))
@@ -174,32 +151,6 @@ func Evaluate(in Input) Output {
 		}
 	}
 	return ev.output(mine)
-}
-
-// observe computes the observation of a series for policy p.
-func observe(p *Policy, value float64, at, now, since time.Time, lookback time.Duration) observation {
-	age := now.Sub(at)
-	if p.AbsentFor > 0 {
-		quiet := now.Sub(maxTime(at, since))
-		if quiet >= p.AbsentFor {
-			return observation{known: true, cond: true, value: quiet.Seconds(), reason: ReasonAbsent}
-		}
-	}
-	if age > lookback {
-		// Stale: false, once this process has watched for the lookback.
-		return observation{known: now.Sub(since) >= lookback, reason: ReasonThreshold, value: value}
-	}
-	if !p.HasThreshold() {
-		return observation{known: true, reason: ReasonAbsent, value: math.Max(age.Seconds(), 0)}
-	}
-	return observation{known: true, cond: p.Comparison.Holds(value, p.Threshold), value: value, reason: ReasonThreshold}
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // evaluation accumulates the changes of one Evaluate call.
@@ -385,6 +336,7 @@ type alertData struct {
 	Reason      string            `json:"reason"`
 	Labels      map[string]string `json:"labels"`
 	Metric      string            `json:"metric,omitempty"`
+	Expr        string            `json:"expr,omitempty"`
 	Comparison  Comparison        `json:"comparison,omitempty"`
 	Threshold   *float64          `json:"threshold,omitempty"`
 	Value       float64           `json:"value"`
@@ -398,7 +350,7 @@ func (ev *evaluation) notify(p *Policy, n *Alert, kind, typ string) {
 	id := NotificationID(n.Fingerprint, kind, ev.now)
 	d := alertData{
 		Fingerprint: n.Fingerprint, Policy: n.Policy, Severity: n.Severity, State: n.State, Reason: n.Reason,
-		Labels: n.Labels, Metric: p.Metric, Comparison: p.Comparison, Value: n.Value,
+		Labels: n.Labels, Metric: p.Metric, Expr: p.Expr, Comparison: p.Comparison, Value: n.Value,
 		ActiveAt: formatTime(n.ActiveAt), FiredAt: formatTime(n.FiredAt), ResolvedAt: formatTime(n.ResolvedAt),
 	}
 	if d.Labels == nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
+	"github.com/autonomics/autonomics/shared/governor"
 )
 
 var web = alerting.Labels{"tenant": "acme", "region": "eu"}
@@ -118,12 +119,8 @@ func TestPolicyScenarios(t *testing.T) {
 func TestAbsentMetric(t *testing.T) {
 	p := alerting.Policy{Name: "no-usage", Metric: "usage", Labels: alerting.Labels{"tenant": "acme"}, AbsentFor: 5 * time.Minute, Severity: alerting.Critical}
 	h := newHarness(t, p)
-	h.advance(4 * time.Minute)
-	h.eval()
-	if got := h.types(); len(got) != 0 {
-		t.Errorf("before absent_for: sent %v, want nothing", got)
-	}
-	h.advance(time.Minute)
+	// The engine's history is the evidence: a metric it never received in
+	// absent_for is absent at once, whichever instance evaluates.
 	h.eval()
 	a := h.alert(p.Name, p.Labels)
 	if a.State != alerting.Firing || a.Reason != alerting.ReasonAbsent || a.Value != 300 {
@@ -140,6 +137,16 @@ func TestAbsentMetric(t *testing.T) {
 	}
 	if got := h.types(); !slices.Equal(got, []string{resolved}) {
 		t.Errorf("sent %v, want one resolved", got)
+	}
+	// The series goes quiet: its own absence fires, not the metric's.
+	h.advance(5 * time.Minute)
+	h.eval()
+	series := alerting.Labels{"tenant": "acme", "resource": "cpu"}
+	if a := h.alert(p.Name, series); a.State != alerting.Firing || a.Reason != alerting.ReasonAbsent || a.Value != 300 {
+		t.Errorf("series quiet for 5m: %s %s value %v, want firing absent 300", a.State, a.Reason, a.Value)
+	}
+	if a := h.alert(p.Name, p.Labels); a.State != alerting.Resolved {
+		t.Errorf("metric alert while a series is quiet: %s, want resolved", a.State)
 	}
 }
 
@@ -190,11 +197,11 @@ func TestRestartKeepsState(t *testing.T) {
 	h.eval()
 	h.advance(2 * time.Minute)
 	h.restart("instance-2")
-	// A fresh process knows nothing of the series: the pending alert waits.
+	// The series live in the engine: a fresh process sees the same data.
 	h.advance(2 * time.Minute)
 	h.eval()
 	if a := h.alert("cpu-high", web); a.State != alerting.Pending || !a.ActiveAt.Equal(t0) {
-		t.Errorf("after restart without data: %s active %v, want pending since %v", a.State, a.ActiveAt, t0)
+		t.Errorf("after restart: %s active %v, want pending since %v", a.State, a.ActiveAt, t0)
 	}
 	h.sample("cpu", web, 0.9)
 	h.advance(time.Minute)
@@ -208,24 +215,47 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 }
 
-func TestWarmUpDoesNotResolve(t *testing.T) {
+func TestNewInstanceResolvesOnTheSameData(t *testing.T) {
 	h := newHarness(t, cpuPolicy(func(p *alerting.Policy) { p.For = 0 }))
 	h.sample("cpu", web, 0.9)
 	h.eval()
 	h.types()
 	h.restart("instance-2")
-	h.advance(4 * time.Minute)
+	h.advance(5 * time.Minute)
 	h.eval()
 	if a := h.alert("cpu-high", web); a.State != alerting.Firing {
 		t.Errorf("new process within the lookback: %s, want firing", a.State)
 	}
-	h.advance(time.Minute)
+	h.advance(time.Second)
 	h.eval()
 	if a := h.alert("cpu-high", web); a.State != alerting.Resolved {
 		t.Errorf("new process after the lookback without data: %s, want resolved", a.State)
 	}
-	if got := h.types(); !slices.Equal(got, []string{resolved}) {
-		t.Errorf("sent %v, want one resolved", got)
+	if got := h.types(); !slices.Equal(got, []string{firing, resolved}) {
+		t.Errorf("sent %v, want the repeat at 5m, then one resolved", got)
+	}
+}
+
+func TestEngineDownKeepsAlertState(t *testing.T) {
+	h := newHarness(t, cpuPolicy(func(p *alerting.Policy) { p.For = 0 }))
+	h.sample("cpu", web, 0.9)
+	h.eval()
+	h.types()
+	before := h.alert("cpu-high", web)
+	h.prom.Stop()
+	for range 3 {
+		h.advance(10 * time.Minute)
+		rep, err := h.runner.Evaluate(t.Context())
+		if governor.ErrorCode(err) != governor.Unavailable || !rep.Evaluated || rep.Failed != 1 || !rep.FairnessFailed {
+			t.Fatalf("Evaluate with the engine down = %+v, %v; want evaluated, 1 failed policy, fairness failed, unavailable", rep, err)
+		}
+	}
+	after := h.alert("cpu-high", web)
+	if after.State != alerting.Firing || !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Errorf("after 30m without an engine: %s updated %v, want firing, untouched since %v", after.State, after.UpdatedAt, before.UpdatedAt)
+	}
+	if got := h.types(); len(got) != 0 {
+		t.Errorf("sent %v while the engine was down, want nothing", got)
 	}
 }
 
@@ -283,7 +313,6 @@ func TestLeaseFailover(t *testing.T) {
 	h := newHarness(t, cpuPolicy(func(p *alerting.Policy) { p.For = 0 }))
 	a := h.runner
 	h.sample("cpu", web, 0.9)
-	seriesA := h.series
 	if rep := h.eval(); !rep.Evaluated {
 		t.Fatalf("first instance did not evaluate: %+v", rep)
 	}
@@ -301,7 +330,6 @@ func TestLeaseFailover(t *testing.T) {
 		t.Errorf("second instance after expiry: %+v, want evaluated", rep)
 	}
 	// The first comes back and finds the lease taken.
-	_ = seriesA
 	if rep, _ := a.Evaluate(t.Context()); rep.Evaluated {
 		t.Errorf("old holder after takeover: %+v, want skipped", rep)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,7 +69,10 @@ type FairnessInput struct {
 	Now time.Time
 	// Alerts are the stored alerts; only FairnessPolicy ones are read.
 	Alerts []Alert
-	Series *SeriesSet
+	// Shares are the contended shares above the recovery line
+	// (ThresholdBP - HysteresisBP) at Now: ParseShares of the answer to
+	// FairnessQuery.
+	Shares []Share
 	// Retention is how long recovered tenants stay listed.
 	Retention time.Duration
 	FairnessOptions
@@ -78,58 +82,46 @@ type FairnessInput struct {
 type Share struct {
 	Tenant   string
 	Resource string
-	// Usage is the tenant's mean usage over the window.
-	Usage float64
 	// BP is the share in basis points, 0 to 10000.
 	BP int
 	// Contended says that another tenant used the resource too.
 	Contended bool
 }
 
-// Shares computes every active tenant's share of every resource at now,
-// sorted by resource then tenant. The caller holds no lock.
-func Shares(s *SeriesSet, now time.Time, o FairnessOptions) []Share {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return shares(s, now, o)
+// tenantPattern matches the characters and length of a tenant id.
+const tenantPattern = "[A-Za-z0-9._-]{1,128}"
+
+// FairnessQuery returns the PromQL query of the shares that matter: with
+// U the mean usage of each valid tenant id and resource over the window
+// (a negative mean counts as zero), each tenant's part of its resource's total, in
+// basis points, where at least two tenants use the resource, and only
+// where it exceeds the recovery line (threshold minus hysteresis). The
+// engine computes it over every tenant; the answer holds at most
+// 10000/(threshold-hysteresis) tenants per resource, so that the monitor
+// holds no per-tenant state whatever the number of tenants.
+func FairnessQuery(o FairnessOptions) string {
+	by := "(" + o.ResourceLabel + ", " + o.TenantLabel + ")"
+	// Only valid tenant ids, and series with a resource, take part.
+	sel := o.Metric + "{" + o.TenantLabel + "=~" + promString(tenantPattern) + "," + o.TenantLabel + "!~" + promString(`__.*|\.\.?`) +
+		"," + o.ResourceLabel + "!=\"\"}"
+	u := "(sum by " + by + " (clamp_min(avg_over_time(" + sel + "[" + promDuration(o.Window) + "]), 0)) > 0)"
+	total := "sum by (" + o.ResourceLabel + ") (" + u + ")"
+	count := "count by (" + o.ResourceLabel + ") (" + u + ")"
+	return "((" + u + " / on (" + o.ResourceLabel + ") group_left " + total + ") * 10000 > " + strconv.Itoa(o.ThresholdBP-o.HysteresisBP) +
+		") and on (" + o.ResourceLabel + ") (" + count + " > 1)"
 }
 
-func shares(s *SeriesSet, now time.Time, o FairnessOptions) []Share {
-	type key struct{ res, tenant string }
-	usage := map[key]float64{}
-	from, to := now.Add(-o.Window).UnixNano(), now.UnixNano()
-	s.selectSeries(o.Metric, nil, func(sr *series) {
-		t, r := sr.get(o.TenantLabel), sr.get(o.ResourceLabel)
-		if r == "" || !validTenant(t) {
-			return
+// ParseShares reads the answer to FairnessQuery, dropping elements
+// without a resource or with an invalid tenant id, sorted by resource
+// then tenant.
+func ParseShares(elems []Element, o FairnessOptions) []Share {
+	out := make([]Share, 0, len(elems))
+	for _, e := range elems {
+		t, r := e.Labels[o.TenantLabel], e.Labels[o.ResourceLabel]
+		if r == "" || !validTenant(t) || math.IsNaN(e.Value) {
+			continue
 		}
-		var sum float64
-		n := 0
-		for _, p := range sr.hist {
-			if p.t > from && p.t <= to {
-				n++
-				if p.v > 0 {
-					sum += p.v
-				}
-			}
-		}
-		if n > 0 && sum > 0 {
-			usage[key{r, t}] += sum / float64(n)
-		}
-	})
-	total := map[string]float64{}
-	active := map[string]int{}
-	for k, u := range usage {
-		total[k.res] += u
-		active[k.res]++
-	}
-	out := make([]Share, 0, len(usage))
-	for k, u := range usage {
-		out = append(out, Share{
-			Tenant: k.tenant, Resource: k.res, Usage: u,
-			BP:        int(math.Round(u * 10000 / total[k.res])),
-			Contended: active[k.res] > 1,
-		})
+		out = append(out, Share{Tenant: t, Resource: r, BP: int(math.Round(math.Min(math.Max(e.Value, 0), 10000))), Contended: true})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Resource != out[j].Resource {
@@ -144,8 +136,8 @@ func shares(s *SeriesSet, now time.Time, o FairnessOptions) []Share {
 // is detected when its share of some contended resource exceeds the
 // threshold, and recovers when no resource leaves it above the threshold
 // minus the hysteresis (a resource it no longer uses, or no longer shares,
-// counts as recovered). Until the series set has observed for one window
-// nothing changes.
+// counts as recovered). The caller does not call it when the shares could
+// not be read, so that nothing recovers for lack of evidence.
 func EvaluateFairness(in FairnessInput) Output {
 	o := in.FairnessOptions
 	now := in.Now
@@ -156,12 +148,9 @@ func EvaluateFairness(in FairnessInput) Output {
 			mine = append(mine, a)
 		}
 	}
-	if now.Sub(in.Series.Since()) < o.Window {
-		return ev.output(mine)
-	}
 	detect := map[string]int{}
 	still := map[string]int{}
-	for _, s := range Shares(in.Series, now, o) {
+	for _, s := range in.Shares {
 		if !s.Contended {
 			continue
 		}

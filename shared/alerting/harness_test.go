@@ -4,16 +4,25 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/alerting/memalerts"
+	"github.com/autonomics/autonomics/shared/promtest"
 )
 
-// t0 is the start of every scenario.
-var t0 = time.Date(2026, 11, 3, 8, 0, 0, 0, time.UTC)
+func TestMain(m *testing.M) {
+	code := m.Run()
+	promtest.StopShared()
+	os.Exit(code)
+}
+
+// t0 is the start of the current scenario: a recent whole second, set by
+// newHarness, so that the samples it writes are recent for the engine.
+var t0 = time.Now().UTC().Truncate(time.Second)
 
 // recorder is a Publisher that records notifications and can fail.
 type recorder struct {
@@ -41,19 +50,23 @@ func (r *recorder) take() []alerting.Notification {
 	return out
 }
 
-// harness runs evaluation cycles on a controlled clock.
+// harness runs evaluation cycles on a controlled clock against a real
+// Prometheus server of its own, fed by remote write with samples at the
+// clock's times.
 type harness struct {
 	t      *testing.T
 	now    time.Time
 	store  alerting.Store
-	series *alerting.SeriesSet
+	prom   *promtest.Server
 	pub    *recorder
 	runner *alerting.Runner
+	fair   alerting.FairnessOptions
 }
 
 func newHarness(t *testing.T, policies ...alerting.Policy) *harness {
 	t.Helper()
-	h := &harness{t: t, now: t0, store: memalerts.New(), pub: &recorder{}}
+	t0 = time.Now().UTC().Truncate(time.Second)
+	h := &harness{t: t, now: t0, store: memalerts.New(), pub: &recorder{}, prom: promtest.Start(t)}
 	for _, p := range policies {
 		if _, err := h.store.PutPolicy(t.Context(), p); err != nil {
 			t.Fatalf("PutPolicy(%s) = %v", p.Name, err)
@@ -63,15 +76,14 @@ func newHarness(t *testing.T, policies ...alerting.Policy) *harness {
 	return h
 }
 
-// restart replaces the process: a fresh series set and runner over the
-// same store and publisher.
+// restart replaces the process: a fresh runner over the same store,
+// publisher and metrics engine.
 func (h *harness) restart(holder string) {
 	h.t.Helper()
-	fair := alerting.DefaultFairness()
-	h.series = alerting.NewSeriesSet(h.now, alerting.SeriesOptions{History: map[string]time.Duration{fair.Metric: fair.Window}})
+	h.fair = alerting.DefaultFairness()
 	r, err := alerting.NewRunner(alerting.RunnerOptions{
-		Store: h.store, Publisher: h.pub, Series: h.series, Holder: holder,
-		LeaseTTL: time.Minute, Clock: func() time.Time { return h.now }, Fairness: &fair,
+		Store: h.store, Publisher: h.pub, Querier: h.prom.Querier(), Holder: holder,
+		LeaseTTL: time.Minute, Clock: func() time.Time { return h.now }, Fairness: &h.fair,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -82,11 +94,10 @@ func (h *harness) restart(holder string) {
 
 func (h *harness) advance(d time.Duration) { h.now = h.now.Add(d) }
 
+// sample writes one sample at the harness's clock.
 func (h *harness) sample(name string, labels alerting.Labels, v float64) {
 	h.t.Helper()
-	if err := h.series.Add(alerting.Sample{Name: name, Labels: labels, Value: v, Time: h.now}); err != nil {
-		h.t.Fatalf("Add(%s%v) = %v", name, labels, err)
-	}
+	h.prom.Write(h.t, alerting.Sample{Name: name, Labels: labels, Value: v, Time: h.now})
 }
 
 func (h *harness) eval() alerting.Report {

@@ -55,16 +55,31 @@ const (
 	MaxPolicyDuration = 24 * time.Hour
 	// MaxNameLen bounds policy names and silence ids.
 	MaxNameLen = 128
+	// MaxExprBytes bounds the PromQL expression of a policy.
+	MaxExprBytes = 4096
 )
 
-// Policy is an alert policy.
+// Policy is an alert policy, in one of two shapes:
+//
+//   - a PromQL policy (Expr set) is a Prometheus alerting rule: every
+//     series the expression returns at an evaluation is a true condition,
+//     whose alert carries the series' labels (without __name__) and the
+//     policy's Labels;
+//   - a simple policy (Metric set) compares the latest sample of every
+//     series of one metric matching its label matchers with a threshold,
+//     and may watch for absent data; Compile turns it into PromQL.
 type Policy struct {
 	// Name identifies the policy; see ValidName.
 	Name string
-	// Metric is the metric name the policy reads.
+	// Expr is the PromQL expression of a PromQL policy; empty for a
+	// simple policy.
+	Expr string
+	// Metric is the metric name a simple policy reads.
 	Metric string
-	// Labels are equality matchers on the series' labels; empty matches
-	// every series of the metric.
+	// Labels are on every alert of the policy. A simple policy matches
+	// them exactly on the series' labels (empty matches every series of
+	// the metric); a PromQL policy adds them to its alerts' labels,
+	// replacing a label of the same name.
 	Labels Labels
 	// Comparison and Threshold make the condition; both are empty for a
 	// policy that only watches for absent data.
@@ -84,6 +99,9 @@ type Policy struct {
 // HasThreshold reports whether the policy compares values.
 func (p *Policy) HasThreshold() bool { return p.Comparison != "" }
 
+// IsPromQL reports whether the policy is a PromQL expression.
+func (p *Policy) IsPromQL() bool { return p.Expr != "" }
+
 // Validate checks a policy and returns an Invalid error naming the first
 // problem.
 func (p *Policy) Validate() error {
@@ -93,6 +111,9 @@ func (p *Policy) Validate() error {
 	}
 	if err := ValidName("policy name", p.Name); err != nil {
 		return err
+	}
+	if p.Expr != "" {
+		return p.validatePromQL(fail)
 	}
 	if r := metricNameReason(p.Metric); r != "" {
 		return fail("metric %s", r)
@@ -136,6 +157,50 @@ func (p *Policy) Validate() error {
 	return nil
 }
 
+// validatePromQL checks a PromQL policy: a bounded expression, no member
+// of the simple shape, valid labels, durations and severity. Whether the
+// expression parses is the metrics engine's to say (see the monitor).
+func (p *Policy) validatePromQL(fail func(string, ...any) error) error {
+	switch {
+	case len(p.Expr) > MaxExprBytes:
+		return fail("expr is %d bytes, limit %d", len(p.Expr), MaxExprBytes)
+	case !utf8.ValidString(p.Expr):
+		return fail("expr is not valid UTF-8")
+	case strings.TrimSpace(p.Expr) == "":
+		return fail("expr is blank")
+	case strings.ContainsRune(p.Expr, 0):
+		return fail("expr contains a NUL byte")
+	case p.Metric != "":
+		return fail("expr and metric exclude each other: a policy is a PromQL expression or a simple policy")
+	case p.Comparison != "" || p.Threshold != 0:
+		return fail("comparison and threshold belong in the expression of a PromQL policy (e.g. \"x > 0.8\")")
+	case p.AbsentFor != 0:
+		return fail("absent_for belongs in the expression of a PromQL policy (e.g. \"absent_over_time(x[10m])\")")
+	}
+	if r := labelsReason(p.Labels); r != "" {
+		return fail("labels: %s", r)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"for", p.For}, {"keep_firing_for", p.KeepFiringFor}} {
+		if d.v < 0 {
+			return fail("%s %v must not be negative", d.name, d.v)
+		}
+		if d.v > MaxPolicyDuration {
+			return fail("%s %v exceeds %v", d.name, d.v, MaxPolicyDuration)
+		}
+	}
+	switch p.Severity {
+	case Warning, Critical:
+	case "":
+		return fail("severity is required (warning or critical)")
+	default:
+		return fail("severity %s: want warning or critical", quoteInput(string(p.Severity)))
+	}
+	return nil
+}
+
 // ValidName returns an Invalid error unless name is a valid policy name or
 // silence id: 1 to 128 characters of [A-Za-z0-9._-] starting with a
 // letter or digit. what names the value in the message.
@@ -158,7 +223,8 @@ func ValidName(what, name string) error {
 // strings ("90s", "5m", "1h30m").
 type policyJSON struct {
 	Name          string     `json:"name,omitempty"`
-	Metric        string     `json:"metric"`
+	Expr          string     `json:"expr,omitempty"`
+	Metric        string     `json:"metric,omitempty"`
 	Labels        Labels     `json:"labels,omitempty"`
 	Comparison    Comparison `json:"comparison,omitempty"`
 	Threshold     *float64   `json:"threshold,omitempty"`
@@ -169,12 +235,12 @@ type policyJSON struct {
 }
 
 // policyMembers are the member names of policyJSON.
-var policyMembers = []string{"name", "metric", "labels", "comparison", "threshold", "for", "keep_firing_for", "absent_for", "severity"}
+var policyMembers = []string{"name", "expr", "metric", "labels", "comparison", "threshold", "for", "keep_firing_for", "absent_for", "severity"}
 
 // MarshalJSON renders the policy with durations as strings.
 func (p Policy) MarshalJSON() ([]byte, error) {
 	j := policyJSON{
-		Name: p.Name, Metric: p.Metric, Labels: p.Labels, Comparison: p.Comparison,
+		Name: p.Name, Expr: p.Expr, Metric: p.Metric, Labels: p.Labels, Comparison: p.Comparison,
 		For: durString(p.For), KeepFiringFor: durString(p.KeepFiringFor), AbsentFor: durString(p.AbsentFor),
 		Severity: p.Severity,
 	}
@@ -192,7 +258,10 @@ func durString(d time.Duration) string {
 	return d.String()
 }
 
-// ParsePolicy decodes the JSON body of PUT /v1/policies/{name} strictly:
+// ParsePolicy decodes the JSON body of PUT /v1/policies/{name}, a PromQL
+// policy {expr, labels, for, keep_firing_for, severity} or a simple one
+// {metric, labels, comparison, threshold, for, keep_firing_for,
+// absent_for, severity}, strictly:
 // unknown or repeated members, a threshold without a comparison (or the reverse),
 // durations that are not Go duration strings and trailing data are Invalid
 // errors. The name comes from the path; a name in the body must agree. The
@@ -220,7 +289,7 @@ func ParsePolicy(name string, body []byte) (Policy, error) {
 	if j.Name != "" && j.Name != name {
 		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body names %s", name, quoteInput(j.Name))
 	}
-	p := Policy{Name: name, Metric: j.Metric, Labels: j.Labels, Comparison: j.Comparison, Severity: j.Severity}
+	p := Policy{Name: name, Expr: j.Expr, Metric: j.Metric, Labels: j.Labels, Comparison: j.Comparison, Severity: j.Severity}
 	if j.Comparison != "" && j.Threshold == nil {
 		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: comparison %s needs a threshold", name, quoteInput(string(j.Comparison)))
 	}

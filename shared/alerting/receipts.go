@@ -38,8 +38,8 @@ const (
 	MetricDeliveryLag = "autonomics_receipt_delivery_lag_seconds"
 )
 
-// ReceiptMetricNames are the metrics derived from receipts. They are the
-// reserved metrics of a SeriesSet by default: only the monitor writes them.
+// ReceiptMetricNames are the metrics derived from receipts. Only the
+// monitor writes them: pushes naming them are refused.
 var ReceiptMetricNames = []string{
 	MetricDecisionsTotal, MetricDecisions, MetricRejectionRatio, MetricCascadeDepth,
 	MetricCascadeDepthExceeded, MetricDecisionLatency, MetricDeliveryLag,
@@ -347,6 +347,23 @@ func (m *ReceiptMetrics) Samples(now time.Time) []Sample {
 				out = append(out, Sample{Name: g.name, Labels: Labels{g.label: k}, Value: mx, Time: now})
 			}
 		}
+	}
+	return out
+}
+
+// Snapshot returns every series of the deriver at now: the counters
+// since the process started and the windowed gauges (Samples). The
+// monitor forwards it to the metrics engine every cycle, so that a
+// forward that fails loses nothing: the next one carries the same state.
+func (m *ReceiptMetrics) Snapshot(now time.Time) []Sample {
+	out := m.Samples(now)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, n := range m.totals {
+		out = append(out, Sample{Name: MetricDecisionsTotal, Labels: Labels{"domain": k[0], "outcome": k[1]}, Value: n, Time: now})
+	}
+	for d, n := range m.depthX {
+		out = append(out, Sample{Name: MetricCascadeDepthExceeded, Labels: Labels{"domain": d}, Value: n, Time: now})
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package alerting
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -20,21 +21,39 @@ const (
 	DefaultLeaseName       = "evaluator"
 	DefaultLeaseTTL        = time.Minute
 	DefaultSeriesRetention = 48 * time.Hour
+	// DefaultParallelism bounds the queries a cycle runs at once.
+	DefaultParallelism = 8
+	// DefaultQueryTimeout bounds one query.
+	DefaultQueryTimeout = 10 * time.Second
+	// DefaultMaxSeriesPerPolicy bounds the series one policy may return.
+	DefaultMaxSeriesPerPolicy = 1000
 )
 
 // RunnerOptions configure a Runner.
 type RunnerOptions struct {
 	Store     Store
 	Publisher Publisher
-	Series    *SeriesSet
+	// Querier answers the policies' PromQL: the metrics engine.
+	Querier Querier
 	// Holder identifies this instance in the lease.
 	Holder string
 	// LeaseName and LeaseTTL default to DefaultLeaseName and
 	// DefaultLeaseTTL. The TTL must exceed the evaluation interval.
 	LeaseName string
 	LeaseTTL  time.Duration
-	// SeriesRetention is how long a series without samples is kept.
+	// SeriesRetention is how long a series without samples still counts as
+	// quiet rather than gone (CompileOptions); 0 means
+	// DefaultSeriesRetention.
 	SeriesRetention time.Duration
+	// Parallelism bounds the queries run at once; 0 means
+	// DefaultParallelism.
+	Parallelism int
+	// QueryTimeout bounds one query; 0 means DefaultQueryTimeout.
+	QueryTimeout time.Duration
+	// MaxSeriesPerPolicy bounds the series one policy may return: a policy
+	// returning more fails for the cycle (its alerts keep their state);
+	// 0 means DefaultMaxSeriesPerPolicy.
+	MaxSeriesPerPolicy int
 	// Clock returns the evaluation time; time.Now when nil.
 	Clock   func() time.Time
 	Options Options
@@ -59,20 +78,24 @@ type Report struct {
 	Holder       string    `json:"holder"`
 	LeaseExpires time.Time `json:"lease_expires"`
 	Policies     int       `json:"policies"`
-	Series       int       `json:"series"`
-	Pending      int       `json:"pending"`
-	Firing       int       `json:"firing"`
-	Changed      int       `json:"changed"`
-	Deleted      int       `json:"deleted"`
-	Notified     int       `json:"notified"`
-	Republished  int       `json:"republished"`
+	// Failed counts the policies whose queries failed this cycle; their
+	// alerts kept their state. FairnessFailed says that the fairness
+	// query failed.
+	Failed         int  `json:"failed_policies"`
+	FairnessFailed bool `json:"fairness_failed,omitempty"`
+	Pending        int  `json:"pending"`
+	Firing         int  `json:"firing"`
+	Changed        int  `json:"changed"`
+	Deleted        int  `json:"deleted"`
+	Notified       int  `json:"notified"`
+	Republished    int  `json:"republished"`
 }
 
 // NewRunner checks the options and returns a Runner.
 func NewRunner(o RunnerOptions) (*Runner, error) {
 	const op = "alerting.NewRunner"
-	if o.Store == nil || o.Publisher == nil || o.Series == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "store, publisher and series are required")
+	if o.Store == nil || o.Publisher == nil || o.Querier == nil {
+		return nil, governor.Errorf(governor.Invalid, op, "store, publisher and querier are required")
 	}
 	if o.Holder == "" {
 		return nil, governor.Errorf(governor.Invalid, op, "holder id is required")
@@ -85,6 +108,15 @@ func NewRunner(o RunnerOptions) (*Runner, error) {
 	}
 	if o.SeriesRetention <= 0 {
 		o.SeriesRetention = DefaultSeriesRetention
+	}
+	if o.Parallelism <= 0 {
+		o.Parallelism = DefaultParallelism
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = DefaultQueryTimeout
+	}
+	if o.MaxSeriesPerPolicy <= 0 {
+		o.MaxSeriesPerPolicy = DefaultMaxSeriesPerPolicy
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -110,10 +142,12 @@ func (r *Runner) LastReport() Report {
 	return r.last
 }
 
-// Evaluate runs one cycle: prune old series, acquire or renew the lease,
-// and, if this instance holds it, re-publish what earlier cycles recorded
-// but did not send, evaluate policies and fairness, commit the changes
-// fenced by the lease and publish the new notifications.
+// Evaluate runs one cycle: acquire or renew the lease and, if this
+// instance holds it, re-publish what earlier cycles recorded but did not
+// send, query the metrics engine for every policy and for fairness,
+// evaluate, commit the changes fenced by the lease and publish the new
+// notifications. A policy whose queries fail keeps its alerts' state and
+// the cycle returns an Unavailable error after committing the rest.
 func (r *Runner) Evaluate(ctx context.Context) (Report, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -126,8 +160,6 @@ func (r *Runner) evaluate(ctx context.Context) (Report, error) {
 	const op = "alerting.Runner.Evaluate"
 	now := r.o.Clock().UTC()
 	rep := Report{At: now}
-	r.o.Series.Prune(now.Add(-r.o.SeriesRetention))
-	rep.Series = r.o.Series.Len()
 	lease, err := r.o.Store.AcquireLease(ctx, r.o.LeaseName, r.o.Holder, now, r.o.LeaseTTL)
 	if err != nil {
 		return rep, err
@@ -167,14 +199,25 @@ func (r *Runner) evaluate(ctx context.Context) (Report, error) {
 		rep.Republished += len(sent)
 		errs = append(errs, err)
 	}
-	out := Evaluate(Input{Now: now, Policies: policies, Silences: silences, Alerts: alerts, Series: r.o.Series, Options: r.o.Options})
+	results, qerr := r.query(ctx, policies, now)
+	rep.Failed = len(policies) - len(results)
+	if qerr != nil {
+		errs = append(errs, qerr)
+	}
+	out := Evaluate(Input{Now: now, Policies: policies, Silences: silences, Alerts: alerts, Results: results, Options: r.o.Options})
 	if f := r.o.Fairness; f != nil {
-		fo := EvaluateFairness(FairnessInput{Now: now, Alerts: alerts, Series: r.o.Series, Retention: r.o.Options.withDefaults().ResolvedRetention, FairnessOptions: *f})
-		out.Put = append(out.Put, fo.Put...)
-		out.Delete = append(out.Delete, fo.Delete...)
-		out.Notifications = append(out.Notifications, fo.Notifications...)
-		out.Pending += fo.Pending
-		out.Firing += fo.Firing
+		elems, err := r.run(ctx, FairnessQuery(*f), now)
+		if err != nil {
+			rep.FairnessFailed = true
+			errs = append(errs, fmt.Errorf("fairness: %w", err))
+		} else {
+			fo := EvaluateFairness(FairnessInput{Now: now, Alerts: alerts, Shares: ParseShares(elems, *f), Retention: r.o.Options.withDefaults().ResolvedRetention, FairnessOptions: *f})
+			out.Put = append(out.Put, fo.Put...)
+			out.Delete = append(out.Delete, fo.Delete...)
+			out.Notifications = append(out.Notifications, fo.Notifications...)
+			out.Pending += fo.Pending
+			out.Firing += fo.Firing
+		}
 	}
 	rep.Pending, rep.Firing = out.Pending, out.Firing
 	if len(out.Put) > 0 || len(out.Delete) > 0 {
@@ -208,6 +251,77 @@ func (r *Runner) evaluate(ctx context.Context) (Report, error) {
 		return rep, governor.Wrap(governor.Unavailable, op, err)
 	}
 	return rep, nil
+}
+
+// query runs the queries of every policy at now, at most Parallelism at
+// once, and returns the active series of the policies whose queries all
+// succeeded, with an error summing up the failures.
+func (r *Runner) query(ctx context.Context, policies []Policy, now time.Time) (map[string][]Active, error) {
+	co := CompileOptions{Lookback: r.o.Options.withDefaults().Lookback, SeriesRetention: r.o.SeriesRetention}
+	type job struct {
+		policy int
+		query  int
+	}
+	compiled := make([][]Query, len(policies))
+	answers := make([][][]Element, len(policies))
+	failed := make([]error, len(policies))
+	var jobs []job
+	for i := range policies {
+		compiled[i] = policies[i].Compile(co)
+		answers[i] = make([][]Element, len(compiled[i]))
+		for j := range compiled[i] {
+			jobs = append(jobs, job{i, j})
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan job)
+	for range min(r.o.Parallelism, max(len(jobs), 1)) {
+		wg.Go(func() {
+			for jb := range next {
+				elems, err := r.run(ctx, compiled[jb.policy][jb.query].Expr, now)
+				if err == nil && len(elems) > r.o.MaxSeriesPerPolicy {
+					err = governor.Errorf(governor.Invalid, "alerting.Runner.query", "returns %d series, limit %d per policy", len(elems), r.o.MaxSeriesPerPolicy)
+					elems = nil
+				}
+				mu.Lock()
+				if err != nil && failed[jb.policy] == nil {
+					failed[jb.policy] = err
+				}
+				answers[jb.policy][jb.query] = elems
+				mu.Unlock()
+			}
+		})
+	}
+	for _, jb := range jobs {
+		next <- jb
+	}
+	close(next)
+	wg.Wait()
+	results := make(map[string][]Active, len(policies))
+	var errs []error
+	for i := range policies {
+		p := &policies[i]
+		if err := failed[i]; err != nil {
+			if len(errs) < 3 {
+				errs = append(errs, fmt.Errorf("policy %s: %w", p.Name, err))
+			}
+			r.o.Logger.WarnContext(ctx, "policy not evaluated, its alerts keep their state", "policy", p.Name, "error", err.Error())
+			continue
+		}
+		results[p.Name] = p.Activate(compiled[i], answers[i])
+	}
+	if n := len(policies) - len(results); n > 0 {
+		return results, governor.Wrap(governor.Unavailable, "alerting.Runner.query", fmt.Errorf("%d of %d policies not evaluated: %w", n, len(policies), errors.Join(errs...)))
+	}
+	return results, nil
+}
+
+// run runs one query within the query timeout.
+func (r *Runner) run(ctx context.Context, expr string, at time.Time) ([]Element, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.o.QueryTimeout)
+	defer cancel()
+	return r.o.Querier.Query(ctx, expr, at)
 }
 
 // publish publishes a's outbox in order, stopping at the first failure,

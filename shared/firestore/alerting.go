@@ -17,6 +17,7 @@ import (
 // deployments (environments sharing a project, or tests) keep apart:
 //
 //	monitors/{namespace}/policies/{name}
+//	  expr                              string (PromQL, "" for a simple policy)
 //	  metric, comparison, severity      string
 //	  labels                            map of strings
 //	  threshold                         double
@@ -87,6 +88,7 @@ func (s *AlertStore) col(name string) *fs.CollectionRef { return s.root.Collecti
 
 // alertPolicyDoc is the stored form of a policy; the name is the document id.
 type alertPolicyDoc struct {
+	Expr          string            `firestore:"expr"`
 	Metric        string            `firestore:"metric"`
 	Labels        map[string]string `firestore:"labels"`
 	Comparison    string            `firestore:"comparison"`
@@ -106,7 +108,7 @@ func alertDuration(d time.Duration) string {
 
 func toAlertPolicyDoc(p alerting.Policy) alertPolicyDoc {
 	return alertPolicyDoc{
-		Metric: p.Metric, Labels: p.Labels, Comparison: string(p.Comparison), Threshold: p.Threshold,
+		Expr: p.Expr, Metric: p.Metric, Labels: p.Labels, Comparison: string(p.Comparison), Threshold: p.Threshold,
 		For: alertDuration(p.For), KeepFiringFor: alertDuration(p.KeepFiringFor), AbsentFor: alertDuration(p.AbsentFor),
 		Severity: string(p.Severity),
 	}
@@ -119,7 +121,7 @@ func decodeAlertPolicy(snap *fs.DocumentSnapshot) (alerting.Policy, error) {
 		return alerting.Policy{}, governor.Wrap(governor.Internal, op+" "+snap.Ref.ID, err)
 	}
 	p := alerting.Policy{
-		Name: snap.Ref.ID, Metric: d.Metric, Labels: d.Labels, Comparison: alerting.Comparison(d.Comparison),
+		Name: snap.Ref.ID, Expr: d.Expr, Metric: d.Metric, Labels: d.Labels, Comparison: alerting.Comparison(d.Comparison),
 		Threshold: d.Threshold, Severity: alerting.Severity(d.Severity),
 	}
 	for _, f := range []struct {

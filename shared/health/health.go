@@ -216,3 +216,16 @@ func (m *Monitor) Report(ctx context.Context) Report {
 	}
 	return Report{Status: Worst(statuses...), Checks: all, Usage: u, At: clock().UTC()}
 }
+
+// PingDegraded returns a check that is healthy when probe succeeds and
+// degraded with the error otherwise: for a dependency whose loss degrades
+// the service without stopping it, such as the metrics engine of the
+// monitor, whose alerts keep their state while it is away.
+func PingDegraded(name string, probe func(ctx context.Context) error) Checker {
+	return checkFunc{name, func(ctx context.Context) Check {
+		if err := probe(ctx); err != nil {
+			return Check{Name: name, Status: Degraded, Detail: err.Error()}
+		}
+		return Check{Name: name, Status: Healthy}
+	}}
+}

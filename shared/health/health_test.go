@@ -159,6 +159,8 @@ func TestChecks(t *testing.T) {
 		{"store down", OverdueTimers(fakeStore{err: errors.New("unavailable")}, clock, limits), Critical},
 		{"ping ok", Ping("pubsub", func(context.Context) error { return nil }), Healthy},
 		{"ping fails", Ping("pubsub", func(context.Context) error { return errors.New("no route") }), Critical},
+		{"degrading ping ok", PingDegraded("metrics_engine", func(context.Context) error { return nil }), Healthy},
+		{"metrics engine down degrades", PingDegraded("metrics_engine", func(context.Context) error { return errors.New("connection refused") }), Degraded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

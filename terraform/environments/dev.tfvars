@@ -24,10 +24,7 @@ governor_function = {
 }
 
 services = {
-  query = { max_instances = 1 }
-  # No instance kept running: the per-minute evaluation keeps one warm, and
-  # a development monitor may lose its series when it is recycled.
-  monitor    = { min_instances = 0 }
+  query      = { max_instances = 1 }
   integrator = { max_instances = 1 }
 }
 
