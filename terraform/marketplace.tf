@@ -161,7 +161,9 @@ locals {
       AUTONOMICS_MARKETPLACE_SERVICE                  = var.marketplace.service_name
       AUTONOMICS_MARKETPLACE_USAGE_METRICS            = jsonencode(var.marketplace.usage_metrics)
       # Only the push identity may hand the Procurement actuator an action.
-      AUTONOMICS_MARKETPLACE_PUSH_CALLERS = google_service_account.push.email
+      AUTONOMICS_MARKETPLACE_PUSH_CALLERS      = google_service_account.push.email
+      AUTONOMICS_MARKETPLACE_SCHEDULER_CALLERS = google_service_account.scheduler_invoker.email
+      AUTONOMICS_MARKETPLACE_MAX_DELIVERIES    = tostring(local.marketplace_action_deliveries)
     },
     lookup(var.extra_env, "marketplace", {}),
   )

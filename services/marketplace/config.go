@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,16 @@ const (
 	// that may push actions (the Pub/Sub push identity); empty admits
 	// every caller Cloud Run lets through.
 	EnvPushCallers = "AUTONOMICS_MARKETPLACE_PUSH_CALLERS"
+	// EnvSchedulerCallers lists, comma-separated, the emails of the
+	// identities that may start a reconciliation or a usage report (the
+	// scheduler's account); empty admits every caller Cloud Run lets
+	// through.
+	EnvSchedulerCallers = "AUTONOMICS_MARKETPLACE_SCHEDULER_CALLERS"
+	// EnvMaxDeliveries is the delivery attempts of the actions
+	// subscription's dead-letter policy: at the last one the actuator
+	// reports a still-failing action as failed rather than let Pub/Sub
+	// dead-letter it unheard (0, the default, for none).
+	EnvMaxDeliveries = "AUTONOMICS_MARKETPLACE_MAX_DELIVERIES"
 )
 
 // maxUsageMetricsEnv bounds EnvUsageMetrics.
@@ -66,7 +77,8 @@ type config struct {
 	UsageWindow                                 time.Duration
 	Namespace                                   string
 	GiveUpAfter                                 time.Duration
-	PushCallers                                 []string
+	PushCallers, SchedulerCallers               []string
+	MaxDeliveries                               int
 }
 
 // loadConfig reads the configuration through getenv and checks it.
@@ -118,12 +130,27 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		*dst = d
 	}
-	for _, e := range strings.Split(getenv(EnvPushCallers), ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			c.PushCallers = append(c.PushCallers, e)
+	c.PushCallers = splitList(getenv(EnvPushCallers))
+	c.SchedulerCallers = splitList(getenv(EnvSchedulerCallers))
+	if v := strings.TrimSpace(getenv(EnvMaxDeliveries)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100 {
+			return fail("%s %q: want 0 to 100 (Pub/Sub's limit is 100)", EnvMaxDeliveries, v)
 		}
+		c.MaxDeliveries = n
 	}
 	return c, nil
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // isLoopback reports whether rawURL's host is a loopback address or

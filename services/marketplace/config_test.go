@@ -323,3 +323,33 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxDeliveries(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  int
+		ok    bool
+	}{
+		{"", 0, true}, {"100", 100, true}, {" 5 ", 5, true}, {"0", 0, true},
+		{"101", 0, false}, {"-1", 0, false}, {"many", 0, false}, {"1e2", 0, false},
+	} {
+		c, err := loadConfig(envWith(EnvMaxDeliveries, tc.value))
+		if !tc.ok {
+			mustRefuse(t, c, err, EnvMaxDeliveries)
+			continue
+		}
+		if err != nil || c.MaxDeliveries != tc.want {
+			t.Errorf("%s=%q: MaxDeliveries %d, %v; want %d", EnvMaxDeliveries, tc.value, c.MaxDeliveries, err, tc.want)
+		}
+	}
+}
+
+func TestSchedulerCallersSplit(t *testing.T) {
+	c, err := loadConfig(envWith(EnvSchedulerCallers, " a@x.iam.gserviceaccount.com, ,b@x.iam.gserviceaccount.com "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.SchedulerCallers) != 2 || c.SchedulerCallers[0] != "a@x.iam.gserviceaccount.com" || c.SchedulerCallers[1] != "b@x.iam.gserviceaccount.com" {
+		t.Errorf("SchedulerCallers = %q", c.SchedulerCallers)
+	}
+}

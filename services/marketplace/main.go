@@ -101,7 +101,7 @@ func newHandler(ctx context.Context, cfg config, rt *platform.Runtime) (http.Han
 	}
 	adapter, err := marketplace.NewAdapter(marketplace.AdapterOptions{
 		Provider: cfg.Provider, Procurement: client, Accounts: accounts,
-		Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger, MeterProvider: mp,
+		Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger, MeterProvider: mp, Callers: cfg.PushCallers,
 	})
 	if err != nil {
 		return nil, err
@@ -109,14 +109,14 @@ func newHandler(ctx context.Context, cfg config, rt *platform.Runtime) (http.Han
 	actuator, err := procurement.NewActuator(procurement.ActuatorOptions{
 		Client: client, Accounts: accounts, Publisher: rt.Publisher, Topics: rt.Topics,
 		Kinds: webhook.KindsOf(machines.New(nil)), Logger: rt.Logger, MeterProvider: mp,
-		GiveUpAfter: cfg.GiveUpAfter, Callers: cfg.PushCallers,
+		GiveUpAfter: cfg.GiveUpAfter, Callers: cfg.PushCallers, MaxDeliveries: cfg.MaxDeliveries,
 	})
 	if err != nil {
 		return nil, err
 	}
 	reconciler, err := marketplace.NewReconciler(marketplace.ReconcilerOptions{
 		Provider: cfg.Provider, Procurement: client, Accounts: accounts, Governors: rt.Store,
-		Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger, MeterProvider: mp,
+		Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger, MeterProvider: mp, Callers: cfg.SchedulerCallers,
 	})
 	if err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func newHandler(ctx context.Context, cfg config, rt *platform.Runtime) (http.Han
 		reporter, err := usage.New(usage.Options{
 			Service: cfg.Service, Client: sc, Accounts: accounts, Governors: rt.Store, Windows: windows,
 			Publisher: rt.Publisher, Topics: rt.Topics, Metrics: cfg.UsageMetrics, Window: cfg.UsageWindow,
-			Logger: rt.Logger, MeterProvider: mp,
+			Logger: rt.Logger, MeterProvider: mp, Callers: cfg.SchedulerCallers,
 		})
 		if err != nil {
 			return nil, err

@@ -86,6 +86,10 @@ type AdapterOptions struct {
 	MeterProvider metric.MeterProvider
 	// Now stamps the events; time.Now when nil.
 	Now func() time.Time
+	// Callers, when set, are the only caller emails (the push
+	// subscription's identity) Handler accepts; others are answered 403
+	// and change nothing.
+	Callers []string
 }
 
 // Adapter turns Marketplace notifications into governor events. It is
@@ -145,37 +149,74 @@ type Result struct {
 	Events []string `json:"events,omitempty"`
 }
 
+// MaxDeadLetterBody bounds the part of a refused push body that is
+// dead-lettered: a body that is no push delivery is kept up to this many
+// bytes.
+const MaxDeadLetterBody = 64 << 10
+
+// AttrTruncated is the dead-letter attribute marking a push body kept
+// only in part: it holds the number of bytes kept.
+const AttrTruncated = "dead_letter_truncated"
+
 // Handler serves POST /v1/notifications/push: a Pub/Sub push delivery of
 // a Marketplace notification, capped at event.MaxPushBytes. It answers 204
-// once the notification is done with (mapped, ignored or dead-lettered),
-// 503 when Pub/Sub should redeliver it, and 400 or 413 for a body that is
-// not a push delivery.
+// once the notification is done with (mapped, ignored or dead-lettered)
+// and 503 when Pub/Sub should redeliver it. A body that is no push
+// delivery, or over the cap, can never succeed: Pub/Sub would redeliver
+// any other answer, so it is dead-lettered (its first MaxDeadLetterBody
+// bytes, with the reason) and acknowledged with 204; only a failure to
+// dead-letter it is a 503. With AdapterOptions.Callers set, a push from
+// another identity is answered 403 and nothing is read.
 func (a *Adapter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PushPath, func(w http.ResponseWriter, r *http.Request) {
+		const op = "marketplace.push"
+		ctx := r.Context()
+		if !Allowed(a.o.Callers, r) {
+			Forbidden(w, "only the push identity of the notifications subscription may push notifications")
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, event.MaxPushBytes))
 		if err != nil {
 			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				httpjson.Error(w, &governor.Error{Code: governor.Invalid, Op: "marketplace.push",
-					Message: "push body exceeds " + strconv.Itoa(event.MaxPushBytes) + " bytes", Err: tooBig})
+			if !errors.As(err, &tooBig) {
+				httpjson.Error(w, governor.Errorf(governor.Unavailable, op, "reading the push body: %s", httpjson.Truncate(err.Error(), 200)))
 				return
 			}
-			httpjson.Error(w, governor.Wrap(governor.Invalid, "marketplace.push", err))
+			cause := &governor.Error{Code: governor.Invalid, Op: op, Message: "push body exceeds " + strconv.Itoa(event.MaxPushBytes) + " bytes", Err: tooBig}
+			a.refuse(ctx, w, body, cause)
 			return
 		}
 		m, err := event.ParsePush(body)
 		if err != nil {
-			httpjson.Error(w, err)
+			a.refuse(ctx, w, body, err)
 			return
 		}
-		if _, err := a.Handle(r.Context(), m); err != nil {
+		if _, err := a.Handle(ctx, m); err != nil {
 			httpjson.Error(w, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	return mux
+}
+
+// refuse dead-letters a push body that is no push delivery (at most
+// MaxDeadLetterBody bytes of it) with the reason and acknowledges it;
+// only a failure to publish is answered 503, so that Pub/Sub redelivers.
+func (a *Adapter) refuse(ctx context.Context, w http.ResponseWriter, body []byte, cause error) {
+	attrs := map[string]string{}
+	if len(body) > MaxDeadLetterBody {
+		body = body[:MaxDeadLetterBody]
+		attrs[AttrTruncated] = strconv.Itoa(MaxDeadLetterBody)
+	}
+	a.notifications.Add(ctx, 1, metric.WithAttributes(attribute.String("event_type", "unknown"), attribute.String("outcome", OutcomeInvalid)))
+	a.o.Logger.WarnContext(ctx, "push body refused and dead-lettered", "error", governor.ErrorMessage(cause), "bytes", len(body))
+	if err := a.deadLetter(ctx, event.Message{Data: body, Attributes: attrs}, Notification{}, cause); err != nil {
+		httpjson.Error(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // Handle handles one notification message. It returns an Unavailable

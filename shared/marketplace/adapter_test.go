@@ -1,11 +1,15 @@
 package marketplace_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -357,13 +361,20 @@ func TestEntitlementWithoutAnAccountIsDeadLettered(t *testing.T) {
 	h.deadLettered(t, data, "entitlement account")
 }
 
-func TestOversizePushBodyIsRefused(t *testing.T) {
+// TestOversizePushBodyIsDeadLetteredAndAcknowledged pushes a body over
+// the cap: no redelivery can mend it, so its head is dead-lettered with
+// the reason and it is acknowledged rather than redelivered for ever.
+func TestOversizePushBodyIsDeadLetteredAndAcknowledged(t *testing.T) {
 	h := newHarness(t)
 	body := append([]byte(`{"message":{"data":"`), make([]byte, event.MaxPushBytes)...)
-	if code := h.pushBody(t, body); code != http.StatusRequestEntityTooLarge {
-		t.Errorf("oversize push body = %d, want 413", code)
+	if code := h.pushBody(t, body); code != http.StatusNoContent {
+		t.Errorf("oversize push body = %d, want 204 once dead-lettered", code)
 	}
-	if len(h.pub.On(h.topics.DeadLetter())) != 0 || h.proc.gets != 0 {
+	h.deadLettered(t, body[:marketplace.MaxDeadLetterBody], "exceeds")
+	if a := h.pub.On(h.topics.DeadLetter())[0].Attributes; a[marketplace.AttrTruncated] != strconv.Itoa(marketplace.MaxDeadLetterBody) {
+		t.Errorf("dead letter attributes %v, want %s", a, marketplace.AttrTruncated)
+	}
+	if h.proc.gets != 0 {
 		t.Error("an oversize body was acted upon")
 	}
 }
@@ -378,19 +389,78 @@ func TestOversizeNotificationIsDeadLettered(t *testing.T) {
 	h.deadLettered(t, data, "limit")
 }
 
-func TestNotAPushBodyIsRefused(t *testing.T) {
-	h := newHarness(t)
+// TestNotAPushBodyIsDeadLetteredAndAcknowledged pushes bodies that are
+// no push delivery: each is dead-lettered as received with the reason and
+// acknowledged, since Pub/Sub redelivers anything but a 2xx.
+func TestNotAPushBodyIsDeadLetteredAndAcknowledged(t *testing.T) {
 	for _, body := range []string{`{}`, `[]`, `{"message":{"data":"***"}}`, `not json`} {
-		if code := h.pushBody(t, []byte(body)); code != http.StatusBadRequest {
-			t.Errorf("push body %s = %d, want 400", body, code)
+		h := newHarness(t)
+		if code := h.pushBody(t, []byte(body)); code != http.StatusNoContent {
+			t.Errorf("push body %s = %d, want 204 once dead-lettered", body, code)
+		}
+		h.deadLettered(t, []byte(body), "")
+		if a := h.pub.On(h.topics.DeadLetter())[0].Attributes; a[engine.AttrDeadLetterReason] == "" || a[engine.AttrDeadLetterCode] != string(governor.Invalid) {
+			t.Errorf("push body %s: dead letter attributes %v, want a reason and code invalid", body, a)
+		}
+		if h.proc.gets != 0 {
+			t.Errorf("push body %s was acted upon", body)
 		}
 	}
+	h := newHarness(t)
 	req, _ := http.NewRequest(http.MethodGet, marketplace.PushPath, nil)
 	rec := newRecorder()
 	h.handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET = %d, want 405", rec.Code)
 	}
+}
+
+// TestUndeliverablePushBodyWithDeadLettersDownIsRedelivered keeps a body
+// that is no push delivery when it cannot be dead-lettered: 503.
+func TestUndeliverablePushBodyWithDeadLettersDownIsRedelivered(t *testing.T) {
+	h := newHarness(t)
+	h.pub.Fail(true)
+	if code := h.pushBody(t, []byte(`not json`)); code != http.StatusServiceUnavailable {
+		t.Errorf("push body with Pub/Sub down = %d, want 503", code)
+	}
+}
+
+// TestPushFromAnotherIdentityIsForbidden plants a notification from a
+// caller other than the push subscription's identity: 403, nothing read
+// or published.
+func TestPushFromAnotherIdentityIsForbidden(t *testing.T) {
+	const push = "push@example.iam.gserviceaccount.com"
+	h := newHarness(t, func(o *marketplace.AdapterOptions) { o.Callers = []string{push} })
+	h.proc.entitlement(entID, marketplace.EntitlementActive, "basic")
+	body := event.PushBody(fixture(t, "entitlement_active"), nil, "m")
+	for name, auth := range map[string]string{"anonymous": "", "another identity": bearer("intruder@example.com")} {
+		req := httptest.NewRequest(http.MethodPost, marketplace.PushPath, bytes.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("%s: push = %d, want 403", name, rec.Code)
+		}
+	}
+	if n := len(h.pub.On(h.topics.Domain(governor.Entitlement))) + len(h.pub.On(h.topics.DeadLetter())); n != 0 || h.proc.gets != 0 {
+		t.Fatalf("a forbidden push published %d messages and made %d reads", n, h.proc.gets)
+	}
+	req := httptest.NewRequest(http.MethodPost, marketplace.PushPath, bytes.NewReader(body))
+	req.Header.Set("Authorization", bearer(push))
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNoContent || len(h.events(t, governor.Entitlement)) != 1 {
+		t.Errorf("push from the push identity = %d, %d events; want 204 and the event", rec.Code, len(h.events(t, governor.Entitlement)))
+	}
+}
+
+// bearer is an Authorization header carrying an unsigned ID token for
+// email, as Cloud Run forwards it.
+func bearer(email string) string {
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	return "Bearer " + enc(`{"alg":"RS256"}`) + "." + enc(`{"email":"`+email+`"}`) + ".sig"
 }
 
 func TestProcurement503IsAnswered503AndPublishesNothing(t *testing.T) {
@@ -511,5 +581,34 @@ func TestNewAdapterRefusesBadOptions(t *testing.T) {
 		if _, err := marketplace.NewAdapter(o); governor.ErrorCode(err) != governor.Invalid {
 			t.Errorf("NewAdapter(provider %q) = %v, want invalid", p, err)
 		}
+	}
+}
+
+// TestPlanChangedWithASecondChangePendingKeepsTheNewPlan delivers
+// ENTITLEMENT_PLAN_CHANGED when Procurement already awaits approval of a
+// second change: plan_changed with the plan that took effect goes first,
+// then plan_change_requested with the pending one.
+func TestPlanChangedWithASecondChangePendingKeepsTheNewPlan(t *testing.T) {
+	h := newHarness(t)
+	e := h.proc.entitlement(entID, marketplace.EntitlementPendingPlanChangeApproval, "pro")
+	e.NewPendingPlan = "enterprise"
+	data := fixture(t, "entitlement_plan_changed")
+	if code := h.push(t, data, "m"); code != http.StatusNoContent {
+		t.Fatalf("push = %d, want 204", code)
+	}
+	evs := h.events(t, governor.Entitlement)
+	if len(evs) != 2 || evs[0].Name != marketplace.EvPlanChanged || evs[1].Name != marketplace.EvPlanChangeRequested {
+		t.Fatalf("published %v, want plan_changed then plan_change_requested", types(evs))
+	}
+	var changed, requested struct{ Plan string }
+	_ = json.Unmarshal(evs[0].Data, &changed)
+	_ = json.Unmarshal(evs[1].Data, &requested)
+	if changed.Plan != "pro" || requested.Plan != "enterprise" {
+		t.Errorf("plans %q then %q, want pro then enterprise", changed.Plan, requested.Plan)
+	}
+	var n struct{ EventID string }
+	_ = json.Unmarshal(data, &n)
+	if evs[0].ID != n.EventID || evs[1].ID != n.EventID+"-2" {
+		t.Errorf("ids %s, %s; want %s and %s-2", evs[0].ID, evs[1].ID, n.EventID, n.EventID)
 	}
 }

@@ -200,6 +200,9 @@ var rules = []Rule{
 		Meaning: "the plan change took effect",
 		States: byState(map[string][]governor.EventName{
 			EntitlementActive: {EvPlanChanged},
+			// A second change is already awaiting approval: the plan that
+			// took effect first, then the change asked for.
+			EntitlementPendingPlanChangeApproval: {EvPlanChanged, EvPlanChangeRequested},
 		}),
 	},
 	{

@@ -98,6 +98,10 @@ type ReconcilerOptions struct {
 	// notification is probably still on its way; DefaultSettle when 0,
 	// none when negative.
 	Settle time.Duration
+	// Callers, when set, are the only caller emails (the scheduler's
+	// identity) Handler accepts; others are answered 403 and change
+	// nothing.
+	Callers []string
 }
 
 // Reconciler compares Procurement's entitlements with their governors and
@@ -458,10 +462,15 @@ func Corrective(state, plan string, inst governor.Instance) (events []governor.E
 // Handler serves POST /v1/reconcile: one run, from the cursor in the
 // optional JSON body {"state", "page_token"} (at most 4 KiB), answered
 // with the Report as JSON; 503 with the error when a transient fault
-// stopped the run.
+// stopped the run. With ReconcilerOptions.Callers set, a call from another
+// identity is answered 403 and runs nothing.
 func (r *Reconciler) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+ReconcilePath, func(w http.ResponseWriter, req *http.Request) {
+		if !Allowed(r.o.Callers, req) {
+			Forbidden(w, "only the scheduler's identity may start a reconciliation")
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxCursorBytes))
 		if err != nil {
 			var tooBig *http.MaxBytesError

@@ -334,3 +334,34 @@ func TestCorrective(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcileFromAnotherIdentityIsForbidden starts a run as a caller
+// other than the scheduler: 403 and nothing published.
+func TestReconcileFromAnotherIdentityIsForbidden(t *testing.T) {
+	const scheduler = "scheduler@example.iam.gserviceaccount.com"
+	h := newRecHarness(t, func(o *marketplace.ReconcilerOptions) { o.Callers = []string{scheduler} })
+	h.proc.entitlement("e-1", marketplace.EntitlementActive, "basic")
+	post := func(auth string) int {
+		req := httptest.NewRequest(http.MethodPost, marketplace.ReconcilePath, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.rec.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, auth := range []string{"", bearer("intruder@example.com")} {
+		if code := post(auth); code != http.StatusForbidden {
+			t.Errorf("reconcile with %q = %d, want 403", auth, code)
+		}
+	}
+	if n := len(h.pub.On(h.topics.Domain(governor.Entitlement))); n != 0 {
+		t.Fatalf("a forbidden call published %d events", n)
+	}
+	if code := post(bearer(scheduler)); code != http.StatusOK {
+		t.Errorf("reconcile as the scheduler = %d, want 200", code)
+	}
+	if n := len(h.pub.On(h.topics.Domain(governor.Entitlement))); n == 0 {
+		t.Error("the scheduler's run corrected no drift")
+	}
+}

@@ -169,6 +169,12 @@ type ActuatorOptions struct {
 	// Callers, when set, are the only caller emails (the push
 	// subscription's identity) Handler accepts; others are answered 403.
 	Callers []string
+	// MaxDeliveries, when set, is the push subscription's
+	// maxDeliveryAttempts: a delivery whose deliveryAttempt reaches it and
+	// still fails for now fails for good (actuation_failed and a dead
+	// letter, 204), so that Pub/Sub's own dead-lettering never swallows a
+	// failure the governor should hear of. 0 is unlimited.
+	MaxDeliveries int
 }
 
 // Actuator carries out marketplace.* actions through the Procurement
@@ -209,6 +215,9 @@ func NewActuator(o ActuatorOptions) (*Actuator, error) {
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = DefaultAttemptTimeout
 	}
+	if o.MaxDeliveries < 0 {
+		return nil, governor.Errorf(governor.Invalid, op, "max deliveries %d: want 0 (unlimited) or more", o.MaxDeliveries)
+	}
 	m := o.MeterProvider.Meter("github.com/autonomics/autonomics/shared/marketplace/procurement")
 	actions, err := m.Int64Counter(MetricActions, metric.WithDescription("Marketplace actions handled by the Procurement actuator, by kind and outcome."))
 	if err != nil {
@@ -241,10 +250,12 @@ func (a *Actuator) count(ctx context.Context, kind string, o Outcome) {
 
 // Handler serves POST /v1/actions/push, the push endpoint of the
 // subscription of autonomics-actions filtered to marketplace.* actions.
-// The body is capped at MaxPushBody (a larger one is refused with 413
-// and nothing done). A body that is no push, or no action of Autonomics,
-// is copied to the dead-letter topic with the reason and acknowledged
-// (204), since no retry can mend it. An action handled, skipped, or
+// The body is capped at MaxPushBody: a larger one is copied in part
+// (its first marketplace.MaxDeadLetterBody bytes) to the dead-letter
+// topic with the reason and acknowledged (204), and nothing else is done.
+// A body that is no push, or no action of Autonomics, is copied to the
+// dead-letter topic with the reason and acknowledged (204), since no
+// retry can mend it; only a failure to dead-letter is answered 503. An action handled, skipped, or
 // failed for good (and reported) is acknowledged (204); one that failed
 // for now is answered 503 so that Pub/Sub redelivers it.
 func (a *Actuator) Handler() http.Handler {
@@ -269,7 +280,7 @@ func (a *Actuator) push(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &tooBig):
 		a.log.WarnContext(ctx, "push body over its cap refused", "limit", MaxPushBody)
-		httpjson.Error(w, &governor.Error{Code: governor.Invalid, Op: op, Message: "push body exceeds " + strconv.Itoa(MaxPushBody) + " bytes", Err: tooBig})
+		a.deadLetterInvalid(w, r, event.Message{Data: body}, &governor.Error{Code: governor.Invalid, Op: op, Message: "push body exceeds " + strconv.Itoa(MaxPushBody) + " bytes", Err: tooBig})
 		return
 	case err != nil:
 		httpjson.Error(w, governor.Errorf(governor.Unavailable, op, "reading the push body: %s", truncate(err.Error(), 200)))
@@ -285,7 +296,7 @@ func (a *Actuator) push(w http.ResponseWriter, r *http.Request) {
 		a.deadLetterInvalid(w, r, m, err)
 		return
 	}
-	if _, err := a.Handle(ctx, act); err != nil {
+	if _, err := a.HandleDelivery(ctx, act, m.DeliveryAttempt); err != nil {
 		httpjson.Error(w, governor.Wrap(governor.Unavailable, op, err))
 		return
 	}
@@ -293,13 +304,18 @@ func (a *Actuator) push(w http.ResponseWriter, r *http.Request) {
 }
 
 // deadLetterInvalid copies a message that is no action to the dead-letter
-// topic with the reason, and acknowledges it; only a failure to publish
-// is answered 503.
+// topic with the reason (at most marketplace.MaxDeadLetterBody bytes of
+// its data), and acknowledges it; only a failure to publish is answered
+// 503.
 func (a *Actuator) deadLetterInvalid(w http.ResponseWriter, r *http.Request, m event.Message, cause error) {
 	ctx := r.Context()
 	reason := truncate(governor.ErrorMessage(cause), 1000)
-	attrs := make(map[string]string, len(m.Attributes)+4)
+	attrs := make(map[string]string, len(m.Attributes)+5)
 	maps.Copy(attrs, m.Attributes)
+	if len(m.Data) > marketplace.MaxDeadLetterBody {
+		m.Data = m.Data[:marketplace.MaxDeadLetterBody]
+		attrs[marketplace.AttrTruncated] = strconv.Itoa(marketplace.MaxDeadLetterBody)
+	}
 	attrs[engine.AttrDeadLetterReason] = reason
 	attrs[engine.AttrDeadLetterCode] = string(governor.Invalid)
 	attrs[engine.AttrDeadLetterDomain] = DeadLetterDomain
@@ -326,8 +342,16 @@ type actionData struct {
 // Handle carries out one action and says what became of it. A nil error
 // means the action is settled (done, already, skipped, ignored, or failed
 // for good and reported); an error (Unavailable) means it is to be
-// delivered again.
+// delivered again. It is HandleDelivery without a delivery count.
 func (a *Actuator) Handle(ctx context.Context, act webhook.Action) (Outcome, error) {
+	return a.HandleDelivery(ctx, act, 0)
+}
+
+// HandleDelivery is Handle for the delivery-th delivery of the action
+// (the push's deliveryAttempt; 0 when unknown): a transient failure of a
+// delivery at or past ActuatorOptions.MaxDeliveries, or of an action older
+// than GiveUpAfter, fails for good instead of being delivered again.
+func (a *Actuator) HandleDelivery(ctx context.Context, act webhook.Action, delivery int) (Outcome, error) {
 	const op = "procurement.Handle"
 	log := a.log.With("action_id", act.ID, "kind", act.Kind, "tenant", act.Tenant, "subject", act.Subject)
 	if !strings.HasPrefix(act.Kind, KindPrefix) {
@@ -356,6 +380,13 @@ func (a *Actuator) Handle(ctx context.Context, act webhook.Action) (Outcome, err
 		a.count(ctx, act.Kind, OutcomeSkipped)
 		return OutcomeSkipped, nil
 	default:
+		reason := "reading the tenant's Marketplace account: " + governor.ErrorMessage(err)
+		if !governor.IsRetryable(err) {
+			return a.fail(ctx, log, act, reason, 0)
+		}
+		if giveUp := a.giveUp(act, delivery); giveUp != "" {
+			return a.fail(ctx, log, act, giveUp+": "+reason, 0)
+		}
 		log.WarnContext(ctx, "tenant's Marketplace account not read; Pub/Sub will redeliver", "error", err.Error())
 		a.count(ctx, act.Kind, OutcomeRetried)
 		return OutcomeRetried, governor.Wrap(governor.Unavailable, op, err)
@@ -385,12 +416,25 @@ func (a *Actuator) Handle(ctx context.Context, act webhook.Action) (Outcome, err
 			break
 		}
 	}
-	if age := a.now().Sub(act.Time); age >= a.o.GiveUpAfter {
-		return a.fail(ctx, log, act, "gave up after "+a.o.GiveUpAfter.String()+": "+governor.ErrorMessage(last), attempts)
+	if giveUp := a.giveUp(act, delivery); giveUp != "" {
+		return a.fail(ctx, log, act, giveUp+": "+governor.ErrorMessage(last), attempts)
 	}
 	log.WarnContext(ctx, "marketplace action failed for now; Pub/Sub will redeliver", "attempts", attempts, "error", governor.ErrorMessage(last))
 	a.count(ctx, act.Kind, OutcomeRetried)
 	return OutcomeRetried, governor.Wrap(governor.Unavailable, op, last)
+}
+
+// giveUp says why an action still failing for now is to fail for good
+// (it is older than GiveUpAfter, or this is its last delivery), or ""
+// when it is to be delivered again.
+func (a *Actuator) giveUp(act webhook.Action, delivery int) string {
+	if age := a.now().Sub(act.Time); age >= a.o.GiveUpAfter {
+		return "gave up after " + a.o.GiveUpAfter.String()
+	}
+	if a.o.MaxDeliveries > 0 && delivery >= a.o.MaxDeliveries {
+		return "gave up at delivery " + strconv.Itoa(delivery) + " of at most " + strconv.Itoa(a.o.MaxDeliveries)
+	}
+	return ""
 }
 
 // attempt makes one attempt at an action, holding the lock of its

@@ -520,15 +520,126 @@ func TestInvalidActionDataFailsForGood(t *testing.T) {
 	}
 }
 
-func TestOversizePushIsRefused(t *testing.T) {
+// TestOversizePushIsDeadLetteredAndAcknowledged pushes a body over the
+// cap: its head is dead-lettered with the reason and it is acknowledged,
+// since Pub/Sub would redeliver any other answer for ever; no call is
+// made.
+func TestOversizePushIsDeadLetteredAndAcknowledged(t *testing.T) {
 	e := newEnv(t)
 	body := append([]byte(`{"message":{"data":"`), bytes.Repeat([]byte("A"), MaxPushBody)...)
 	body = append(body, `"}}`...)
-	if st := e.post(t, body); st != http.StatusRequestEntityTooLarge {
-		t.Fatalf("oversize push: %d, want 413", st)
+	if st := e.post(t, body); st != http.StatusNoContent {
+		t.Fatalf("oversize push: %d, want 204 once dead-lettered", st)
 	}
-	if n := len(e.pub.On(topics.DeadLetter())) + len(e.s.Calls()); n != 0 {
+	dl := e.pub.On(topics.DeadLetter())
+	if len(dl) != 1 || !bytes.Equal(dl[0].Data, body[:marketplace.MaxDeadLetterBody]) ||
+		!strings.Contains(dl[0].Attributes[engine.AttrDeadLetterReason], "exceeds") ||
+		dl[0].Attributes[marketplace.AttrTruncated] != strconv.Itoa(marketplace.MaxDeadLetterBody) {
+		t.Fatalf("dead letters %d; want one with the body's head, the reason and %s", len(dl), marketplace.AttrTruncated)
+	}
+	if n := len(e.s.Calls()) + len(e.pub.On(topics.Internal(governor.Entitlement))); n != 0 {
 		t.Fatalf("oversize push did something (%d)", n)
+	}
+}
+
+// TestAccountsPermanentErrorFailsForGood makes the tenant's link
+// unreadable for good: actuation_failed and a dead letter, not 503 for
+// ever.
+func TestAccountsPermanentErrorFailsForGood(t *testing.T) {
+	e := newEnv(t)
+	tenant, ent := e.customer(t, "acct-1", true)
+	e.accounts.err = governor.Errorf(governor.Invalid, "fake", "link document is corrupt")
+	a := e.approveEnt(t, tenant, ent)
+	if st := e.postAction(t, a); st != http.StatusNoContent {
+		t.Fatalf("push: %d, want 204 (failed for good, reported)", st)
+	}
+	if _, f := decodeFailure(t, e, governor.Entitlement); !strings.Contains(f.Reason, "corrupt") || f.ActionID != a.ID {
+		t.Errorf("failure %+v", f)
+	}
+	if n := len(e.pub.On(topics.DeadLetter())); n != 1 {
+		t.Errorf("%d dead letters, want 1", n)
+	}
+}
+
+// TestAccountsUnavailablePastGiveUpAfterFailsForGood keeps the link
+// store down past GiveUpAfter: the action fails for good.
+func TestAccountsUnavailablePastGiveUpAfterFailsForGood(t *testing.T) {
+	e := newEnv(t)
+	tenant, ent := e.customer(t, "acct-1", true)
+	e.accounts.err = governor.Errorf(governor.Unavailable, "fake", "firestore down")
+	a := e.approveEnt(t, tenant, ent)
+	if out, err := e.handle(t, a); out != OutcomeRetried || err == nil {
+		t.Fatalf("young action: %s, %v; want retried", out, err)
+	}
+	e.clock.Advance(DefaultGiveUpAfter + time.Minute)
+	mustHandle(t, e, a, OutcomeFailed)
+	if _, f := decodeFailure(t, e, governor.Entitlement); !strings.Contains(f.Reason, "gave up after") || !strings.Contains(f.Reason, "firestore down") {
+		t.Errorf("failure %+v", f)
+	}
+}
+
+// pushAt is a push body of an action at a delivery attempt.
+func pushAt(t *testing.T, a webhook.Action, delivery int) []byte {
+	t.Helper()
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(event.PushBody(a.Raw, a.Attributes, a.MessageID), &body); err != nil {
+		t.Fatal(err)
+	}
+	body["deliveryAttempt"] = json.RawMessage(strconv.Itoa(delivery))
+	out, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestLastDeliveryOfATransientFailureFailsForGood fails for now on every
+// delivery: before MaxDeliveries it is redelivered; at the last one it
+// fails for good, so that Pub/Sub's dead-lettering does not swallow it.
+func TestLastDeliveryOfATransientFailureFailsForGood(t *testing.T) {
+	e := newEnv(t, func(o *ActuatorOptions) { o.MaxDeliveries = 5; o.Backoff = []time.Duration{} })
+	tenant, ent := e.customer(t, "acct-1", true)
+	e.s.FailNext(ent+":approve", 503, 0)
+	a := e.approveEnt(t, tenant, ent)
+	for _, d := range []int{0, 1, 4} {
+		if st := e.post(t, pushAt(t, a, d)); st != http.StatusServiceUnavailable {
+			t.Fatalf("delivery %d: %d, want 503", d, st)
+		}
+	}
+	if n := len(e.pub.On(topics.Internal(governor.Entitlement))) + len(e.pub.On(topics.DeadLetter())); n != 0 {
+		t.Fatalf("%d messages before the last delivery", n)
+	}
+	if st := e.post(t, pushAt(t, a, 5)); st != http.StatusNoContent {
+		t.Fatalf("last delivery: %d, want 204 (failed for good, reported)", st)
+	}
+	if _, f := decodeFailure(t, e, governor.Entitlement); !strings.Contains(f.Reason, "delivery 5 of at most 5") {
+		t.Errorf("failure %+v", f)
+	}
+	if n := len(e.pub.On(topics.DeadLetter())); n != 1 {
+		t.Errorf("%d dead letters, want 1", n)
+	}
+}
+
+// TestLastDeliveryWithAccountsDownFailsForGood: the same for a link
+// store that stays down.
+func TestLastDeliveryWithAccountsDownFailsForGood(t *testing.T) {
+	e := newEnv(t, func(o *ActuatorOptions) { o.MaxDeliveries = 3 })
+	tenant, ent := e.customer(t, "acct-1", true)
+	e.accounts.err = governor.Errorf(governor.Unavailable, "fake", "firestore down")
+	a := e.approveEnt(t, tenant, ent)
+	if st := e.post(t, pushAt(t, a, 2)); st != http.StatusServiceUnavailable {
+		t.Fatalf("delivery 2: %d, want 503", st)
+	}
+	if st := e.post(t, pushAt(t, a, 3)); st != http.StatusNoContent {
+		t.Fatalf("delivery 3: %d, want 204", st)
+	}
+	decodeFailure(t, e, governor.Entitlement)
+}
+
+func TestNegativeMaxDeliveriesIsRefused(t *testing.T) {
+	_, err := NewActuator(ActuatorOptions{Client: &Client{}, Accounts: &fakeAccounts{}, Publisher: &webhooktest.Publisher{}, Topics: topics, Kinds: kinds, MaxDeliveries: -1})
+	if governor.ErrorCode(err) != governor.Invalid {
+		t.Errorf("NewActuator with MaxDeliveries -1 = %v; want Invalid", err)
 	}
 }
 

@@ -76,7 +76,16 @@ type Options struct {
 	// the query parameter tenant); otherwise the answer is 200 with JSON
 	// {"tenant", "account"}. It must be an absolute http(s) URL.
 	Redirect string
+	// PublishBackoff is the wait before each retry of an event whose
+	// publishing failed, within the request: DefaultPublishBackoff when
+	// nil, no retries when empty. The sign-up is answered 503 only once
+	// they are spent.
+	PublishBackoff []time.Duration
 }
+
+// DefaultPublishBackoff is the retry schedule of a failed publish: three
+// tries in all, well inside a browser's patience.
+var DefaultPublishBackoff = []time.Duration{100 * time.Millisecond, 400 * time.Millisecond}
 
 // Server is the sign-up endpoint. It is an http.Handler.
 type Server struct {
@@ -105,6 +114,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.MeterProvider == nil {
 		o.MeterProvider = noop.NewMeterProvider()
+	}
+	if o.PublishBackoff == nil {
+		o.PublishBackoff = DefaultPublishBackoff
 	}
 	s := &Server{o: o, source: engine.MarketplaceSourcePrefix + o.Provider}
 	if o.Redirect != "" {
@@ -247,15 +259,32 @@ func tokenOf(r *http.Request) (string, error) {
 
 // publish publishes the account's requested then verified events to the
 // customer_account domain topic, in that order, each acknowledged before
-// the next.
+// the next. A failed publish is retried after each wait of
+// Options.PublishBackoff, so that a verified lost to a passing fault does
+// not leave the account requested but never verified; the events' ids
+// are deterministic, so a retry is a duplicate the governor ignores.
 func (s *Server) publish(ctx context.Context, account, tenant string) error {
 	now := s.o.Now().UTC()
 	for _, name := range []governor.EventName{EventRequested, EventVerified} {
 		ev := SignupEvent(s.source, account, tenant, name, now)
 		data, attrs := event.Encode(ev)
 		m := store.Message{Topic: s.o.Topics.Domain(governor.CustomerAccount), Data: data, Attributes: attrs, OrderingKey: tenant}
-		if err := s.o.Publisher.Publish(ctx, m); err != nil {
-			return err
+		for try := 0; ; try++ {
+			err := s.o.Publisher.Publish(ctx, m)
+			if err == nil {
+				break
+			}
+			if try >= len(s.o.PublishBackoff) || ctx.Err() != nil {
+				return err
+			}
+			s.o.Logger.WarnContext(ctx, "sign-up event not published; retrying", "event", string(name), "try", try+1, "error", err.Error())
+			t := time.NewTimer(s.o.PublishBackoff[try])
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return err
+			case <-t.C:
+			}
 		}
 	}
 	return nil

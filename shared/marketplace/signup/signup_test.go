@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/marketplace"
+	"github.com/autonomics/autonomics/shared/store"
 	"github.com/autonomics/autonomics/shared/webhook/webhooktest"
 )
 
@@ -309,4 +311,96 @@ func smallKeyCert(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return certPEM(t, k, webhooktest.Epoch.Add(-time.Hour), webhooktest.Epoch.Add(time.Hour))
+}
+
+// flakyPublisher fails the first fails publications of verified events.
+type flakyPublisher struct {
+	inner *webhooktest.Publisher
+	mu    sync.Mutex
+	fails int
+	calls int
+}
+
+func (f *flakyPublisher) Publish(ctx context.Context, m store.Message) error {
+	f.mu.Lock()
+	f.calls++
+	fail := strings.HasSuffix(m.Attributes["ce-type"], "."+string(EventVerified)) && f.fails > 0
+	if fail {
+		f.fails--
+	}
+	f.mu.Unlock()
+	if fail {
+		return governor.Errorf(governor.Unavailable, "flaky", "publishing is down for now")
+	}
+	return f.inner.Publish(ctx, m)
+}
+
+// TestVerifiedPublishFailsThenSucceedsWithinTheRequest loses the verified
+// publish twice after requested went out: the request retries it and
+// answers 200 with both events published.
+func TestVerifiedPublishFailsThenSucceedsWithinTheRequest(t *testing.T) {
+	f := &flakyPublisher{fails: 2}
+	h := newHarness(t, func(o *Options) {
+		f.inner = o.Publisher.(*webhooktest.Publisher)
+		o.Publisher = f
+		o.PublishBackoff = []time.Duration{time.Millisecond, time.Millisecond}
+	})
+	w := h.post(h.certs.valid(t, h.clock.Now()), nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d %s, want 200 after in-request retries", w.Code, w.Body.String())
+	}
+	if evs := h.published(t); len(evs) != 2 || evs[0].Name != EventRequested || evs[1].Name != EventVerified {
+		t.Errorf("published %+v, want requested then verified", evs)
+	}
+	if f.calls != 4 {
+		t.Errorf("%d publish calls, want 4 (requested, verified three times)", f.calls)
+	}
+}
+
+// TestVerifiedPublishDownPastTheRetriesIs503 keeps verified failing past
+// the retries: 503, so that the customer (or Marketplace) tries again.
+func TestVerifiedPublishDownPastTheRetriesIs503(t *testing.T) {
+	f := &flakyPublisher{fails: 3}
+	h := newHarness(t, func(o *Options) {
+		f.inner = o.Publisher.(*webhooktest.Publisher)
+		o.Publisher = f
+		o.PublishBackoff = []time.Duration{time.Millisecond, time.Millisecond}
+	})
+	tok := h.certs.valid(t, h.clock.Now())
+	if w := h.post(tok, nil); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d %s, want 503 once the retries are spent", w.Code, w.Body.String())
+	}
+	if evs := h.published(t); len(evs) != 1 || evs[0].Name != EventRequested {
+		t.Fatalf("published %+v, want requested only", evs)
+	}
+	if w := h.post(tok, nil); w.Code != http.StatusOK {
+		t.Fatalf("second try: %d %s, want 200", w.Code, w.Body.String())
+	}
+}
+
+// TestPlainHTTPIssuerOffLoopbackIsRefused: keys fetched in the clear from
+// another host could be swapped on the way; only a loopback host may use
+// http.
+func TestPlainHTTPIssuerOffLoopbackIsRefused(t *testing.T) {
+	tests := []struct {
+		issuer string
+		ok     bool
+	}{
+		{"http://www.googleapis.com/robot/v1/metadata/x509/x", false},
+		{"http://10.0.0.7:8799/certs", false},
+		{"http://127.0.0.1.example.com/certs", false},
+		{"http://localhost:8799/certs", true},
+		{"http://127.0.0.1:8799/certs", true},
+		{"http://[::1]:8799/certs", true},
+		{"https://certs.example.com/keys", true},
+	}
+	for _, tt := range tests {
+		_, err := NewVerifier(VerifierOptions{Audience: "a", Issuer: tt.issuer})
+		if (err == nil) != tt.ok {
+			t.Errorf("NewVerifier(issuer %s) = %v; want accepted %v", tt.issuer, err, tt.ok)
+		}
+		if err != nil && governor.ErrorCode(err) != governor.Invalid {
+			t.Errorf("issuer %s: %v, want Invalid", tt.issuer, err)
+		}
+	}
 }

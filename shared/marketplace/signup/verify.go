@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -93,6 +95,16 @@ type Verifier struct {
 	keys             *keySet
 }
 
+// loopback reports whether host names this machine: localhost or a
+// loopback address.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
 // NewVerifier returns a Verifier, or an Invalid *governor.Error for bad
 // options.
 func NewVerifier(o VerifierOptions) (*Verifier, error) {
@@ -103,8 +115,13 @@ func NewVerifier(o VerifierOptions) (*Verifier, error) {
 	if o.Issuer == "" {
 		o.Issuer = GoogleIssuer
 	}
-	if u, err := url.Parse(o.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+	u, err := url.Parse(o.Issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 		return nil, governor.Errorf(governor.Invalid, op, "issuer %s is not an absolute http(s) URL", httpjson.Quote(o.Issuer))
+	}
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		// Keys fetched in the clear could be swapped by anyone on the path.
+		return nil, governor.Errorf(governor.Invalid, op, "issuer %s: http is allowed only on a loopback host (localhost, 127.0.0.0/8, ::1); use https", httpjson.Quote(o.Issuer))
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
+	"github.com/autonomics/autonomics/shared/marketplace"
 )
 
 // Path is where Handler serves a run.
@@ -19,10 +20,15 @@ const Path = "/v1/usage/report"
 // left undone, or the status of the run's error with
 // {"report": …, "error": {"code", "message"}} so that the caller retries.
 // The body must be empty or {}; a run already in progress in this process
-// is a 409.
+// is a 409. With Options.Callers set, a call from another identity is
+// answered 403 and runs nothing.
 func (r *Reporter) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		const op = "usage.Handler"
+		if !marketplace.Allowed(r.o.Callers, req) {
+			marketplace.Forbidden(w, "only the scheduler's identity may start a usage report run")
+			return
+		}
 		if req.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			httpjson.Write(w, http.StatusMethodNotAllowed, map[string]any{"error": map[string]string{"code": string(governor.Invalid), "message": "use POST"}})

@@ -17,7 +17,10 @@
 // A check answering checkErrors means the customer must be stopped:
 // usage_blocked is published to the entitlement governor (internal topic,
 // source autonomics/actuator/usage) and nothing is reported until a check
-// passes again, which publishes usage_restored.
+// passes again, which publishes usage_restored. An entitlement is
+// blocked while its Block record says so or while its governor's data
+// says "blocked":"usage" (the record's write may have failed after
+// usage_blocked went out).
 package usage
 
 import (
@@ -163,6 +166,9 @@ type Options struct {
 	// (DefaultBackoff when 0).
 	Attempts int
 	Backoff  time.Duration
+	// Callers, when set, are the only caller emails (the scheduler's
+	// identity) Handler accepts; others are answered 403 and run nothing.
+	Callers []string
 }
 
 // Reporter reports usage. It is safe for concurrent use; runs in one
@@ -284,6 +290,10 @@ type state struct {
 type entitlement struct {
 	tenant, id, consumer string
 	state                governor.State
+	// usageBlocked is the governor's own word that the entitlement is
+	// suspended by a usage block (its data has "blocked":"usage"): it
+	// stands for the Block record when writing that record failed.
+	usageBlocked bool
 }
 
 // Run reports every window due. The error is nil when nothing was left
@@ -367,11 +377,15 @@ func (r *Reporter) tenant(ctx context.Context, tenant string, now, boundary time
 	for _, in := range ents {
 		var d struct {
 			UsageReportingID string `json:"usage_reporting_id"`
+			Blocked          string `json:"blocked"`
 		}
 		if len(in.Data) == 0 || json.Unmarshal(in.Data, &d) != nil || d.UsageReportingID == "" || !validID(in.Subject) {
 			continue
 		}
-		list = append(list, entitlement{tenant: tenant, id: in.Subject, consumer: d.UsageReportingID, state: in.State})
+		list = append(list, entitlement{
+			tenant: tenant, id: in.Subject, consumer: d.UsageReportingID, state: in.State,
+			usageBlocked: in.State == suspended && d.Blocked == "usage",
+		})
 	}
 	if len(list) == 0 {
 		return nil
@@ -394,10 +408,13 @@ func (r *Reporter) tenant(ctx context.Context, tenant string, now, boundary time
 // entitlement plans the windows of one entitlement, checks its consumer
 // and hands the operations to the batcher.
 func (r *Reporter) entitlement(ctx context.Context, e entitlement, usage map[string]int64, now, boundary time.Time, b *batcher) error {
-	block, blocked, err := r.o.Windows.Block(ctx, e.id)
+	block, recorded, err := r.o.Windows.Block(ctx, e.id)
 	if err != nil {
 		return err
 	}
+	// A usage_blocked whose record was not written still blocks: the
+	// governor's data says so.
+	blocked := recorded || e.usageBlocked
 	open := billable[e.state] || e.state == suspended && blocked
 	cursors, err := r.o.Windows.Cursors(ctx, e.id)
 	if err != nil {
@@ -477,7 +494,7 @@ func (r *Reporter) entitlement(ctx context.Context, e entitlement, usage map[str
 	if len(jobs) == 0 {
 		return first
 	}
-	if err := r.check(ctx, e, block, blocked, jobs, b); err != nil {
+	if err := r.check(ctx, e, block, recorded, blocked, jobs, b); err != nil {
 		if errors.Is(err, errHeld) {
 			return first
 		}
@@ -492,11 +509,13 @@ func (r *Reporter) entitlement(ctx context.Context, e entitlement, usage map[str
 }
 
 // check checks the entitlement's consumer with its first operation. A
-// check error publishes usage_blocked (once per block) and holds the jobs
-// back; a passing check of a blocked entitlement publishes
+// check error publishes usage_blocked (once per recorded block: until
+// the Block is written, it is published again, under the same id for the
+// same window) and holds the jobs back; a passing check of a blocked
+// entitlement (by its Block record or by the governor's data) publishes
 // usage_restored. It returns a non-nil error when the jobs must not be
 // reported.
-func (r *Reporter) check(ctx context.Context, e entitlement, block Block, blocked bool, jobs []job, b *batcher) error {
+func (r *Reporter) check(ctx context.Context, e entitlement, block Block, recorded, blocked bool, jobs []job, b *batcher) error {
 	w := jobs[0].window
 	req := &servicecontrol.CheckRequest{Operation: &servicecontrol.Operation{
 		OperationId: w.OperationID, OperationName: OperationName, ConsumerId: w.ConsumerID,
@@ -523,7 +542,7 @@ func (r *Reporter) check(ctx context.Context, e entitlement, block Block, blocke
 		reason := blockReason(ce.Code, ce.Detail)
 		r.o.Logger.WarnContext(ctx, "usage check refused the consumer; usage is held back",
 			"tenant", e.tenant, "entitlement", e.id, "consumer", w.ConsumerID, "operation_id", w.OperationID, "code", ce.Code, "detail", ce.Detail)
-		if blocked {
+		if recorded {
 			return errHeld
 		}
 		if e.state != "active" && e.state != suspended {

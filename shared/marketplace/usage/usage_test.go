@@ -2,6 +2,7 @@ package usage_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -367,6 +368,62 @@ func TestBlockedEventIsRepublishedWhenPublishingFailed(t *testing.T) {
 	h.mustRun(at(13, 20))
 	if evs := h.events(); len(evs) != 1 || evs[0].ID != usage.EventID("ent-1", at(12, 0), usage.EventBlocked) {
 		t.Fatalf("events %+v; want usage_blocked once published", evs)
+	}
+}
+
+// TestFailedBlockRecordStillRestores loses the Block record after
+// usage_blocked went out: the governor's "blocked":"usage" stands for it,
+// so the block is sent again under the same id while the check fails, and
+// usage_restored goes out once it passes.
+func TestFailedBlockRecordStillRestores(t *testing.T) {
+	h := newHarness(t, nil)
+	tenant := h.customer("acct-1", "ent-1", "api_calls")
+	h.mustRun(at(12, 10))
+	h.usage(tenant, "api_calls", 5)
+	h.sc.BlockConsumer(consumer("ent-1"), "BILLING_DISABLED")
+	h.store.FailBlocks(true)
+	if _, err := h.run(at(13, 5)); governor.ErrorCode(err) != governor.Unavailable {
+		t.Fatalf("run with block writes down = %v; want Unavailable", err)
+	}
+	if _, recorded, _ := h.store.Block(context.Background(), "ent-1"); recorded {
+		t.Fatal("a block was recorded though its write failed")
+	}
+	// The governor took usage_blocked.
+	blockedData := `{"plan":"metered","usage_reporting_id":"` + consumer("ent-1") + `","blocked":"usage","blocked_reason":"BILLING_DISABLED"}`
+	h.gov.put(tenant, governor.Entitlement, "ent-1", "suspended", blockedData)
+	h.store.FailBlocks(false)
+	// Still refused: usage_blocked again, same id, and now recorded.
+	rep := h.mustRun(at(14, 5))
+	if rep.Blocked != 1 || len(h.sc.Reports()) != 0 {
+		t.Fatalf("report %+v, %d reports; want usage_blocked re-sent and nothing reported", rep, len(h.sc.Reports()))
+	}
+	evs := h.events()
+	want := usage.EventID("ent-1", at(12, 0), usage.EventBlocked)
+	if len(evs) != 2 || evs[0].ID != want || evs[1].ID != want {
+		t.Fatalf("events %+v; want usage_blocked twice under id %s", evs, want)
+	}
+	if _, recorded, _ := h.store.Block(context.Background(), "ent-1"); !recorded {
+		t.Fatal("the re-sent block was not recorded")
+	}
+	// Lose the record again, then the check passes: usage_restored.
+	if err := h.store.DeleteBlock(context.Background(), "ent-1"); err != nil {
+		t.Fatal(err)
+	}
+	h.sc.Unblock(consumer("ent-1"))
+	h.usage(tenant, "api_calls", 8)
+	rep = h.mustRun(at(15, 5))
+	if rep.Restored != 1 || rep.Reported != 1 {
+		t.Fatalf("report %+v; want 1 restored and the held window reported", rep)
+	}
+	evs = h.events()
+	if last := evs[len(evs)-1]; last.Name != usage.EventRestored || last.ID != usage.EventID("ent-1", at(12, 0), usage.EventRestored) {
+		t.Fatalf("last event %+v; want usage_restored", last)
+	}
+	// Active again: windows open and report as before.
+	h.gov.put(tenant, governor.Entitlement, "ent-1", "active", `{"plan":"metered","usage_reporting_id":"`+consumer("ent-1")+`"}`)
+	h.mustRun(at(16, 5))
+	if ops := h.reported("ent-1", metricName); len(ops) != 2 || ops[1].Metrics[metricName] != 3 {
+		t.Fatalf("reported %+v; want the held window then [13,16)=3", ops)
 	}
 }
 
@@ -738,4 +795,45 @@ func TestCheckErrorDuringAPendingChangeIsHeldWithoutAnEvent(t *testing.T) {
 	if evs := h.events(); len(evs) != 1 || evs[0].Name != usage.EventBlocked {
 		t.Fatalf("events %+v once active again; want usage_blocked", evs)
 	}
+}
+
+// TestHandlerRefusesAnotherIdentity starts a run as a caller other than
+// the scheduler: 403 and nothing checked or reported.
+func TestHandlerRefusesAnotherIdentity(t *testing.T) {
+	const scheduler = "scheduler@example.iam.gserviceaccount.com"
+	h := newHarness(t, func(o *usage.Options) { o.Callers = []string{scheduler} })
+	tenant := h.customer("acct-1", "ent-1", "api_calls")
+	h.mustRun(at(12, 10))
+	h.usage(tenant, "api_calls", 5)
+	h.clock.Set(at(13, 5))
+	post := func(auth string) int {
+		req := httptest.NewRequest(http.MethodPost, usage.Path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.r.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, auth := range []string{"", bearer("intruder@example.com")} {
+		if code := post(auth); code != http.StatusForbidden {
+			t.Errorf("run with %q = %d, want 403", auth, code)
+		}
+	}
+	if n := len(h.sc.Calls()); n != 0 {
+		t.Fatalf("a forbidden run made %d Service Control calls", n)
+	}
+	if code := post(bearer(scheduler)); code != http.StatusOK {
+		t.Fatalf("run as the scheduler = %d, want 200", code)
+	}
+	if n := len(h.sc.Reports()); n != 1 {
+		t.Errorf("%d operations reported by the scheduler's run; want 1", n)
+	}
+}
+
+// bearer is an Authorization header carrying an unsigned ID token for
+// email, as Cloud Run forwards it.
+func bearer(email string) string {
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	return "Bearer " + enc(`{"alg":"RS256"}`) + "." + enc(`{"email":"`+email+`"}`) + ".sig"
 }

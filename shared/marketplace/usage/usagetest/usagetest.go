@@ -227,11 +227,31 @@ func same(got, want usage.Cursor) error {
 var ErrInjected = errors.New("injected fault")
 
 // Faulty wraps a WindowStore and fails the cursor writes a predicate
-// selects, as a process that stops before its write leaves the store.
+// selects, as a process that stops before its write leaves the store, and
+// the block writes while told to.
 type Faulty struct {
 	usage.WindowStore
-	mu   sync.Mutex
-	fail func(c usage.Cursor) bool
+	mu         sync.Mutex
+	fail       func(c usage.Cursor) bool
+	failBlocks bool
+}
+
+// FailBlocks makes block writes (PutBlock) fail while on is true.
+func (f *Faulty) FailBlocks(on bool) {
+	f.mu.Lock()
+	f.failBlocks = on
+	f.mu.Unlock()
+}
+
+// PutBlock fails while FailBlocks is on, and writes b otherwise.
+func (f *Faulty) PutBlock(ctx context.Context, b usage.Block) error {
+	f.mu.Lock()
+	fail := f.failBlocks
+	f.mu.Unlock()
+	if fail {
+		return governor.Wrap(governor.Unavailable, "usagetest.Faulty", ErrInjected)
+	}
+	return f.WindowStore.PutBlock(ctx, b)
 }
 
 // FailPuts sets the predicate of the cursor writes that fail; nil stops
