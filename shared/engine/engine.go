@@ -55,6 +55,11 @@ const (
 	// MarketplaceSourcePrefix starts the source of the Marketplace
 	// adapter's events.
 	MarketplaceSourcePrefix = "marketplace/"
+	// TestClockSource is the CloudEvents source of the timeout events a
+	// test clock fires (package testclock). An engine accepts it, on the
+	// internal topics only, when Options.TestClock is on; a receipt whose
+	// event_source it is ran on a test clock.
+	TestClockSource = "autonomics/testclock"
 )
 
 // Dead-letter attributes added to the original message.
@@ -93,6 +98,12 @@ type Options struct {
 	// providers when nil.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// TestClock accepts timeouts from test clocks: events of source
+	// TestClockSource on the internal topics are sent by the scheduler,
+	// and such a timeout fires its armed timer even before the timer's
+	// due time, the test clock having moved it. Off in production, where
+	// that source is refused like any other unknown one.
+	TestClock bool
 }
 
 // Engine applies events to governors. It is safe for concurrent use.
@@ -209,7 +220,7 @@ func (e *Engine) Authorize(internal bool, ev governor.Event) error {
 	if m == nil {
 		return governor.Errorf(governor.Invalid, op, "domain %q is not served here", ev.Domain)
 	}
-	sender, err := SenderOf(internal, ev)
+	sender, err := e.SenderOf(internal, ev)
 	if err != nil {
 		return err
 	}
@@ -221,12 +232,26 @@ func (e *Engine) Authorize(internal bool, ev governor.Event) error {
 }
 
 // SenderOf classifies the sender of ev from the path it came by and its
-// source, refusing what a sender on that path may not claim.
+// source, refusing what a sender on that path may not claim. It is the
+// classification of a production engine: TestClockSource is refused.
 func SenderOf(internal bool, ev governor.Event) (governor.Sender, error) {
+	return senderOf(internal, false, ev)
+}
+
+// SenderOf classifies the sender of ev as the package function does,
+// except that with Options.TestClock on, TestClockSource on the internal
+// path is the scheduler.
+func (e *Engine) SenderOf(internal bool, ev governor.Event) (governor.Sender, error) {
+	return senderOf(internal, e.o.TestClock, ev)
+}
+
+func senderOf(internal, testClock bool, ev governor.Event) (governor.Sender, error) {
 	const op = "engine.SenderOf"
 	if internal {
 		switch {
 		case ev.Source == TimerSource:
+			return governor.SenderScheduler, nil
+		case testClock && ev.Source == TestClockSource:
 			return governor.SenderScheduler, nil
 		case ev.Source == MonitorSource:
 			return governor.SenderMonitor, nil
@@ -387,10 +412,14 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 		_, dspan := e.in.tracer.Start(ctx, "autonomics.decide")
 		nonce := make([]byte, 16)
 		_, _ = rand.Read(nonce)
-		d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Facts: facts, Now: now, Nonce: nonce})
+		decideInst, moved := e.testClockDue(inst, ev, now)
+		d, err := m.Decide(governor.Input{Instance: decideInst, Event: ev, Facts: facts, Now: now, Nonce: nonce})
 		if err != nil {
 			dspan.End()
 			return err
+		}
+		if moved != nil {
+			restoreTimer(d.Timers, strings.TrimPrefix(string(ev.Name), governor.TimeoutPrefix), *moved)
 		}
 		r := receipt.New(inst, ev, d, now)
 		if recording {
@@ -468,6 +497,50 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 	n, err := e.publish(ctx, entries)
 	res.Published = n
 	return res, err
+}
+
+// testClockDue returns the instance the decision sees. For a timeout from
+// a test clock (Options.TestClock on) whose armed timer is not due yet at
+// now, that timer is due now in the copy returned, so that the governor
+// does not refuse it as early; moved is then the timer as armed. Any other
+// event sees inst itself.
+func (e *Engine) testClockDue(inst governor.Instance, ev governor.Event, now time.Time) (governor.Instance, *governor.Timer) {
+	if !e.o.TestClock || ev.Source != TestClockSource {
+		return inst, nil
+	}
+	name, ok := strings.CutPrefix(string(ev.Name), governor.TimeoutPrefix)
+	if !ok {
+		return inst, nil
+	}
+	armed, ok := inst.Timers[name]
+	if !ok || !armed.Due.After(now) {
+		return inst, nil
+	}
+	var p struct {
+		TimerID string `json:"timer_id"`
+	}
+	if json.Unmarshal(ev.Data, &p) != nil || p.TimerID != armed.ID {
+		// The governor rejects it as no longer armed.
+		return inst, nil
+	}
+	out := inst
+	out.Timers = make(map[string]governor.Timer, len(inst.Timers))
+	for n, t := range inst.Timers {
+		out.Timers[n] = t
+	}
+	due := armed
+	due.Due = now
+	out.Timers[name] = due
+	return out, &armed
+}
+
+// restoreTimer puts back the timer a test clock made due when the
+// decision kept it armed (a rejected timeout keeps the instance's timers),
+// so that the instance keeps the due time its timer document has.
+func restoreTimer(timers map[string]governor.Timer, name string, armed governor.Timer) {
+	if t, ok := timers[name]; ok && t.ID == armed.ID {
+		timers[name] = armed
+	}
 }
 
 // facts loads what the machine's guards need, inside the transaction.

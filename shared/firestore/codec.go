@@ -29,6 +29,12 @@ func instanceDoc(inst governor.Instance) map[string]any {
 	}
 }
 
+// tenantDoc is the tenant index entry of tenant, created by the first
+// receipt of its first instance, decided at createdAt.
+func tenantDoc(tenant string, createdAt time.Time) map[string]any {
+	return map[string]any{"tenant_id": tenant, "created_at": createdAt}
+}
+
 func dedupDoc(k governor.Key, d store.Dedup) map[string]any {
 	return map[string]any{
 		"receipt_hash": d.ReceiptHash,

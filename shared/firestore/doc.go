@@ -9,6 +9,17 @@
 //
 // # Layout
 //
+// The tenant index, one document per tenant with at least one instance:
+//
+//	tenants/{tenant}
+//	  tenant_id                          string
+//	  created_at                         timestamp (decided_at of its first receipt)
+//
+// It is created in the transaction of the first receipt of an instance
+// (seq 1) when absent: that transaction alone reads it, and every other
+// decision writes exactly what it would write without the index. Data
+// written before the index existed is indexed by Store.IndexTenants.
+//
 // Instances, one document per governor instance:
 //
 //	tenants/{tenant}/instances/{domain}:{subject}
@@ -67,18 +78,32 @@
 //     < To, ordered by decided_at_ts then document path. The page token is
 //     the base64url of the last receipt's document path, and the next page
 //     starts after that document.
+//     With Newest both orders are descending, and the next page starts
+//     after the token's document in that order.
 //   - ReceiptsByExecution: a collection-group query on execution_id ==.
+//   - ReceiptsByCorrelation: a collection-group query on "receipts" with
+//     tenant_id == and correlation_id ==, ordered by decided_at_ts then
+//     document path.
+//   - Tenants: the tenants collection in document id order (the
+//     automatic index), from the prefix or after the cursor, ending before
+//     the least id past the prefix.
 //   - Outbox: outbox where receipt_hash ==, sorted by position.
 //   - Undelivered: outbox where delivered == false and created_at < before,
 //     ordered by created_at then id.
 //   - DueTimers: timers where due <= t, ordered by due then id.
 //
-// The composite indexes these need (all ascending; __name__ is implicit):
+// The composite indexes these need (ascending unless marked DESC;
+// __name__ is implicit, in the direction of the last field):
 //
 //	receipts  COLLECTION_GROUP  tenant_id, decided_at_ts
 //	receipts  COLLECTION_GROUP  tenant_id, domain, decided_at_ts
 //	receipts  COLLECTION_GROUP  tenant_id, subject, decided_at_ts
 //	receipts  COLLECTION_GROUP  tenant_id, domain, subject, decided_at_ts
+//	receipts  COLLECTION_GROUP  tenant_id, decided_at_ts DESC
+//	receipts  COLLECTION_GROUP  tenant_id, domain, decided_at_ts DESC
+//	receipts  COLLECTION_GROUP  tenant_id, subject, decided_at_ts DESC
+//	receipts  COLLECTION_GROUP  tenant_id, domain, subject, decided_at_ts DESC
+//	receipts  COLLECTION_GROUP  tenant_id, correlation_id, decided_at_ts
 //	outbox    COLLECTION        delivered, created_at
 //
 // and single-field settings:

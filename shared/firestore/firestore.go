@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
 	fs "cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -173,7 +175,8 @@ func (t *tx) Dedup(k governor.Key, source, id string) (string, bool, error) {
 // Write implements store.Tx: it validates c and stages its writes in the
 // transaction. The receipt is created with the precondition that it does
 // not exist, so the commit fails with a governor.Conflict error rather
-// than overwrite a receipt.
+// than overwrite a receipt. The first receipt of an instance also reads
+// the tenant document and writes it when it is absent.
 func (t *tx) Write(c store.Changes) error {
 	const op = "firestore.Tx.Write"
 	if t.written {
@@ -183,13 +186,36 @@ func (t *tx) Write(c store.Changes) error {
 	if err != nil {
 		return err
 	}
-	t.written = true
 	k := c.Instance.Key
+	// The first receipt of an instance (seq 1: the instance did not
+	// exist) adds its tenant to the index unless it is there: the only
+	// decision that reads the tenant document, all reads coming before
+	// the writes. Every other decision writes what it wrote before.
+	newTenant := false
+	if c.Receipt.Seq == 1 {
+		_, err := t.t.Get(t.s.tenantRef(k.Tenant))
+		switch {
+		case status.Code(err) == codes.NotFound:
+			newTenant = true
+		case err != nil:
+			return wrapErr(op, err)
+		}
+	}
+	t.written = true
 	stage := func(err error) error {
 		if err != nil {
 			return governor.Wrap(governor.Invalid, op, err)
 		}
 		return nil
+	}
+	if newTenant {
+		// Set, not Create: the transaction's read already keeps a
+		// concurrent first receipt from creating it meanwhile, and a
+		// precondition failure would surface as a Conflict of the
+		// decision.
+		if err := stage(t.t.Set(t.s.tenantRef(k.Tenant), tenantDoc(k.Tenant, decidedAt))); err != nil {
+			return err
+		}
 	}
 	if err := stage(t.t.Set(t.s.instanceRef(k), instanceDoc(c.Instance))); err != nil {
 		return err
@@ -266,6 +292,60 @@ func (s *Store) MoveTimer(ctx context.Context, k governor.Key, name string, due 
 		return governor.Timer{}, wrapErr(op, err)
 	}
 	return old, nil
+}
+
+// IndexTenants adds to the tenant index every tenant that has documents
+// (instances, dedup markers) but no tenant document, as data written
+// before the index existed has, with created_at now. It lists the tenant
+// ids the database holds, missing documents included, reads them in
+// batches and creates the missing ones; it is idempotent and safe to run
+// while decisions commit. It returns how many it created.
+func (s *Store) IndexTenants(ctx context.Context, now time.Time) (int, error) {
+	const op = "firestore.IndexTenants"
+	const batch = 300
+	added := 0
+	flush := func(refs []*fs.DocumentRef) error {
+		snaps, err := s.c.GetAll(ctx, refs)
+		if err != nil {
+			return wrapErr(op, err)
+		}
+		for _, snap := range snaps {
+			if snap.Exists() {
+				continue
+			}
+			_, err := snap.Ref.Create(ctx, tenantDoc(snap.Ref.ID, now))
+			switch {
+			case err == nil:
+				added++
+			case status.Code(err) != codes.AlreadyExists:
+				return wrapErr(op, err)
+			}
+		}
+		return nil
+	}
+	var refs []*fs.DocumentRef
+	it := s.c.Collection(colTenants).DocumentRefs(ctx)
+	for {
+		ref, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return added, wrapErr(op, err)
+		}
+		if refs = append(refs, ref); len(refs) == batch {
+			if err := flush(refs); err != nil {
+				return added, err
+			}
+			refs = refs[:0]
+		}
+	}
+	if len(refs) > 0 {
+		if err := flush(refs); err != nil {
+			return added, err
+		}
+	}
+	return added, nil
 }
 
 // wrapErr is fserr.Wrap.

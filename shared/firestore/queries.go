@@ -72,7 +72,8 @@ func (s *Store) Chain(ctx context.Context, k governor.Key, after int64, limit in
 }
 
 // Receipts implements store.Store with a collection-group query on
-// receipts, ordered by decided_at_ts and document path. PageSize <= 0
+// receipts, ordered by decided_at_ts and document path, both descending
+// when q.Newest. PageSize <= 0
 // means DefaultPageSize; it is capped at MaxPageSize. The page token is the
 // base64url of the last receipt's document path.
 func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.Receipt, string, error) {
@@ -102,7 +103,11 @@ func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.R
 	if !q.To.IsZero() {
 		query = query.Where("decided_at_ts", "<", q.To)
 	}
-	query = query.OrderBy("decided_at_ts", fs.Asc).OrderBy(fs.DocumentID, fs.Asc)
+	dir := fs.Asc
+	if q.Newest {
+		dir = fs.Desc
+	}
+	query = query.OrderBy("decided_at_ts", dir).OrderBy(fs.DocumentID, dir)
 	if q.PageToken != "" {
 		ref, err := s.tokenRef(op, q.PageToken, q.Tenant)
 		if err != nil {
@@ -186,6 +191,54 @@ func (s *Store) ReceiptsByExecution(ctx context.Context, executionID string) ([]
 		return cmp.Or(strings.Compare(a.TenantID, b.TenantID), strings.Compare(a.Domain, b.Domain),
 			strings.Compare(a.Subject, b.Subject), cmp.Compare(a.Seq, b.Seq))
 	})
+	return out, nil
+}
+
+// ReceiptsByCorrelation implements store.Store with a collection-group
+// query on receipts with tenant_id == and correlation_id ==, ordered by
+// decided_at_ts and document path.
+func (s *Store) ReceiptsByCorrelation(ctx context.Context, tenant, correlationID string, limit int) ([]receipt.Receipt, error) {
+	const op = "firestore.ReceiptsByCorrelation"
+	if err := store.CheckID(op, "tenant id", tenant); err != nil {
+		return nil, err
+	}
+	if err := store.CheckCorrelationID(op, correlationID); err != nil {
+		return nil, err
+	}
+	q := s.c.CollectionGroup(colReceipts).Where("tenant_id", "==", tenant).Where("correlation_id", "==", correlationID).
+		OrderBy("decided_at_ts", fs.Asc).OrderBy(fs.DocumentID, fs.Asc).Limit(store.Limit(limit))
+	return getAll(ctx, op, q, decodeReceipt)
+}
+
+// Tenants implements store.Store with a query on the tenants collection
+// in document id order, between cursors: after q.After, and from q.Prefix
+// to the first id past every id starting with it. The ids are checked
+// against the prefix again, so that a database comparing ids otherwise
+// than by code point returns no stray id.
+func (s *Store) Tenants(ctx context.Context, q store.TenantQuery) ([]string, error) {
+	const op = "firestore.Tenants"
+	if err := store.CheckTenantQuery(op, q); err != nil {
+		return nil, err
+	}
+	query := s.c.Collection(colTenants).Select().OrderBy(fs.DocumentID, fs.Asc)
+	if q.After >= q.Prefix && q.After != "" {
+		query = query.StartAfter(q.After)
+	} else if q.Prefix != "" {
+		query = query.StartAt(q.Prefix)
+	}
+	if end, ok := store.PrefixEnd(q.Prefix); ok {
+		query = query.EndBefore(end)
+	}
+	snaps, err := query.Limit(store.Limit(q.Limit)).Documents(ctx).GetAll()
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	out := make([]string, 0, len(snaps))
+	for _, snap := range snaps {
+		if id := snap.Ref.ID; strings.HasPrefix(id, q.Prefix) {
+			out = append(out, id)
+		}
+	}
 	return out, nil
 }
 

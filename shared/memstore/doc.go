@@ -5,8 +5,9 @@
 // optimistic and may run their function several times; times are kept in
 // UTC with microsecond precision; ids are refused where Firestore would
 // refuse them as document ids; receipts are append-only; page tokens have
-// the same shape. Every value is copied in and out, so callers never share
-// memory with the store.
+// the same shape; a tenant enters the tenant index with the first receipt
+// of its first instance only. Every value is copied in and out, so
+// callers never share memory with the store.
 //
 // Transactions record the revision of every document they read (instances
 // and dedup markers) and commit only if none changed since; a conflicting

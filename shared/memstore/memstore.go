@@ -42,6 +42,9 @@ type Store struct {
 	receipts  map[governor.Key][]receiptRec
 	outbox    map[string]outboxRec
 	timers    map[string]store.TimerEntry
+	// tenants is the tenant index, sorted: a tenant enters it with the
+	// first receipt of its first instance.
+	tenants []string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -155,6 +158,13 @@ func (s *Store) commit(ctx context.Context, t *tx) error {
 	s.rev++
 	s.instances[k] = instanceRec{inst: c.Instance, rev: s.rev}
 	s.receipts[k] = slices.Insert(chain, i, receiptRec{r: c.Receipt, at: t.decidedAt})
+	// The first receipt of an instance is the only decision that may add
+	// its tenant to the index, as in the Firestore store.
+	if c.Receipt.Seq == 1 {
+		if j, found := slices.BinarySearch(s.tenants, k.Tenant); !found {
+			s.tenants = slices.Insert(s.tenants, j, k.Tenant)
+		}
+	}
 	if c.Dedup.EventID != "" {
 		s.dedups[dedupKey{k, c.Dedup.Source, c.Dedup.EventID}] = dedupRec{d: c.Dedup, rev: s.rev}
 	}
@@ -341,6 +351,9 @@ func compareReceipts(a, b *receiptRec) int {
 		cmp.Compare(a.r.Seq, b.r.Seq))
 }
 
+// compareNewest is the reverse of compareReceipts.
+func compareNewest(a, b *receiptRec) int { return compareReceipts(b, a) }
+
 // Receipts implements store.Store. PageSize <= 0 means DefaultPageSize; it
 // is capped at MaxPageSize.
 func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.Receipt, string, error) {
@@ -360,6 +373,10 @@ func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.R
 	}
 	size = min(size, MaxPageSize)
 	from, to := normTime(q.From), normTime(q.To)
+	order := compareReceipts
+	if q.Newest {
+		order = compareNewest
+	}
 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -386,13 +403,13 @@ func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.R
 			if (!q.From.IsZero() && rec.at.Before(from)) || (!q.To.IsZero() && !rec.at.Before(to)) {
 				continue
 			}
-			if cursor != nil && compareReceipts(rec, cursor) <= 0 {
+			if cursor != nil && order(rec, cursor) <= 0 {
 				continue
 			}
 			match = append(match, rec)
 		}
 	}
-	slices.SortFunc(match, compareReceipts)
+	slices.SortFunc(match, order)
 	next := ""
 	if len(match) > size {
 		match = match[:size]
@@ -427,6 +444,66 @@ func (s *Store) ReceiptsByExecution(ctx context.Context, executionID string) ([]
 		}
 	}
 	slices.SortFunc(out, compareByInstance)
+	return out, nil
+}
+
+// ReceiptsByCorrelation implements store.Store.
+func (s *Store) ReceiptsByCorrelation(ctx context.Context, tenant, correlationID string, limit int) ([]receipt.Receipt, error) {
+	const op = "memstore.ReceiptsByCorrelation"
+	if err := ctx.Err(); err != nil {
+		return nil, governor.Wrap(governor.Unavailable, op, err)
+	}
+	if err := store.CheckID(op, "tenant id", tenant); err != nil {
+		return nil, err
+	}
+	if err := store.CheckCorrelationID(op, correlationID); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var match []*receiptRec
+	for k, chain := range s.receipts {
+		if k.Tenant != tenant {
+			continue
+		}
+		for i := range chain {
+			if chain[i].r.CorrelationID == correlationID {
+				match = append(match, &chain[i])
+			}
+		}
+	}
+	slices.SortFunc(match, compareReceipts)
+	match = match[:min(len(match), store.Limit(limit))]
+	out := make([]receipt.Receipt, len(match))
+	for i, rec := range match {
+		out[i] = cloneReceipt(rec.r)
+	}
+	return out, nil
+}
+
+// Tenants implements store.Store.
+func (s *Store) Tenants(ctx context.Context, q store.TenantQuery) ([]string, error) {
+	const op = "memstore.Tenants"
+	if err := ctx.Err(); err != nil {
+		return nil, governor.Wrap(governor.Unavailable, op, err)
+	}
+	if err := store.CheckTenantQuery(op, q); err != nil {
+		return nil, err
+	}
+	limit := store.Limit(q.Limit)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, found := slices.BinarySearch(s.tenants, max(q.Prefix, q.After))
+	if found && q.After >= q.Prefix {
+		i++
+	}
+	var out []string
+	for _, id := range s.tenants[i:] {
+		if len(out) == limit || !strings.HasPrefix(id, q.Prefix) {
+			break
+		}
+		out = append(out, id)
+	}
 	return out, nil
 }
 

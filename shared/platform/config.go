@@ -36,7 +36,16 @@ const (
 	// EnvGoogleProject is the fallback for EnvProject, set by Cloud Run
 	// and Cloud Functions.
 	EnvGoogleProject = "GOOGLE_CLOUD_PROJECT"
+	// EnvEnvironment names the deployment's environment: ProdEnvironment
+	// in production, where test clocks are refused; a lower-case name
+	// such as dev, test, staging or local is a non-production stack,
+	// where they are on. Unset counts as production: test clocks must be
+	// asked for.
+	EnvEnvironment = "AUTONOMICS_ENV"
 )
+
+// ProdEnvironment is the EnvEnvironment value of production.
+const ProdEnvironment = "prod"
 
 // Config is the runtime configuration of functions and services.
 type Config struct {
@@ -61,7 +70,13 @@ type Config struct {
 	// reported at start-up.
 	FirestoreEmulator string
 	PubSubEmulator    string
+	// Env is the deployment's environment (EnvEnvironment).
+	Env string
 }
+
+// TestClock reports whether test clocks are on: only in an environment
+// that is named and is not production.
+func (c Config) TestClock() bool { return c.Env != "" && c.Env != ProdEnvironment }
 
 // FromEnv reads the configuration through getenv (os.Getenv in mains).
 func FromEnv(getenv func(string) string) (Config, error) {
@@ -119,12 +134,38 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.TraceSampleRatio = r
 	}
+	c.Env = getenv(EnvEnvironment)
+	if err := checkEnvironment(c.Env); err != nil {
+		return c, governor.Wrap(governor.Invalid, op+" "+EnvEnvironment, err)
+	}
 	if v := getenv(EnvLogLevel); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return c, governor.Errorf(governor.Invalid, op, "%s=%q: want debug, info, warn or error", EnvLogLevel, v)
 		}
 	}
 	return c, nil
+}
+
+// checkEnvironment accepts "" and lower-case names of up to 32 letters,
+// digits and dashes. Spellings that mean production without being
+// ProdEnvironment ("production", "PROD", " prod") are refused rather than
+// taken for a non-production stack, which would turn test clocks on.
+func checkEnvironment(v string) error {
+	if v == "" || v == ProdEnvironment {
+		return nil
+	}
+	if t := strings.ToLower(strings.TrimSpace(v)); t == ProdEnvironment || t == "production" {
+		return fmt.Errorf("%.40q: production is spelled %q", v, ProdEnvironment)
+	}
+	if len(v) > 32 {
+		return fmt.Errorf("%.40q: longer than 32 bytes", v)
+	}
+	for i, r := range v {
+		if !(r >= 'a' && r <= 'z' || i > 0 && (r >= '0' && r <= '9' || r == '-')) {
+			return fmt.Errorf("%.40q: want a lower-case name of letters, digits and dashes", v)
+		}
+	}
+	return nil
 }
 
 // ParseTimers parses "domain.timer=duration" pairs separated by commas,

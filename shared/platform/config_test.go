@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -39,9 +40,42 @@ func TestFromEnvErrors(t *testing.T) {
 		{EnvProject: "p", EnvTelemetry: "jaeger"},
 		{EnvProject: "p", EnvTraceSampleRatio: "2"},
 	}
+	for _, v := range []string{"production", "PROD", " prod", "Prod", "staging!", "-dev", strings.Repeat("a", 33)} {
+		tests = append(tests, map[string]string{EnvProject: "p", EnvEnvironment: v})
+	}
 	for _, m := range tests {
 		if _, err := FromEnv(env(m)); governor.ErrorCode(err) != governor.Invalid {
 			t.Errorf("FromEnv(%v) = %v, want an invalid error", m, err)
+		}
+	}
+}
+
+func TestTestClocksAreOnInNamedNonProductionOnly(t *testing.T) {
+	tests := []struct {
+		env  string
+		want bool
+	}{
+		{"", false},
+		{"dev", true},
+		{"staging-2", true},
+		{ProdEnvironment, false},
+	}
+	for _, tt := range tests {
+		c, err := FromEnv(env(map[string]string{EnvProject: "p", EnvEnvironment: tt.env}))
+		if err != nil {
+			t.Fatalf("FromEnv(%s=%q) = %v", EnvEnvironment, tt.env, err)
+		}
+		if c.Env != tt.env || c.TestClock() != tt.want {
+			t.Errorf("%s=%q: Env %q, TestClock() = %v; want %v", EnvEnvironment, tt.env, c.Env, c.TestClock(), tt.want)
+		}
+	}
+}
+
+func TestProductionMisspelledIsRefused(t *testing.T) {
+	for _, v := range []string{"production", "PROD", "Prod", "prod "} {
+		_, err := FromEnv(env(map[string]string{EnvProject: "p", EnvEnvironment: v}))
+		if governor.ErrorCode(err) != governor.Invalid || !strings.Contains(err.Error(), `spelled "prod"`) {
+			t.Errorf("FromEnv(%s=%q) = %v, want an invalid error naming the spelling", EnvEnvironment, v, err)
 		}
 	}
 }

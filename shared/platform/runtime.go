@@ -104,6 +104,8 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		Logger:                log,
 		TracerProvider:        tel.Tracer,
 		MeterProvider:         tel.Meter,
+		// Timeouts from test clocks, outside production only.
+		TestClock: cfg.TestClock(),
 	})
 	if err != nil {
 		rt.Close()
@@ -116,8 +118,16 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		"pubsub", describeHost(cfg.PubSubEmulator),
 		"topic_prefix", cfg.TopicPrefix, "provider_tenant", cfg.ProviderTenant,
 		"timer_overrides", FormatTimers(cfg.Timers),
+		"environment", environmentName(cfg.Env), "test_clocks", cfg.TestClock(),
 		"telemetry", telemetryName(cfg.Telemetry))
 	return rt, nil
+}
+
+func environmentName(s string) string {
+	if s == "" {
+		return "unnamed"
+	}
+	return s
 }
 
 func telemetryName(s string) string {

@@ -81,6 +81,38 @@ type ReceiptQuery struct {
 	From, To  time.Time
 	PageSize  int
 	PageToken string
+	// Newest orders the receipts newest first: by decided_at descending,
+	// ties in the reverse of the ascending order. Page tokens work in
+	// either order.
+	Newest bool
+}
+
+// TenantQuery selects tenant ids from the tenant index, which lists every
+// tenant that has at least one instance.
+type TenantQuery struct {
+	// Prefix keeps the tenant ids that start with it; "" keeps all.
+	Prefix string
+	// After keeps the tenant ids greater than it, the last id of the
+	// previous page; "" starts at the first.
+	After string
+	// Limit is the most ids returned: <= 0 means DefaultLimit, and it is
+	// capped at MaxLimit.
+	Limit int
+}
+
+// Bounds of the listings Tenants and ReceiptsByCorrelation.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Limit returns the number of items a listing asked for n returns at
+// most: DefaultLimit for n <= 0, at most MaxLimit.
+func Limit(n int) int {
+	if n <= 0 {
+		return DefaultLimit
+	}
+	return min(n, MaxLimit)
 }
 
 // Store is the storage port.
@@ -98,6 +130,15 @@ type Store interface {
 	Receipts(ctx context.Context, q ReceiptQuery) ([]receipt.Receipt, string, error)
 	// ReceiptsByExecution returns the receipts of the event with that id.
 	ReceiptsByExecution(ctx context.Context, executionID string) ([]receipt.Receipt, error)
+	// ReceiptsByCorrelation returns up to limit receipts of tenant with
+	// that correlation_id, in decided_at order (ties as Receipts orders
+	// them). A limit <= 0 means DefaultLimit; it is capped at MaxLimit.
+	ReceiptsByCorrelation(ctx context.Context, tenant, correlationID string, limit int) ([]receipt.Receipt, error)
+	// Tenants returns up to q.Limit tenant ids (ascending) greater than
+	// q.After that start with q.Prefix. A tenant is listed from the commit
+	// of its first instance's first receipt on: the index entry is
+	// written in that transaction, and in no other.
+	Tenants(ctx context.Context, q TenantQuery) ([]string, error)
 	// Outbox returns the outbox entries written with a receipt.
 	Outbox(ctx context.Context, receiptHash string) ([]OutboxEntry, error)
 	// Undelivered returns up to limit undelivered entries created before t,

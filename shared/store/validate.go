@@ -3,6 +3,7 @@ package store
 import (
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/autonomics/autonomics/shared/governor"
 )
@@ -104,4 +105,55 @@ func CheckChanges(op string, c *Changes) (time.Time, error) {
 		}
 	}
 	return at, nil
+}
+
+// CheckTenantQuery refuses a tenant query whose prefix or cursor no
+// tenant id could start with or be: longer than a document id, not
+// UTF-8, or holding a '/'.
+func CheckTenantQuery(op string, q TenantQuery) error {
+	for _, f := range []struct{ what, v string }{{"prefix", q.Prefix}, {"after", q.After}} {
+		switch {
+		case len(f.v) > 1500:
+			return governor.Errorf(governor.Invalid, op, "tenant %s longer than 1500 bytes", f.what)
+		case !utf8.ValidString(f.v):
+			return governor.Errorf(governor.Invalid, op, "tenant %s %q is not UTF-8", f.what, f.v)
+		case strings.Contains(f.v, "/"):
+			return governor.Errorf(governor.Invalid, op, "tenant %s %q contains '/'", f.what, f.v)
+		}
+	}
+	return nil
+}
+
+// CheckCorrelationID refuses a correlation id no receipt can carry:
+// empty, longer than 1500 bytes or not UTF-8.
+func CheckCorrelationID(op, id string) error {
+	switch {
+	case id == "":
+		return governor.Errorf(governor.Invalid, op, "empty correlation id")
+	case len(id) > 1500:
+		return governor.Errorf(governor.Invalid, op, "correlation id longer than 1500 bytes")
+	case !utf8.ValidString(id):
+		return governor.Errorf(governor.Invalid, op, "correlation id %q is not UTF-8", id)
+	}
+	return nil
+}
+
+// PrefixEnd returns the least string greater than every string that
+// starts with prefix, in byte (and so code point) order, and false when
+// there is none (prefix is "" or only U+10FFFF). prefix must be UTF-8.
+func PrefixEnd(prefix string) (string, bool) {
+	for prefix != "" {
+		r, size := utf8.DecodeLastRuneInString(prefix)
+		prefix = prefix[:len(prefix)-size]
+		switch {
+		case r == utf8.MaxRune:
+			continue
+		case r == 0xD7FF:
+			r = 0xE000 // past the surrogates, which UTF-8 cannot hold
+		default:
+			r++
+		}
+		return prefix + string(r), true
+	}
+	return "", false
 }

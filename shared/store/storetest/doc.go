@@ -16,7 +16,16 @@
 //   - Receipts orders by decided_at, then by instance (domain:subject) and
 //     seq; PageSize <= 0 means 100, and the last page's token is "". A
 //     token that is malformed, unknown or of another tenant is Invalid.
+//     With Newest the order is the reverse, and tokens still page.
 //   - ReceiptsByExecution orders by tenant, domain, subject and seq.
+//   - ReceiptsByCorrelation returns the tenant's receipts of one
+//     correlation id in the order of Receipts, at most limit (<= 0: 100).
+//   - Tenants lists the tenant index in ascending id order, after the
+//     cursor and within the prefix, at most Limit ids (<= 0: 100; capped
+//     at 1000). A tenant enters it with the first receipt of its first
+//     instance, once, also when several first receipts commit at once;
+//     a transaction that fails lists nothing. A prefix or cursor that no
+//     id could match (a '/', not UTF-8, over 1500 bytes) is Invalid.
 //   - Outbox returns a receipt's entries in the order they were written;
 //     Undelivered orders by created_at, then id; DueTimers by due, then id.
 //     A limit <= 0 means no limit. MarkDelivered ignores unknown ids.

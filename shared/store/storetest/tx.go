@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +33,9 @@ func (f *fixture) checkNothingWritten(c store.Changes) {
 	}
 	if got, err := f.s.Instances(f.ctx, k.Tenant, ""); err != nil || len(got) != 0 {
 		f.Errorf("Instances(%q) = %+v, %v; want none, nil", k.Tenant, got, err)
+	}
+	if got, err := f.s.Tenants(f.ctx, store.TenantQuery{Prefix: k.Tenant}); err != nil || slices.Contains(got, k.Tenant) {
+		f.Errorf("Tenants(prefix %q) = %q, %v; want %q unlisted, nil", k.Tenant, got, err, k.Tenant)
 	}
 	f.checkDue(365*24*time.Hour, 0, nil)
 }
