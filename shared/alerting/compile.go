@@ -85,23 +85,52 @@ func (p *Policy) Compile(o CompileOptions) []Query {
 	sel := Selector(p.Metric, p.Labels)
 	var qs []Query
 	if p.HasThreshold() {
-		qs = append(qs, Query{Role: RoleCondition,
-			Expr: "last_over_time(" + sel + "[" + promDuration(o.Lookback) + "]) " + promOp(p.Comparison) + " " + promNumber(p.Threshold)})
+		qs = append(qs, Query{Role: RoleCondition, Expr: conditionExpr(sel, o.Lookback, promOp(p.Comparison)+" "+promNumber(p.Threshold))})
 	}
 	if p.AbsentFor > 0 {
-		retention := max(o.SeriesRetention, 2*p.AbsentFor)
-		step := min(time.Minute, p.AbsentFor)
-		// One millisecond short, so that a sample exactly absent_for old
-		// is out of the range whether the engine's ranges are closed
-		// (Prometheus 2) or open (Prometheus 3) at their start.
-		a := promDuration(p.AbsentFor - time.Millisecond)
 		qs = append(qs,
-			Query{Role: RoleSeriesAbsent, Expr: "(time() - last_over_time(timestamp(" + sel + ")[" + promDuration(retention) + ":" + promDuration(step) + "])) unless last_over_time(" + sel + "[" + a + "])"},
-			Query{Role: RoleMetricAbsent, Expr: "absent_over_time(" + sel + "[" + a + "])"},
+			Query{Role: RoleSeriesAbsent, Expr: seriesAbsentExpr(sel, p.AbsentFor, o.SeriesRetention)},
+			Query{Role: RoleMetricAbsent, Expr: metricAbsentExpr(sel, p.AbsentFor)},
 		)
 	}
 	return qs
 }
+
+// conditionExpr returns the condition query of a simple policy on
+// selector sel: the latest sample within lookback, kept when it passes
+// one of the filters (each a comparison operator and a number).
+func conditionExpr(sel string, lookback time.Duration, filters ...string) string {
+	latest := "last_over_time(" + sel + "[" + promDuration(lookback) + "]) "
+	var b strings.Builder
+	for i, f := range filters {
+		if i > 0 {
+			b.WriteString(" or ")
+		}
+		b.WriteString(latest)
+		b.WriteString(f)
+	}
+	return b.String()
+}
+
+// seriesAbsentExpr returns the series absent query of a simple policy on
+// selector sel with absent_for a, given the series retention.
+func seriesAbsentExpr(sel string, a, retention time.Duration) string {
+	retention = max(retention, 2*a)
+	step := min(time.Minute, a)
+	return "(time() - last_over_time(timestamp(" + sel + ")[" + promDuration(retention) + ":" + promDuration(step) + "])) unless last_over_time(" + sel + "[" + absentRange(a) + "])"
+}
+
+// metricAbsentExpr returns the metric absent query of a simple policy on
+// selector sel with absent_for a.
+func metricAbsentExpr(sel string, a time.Duration) string {
+	return "absent_over_time(" + sel + "[" + absentRange(a) + "])"
+}
+
+// absentRange is the range of an absent_for a: one millisecond short, so
+// that a sample exactly absent_for old is out of the range whether the
+// engine's ranges are closed (Prometheus 2) or open (Prometheus 3) at
+// their start.
+func absentRange(a time.Duration) string { return promDuration(a - time.Millisecond) }
 
 // Active is a series whose condition holds at an evaluation.
 type Active struct {

@@ -38,6 +38,18 @@
 // state for the cycle: an evaluator never resolves or fires an alert for
 // lack of evidence. A resolved alert keeps the last value that held.
 //
+// The simple policies of one metric share their queries: one condition
+// query returns the latest sample of every series that passes the
+// loosest of their comparisons (within the matchers they all have), one
+// query per absent_for the quiet series, and one the absent label sets;
+// each policy's matchers, comparison and threshold are then applied to
+// the shared answer, which gives the alerts its own queries would. A
+// cycle of 1,000 simple policies over 100 metrics sends about 100
+// queries, not 1,000. A shared answer over the runner's series bound
+// (RunnerOptions.MaxSeriesPerQuery) or the engine's response limit is
+// replaced by the policies' own queries; a PromQL policy always sends its
+// own.
+//
 // Firing notifications repeat no more often than the repeat interval (5
 // minutes by default) while the alert fires; a resolved notification is
 // sent once, and only for an episode whose firing was notified. A silence

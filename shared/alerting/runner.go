@@ -27,6 +27,9 @@ const (
 	DefaultQueryTimeout = 10 * time.Second
 	// DefaultMaxSeriesPerPolicy bounds the series one policy may return.
 	DefaultMaxSeriesPerPolicy = 1000
+	// DefaultMaxSeriesPerQuery bounds the series of one query shared by
+	// several simple policies.
+	DefaultMaxSeriesPerQuery = 10 * DefaultMaxSeriesPerPolicy
 )
 
 // RunnerOptions configure a Runner.
@@ -54,6 +57,11 @@ type RunnerOptions struct {
 	// returning more fails for the cycle (its alerts keep their state);
 	// 0 means DefaultMaxSeriesPerPolicy.
 	MaxSeriesPerPolicy int
+	// MaxSeriesPerQuery bounds the series of one query shared by the
+	// simple policies of a metric: a shared answer with more series (or
+	// over the engine's response limit, ErrAnswerTooLarge) is replaced by
+	// the policies' own queries. 0 means DefaultMaxSeriesPerQuery.
+	MaxSeriesPerQuery int
 	// Clock returns the evaluation time; time.Now when nil.
 	Clock   func() time.Time
 	Options Options
@@ -118,6 +126,9 @@ func NewRunner(o RunnerOptions) (*Runner, error) {
 	if o.MaxSeriesPerPolicy <= 0 {
 		o.MaxSeriesPerPolicy = DefaultMaxSeriesPerPolicy
 	}
+	if o.MaxSeriesPerQuery <= 0 {
+		o.MaxSeriesPerQuery = DefaultMaxSeriesPerQuery
+	}
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
@@ -144,7 +155,8 @@ func (r *Runner) LastReport() Report {
 
 // Evaluate runs one cycle: acquire or renew the lease and, if this
 // instance holds it, re-publish what earlier cycles recorded but did not
-// send, query the metrics engine for every policy and for fairness,
+// send, query the metrics engine for every policy (the simple policies of
+// one metric share their queries) and for fairness,
 // evaluate, commit the changes fenced by the lease and publish the new
 // notifications. A policy whose queries fail keeps its alerts' state and
 // the cycle returns an Unavailable error after committing the rest.
@@ -253,51 +265,69 @@ func (r *Runner) evaluate(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
-// query runs the queries of every policy at now, at most Parallelism at
-// once, and returns the active series of the policies whose queries all
-// succeeded, with an error summing up the failures.
+// query answers the queries of every policy at now, at most Parallelism
+// queries at once, and returns the active series of the policies whose
+// queries all succeeded, with an error summing up the failures. The
+// simple policies of one metric share their queries (see plan); a shared
+// answer over MaxSeriesPerQuery or the engine's response limit is
+// replaced by the policies' own queries.
 func (r *Runner) query(ctx context.Context, policies []Policy, now time.Time) (map[string][]Active, error) {
+	const op = "alerting.Runner.query"
 	co := CompileOptions{Lookback: r.o.Options.withDefaults().Lookback, SeriesRetention: r.o.SeriesRetention}
-	type job struct {
-		policy int
-		query  int
-	}
 	compiled := make([][]Query, len(policies))
 	answers := make([][][]Element, len(policies))
 	failed := make([]error, len(policies))
-	var jobs []job
 	for i := range policies {
 		compiled[i] = policies[i].Compile(co)
 		answers[i] = make([][]Element, len(compiled[i]))
-		for j := range compiled[i] {
-			jobs = append(jobs, job{i, j})
-		}
 	}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	next := make(chan job)
-	for range min(r.o.Parallelism, max(len(jobs), 1)) {
-		wg.Go(func() {
-			for jb := range next {
-				elems, err := r.run(ctx, compiled[jb.policy][jb.query].Expr, now)
-				if err == nil && len(elems) > r.o.MaxSeriesPerPolicy {
-					err = governor.Errorf(governor.Invalid, "alerting.Runner.query", "returns %d series, limit %d per policy", len(elems), r.o.MaxSeriesPerPolicy)
-					elems = nil
-				}
-				mu.Lock()
-				if err != nil && failed[jb.policy] == nil {
-					failed[jb.policy] = err
-				}
-				answers[jb.policy][jb.query] = elems
-				mu.Unlock()
-			}
-		})
+	// answer records the answer of one slot; the caller holds mu.
+	answer := func(s querySlot, elems []Element, err error) {
+		if err == nil && len(elems) > r.o.MaxSeriesPerPolicy {
+			err = governor.Errorf(governor.Invalid, op, "returns %d series, limit %d per policy", len(elems), r.o.MaxSeriesPerPolicy)
+			elems = nil
+		}
+		if err != nil && failed[s.policy] == nil {
+			failed[s.policy] = err
+		}
+		answers[s.policy][s.query] = elems
 	}
-	for _, jb := range jobs {
-		next <- jb
-	}
-	close(next)
-	wg.Wait()
+	jobs := plan(policies, compiled, co)
+	var own []querySlot
+	r.parallel(len(jobs), func(k int) {
+		jb := &jobs[k]
+		elems, err := r.run(ctx, jb.expr, now)
+		if jb.shared && (errors.Is(err, ErrAnswerTooLarge) || err == nil && len(elems) > r.o.MaxSeriesPerQuery) {
+			r.o.Logger.WarnContext(ctx, "shared query too large, its policies are queried one by one",
+				"policies", len(jb.slots), "series", len(elems), "limit", r.o.MaxSeriesPerQuery)
+			mu.Lock()
+			own = append(own, jb.slots...)
+			mu.Unlock()
+			return
+		}
+		var parts [][]Element
+		switch {
+		case err != nil:
+			parts = make([][]Element, len(jb.slots))
+		case jb.shared:
+			parts = jb.split(policies, elems)
+		default:
+			parts = [][]Element{elems}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i, s := range jb.slots {
+			answer(s, parts[i], err)
+		}
+	})
+	r.parallel(len(own), func(k int) {
+		s := own[k]
+		elems, err := r.run(ctx, compiled[s.policy][s.query].Expr, now)
+		mu.Lock()
+		defer mu.Unlock()
+		answer(s, elems, err)
+	})
 	results := make(map[string][]Active, len(policies))
 	var errs []error
 	for i := range policies {
@@ -312,9 +342,28 @@ func (r *Runner) query(ctx context.Context, policies []Policy, now time.Time) (m
 		results[p.Name] = p.Activate(compiled[i], answers[i])
 	}
 	if n := len(policies) - len(results); n > 0 {
-		return results, governor.Wrap(governor.Unavailable, "alerting.Runner.query", fmt.Errorf("%d of %d policies not evaluated: %w", n, len(policies), errors.Join(errs...)))
+		return results, governor.Wrap(governor.Unavailable, op, fmt.Errorf("%d of %d policies not evaluated: %w", n, len(policies), errors.Join(errs...)))
 	}
 	return results, nil
+}
+
+// parallel calls do(0), …, do(n-1), at most Parallelism at once, and
+// returns when all have returned.
+func (r *Runner) parallel(n int, do func(int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(r.o.Parallelism, n) {
+		wg.Go(func() {
+			for k := range next {
+				do(k)
+			}
+		})
+	}
+	for k := range n {
+		next <- k
+	}
+	close(next)
+	wg.Wait()
 }
 
 // run runs one query within the query timeout.

@@ -23,4 +23,32 @@
 // before a function answers. MetricType names the Cloud Monitoring metric
 // a metric of the code becomes through the Telemetry API, for dashboards
 // and alert policies.
+//
+// # Local scraping
+//
+// With Options.MetricsAddr set (for example 127.0.0.1:9464), whatever the
+// exporter, Setup also serves the process's metrics in the Prometheus
+// text format at http://MetricsAddr/metrics, through the OpenTelemetry
+// Prometheus exporter on a registry of its own (nothing of the process's
+// default registry, no Go runtime metrics). A local Prometheus server
+// scrapes it with a job per service:
+//
+//	scrape_configs:
+//	  - job_name: monitor
+//	    scrape_interval: 15s
+//	    static_configs:
+//	      - targets: ["127.0.0.1:9464"]
+//
+// Names follow what a Prometheus 2 server accepts: every character
+// outside [a-zA-Z0-9_:] becomes an underscore and no unit or _total
+// suffix is added, so the instrument autonomics.decisions is the series
+// autonomics_decisions (PromQL autonomics_decisions{job="monitor"}),
+// where Managed Service for Prometheus keeps the dotted name
+// ({"autonomics.decisions"}); histograms add _bucket, _sum and _count.
+// Every series carries the labels otel_scope_name, otel_scope_version
+// and otel_scope_schema_url, and target_info holds the resource
+// (service_name, …); the scrape adds job and instance. The endpoint
+// answers only GET and HEAD of /metrics without a body, with bounded
+// headers, at most a few scrapes at once and a deadline on each; bind it
+// to a loopback address, it is not authenticated. Shutdown closes it.
 package telemetry

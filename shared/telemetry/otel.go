@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -80,6 +82,14 @@ type Options struct {
 	// for Flush before it answers, so an unreachable endpoint must not
 	// hold the answer for the exporters' whole retry period.
 	FlushTimeout time.Duration
+	// MetricsAddr, when set, makes Setup also serve the process's metrics
+	// in the Prometheus exposition format at http://MetricsAddr/metrics
+	// (MetricsPath) for a local Prometheus server to scrape, whatever the
+	// Exporter: a host:port such as 127.0.0.1:9464; port 0 picks a free
+	// one (Telemetry.MetricsAddr). Setup listens before it returns, and
+	// fails when it cannot; Shutdown closes the endpoint. Empty means no
+	// endpoint.
+	MetricsAddr string
 
 	// detector, when set, replaces the Google Cloud resource detector of
 	// ExporterGCP; credentials replace Application Default Credentials;
@@ -99,21 +109,46 @@ type Telemetry struct {
 	// Spans and Metrics are set for ExporterMemory.
 	Spans   *tracetest.InMemoryExporter
 	Metrics *sdkmetric.ManualReader
+	// MetricsHandler serves the Prometheus exposition of the metrics at
+	// MetricsPath when Options.MetricsAddr is set (it also answers on
+	// that address); nil otherwise.
+	MetricsHandler http.Handler
 
-	flushTimeout time.Duration
+	flushTimeout    time.Duration
+	metricsListener net.Listener
+	metricsServer   *http.Server
 }
 
 // Propagator is the W3C trace-context propagator used on every hop.
 var Propagator propagation.TextMapPropagator = propagation.TraceContext{}
 
 // Setup builds the providers for the chosen exporter. Nothing leaves the
-// process unless Exporter is ExporterGCP or ExporterOTLP, and Setup
-// itself connects to nothing: the gRPC exporters connect on their first
-// export. Unknown exporter names are refused.
-func Setup(ctx context.Context, o Options) (*Telemetry, error) {
+// process unless Exporter is ExporterGCP or ExporterOTLP, or a scraper
+// reads the metrics endpoint of Options.MetricsAddr, and Setup itself
+// connects to nothing: the gRPC exporters connect on their first export.
+// Unknown exporter names are refused.
+func Setup(ctx context.Context, o Options) (_ *Telemetry, err error) {
 	t := &Telemetry{flushTimeout: o.FlushTimeout}
 	var topts []sdktrace.TracerProviderOption
 	var mopts []sdkmetric.Option
+	if o.MetricsAddr != "" {
+		exp, h, perr := prometheusReader()
+		if perr != nil {
+			return nil, perr
+		}
+		l, lerr := listenMetrics(o.MetricsAddr)
+		if lerr != nil {
+			return nil, lerr
+		}
+		// Closed again when Setup fails below.
+		defer func() {
+			if err != nil {
+				l.Close()
+			}
+		}()
+		t.MetricsHandler, t.metricsListener = h, l
+		mopts = append(mopts, sdkmetric.WithReader(exp))
+	}
 	detect := false
 	switch o.Exporter {
 	case "", ExporterNone:
@@ -154,6 +189,9 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 	topts = append(topts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))))
 	t.Tracer = sdktrace.NewTracerProvider(append(topts, sdktrace.WithResource(t.Resource))...)
 	t.Meter = sdkmetric.NewMeterProvider(append(mopts, sdkmetric.WithResource(t.Resource))...)
+	if t.metricsListener != nil {
+		t.metricsServer = metricsServer(t.metricsListener, t.MetricsHandler)
+	}
 	return t, nil
 }
 
@@ -169,11 +207,13 @@ func (t *Telemetry) Flush(ctx context.Context) error {
 	return t.both(ctx, (*sdktrace.TracerProvider).ForceFlush, (*sdkmetric.MeterProvider).ForceFlush)
 }
 
-// Shutdown flushes and stops the providers, bounded as Flush is.
+// Shutdown flushes and stops the providers and closes the metrics
+// endpoint, bounded as Flush is.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
-	return t.both(ctx, (*sdktrace.TracerProvider).Shutdown, (*sdkmetric.MeterProvider).Shutdown)
+	merr := t.stopMetrics(ctx)
+	return errors.Join(t.both(ctx, (*sdktrace.TracerProvider).Shutdown, (*sdkmetric.MeterProvider).Shutdown), merr)
 }
 
 // both runs tf on the tracer provider and mf on the meter provider, at

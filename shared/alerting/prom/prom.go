@@ -59,7 +59,8 @@ type Options struct {
 	// DefaultTimeout.
 	Timeout time.Duration
 	// MaxResponseBytes bounds the body of one answer; a larger one is an
-	// Unavailable error. 0 means DefaultMaxResponseBytes.
+	// Unavailable error marked alerting.ErrAnswerTooLarge. 0 means
+	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64
 }
 
@@ -161,8 +162,12 @@ func labelsOf(m model.Metric) alerting.Labels {
 
 // classify maps an error of the Prometheus API client to a governor code:
 // bad_data (an expression the engine refuses) is Invalid, the rest
-// Unavailable.
+// Unavailable; an answer over the response limit stays
+// alerting.ErrAnswerTooLarge.
 func classify(op string, err error) error {
+	if errors.Is(err, alerting.ErrAnswerTooLarge) {
+		return governor.Wrap(governor.Unavailable, op, err)
+	}
 	var ae *v1.Error
 	if errors.As(err, &ae) && ae.Type == v1.ErrBadData {
 		return governor.Errorf(governor.Invalid, op, "the metrics engine refuses the expression: %s", truncate(ae.Msg, 300))
@@ -184,7 +189,7 @@ func (t limitTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	if resp.ContentLength > t.limit {
 		resp.Body.Close()
-		return nil, fmt.Errorf("answer of %d bytes exceeds the limit of %d", resp.ContentLength, t.limit)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, resp.ContentLength, t.limit)
 	}
 	resp.Body = &limitedBody{rc: resp.Body, left: t.limit}
 	return resp, nil
@@ -197,7 +202,7 @@ type limitedBody struct {
 }
 
 // errTooLarge is the error of an answer over the limit.
-var errTooLarge = errors.New("the metrics engine's answer exceeds the response limit")
+var errTooLarge = alerting.ErrAnswerTooLarge
 
 // Read reads at most the bytes left, then fails if more follow.
 func (b *limitedBody) Read(p []byte) (int, error) {

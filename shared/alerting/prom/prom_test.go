@@ -1,6 +1,7 @@
 package prom_test
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -51,6 +52,33 @@ func TestHugeEngineAnswerIsRefused(t *testing.T) {
 	}
 	if _, err := q.Query(t.Context(), "x", time.Now()); governor.ErrorCode(err) != governor.Unavailable {
 		t.Errorf("Query with a %d-byte answer over a 10 kB cap = %v, want unavailable", len(big), err)
+	}
+}
+
+func TestHugeEngineAnswerIsMarkedTooLarge(t *testing.T) {
+	big := `{"status":"success","data":{"resultType":"vector","result":[` + strings.Repeat(`{"metric":{"a":"xxxxxxxxxx"},"value":[1,"1"]},`, 2000) + `{"metric":{},"value":[1,"1"]}]}}`
+	for _, tt := range []struct {
+		name  string
+		flush bool
+	}{{"announced by Content-Length", false}, {"found while reading", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if tt.flush {
+					w.(http.Flusher).Flush()
+				}
+				io.WriteString(w, big)
+			}))
+			defer srv.Close()
+			q, err := prom.New(prom.Options{URL: srv.URL, MaxResponseBytes: 10_000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = q.Query(t.Context(), "x", time.Now())
+			if governor.ErrorCode(err) != governor.Unavailable || !errors.Is(err, alerting.ErrAnswerTooLarge) {
+				t.Errorf("Query with a %d-byte answer over a 10 kB cap = %v, want unavailable, alerting.ErrAnswerTooLarge", len(big), err)
+			}
+		})
 	}
 }
 
