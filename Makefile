@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.9.0
 TEST_FLAGS ?=
 
-.PHONY: help test tf-check unit lint vuln fmt docs emulators emulators-stop dev demo load bench fuzz stage deploy clean
+.PHONY: screenshots help test tf-check unit lint vuln fmt docs emulators emulators-stop dev demo load cost bench fuzz stage deploy clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -58,12 +58,18 @@ load: emulators ## Load the local stack (LOAD_FLAGS, e.g. -tenants 10000 -events
 	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
 	bin/autonomicsctl load $(LOAD_FLAGS)
 
+cost: emulators ## Reads, writes, RPCs, round trips, publishes and dollars per decision kind on the emulators (COST_FLAGS=-update keeps it in shared/cost/testdata/account.md).
+	set -o pipefail; $(GO) test -count=1 -run '^TestCostAccount$$' -v ./shared/cost $(COST_FLAGS) | grep -v -E '^(=== RUN|--- PASS|PASS$$|ok )'
+
 bench: ## Benchmarks of the pure core, the ledger proofs and the alert evaluation.
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/governor/... ./shared/receipt/... ./shared/machines/... ./shared/ledger ./shared/alerting
 
 fuzz: ## Fuzz the event decoder for a minute per target.
 	$(GO) test ./shared/event -run '^$$' -fuzz FuzzDecodePush -fuzztime 60s
 	$(GO) test ./shared/event -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+
+screenshots: ## Regenerate the console's screenshots (shared/console/web/docs) in headless Chromium.
+	AUTONOMICS_SCREENSHOTS=1 $(GO) test ./shared/console/web -run TestScreenshots -count=1
 
 stage: ## Build the functions' source archive, dist/source-<sha256>.zip, and print its path.
 	$(GO) run ./functions/stage -out dist

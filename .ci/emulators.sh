@@ -20,6 +20,8 @@ install_missing() {
   # The monitor's metrics engine in tests and in the local stack (the
   # binary only: its service is never started).
   command -v prometheus >/dev/null 2>&1 || pkgs+=(prometheus)
+  # The console's pages are tested in a real headless Chromium.
+  command -v chromium >/dev/null 2>&1 || pkgs+=(chromium fonts-dejavu-core)
   if ! command -v gcloud >/dev/null 2>&1; then
     pkgs+=(google-cloud-cli)
   fi
@@ -49,6 +51,7 @@ start() {
   ready "${FIRESTORE_HOST}" || need=1
   ready "${PUBSUB_HOST}" || need=1
   command -v prometheus >/dev/null 2>&1 || need=1
+  command -v chromium >/dev/null 2>&1 || need=1
   [ "${need}" = 1 ] && install_missing
   if ! ready "${FIRESTORE_HOST}"; then
     setsid nohup gcloud emulators firestore start --host-port="${FIRESTORE_HOST}" --quiet \

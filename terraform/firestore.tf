@@ -63,17 +63,25 @@ locals {
     { for k, db in google_firestore_database.service : k => db.name },
   )
 
-  # Composite indexes of the main database, all ascending (__name__
-  # follows implicitly): receipts by tenant (collection group), optionally
-  # narrowed by domain and subject, ordered by decision time; undelivered
-  # outbox entries by age. The ledger's and the monitor's queries need
-  # none.
+  # Composite indexes of the main database (__name__ follows implicitly,
+  # in the direction of the last field): receipts by tenant (collection
+  # group), optionally narrowed by domain and subject, ordered by decision
+  # time, oldest first and newest first (the timeline); receipts of one
+  # cascade (tenant and correlation id) by decision time; undelivered
+  # outbox entries by age. Equality fields are ascending; `order` is the
+  # direction of the last field. The ledger's and the monitor's queries
+  # need none.
   firestore_indexes = {
-    receipts_by_tenant                = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "decided_at_ts"] }
-    receipts_by_tenant_domain         = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "decided_at_ts"] }
-    receipts_by_tenant_subject        = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "subject", "decided_at_ts"] }
-    receipts_by_tenant_domain_subject = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "subject", "decided_at_ts"] }
-    outbox_undelivered                = { collection = "outbox", scope = "COLLECTION", fields = ["delivered", "created_at"] }
+    receipts_by_tenant                       = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "decided_at_ts"], order = "ASCENDING" }
+    receipts_by_tenant_domain                = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "decided_at_ts"], order = "ASCENDING" }
+    receipts_by_tenant_subject               = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "subject", "decided_at_ts"], order = "ASCENDING" }
+    receipts_by_tenant_domain_subject        = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "subject", "decided_at_ts"], order = "ASCENDING" }
+    receipts_by_tenant_newest                = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "decided_at_ts"], order = "DESCENDING" }
+    receipts_by_tenant_domain_newest         = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "decided_at_ts"], order = "DESCENDING" }
+    receipts_by_tenant_subject_newest        = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "subject", "decided_at_ts"], order = "DESCENDING" }
+    receipts_by_tenant_domain_subject_newest = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "subject", "decided_at_ts"], order = "DESCENDING" }
+    receipts_by_correlation                  = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "correlation_id", "decided_at_ts"], order = "ASCENDING" }
+    outbox_undelivered                       = { collection = "outbox", scope = "COLLECTION", fields = ["delivered", "created_at"], order = "ASCENDING" }
   }
 
   # Fields never queried and possibly large: no single-field indexes, in
@@ -103,7 +111,7 @@ resource "google_firestore_index" "composite" {
     for_each = each.value.fields
     content {
       field_path = fields.value
-      order      = "ASCENDING"
+      order      = fields.key == length(each.value.fields) - 1 ? each.value.order : "ASCENDING"
     }
   }
 }

@@ -57,6 +57,9 @@ locals {
     AUTONOMICS_LOG_LEVEL          = var.log_level
     AUTONOMICS_TELEMETRY          = var.telemetry
     AUTONOMICS_TRACE_SAMPLE_RATIO = tostring(var.trace_sample_ratio)
+    # "prod" turns test clocks off everywhere (the engine refuses their
+    # timeouts, the console has no clock).
+    AUTONOMICS_ENV = var.env
   }
 
   # Production uses the project's (default) database (the free tier applies

@@ -47,6 +47,8 @@ locals {
     [for c in keys(local.receipt_consumers) : "${local.topics.receipts}-${c}-push"],
     # Marketplace notifications and marketplace.* actions (marketplace.tf).
     local.marketplace_subscriptions,
+    # Dead letters to the console (console.tf).
+    ["${local.topics.dead_letter}-console-push"],
   )
   monitor_service = "${var.prefix}autonomics-monitor"
   scheduler_jobs = concat(
@@ -81,10 +83,10 @@ resource "google_monitoring_alert_policy" "dead_letters" {
     content   = <<-EOT
       Messages reached `${local.topics.dead_letter}`: bad input copied there by a governor (with
       the reason in its attributes), or deliveries that failed ${var.governor_function.max_delivery_attempts}
-      times. Inspect them with
+      times. Inspect them on the console's dead-letter page (`autonomicsctl dlq list`) or with
       `gcloud pubsub subscriptions pull ${google_pubsub_subscription.dead_letter.name} --limit 10`,
-      fix the cause, and re-publish an external event to its domain topic if it is still wanted
-      (internal topics take only Autonomics' own accounts).
+      fix the cause, and replay an external event to its domain topic if it is still wanted
+      (`autonomicsctl dlq replay ID`; internal topics take only Autonomics' own accounts).
     EOT
   }
 
@@ -126,7 +128,7 @@ resource "google_monitoring_alert_policy" "oldest_unacked" {
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
-      A governor, the monitor, the integrator or the Marketplace service has not acknowledged a
+      A governor, the monitor, the integrator, the Marketplace service or the console has not acknowledged a
       message for more than ${var.oldest_unacked_alert_seconds} seconds: the function or service
       fails or is throttled, or an ordering key is blocked behind a message being retried. Check
       its logs and error rate.

@@ -140,6 +140,11 @@ locals {
       "AUTONOMICS_MARKETPLACE_GIVE_UP_AFTER",
       "AUTONOMICS_MARKETPLACE_USAGE_WINDOW",
     ]
+    # The console records the ledger's checkpoint in its history every
+    # minute while it serves (and on every read of it).
+    console = [
+      "AUTONOMICS_CONSOLE_CHECKPOINT_INTERVAL",
+    ]
   }
 
   ledger_origin = var.ledger_origin != "" ? var.ledger_origin : "${var.project}/${var.prefix}autonomics-ledger"
@@ -162,8 +167,9 @@ locals {
   image_repository = "${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.images.repository_id}"
 
   # Who may call each service: the members given in variables, plus the
-  # push identity (receipts to the monitor and the integrator) and the
-  # scheduler identity (the monitor's evaluation, the integration). Keys
+  # push identity (receipts to the monitor and the integrator), the
+  # scheduler identity (the monitor's evaluation, the integration) and the
+  # console (the monitor's alerts and silences). Keys
   # are static, so that plans do not depend on account emails that are
   # only known after apply.
   service_invoker_grants = merge(
@@ -180,6 +186,11 @@ locals {
       }
       "integrator/scheduler" = {
         service = "integrator", member = "serviceAccount:${google_service_account.scheduler_invoker.email}"
+      }
+      # The console's alerts and silences pages call the monitor's API
+      # (console.tf).
+      "monitor/console" = {
+        service = "monitor", member = "serviceAccount:${google_service_account.console.email}"
       }
     },
   )

@@ -79,6 +79,19 @@ variable "image_tag" {
 
 # --- Runtime configuration (AUTONOMICS_* environment) -------------------------
 
+variable "env" {
+  description = "The deployment's environment (AUTONOMICS_ENV, every component): \"prod\" in production, where test clocks are refused; another lower-case name (dev, staging) turns them on (shared/platform TestClock) and gives the console what they need (console.tf)."
+  type        = string
+  default     = "prod"
+
+  validation {
+    # shared/platform accepts these, and refuses other spellings of
+    # production rather than taking them for a non-production stack.
+    condition     = can(regex("^[a-z][a-z0-9-]{0,31}$", var.env)) && var.env != "production"
+    error_message = "env is \"prod\" in production, or another lower-case name of up to 32 letters, digits and dashes (dev, staging)."
+  }
+}
+
 variable "ledger_origin" {
   description = "Origin of the ledger's checkpoints, which is the signing key's name (AUTONOMICS_LEDGER_ORIGIN). Empty means <project>/<prefix>autonomics-ledger. Cloud Build names the key it generates the same way."
   type        = string
@@ -132,7 +145,7 @@ variable "trace_sample_ratio" {
 }
 
 variable "extra_env" {
-  description = "Additional environment variables per component (governor, scheduler, query, monitor, integrator), merged over the common ones."
+  description = "Additional environment variables per component (governor, scheduler, query, monitor, integrator, actuator, ingest, marketplace, signup, console), merged over the common ones."
   type        = map(map(string))
   default     = {}
 }

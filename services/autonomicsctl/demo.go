@@ -22,6 +22,7 @@ import (
 	"github.com/autonomics/autonomics/shared/pubsub"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
+	"github.com/autonomics/autonomics/shared/testclock"
 	"github.com/autonomics/autonomics/shared/topic"
 )
 
@@ -569,17 +570,36 @@ func enteredState(chain []receipt.Receipt, s governor.State) bool {
 	return false
 }
 
-// advance is the test clock: it moves the due time of an armed timer of
-// an instance to now through the store, so that the next tick fires it.
+// advance plays the step's test clock: it advances the tenant's clock
+// (shared/testclock) to the due time of the armed timer the step names,
+// which fires that timer, and any of the tenant's falling due before it,
+// as timeouts from the test clock, each once its predecessor's receipt
+// exists.
 func (r *demoRunner) advance(ctx context.Context, tenant string, a clockAdvance) error {
-	k := governor.Key{Tenant: tenant, Domain: a.Domain, Subject: a.Subject}
-	old, err := r.store.MoveTimer(ctx, k, a.Timer, time.Now().UTC())
+	const op = "autonomicsctl.advance"
+	insts, err := r.store.Instances(ctx, tenant, a.Domain)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "      %-8s test clock: timer %s of %s/%s due %s moved to now\n",
-		tenant, a.Timer, a.Domain, a.Subject, old.Due.Format(time.RFC3339))
-	return nil
+	var due time.Time
+	for _, in := range insts {
+		if tm, ok := in.Timers[a.Timer]; ok && in.Subject == a.Subject {
+			due = tm.Due
+		}
+	}
+	if due.IsZero() {
+		return governor.Errorf(governor.NotFound, op, "%s/%s/%s has no armed timer %s", tenant, a.Domain, a.Subject, a.Timer)
+	}
+	tc, err := testclock.New(testclock.Options{Enabled: true, Store: r.store, Publisher: r.pub, Topics: r.names})
+	if err != nil {
+		return err
+	}
+	fired, err := tc.Advance(ctx, tenant, due)
+	for _, f := range fired {
+		fmt.Fprintf(r.out, "      %-8s test clock: timer %s of %s/%s due %s fired, %s (receipt %.12s…, event_source %s)\n",
+			tenant, f.Timer, f.Domain, f.Subject, f.Due.Format(time.RFC3339), f.Outcome, f.ReceiptHash, f.Source)
+	}
+	return err
 }
 
 // report prints the governors, actions, dead letters and chain

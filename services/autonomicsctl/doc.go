@@ -5,6 +5,68 @@
 //	autonomicsctl load   [flags]  measure end-to-end throughput and latency
 //	autonomicsctl receiver -config FILE  serve the webhook receiver (the stack starts it)
 //
+// and, against any deployment through its console's JSON API:
+//
+//	autonomicsctl tenants   [-prefix P] [-after T] [-limit N] [-all]
+//	autonomicsctl governors TENANT
+//	autonomicsctl receipts  TENANT [-domain D] [-since T] [-until T] [-limit N]
+//	autonomicsctl verify    TENANT [-max N] [-concurrency N]
+//	autonomicsctl send      TYPE -tenant T [-subject S] [-data JSON]
+//	autonomicsctl send      -fixture NAME -tenant T [-subject S]
+//	autonomicsctl send      -list
+//	autonomicsctl tail      [-tenant T] [-n N]
+//	autonomicsctl dlq       list [-limit N] [-after ID] | replay ID
+//	autonomicsctl alerts    [-state pending|firing|resolved]
+//	autonomicsctl silence   list | create -matcher k=v... -for 2h|-until TIME [-comment C] [-id ID] | expire ID
+//	autonomicsctl clock     advance -tenant T -to RFC3339|+DURATION
+//
+// Every console command takes -url (default $AUTONOMICS_CONSOLE_URL, else
+// the local stack's console, http://127.0.0.1:8801) and -json; flags may
+// come before or after the arguments. People get aligned tables, scripts
+// -json: the console's JSON passed through, or for the commands that
+// combine answers (tenants -all, receipts, send, verify, tail, silence
+// expire) a stable object of their own. The exit code is 0 when it went
+// well, 1 on a failure (a verification that found a problem included), 2
+// for a command line that cannot be run (nothing was sent) and 3 when
+// the console answered 404 (an unknown tenant, dead letter or silence; a
+// test clock in production). The console's errors, {"error": {"code",
+// "message"}}, are printed plainly with their code and status, and
+// control characters in anything the console answers are shown as '?'.
+// Reads are retried on 429, 502, 503 and 504 and on network faults;
+// writes only when the request did not leave this machine, so that an
+// event is never published twice.
+//
+// A console that is not on a loopback address is called over HTTPS only,
+// with a Google ID token whose audience is the console's URL (scheme and
+// host), as Cloud Run IAM expects: minted with google.golang.org/api/idtoken
+// from the Application Default Credentials, which must be a service
+// account (a key, an impersonated service account, or the metadata
+// server), or taken from $AUTONOMICS_ID_TOKEN, e.g. the output of
+// "gcloud auth print-identity-token". The local console gets no token.
+//
+// verify trusts nothing but the ledger's published verifier key: it
+// fetches the key and the signed checkpoint, opens the checkpoint
+// (signature and origin, shared/ledger), lists the tenant's governors and
+// every receipt, recomputes each receipt's hash (RFC 8785 canonical JSON,
+// SHA-256), checks each instance's chain from seq 1 (shared/receipt) up to
+// the instance's version, and checks each receipt's inclusion proof in
+// the checkpoint's tree (golang.org/x/mod/sumdb/tlog). Receipts the tree
+// does not hold yet are reported pending, only at the end of a chain;
+// when the checkpoint history says the checkpoint was signed well after
+// such a receipt was decided, a warning says so. Every failure is listed
+// with the receipt and the reason, and the exit code is 1.
+//
+// send publishes through the console, which names the event and sends it
+// to the domain topic as the provider's own (class external). Fixtures,
+// like stripe trigger's, are named stories of one or several events,
+// embedded from fixtures/: signup, subscribe, trial-ends, payment-fails,
+// plan-change, cancel, usage-over-limit, account-suspended; -subject
+// replaces each fixture's default subject. tail follows the console's
+// server-sent events, one line per receipt or action, reconnecting with
+// Last-Event-ID after the stream drops, until Ctrl-C or -n events.
+// clock advance -to +48h moves the tenant's test clock 48 hours past now
+// (this machine's clock); the console fires the timers due on the way.
+//
 // Every subcommand starts the same stack: it makes sure the Firestore and
 // Pub/Sub emulators answer (starting them with .ci/emulators.sh when they
 // do not), builds ./functions/serve and ./services/{query,integrator,

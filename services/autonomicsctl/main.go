@@ -70,6 +70,19 @@ commands:
   load      measure end-to-end throughput and latency against a Firestore baseline
   receiver  serve the webhook receiver that stands in for the provider (the stack starts it)
 
+commands against a deployment, through its console (-url, default $AUTONOMICS_CONSOLE_URL
+or http://127.0.0.1:8801; -json for scripts; exit 0 ok, 1 failure, 2 usage, 3 not found):
+  tenants    list tenants [-prefix P] [-limit N] [-all]
+  governors  show a tenant's governors: governors TENANT
+  receipts   a tenant's receipts, newest first: receipts TENANT [-domain D] [-since T] [-until T] [-limit N]
+  verify     verify a tenant's receipts client-side against the signed checkpoint: verify TENANT
+  send       publish an event: send TYPE -tenant T [-subject S] -data JSON | send -fixture NAME -tenant T | send -list
+  tail       follow receipts and actions live until Ctrl-C: tail [-tenant T]
+  dlq        dead letters: dlq list [-limit N] | dlq replay ID
+  alerts     list alerts [-state pending|firing|resolved]
+  silence    silences: silence list | silence create -matcher k=v -for 2h -comment C | silence expire ID
+  clock      test clocks: clock advance -tenant T -to RFC3339|+48h
+
 Run "autonomicsctl <command> -h" for the flags of a command.
 `
 
@@ -242,6 +255,9 @@ func findRoot(dir string) (string, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && isCLICommand(os.Args[1]) {
+		os.Exit(runCLIMain(os.Args[1:]))
+	}
 	o, err := parseArgs(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		if o.command == "" || o.command == "help" || strings.HasPrefix(o.command, "-") {

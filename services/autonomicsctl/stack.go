@@ -163,7 +163,9 @@ func (c stackConfig) childEnv(port int) []string {
 		platform.EnvTopicPrefix:    c.TopicPrefix,
 		platform.EnvProviderTenant: c.ProviderTenant,
 		platform.EnvTimers:         platform.FormatTimers(c.Timers),
-		"PORT":                     strconv.Itoa(port),
+		// A non-production stack: test clocks on.
+		platform.EnvEnvironment: "local",
+		"PORT":                  strconv.Itoa(port),
 		// Nothing off this machine may reach the local stack: it has no
 		// authentication, and the emulators no IAM.
 		envListenHost:             "127.0.0.1",
@@ -202,6 +204,8 @@ type stack struct {
 	market *marketplaceSide
 	// prometheus is the monitor's metrics engine.
 	prometheus *child
+	// console is the operator console.
+	console *child
 	// webhooks holds this run's endpoint secrets and the files written.
 	webhooks *webhookSetup
 	// failed receives the error of a child that exits on its own.
@@ -216,12 +220,12 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 		return nil, err
 	}
 	for _, p := range []int{cfg.FunctionsPort, cfg.QueryPort, cfg.integratorPort(), cfg.monitorPort(), cfg.actuatorPort(), cfg.ingestPort(), cfg.receiverPort(),
-		cfg.marketplacePort(), cfg.signupPort(), cfg.standinPort(), cfg.prometheusPort()} {
+		cfg.marketplacePort(), cfg.signupPort(), cfg.standinPort(), cfg.prometheusPort(), cfg.consolePort()} {
 		if listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(p))) {
 			return nil, governor.Errorf(governor.Conflict, op, "port %d is in use: is another local stack running?", p)
 		}
 	}
-	fmt.Fprintf(out, "building ./functions/serve and ./services/{query,integrator,monitor,actuator,ingest,marketplace,signup} into bin/\n")
+	fmt.Fprintf(out, "building ./functions/serve and ./services/{query,integrator,monitor,actuator,ingest,marketplace,signup,console} into bin/\n")
 	if err := build(ctx, cfg.Root, out); err != nil {
 		return nil, err
 	}
@@ -240,6 +244,7 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 		// behind belongs to that run's database.
 		fresh := append(cfg.pullSubscriptions(), cfg.actuatorPushSubscription())
 		fresh = append(fresh, cfg.marketplacePushSubscriptions()...)
+		fresh = append(fresh, cfg.consolePushSubscription())
 		if err := deleteSubscriptions(ctx, client, cfg.Project, fresh); err != nil {
 			return nil, err
 		}
@@ -294,6 +299,9 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	if err := s.startMarketplace(ctx, runDir); err != nil {
 		return nil, err
 	}
+	if err := s.startConsole(runDir); err != nil {
+		return nil, err
+	}
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
 	}
@@ -305,6 +313,7 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	push := append(cfg.pushSubscriptions(), cfg.receiptPushSubscriptions()...)
 	push = append(push, cfg.actuatorPushSubscription())
 	push = append(push, cfg.marketplacePushSubscriptions()...)
+	push = append(push, cfg.consolePushSubscription())
 	if err := pubsub.Ensure(ctx, client, cfg.Project, nil, push); err != nil {
 		return nil, err
 	}
@@ -354,7 +363,7 @@ func (s *stack) waitReady(ctx context.Context) error {
 		qOK := healthy(hc, s.cfg.queryURL())
 		others := true
 		for _, p := range []int{s.cfg.integratorPort(), s.cfg.monitorPort(), s.cfg.actuatorPort(), s.cfg.ingestPort(), s.cfg.receiverPort(),
-			s.cfg.marketplacePort(), s.cfg.signupPort()} {
+			s.cfg.marketplacePort(), s.cfg.signupPort(), s.cfg.consolePort()} {
 			others = others && healthy(hc, serviceURL(p))
 		}
 		if fnOK && qOK && others {
@@ -386,7 +395,7 @@ func (s *stack) Stop() {
 		s.market.stop()
 	}
 	var wg sync.WaitGroup
-	for _, c := range []*child{s.actuator, s.receiver, s.ingest, s.monitor, s.integrator, s.query, s.functions, s.prometheus} {
+	for _, c := range []*child{s.actuator, s.receiver, s.ingest, s.monitor, s.integrator, s.query, s.functions, s.prometheus, s.console} {
 		if c != nil {
 			wg.Go(c.stop)
 		}
@@ -412,6 +421,7 @@ func (s *stack) describe(w io.Writer) {
 	s.describePrometheus(w)
 	s.describeWebhooks(w)
 	s.market.describe(w, c)
+	s.describeConsole(w)
 	fmt.Fprintf(w, "  provider tenant     %s\n", c.ProviderTenant)
 	fmt.Fprintf(w, "  timers              %s\n", platform.FormatTimers(c.Timers))
 	fmt.Fprintf(w, "  push subscriptions (ordered, retry %v..%v, no dead-letter policy):\n", minBackoff, maxBackoff)
@@ -481,7 +491,7 @@ func build(ctx context.Context, root string, out io.Writer) error {
 	gobin := firstNonEmpty(os.Getenv("GO"), "go")
 	cmd := exec.CommandContext(ctx, gobin, "build", "-o", filepath.Join(root, "bin")+string(filepath.Separator),
 		"./functions/serve", "./services/query", "./services/integrator", "./services/monitor", "./services/actuator", "./services/ingest",
-		"./services/marketplace", "./services/signup")
+		"./services/marketplace", "./services/signup", "./services/console")
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {

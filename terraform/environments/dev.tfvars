@@ -3,6 +3,10 @@
 # Build's _PREFIX, `make deploy ENV=dev PREFIX=dev-`); the data then lives
 # in a Firestore database of its own, <prefix>-autonomics.
 
+# Not production: test clocks are on (POST /api/v1/tenants/{t}/clock:advance
+# on the console, `autonomicsctl clock advance`).
+env = "dev"
+
 deletion_protection = false
 log_level           = "debug"
 telemetry           = "gcp"
@@ -59,3 +63,8 @@ marketplace = {
   # Reconcile every hour in development, so that drift shows soon.
   reconcile_schedule = "0 * * * *"
 }
+
+# Who may use the operator console (console.tf), e.g.
+# ["group:autonomics-dev@example.com"]; the URL is `terraform output -json
+# console | jq -r .url`.
+console_invokers = []

@@ -2,6 +2,9 @@
 # (where the free tier applies), point-in-time recovery, and protection
 # against an accidental destroy.
 
+# Production: test clocks are refused everywhere.
+env = "prod"
+
 firestore_point_in_time_recovery = true
 deletion_protection              = true
 log_level                        = "info"
@@ -42,3 +45,7 @@ producers = []
 marketplace = {
   enabled = false
 }
+
+# Who may use the operator console (console.tf), e.g.
+# ["group:operators@example.com"]; never allUsers.
+console_invokers = []
