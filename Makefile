@@ -46,7 +46,7 @@ emulators: ## Start the Firestore and Pub/Sub emulators unless they already run.
 emulators-stop: ## Stop emulators started by this checkout.
 	@bash .ci/emulators.sh stop
 
-dev: emulators ## Run the local stack (functions :8790, query :8791, integrator :8792, monitor :8793, actuator :8794, ingest :8795, receiver :8796, marketplace :8797, sign-up :8798, stand-ins :8799, Prometheus :8800) until Ctrl-C.
+dev: emulators ## Run the local stack (functions :8790, query :8791, integrator :8792, monitor :8793, actuator :8794, ingest :8795, receiver :8796, marketplace :8797, sign-up :8798, stand-ins :8799, Prometheus :8800, console :8801) until Ctrl-C.
 	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
 	bin/autonomicsctl dev $(DEV_FLAGS)
 
