@@ -60,6 +60,8 @@ locals {
     # "prod" turns test clocks off everywhere (the engine refuses their
     # timeouts, the console has no clock).
     AUTONOMICS_ENV = var.env
+    # No /metrics endpoint in production: metrics go to Google by OTLP.
+    AUTONOMICS_METRICS_ADDR = ""
   }
 
   # Production uses the project's (default) database (the free tier applies

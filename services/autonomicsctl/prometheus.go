@@ -8,23 +8,50 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
 // The local stack's metrics engine: a real Prometheus server, as Managed
-// Service for Prometheus is in production. The monitor evaluates its
-// policies with PromQL against it and forwards POST /v1/metrics to it by
-// remote write.
+// Service for Prometheus is in production. It scrapes every service's
+// /metrics (their OpenTelemetry metrics; in production they go to Google
+// by OTLP); the monitor evaluates its policies with PromQL against it and
+// forwards POST /v1/metrics to it by remote write.
 const (
 	// envPrometheus overrides the Prometheus binary (default: prometheus
 	// on PATH, as Debian's package installs it).
 	envPrometheus = "AUTONOMICS_PROMETHEUS_BIN"
-	// prometheusConfig keeps evaluation to the monitor: Prometheus only
-	// stores what is written to it.
-	prometheusConfig = "global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\n"
 )
+
+// metricsOffset puts a service's /metrics port 1000 above its own.
+const metricsOffset = 1000
+
+// metricsPort is the /metrics port of the service on port.
+func metricsPort(port int) int { return port + metricsOffset }
+
+// metricsAddr is where the service on port serves /metrics. The
+// functions host serves none: it holds one runtime per function, and one
+// process can serve only one of them.
+func (c stackConfig) metricsAddr(port int) string {
+	if port == c.FunctionsPort {
+		return ""
+	}
+	return "127.0.0.1:" + strconv.Itoa(metricsPort(port))
+}
+
+// prometheusConfig scrapes every service of the stack every 5 seconds;
+// evaluation is the monitor's, so Prometheus has no rules.
+func (c stackConfig) prometheusConfig() string {
+	var b strings.Builder
+	b.WriteString("global:\n  scrape_interval: 5s\n  evaluation_interval: 1m\nscrape_configs:\n  - job_name: autonomics\n    static_configs:\n      - targets:\n")
+	for _, p := range []int{c.QueryPort, c.integratorPort(), c.monitorPort(), c.actuatorPort(), c.ingestPort(),
+		c.marketplacePort(), c.signupPort(), c.consolePort()} {
+		fmt.Fprintf(&b, "          - 127.0.0.1:%d\n", metricsPort(p))
+	}
+	return b.String()
+}
 
 // prometheusPort follows the stand-ins' port.
 func (c stackConfig) prometheusPort() int { return c.QueryPort + 9 }
@@ -57,7 +84,7 @@ func (s *stack) startPrometheus(ctx context.Context, runDir string) error {
 		return governor.Wrap(governor.Internal, op, err)
 	}
 	cfgFile := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgFile, []byte(prometheusConfig), 0o644); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(s.cfg.prometheusConfig()), 0o644); err != nil {
 		return governor.Wrap(governor.Internal, op, err)
 	}
 	s.prometheus, err = startChild("prometheus", path, []string{

@@ -165,6 +165,8 @@ func (c stackConfig) childEnv(port int) []string {
 		platform.EnvTimers:         platform.FormatTimers(c.Timers),
 		// A non-production stack: test clocks on.
 		platform.EnvEnvironment: "local",
+		// Each service's metrics, for the local Prometheus to scrape.
+		platform.EnvMetricsAddr: c.metricsAddr(port),
 		"PORT":                  strconv.Itoa(port),
 		// Nothing off this machine may reach the local stack: it has no
 		// authentication, and the emulators no IAM.

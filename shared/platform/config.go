@@ -3,6 +3,7 @@ package platform
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +34,10 @@ const (
 	EnvTelemetry = "AUTONOMICS_TELEMETRY"
 	// EnvTraceSampleRatio is the share of root traces recorded, 0 to 1.
 	EnvTraceSampleRatio = "AUTONOMICS_TRACE_SAMPLE_RATIO"
+	// EnvMetricsAddr, when set (host:port), also serves the process's
+	// metrics for a Prometheus to scrape at http://<addr>/metrics: the
+	// local stack's. Production leaves it empty (metrics go by OTLP).
+	EnvMetricsAddr = "AUTONOMICS_METRICS_ADDR"
 	// EnvGoogleProject is the fallback for EnvProject, set by Cloud Run
 	// and Cloud Functions.
 	EnvGoogleProject = "GOOGLE_CLOUD_PROJECT"
@@ -65,6 +70,8 @@ type Config struct {
 	// ratio of root traces.
 	Telemetry        string
 	TraceSampleRatio float64
+	// MetricsAddr is EnvMetricsAddr: where /metrics is served, "" for nowhere.
+	MetricsAddr string
 	// FirestoreEmulator and PubSubEmulator are the emulator hosts, if any;
 	// the client libraries read them themselves, they are kept here to be
 	// reported at start-up.
@@ -125,6 +132,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	case "", "none", "gcp", "otlp", "stdout":
 	default:
 		return c, governor.Errorf(governor.Invalid, op, "%s=%q: want none, gcp, otlp or stdout", EnvTelemetry, c.Telemetry)
+	}
+	if c.MetricsAddr = getenv(EnvMetricsAddr); c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return c, governor.Errorf(governor.Invalid, op, "%s=%q: want host:port", EnvMetricsAddr, c.MetricsAddr)
+		}
 	}
 	c.TraceSampleRatio = 1
 	if v := getenv(EnvTraceSampleRatio); v != "" {

@@ -79,3 +79,19 @@ func TestProductionMisspelledIsRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsAddr(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		ok   bool
+	}{{"", true}, {"127.0.0.1:9464", true}, {":0", true}, {"9464", false}, {"localhost", false}} {
+		c, err := FromEnv(env(map[string]string{EnvProject: "p", EnvMetricsAddr: tt.addr}))
+		if (err == nil) != tt.ok {
+			t.Errorf("%s=%q: err %v, want ok %v", EnvMetricsAddr, tt.addr, err, tt.ok)
+			continue
+		}
+		if err == nil && c.MetricsAddr != tt.addr {
+			t.Errorf("%s=%q: MetricsAddr %q", EnvMetricsAddr, tt.addr, c.MetricsAddr)
+		}
+	}
+}

@@ -45,7 +45,7 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 	log := telemetry.NewLogger(w, telemetry.LogOptions{ProjectID: cfg.ProjectID, Level: cfg.LogLevel, Component: component})
 	tel, err := telemetry.Setup(ctx, telemetry.Options{
 		Exporter: cfg.Telemetry, ProjectID: cfg.ProjectID, Service: component,
-		Writer: w, SampleRatio: cfg.TraceSampleRatio,
+		Writer: w, SampleRatio: cfg.TraceSampleRatio, MetricsAddr: cfg.MetricsAddr,
 	})
 	if err != nil {
 		return nil, governor.Wrap(governor.Invalid, op+" telemetry", err)
