@@ -3,9 +3,12 @@
 // tlog-checkpoint), on Cloud Run.
 //
 // It receives the push deliveries of the receipts topic at
-// POST /v1/receipts/push and records each receipt as pending. One instance
-// at a time, holding a lease in Firestore, integrates pending receipts in
-// batches: from its own loop every AUTONOMICS_LEDGER_INTERVAL, and on
+// POST /v1/receipts/push. One instance at a time, holding a lease in
+// Firestore, integrates receipts in batches from its own loop: a push
+// reaching it waits for the batch that includes its receipt to be
+// committed (group commit, one write per receipt), and a push reaching
+// another instance is recorded as pending for the holder, which takes
+// pending receipts every AUTONOMICS_LEDGER_INTERVAL and on
 // POST /v1/integrate (Cloud Scheduler); a push wakes an idle loop.
 // Each batch ends with a new signed
 // checkpoint, published on the checkpoints topic.

@@ -112,21 +112,29 @@ func readBody(op string, r *http.Request) ([]byte, error) {
 
 // pushResult is the answer to a push delivery.
 type pushResult struct {
-	// Status is "pending" (recorded), "duplicate" (known already) or
-	// "refused" (not a receipt, or a receipt whose hash is wrong).
+	// Status is "integrated" (in the log, under a committed checkpoint),
+	// "pending" (recorded for a later pass), "duplicate" (known already)
+	// or "refused" (not a receipt, a receipt whose hash is wrong, or one
+	// the governors did not store).
 	Status      string `json:"status"`
 	ReceiptHash string `json:"receipt_hash,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 }
 
-// push records the receipt of a Pub/Sub push delivery from the receipts
-// topic as pending; the integrator admits it to the log only if the
-// governors stored it. A delivery that can never become a log entry (a
-// body over maxPushBody, not a push, not a receipt, a wrong hash) is
-// acknowledged (200) and logged, so that Pub/Sub does not retry it; a
-// storage failure is answered 503 so that Pub/Sub redelivers. Whatever
-// the answer or the log line repeats of the delivery is quoted and
-// truncated.
+// push hands the receipt of a Pub/Sub push delivery from the receipts
+// topic to the integrator (group commit) and answers once the checkpoint
+// that includes it is committed: the receipt costs the ledger one write
+// and no pending record, and a crash before the commit leaves the
+// delivery unacknowledged, so Pub/Sub redelivers it. When this instance
+// does not integrate (it does not hold the lease, its loop is off, or
+// too many receipts wait), the receipt is recorded as pending instead,
+// for the lease holder's passes. Either way the integrator admits it to
+// the log only if the governors stored it. A delivery that can never
+// become a log entry (a body over maxPushBody, not a push, not a receipt,
+// a wrong hash, a receipt the governors did not store) is acknowledged
+// (200) and logged, so that Pub/Sub does not retry it; a storage failure
+// is answered 503 so that Pub/Sub redelivers. Whatever the answer or the
+// log line repeats of the delivery is quoted and truncated.
 func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	const op = "integrator.push"
 	body, err := readBody(op, r)
@@ -147,6 +155,26 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 		reason := httpjson.Truncate(governor.ErrorMessage(err), maxReason)
 		s.log.ErrorContext(r.Context(), "receipt refused by the ledger", "message_id", httpjson.Truncate(msg.ID, httpjson.MaxEcho), "code", governor.ErrorCode(err), "error", reason)
 		httpjson.Write(w, http.StatusOK, pushResult{Status: "refused", Reason: reason})
+		return
+	}
+	adm, err := s.integrator.Submit(r.Context(), e)
+	if err != nil {
+		s.log.WarnContext(r.Context(), "receipt not integrated; Pub/Sub will redeliver", "receipt_hash", e.Hash, "error", err.Error())
+		httpjson.Error(w, err)
+		return
+	}
+	switch adm {
+	case ledger.Integrated:
+		s.stats.Accepted.Add(1)
+		httpjson.Write(w, http.StatusOK, pushResult{Status: "integrated", ReceiptHash: e.Hash})
+		return
+	case ledger.Known:
+		s.stats.Duplicates.Add(1)
+		httpjson.Write(w, http.StatusOK, pushResult{Status: "duplicate", ReceiptHash: e.Hash})
+		return
+	case ledger.Unvouched:
+		// Counted and logged by the integrator (receipts_forged).
+		httpjson.Write(w, http.StatusOK, pushResult{Status: "refused", ReceiptHash: e.Hash, Reason: "the governors did not store this receipt"})
 		return
 	}
 	n, err := s.store.AddPending(r.Context(), []ledger.Entry{e})

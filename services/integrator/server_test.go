@@ -455,3 +455,80 @@ func TestIntegratorCapsBody(t *testing.T) {
 		t.Errorf("POST /v1/receipts/push of %d bytes = %d %s, want pending", len(padded), code, body)
 	}
 }
+
+// runLoop runs s's integration loop until the test ends and waits until
+// its first pass is done.
+func runLoop(t *testing.T, s *server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.integrator.Run(ctx, 5*time.Millisecond, 5*time.Millisecond); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for s.stats.Passes.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPushAnsweredAfterCommit: at the lease holder, a push is answered
+// once its receipt is in a committed checkpoint, without a pending
+// record; a push reaching another instance is recorded as pending, and
+// the holder integrates it.
+func TestPushAnsweredAfterCommit(t *testing.T) {
+	st, gov := memledger.New(), memstore.New()
+	a, hs := newServer(t, st, gov, "a")
+	runLoop(t, a)
+	b, other := newServer(t, st, gov, "b")
+	runLoop(t, b)
+	k := governor.Key{Tenant: "acme", Domain: governor.QuotaSLA, Subject: "api_calls"}
+	rs := commitChain(t, gov, k, 21)
+	forged := forgeAfter(rs[19], "open")
+	results := make(chan string, len(rs))
+	for _, r := range rs[:20] {
+		go func() {
+			code, body := post(t, hs, "/v1/receipts/push", event.PushBody(r.JSON(), nil, "m"))
+			var res pushResult
+			if err := json.Unmarshal(body, &res); err != nil || code != http.StatusOK {
+				results <- fmt.Sprintf("%d %s", code, body)
+				return
+			}
+			results <- res.Status
+		}()
+	}
+	for range 20 {
+		if got := <-results; got != "integrated" {
+			t.Errorf("push at the lease holder = %s, want integrated", got)
+		}
+	}
+	if pending, err := st.Pending(t.Context(), 0); err != nil || len(pending) != 0 {
+		t.Errorf("Pending() after pushes at the holder = %d entries, %v; want none", len(pending), err)
+	}
+	if st, err := st.State(t.Context()); err != nil || st.Size != 20 {
+		t.Errorf("State().Size = %d, %v; want 20 as soon as the pushes were answered", st.Size, err)
+	}
+	tests := []struct {
+		name       string
+		srv        *httptest.Server
+		body       []byte
+		wantStatus string
+	}{
+		{"receipt pushed again", hs, event.PushBody(rs[0].JSON(), nil, "m"), "duplicate"},
+		{"receipt the governors did not store", hs, event.PushBody(forged.JSON(), nil, "m"), "refused"},
+		{"receipt pushed to another instance", other, event.PushBody(rs[20].JSON(), nil, "m"), "pending"},
+	}
+	for _, tc := range tests {
+		code, body := post(t, tc.srv, "/v1/receipts/push", tc.body)
+		var res pushResult
+		if err := json.Unmarshal(body, &res); err != nil || code != http.StatusOK || res.Status != tc.wantStatus {
+			t.Errorf("POST /v1/receipts/push (%s) = %d %s, want 200 with status %q", tc.name, code, body, tc.wantStatus)
+		}
+	}
+	for {
+		if st, err := st.State(t.Context()); err == nil && st.Size == 21 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := a.stats.Forged.Load(); got != 1 {
+		t.Errorf("forged counter = %d, want 1", got)
+	}
+}

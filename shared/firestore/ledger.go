@@ -60,21 +60,29 @@ type LedgerOptions struct {
 //	  level-0 tiles also hold hashes bytes: the receipt hashes of their
 //	  entries (32 bytes each), so that entries are found by index
 //
-// Only the pending collection, which holds the backlog, is ever queried:
-// entries are read by hash, and by index through their level-0 tile, so
-// no read scans the log (the Firestore emulator answers queries by
-// scanning the collection). A receipt costs three writes: its pending
-// record (created with a "must not exist" precondition after a read of
-// its entry, so a redelivery writes nothing), its entry and the deletion
-// of its pending record, the last two in transactions of 250 entries. A
-// batch adds the batch document and, in the commit transaction, the
-// changed tiles, the state and the lease. A pending record the integrator
-// drops (DropPending: a receipt the governors did not store) costs its
-// deletion, in fenced transactions of 499.
+// Only the pending collection, which holds the backlog, is ever queried,
+// in document id (receipt hash) order: entries are read by hash, and by
+// index through their level-0 tile, so no read scans the log (the
+// Firestore emulator answers queries by scanning the collection). A
+// receipt the integrator takes from a push (ledger.Integrator.Submit, the
+// group commit) costs one write, its entry, in fenced transactions of up
+// to 250 entries; one recorded as pending (the push reached an instance
+// that does not integrate) costs three: its pending record (created with
+// a "must not exist" precondition after a read of its entry, so a
+// redelivery writes nothing), its entry and the deletion of its pending
+// record. A batch adds the batch document and, in the commit transaction,
+// the changed tiles, the state and the lease: about 6 writes per batch.
+// A pending record the integrator drops (DropPending: a receipt the
+// governors did not store) costs its deletion, in fenced transactions of
+// 499.
 //
-// Indexes: the pending query orders by arrived_at and document id (the
-// automatic single-field index suffices). pending.leaf, entries.leaf and
-// tiles.data and tiles.hashes should be exempt from indexing.
+// Indexes: no query needs one, and no field of the per-receipt
+// collections is indexed, so that none is a monotonic write hotspot (the
+// entries' index and arrival time increase with every receipt; the
+// pending query orders by document id, whose values are uniformly spread
+// hashes). pending.leaf, pending.arrived_at, entries.leaf,
+// entries.index, entries.arrived_at, tiles.data and tiles.hashes
+// should be exempt from indexing.
 type Ledger struct {
 	c           *fs.Client
 	root        *fs.DocumentRef
@@ -152,7 +160,7 @@ func entryDoc(e ledger.Entry, index int64) map[string]any {
 // decodeEntry decodes an entry or, when pending, a pending record.
 func decodeEntry(snap *fs.DocumentSnapshot, pending bool) (ledger.Entry, error) {
 	d := newDecoder(snap)
-	e := ledger.Entry{Hash: snap.Ref.ID, Leaf: d.bytes("leaf"), Index: ledger.Unassigned, ArrivedAt: d.time("arrived_at")}
+	e := ledger.Entry{Hash: snap.Ref.ID, Leaf: d.bytes("leaf"), Index: ledger.Unassigned, ArrivedAt: d.time("arrived_at"), Pending: pending}
 	if !pending {
 		e.Index = d.int("index")
 	}
@@ -329,12 +337,12 @@ func (l *Ledger) DropPending(ctx context.Context, f ledger.Fence, hashes []strin
 }
 
 // Pending implements ledger.Store with a query on the pending records
-// ordered by arrived_at and document id. Records of entries already in the
-// log (a receipt delivered again after it was written) are deleted and
-// left out.
+// ordered by document id (the receipt hash: no index of a monotonic field
+// is involved). Records of entries already in the log (a receipt
+// delivered again after it was written) are deleted and left out.
 func (l *Ledger) Pending(ctx context.Context, limit int) ([]ledger.Entry, error) {
 	const op = "firestore.Ledger.Pending"
-	q := l.pending().OrderBy("arrived_at", fs.Asc).OrderBy(fs.DocumentID, fs.Asc)
+	q := l.pending().OrderBy(fs.DocumentID, fs.Asc)
 	if limit > 0 {
 		q = q.Limit(limit)
 	}
@@ -704,9 +712,10 @@ func (l *Ledger) BeginBatch(ctx context.Context, f ledger.Fence, b ledger.Batch)
 }
 
 // WriteEntries implements ledger.Store: transactions of at most 250
-// entries (500 writes: the entry and the deletion of its pending record),
-// run concurrently.
-func (l *Ledger) WriteEntries(ctx context.Context, start int64, entries []ledger.Entry) error {
+// entries (at most 500 writes: the entry and, for an entry with Pending
+// set, the deletion of its pending record), run concurrently, each of
+// which reads the lease and fails unless f holds it.
+func (l *Ledger) WriteEntries(ctx context.Context, f ledger.Fence, start int64, entries []ledger.Entry) error {
 	const op = "firestore.Ledger.WriteEntries"
 	for _, e := range entries {
 		if !ledger.IsReceiptHash(e.Hash) || len(e.Leaf) == 0 {
@@ -716,14 +725,26 @@ func (l *Ledger) WriteEntries(ctx context.Context, start int64, entries []ledger
 	const per = maxTxWrites / 2
 	var g errgroup.Group
 	g.SetLimit(writeConcurrency)
-	for i := 0; i < len(entries); i += per {
+	// One transaction at least, so that a caller without the lease learns
+	// it even with nothing to write.
+	for i := 0; i == 0 || i < len(entries); i += per {
 		chunk := entries[i:min(i+per, len(entries))]
 		first := start + int64(i)
 		g.Go(func() error {
 			return l.runTx(ctx, op, func(ctx context.Context, t *fs.Transaction) error {
+				lease, err := decodeLease(t.Get(l.leaseRef()))
+				if err != nil {
+					return err
+				}
+				if f.Holder == "" || lease.Holder != f.Holder {
+					return governor.Errorf(governor.Conflict, op, "%q does not hold the lease (held by %q)", f.Holder, lease.Holder)
+				}
 				for j, e := range chunk {
 					if err := t.Set(l.entryRef(e.Hash), entryDoc(e, first+int64(j))); err != nil {
 						return governor.Wrap(governor.Internal, op, err)
+					}
+					if !e.Pending {
+						continue
 					}
 					if err := t.Delete(l.pendingRef(e.Hash)); err != nil {
 						return governor.Wrap(governor.Internal, op, err)
@@ -734,6 +755,22 @@ func (l *Ledger) WriteEntries(ctx context.Context, start int64, entries []ledger
 		})
 	}
 	return g.Wait()
+}
+
+// AbandonBatch implements ledger.Store in one fenced transaction that
+// deletes the batch document.
+func (l *Ledger) AbandonBatch(ctx context.Context, f ledger.Fence, b ledger.Batch) error {
+	const op = "firestore.Ledger.AbandonBatch"
+	return l.runTx(ctx, op, func(ctx context.Context, t *fs.Transaction) error {
+		r, err := l.fenced(t, op, f)
+		switch {
+		case err != nil:
+			return err
+		case !r.inProgress || r.batch.Start != b.Start || !slices.Equal(r.batch.Hashes, b.Hashes):
+			return governor.Errorf(governor.Conflict, op, "the batch at %d of %d entries is not in progress", b.Start, len(b.Hashes))
+		}
+		return t.Delete(l.batchRef())
+	})
 }
 
 // CommitBatch implements ledger.Store in one transaction: the lease,

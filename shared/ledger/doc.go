@@ -11,10 +11,16 @@
 // Entries are keyed by the receipt hash. Every committed receipt is
 // published on the receipts topic at least once (the engine's outbox and
 // sweeper); the integrator service's push endpoint turns each delivery
-// into a pending Entry with NewEntry, which refuses anything that is not a
-// receipt whose hash is the hash of its canonical JSON, and records it
-// with Store.AddPending, which ignores hashes it knows. So every receipt
-// reaches the log, once. A leaf is at most MaxLeafBytes, the limit of an
+// into an Entry with NewEntry, which refuses anything that is not a
+// receipt whose hash is the hash of its canonical JSON, and hands it to
+// the lease holder's Integrator (Submit, the group commit): the push is
+// answered once the checkpoint that includes it is committed, so the
+// receipt costs one write (its entry) and its batch's tiles, state and
+// checkpoint are shared, and a crash before the commit leaves the
+// delivery unacknowledged for Pub/Sub to redeliver. An instance that does
+// not integrate records the entry as pending instead (Store.AddPending,
+// which ignores hashes it knows), for the holder's passes. So every
+// receipt reaches the log, once. A leaf is at most MaxLeafBytes, the limit of an
 // entry bundle's uint16 length prefix; receipts are far smaller.
 //
 // # Only stored receipts
@@ -67,7 +73,13 @@
 // The state is the commit point. A batch, once recorded, is completed
 // exactly as recorded by whoever holds the lease next, so an integrator
 // that dies after any step leaves either nothing or a batch the next one
-// completes: no index is assigned twice and no receipt is skipped. An
+// completes: no index is assigned twice and no receipt is skipped. When
+// some entries of the batch were submitted and never written (the
+// integrator held them in memory only), the next holder abandons the
+// batch (Store.AbandonBatch) and records one of the entries that were
+// written or are pending; the others' deliveries were never acknowledged
+// and come again. WriteEntries is fenced by the lease, so an integrator
+// that lost it writes nothing the next holder could miss. An
 // integrator that lost the lease while it worked is fenced off: its
 // BeginBatch and CommitBatch fail, and its other writes repeat those of
 // the recorded batch. Lookups treat an entry whose index is at or above
@@ -80,11 +92,15 @@
 // publishes the current checkpoint on its first pass, so one committed by
 // a holder that died before publishing is published too.
 //
-// Run loops over passes: back to back while batches fill up or entries
-// keep arriving (Notify, which the push endpoint calls), every interval
-// otherwise, and every idle interval once nothing is pending; a Notify
-// ends an idle wait. The time from a receipt's arrival to its signed
-// checkpoint is thus at most about two pass durations plus the interval.
+// Run loops over passes: back to back while batches fill up or a batch's
+// worth of submitted entries waits, Linger after a submission otherwise,
+// every interval while pending entries keep arriving (Notify, which the
+// push endpoint calls for those it records as pending), and every idle
+// interval once nothing is pending; a Notify ends an idle wait. The time
+// from a submitted receipt's arrival to its signed checkpoint is thus
+// about one to two pass durations plus Linger. Pending entries are taken
+// in hash order, with a share of every batch kept for them. Pass.Latencies
+// measure from each receipt's decided_at, the governor's commit.
 //
 // # Checkpoints and keys
 //

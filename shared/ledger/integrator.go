@@ -16,6 +16,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
+	"github.com/autonomics/autonomics/shared/receipt"
 )
 
 // Defaults of IntegratorOptions.
@@ -23,6 +24,8 @@ const (
 	DefaultLeaseTTL   = 10 * time.Second
 	DefaultBatchSize  = 2000
 	DefaultWriteChunk = 500
+	DefaultLinger     = 20 * time.Millisecond
+	DefaultMaxQueued  = 8000
 )
 
 // Step names a point of an integration at which IntegratorOptions.Interrupt
@@ -74,6 +77,17 @@ type IntegratorOptions struct {
 	// MeterProvider receives the integrator's metrics (the refusal
 	// counter, RefusedMetric); none are recorded when nil.
 	MeterProvider metric.MeterProvider
+	// Linger is how long Run waits, after an entry is submitted while it
+	// is idle, before the pass that integrates it, so that entries
+	// submitted together share a batch (and its tiles, checkpoint and
+	// state writes); DefaultLinger when zero. Entries submitted during a
+	// pass go into the next one, which starts as soon as it ends when they
+	// fill a batch, Linger after it otherwise.
+	Linger time.Duration
+	// MaxQueued bounds the entries Submit holds in memory; beyond it,
+	// Submit answers Deferred. DefaultMaxQueued when zero, at most
+	// MaxBatch.
+	MaxQueued int
 	// Interrupt, when set, is called at every Step; an error it returns
 	// ends the pass there with that error, as if the process had died.
 	// It exists to test recovery.
@@ -93,6 +107,25 @@ type Integrator struct {
 	// expires; zero when it does not hold it.
 	leaseUntil time.Time
 	wake       chan struct{}
+	running    bool // Run is running
+
+	// The entries submitted (Submit) and not yet resolved: queue by hash,
+	// order in order of submission, from next on not yet taken by a pass.
+	qmu       sync.Mutex
+	queue     map[string]*queued
+	order     []*queued
+	accepting bool // a Run loop holds the lease: Submit queues entries
+	submitted chan struct{}
+}
+
+// queued is an entry handed to Submit, and what became of it once done
+// is closed.
+type queued struct {
+	entry Entry
+	taken bool
+	done  chan struct{}
+	adm   Admission
+	err   error
 }
 
 // NewIntegrator checks opts and returns an Integrator.
@@ -131,6 +164,13 @@ func NewIntegrator(opts IntegratorOptions) (*Integrator, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
+	if opts.Linger <= 0 {
+		opts.Linger = DefaultLinger
+	}
+	if opts.MaxQueued <= 0 {
+		opts.MaxQueued = DefaultMaxQueued
+	}
+	opts.MaxQueued = min(opts.MaxQueued, MaxBatch)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -141,7 +181,8 @@ func NewIntegrator(opts IntegratorOptions) (*Integrator, error) {
 	// Instrument constructors only fail on invalid names, which are fixed here.
 	refused, _ := mp.Meter(instrumentation).Int64Counter(RefusedMetric,
 		metric.WithDescription("Pending receipts dropped because the governors' store holds another receipt, or none, at their place; by reason."))
-	return &Integrator{o: opts, refused: refused, published: -1, wake: make(chan struct{}, 1)}, nil
+	return &Integrator{o: opts, refused: refused, published: -1, wake: make(chan struct{}, 1),
+		queue: map[string]*queued{}, submitted: make(chan struct{}, 1)}, nil
 }
 
 // instrumentation names the integrator's meter.
@@ -173,9 +214,16 @@ type Pass struct {
 	// Size is the log's size after the pass; Checkpoint its signed note.
 	Size       int64
 	Checkpoint []byte
-	// Latencies are, for each integrated entry, the time from its arrival
-	// to the commit of the checkpoint that includes it.
+	// Latencies are, for each integrated entry, the time from its
+	// governor's commit (the receipt's decided_at; its arrival when that
+	// does not parse) to the commit of the checkpoint that includes it.
 	Latencies []time.Duration
+	// Submitted is the number of submitted entries (Submit) the pass took;
+	// Known those of them already in the log.
+	Submitted, Known int
+	// Abandoned reports that the pass replaced a batch in progress some
+	// of whose entries were never written (see Store.AbandonBatch).
+	Abandoned bool
 	// Refused counts pending entries left out because their stored leaf
 	// is not the receipt their hash names.
 	Refused int
@@ -195,6 +243,10 @@ func (in *Integrator) Integrate(ctx context.Context) (Pass, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	p, err := in.integrate(ctx)
+	if in.running {
+		// Submit queues entries while Run's passes hold the lease.
+		in.setAccepting(err == nil && p.Held || err != nil && governor.ErrorCode(err) != governor.Conflict && in.accepts())
+	}
 	if in.o.Observe != nil {
 		in.o.Observe(p, err)
 	}
@@ -213,20 +265,34 @@ func (in *Integrator) integrate(ctx context.Context) (Pass, error) {
 		}
 		if lease.Holder != in.o.Holder {
 			in.published, in.leaseUntil = -1, time.Time{}
+			in.setAccepting(false)
 			return Pass{Holder: lease.Holder}, nil
 		}
 		in.leaseUntil = lease.ExpiresAt
 	}
 	pass := Pass{Holder: in.o.Holder, Held: true}
-	p, err := in.integrateHeld(ctx, pass)
+	var taken []*queued
+	p, err := in.integrateHeld(ctx, pass, &taken)
 	if governor.ErrorCode(err) == governor.Conflict {
 		in.leaseUntil = time.Time{} // perhaps fenced off: ask again next time
+		in.setAccepting(false)
+	}
+	// What the pass did not settle is not in the log: the submitter's
+	// caller (a push) fails, and its delivery is retried.
+	for _, q := range taken {
+		if err == nil {
+			in.resolve(q, Deferred, nil)
+		} else {
+			in.resolve(q, Deferred, governor.Errorf(governor.Unavailable, "ledger.Integrate", "the pass that took receipt %s failed: %s", q.entry.Hash, governor.ErrorMessage(err)))
+		}
 	}
 	return p, err
 }
 
 // integrateHeld is the part of a pass that runs while holding the lease.
-func (in *Integrator) integrateHeld(ctx context.Context, pass Pass) (Pass, error) {
+// The submitted entries it takes are appended to *taken until it settles
+// them (resolve); integrate settles the rest.
+func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*queued) (Pass, error) {
 	const op = "ledger.Integrate"
 	s := in.o.Store
 	st, err := s.State(ctx)
@@ -244,44 +310,128 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass) (Pass, error
 	if err != nil {
 		return pass, err
 	}
-	var entries []Entry
+	decided := map[string]time.Time{}
+	var entries, carried []Entry
 	if inProgress {
 		pass.Resumed = true
-		if entries, err = in.batchEntries(ctx, b); err != nil {
-			return pass, err
-		}
-	} else {
-		pending, err := s.Pending(ctx, in.o.BatchSize)
+		complete, err := in.batchEntries(ctx, b, decided)
 		if err != nil {
 			return pass, err
 		}
-		cs := make([]candidate, 0, len(pending))
-		for _, e := range pending {
-			r, err := checkLeaf(e.Hash, e.Leaf)
-			if err != nil {
-				pass.Refused++
-				in.o.Logger.ErrorContext(ctx, "pending ledger entry refused", "receipt_hash", e.Hash, "error", err.Error())
-				continue
-			}
-			cs = append(cs, candidate{entry: e, ref: RefOf(&r), exec: r.ExecutionID})
+		if len(complete) == len(b.Hashes) {
+			return in.complete(ctx, pass, st, b, complete, decided, nil)
 		}
-		var forged []unvouched
-		if entries, forged, err = vouch(ctx, in.o.Witness, cs); err != nil {
+		// Entries held in memory by an integrator that stopped were never
+		// written: their deliveries were not acknowledged and come again.
+		// The batch is replaced by one of the entries that were written
+		// (or are pending), vouched for already.
+		f := in.fence()
+		if err := s.AbandonBatch(ctx, f, b); err != nil {
 			return pass, err
 		}
-		if len(forged) > 0 {
-			if err := in.drop(ctx, forged); err != nil {
-				return pass, err
+		in.leaseUntil = f.Now.Add(f.TTL)
+		pass.Abandoned = true
+		in.o.Logger.WarnContext(ctx, "ledger batch abandoned: some of its entries were never written", "start", b.Start,
+			"entries", len(b.Hashes), "kept", len(complete))
+		carried = complete
+	}
+	inBatch := make(map[string]bool, len(carried))
+	for _, e := range carried {
+		inBatch[e.Hash] = true
+	}
+	room := max(in.o.BatchSize-len(carried), 0)
+	// A share of every batch is kept for the pending entries, so that
+	// submissions cannot starve them.
+	subs := in.take(max(room-room/8, min(room, 1)))
+	*taken = subs
+	pass.Submitted = len(subs)
+	var cs []candidate
+	var fresh []*queued
+	if len(subs) > 0 {
+		hashes := make([]string, len(subs))
+		for i, q := range subs {
+			hashes[i] = q.entry.Hash
+		}
+		known, err := s.Lookup(ctx, hashes)
+		if err != nil {
+			return pass, err
+		}
+		for _, q := range subs {
+			k, ok := known[q.entry.Hash]
+			switch {
+			case inBatch[q.entry.Hash]:
+				fresh = append(fresh, q) // integrated with the batch carried over
+				continue
+			case ok && k.Index != Unassigned && k.Index < st.Size:
+				pass.Known++
+				in.resolve(q, Known, nil)
+				continue
+			case ok && k.Pending:
+				q.entry.Pending = true // its pending record goes with it
 			}
-			pass.Forged = len(forged)
+			r, err := checkLeaf(q.entry.Hash, q.entry.Leaf)
+			if err != nil { // Submit takes only entries NewEntry made
+				pass.Refused++
+				in.resolve(q, Unvouched, nil)
+				continue
+			}
+			inBatch[q.entry.Hash] = true
+			decided[q.entry.Hash] = decidedAt(&r, q.entry.ArrivedAt)
+			fresh = append(fresh, q)
+			cs = append(cs, candidate{entry: q.entry, ref: RefOf(&r), exec: r.ExecutionID})
 		}
-		if len(entries) == 0 && st.Checkpoint != nil {
-			return pass, nil
+	}
+	pending, err := s.Pending(ctx, max(room-len(cs), 0))
+	if err != nil {
+		return pass, err
+	}
+	for _, e := range pending {
+		if inBatch[e.Hash] {
+			continue
 		}
-		b = Batch{Start: st.Size, Hashes: make([]string, len(entries)), Holder: in.o.Holder, CreatedAt: in.o.Clock().UTC()}
-		for i, e := range entries {
-			b.Hashes[i] = e.Hash
+		r, err := checkLeaf(e.Hash, e.Leaf)
+		if err != nil {
+			pass.Refused++
+			in.o.Logger.ErrorContext(ctx, "pending ledger entry refused", "receipt_hash", e.Hash, "error", err.Error())
+			continue
 		}
+		inBatch[e.Hash] = true
+		decided[e.Hash] = decidedAt(&r, e.ArrivedAt)
+		cs = append(cs, candidate{entry: e, ref: RefOf(&r), exec: r.ExecutionID})
+	}
+	vouched, forged, err := vouch(ctx, in.o.Witness, cs)
+	if err != nil {
+		return pass, err
+	}
+	if len(forged) > 0 {
+		if err := in.drop(ctx, forged); err != nil {
+			return pass, err
+		}
+		pass.Forged = len(forged)
+		refused := make(map[string]bool, len(forged))
+		for _, u := range forged {
+			refused[u.entry.Hash] = true
+		}
+		kept := fresh[:0]
+		for _, q := range fresh {
+			if refused[q.entry.Hash] {
+				in.resolve(q, Unvouched, nil)
+			} else {
+				kept = append(kept, q)
+			}
+		}
+		fresh = kept
+	}
+	*taken = fresh
+	entries = append(carried, vouched...)
+	if len(entries) == 0 && st.Checkpoint != nil && !pass.Abandoned {
+		return pass, nil
+	}
+	b = Batch{Start: st.Size, Hashes: make([]string, len(entries)), Holder: in.o.Holder, CreatedAt: in.o.Clock().UTC()}
+	for i, e := range entries {
+		b.Hashes[i] = e.Hash
+	}
+	if len(entries) > 0 || st.Checkpoint == nil {
 		f := in.fence()
 		if err := s.BeginBatch(ctx, f, b); err != nil {
 			return pass, err
@@ -290,19 +440,31 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass) (Pass, error
 		if err := in.interrupt(StepBegun); err != nil {
 			return pass, err
 		}
+	} else {
+		return pass, nil // an abandoned batch of nothing written
 	}
 	if b.Start != st.Size {
 		return pass, governor.Errorf(governor.Internal, op, "batch starts at %d, the log's size is %d", b.Start, st.Size)
 	}
-	return in.complete(ctx, pass, st, b, entries)
+	return in.complete(ctx, pass, st, b, entries, decided, taken)
+}
+
+// decidedAt is when r was committed (its decided_at), or else fallback.
+func decidedAt(r *receipt.Receipt, fallback time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, r.DecidedAt); err == nil {
+		return t
+	}
+	return fallback
 }
 
 // drop removes the entries the witness does not vouch for from the
 // pending ones, then counts and logs them.
 func (in *Integrator) drop(ctx context.Context, forged []unvouched) error {
-	hashes := make([]string, len(forged))
-	for i, u := range forged {
-		hashes[i] = u.entry.Hash
+	hashes := make([]string, 0, len(forged))
+	for _, u := range forged {
+		if u.entry.Pending {
+			hashes = append(hashes, u.entry.Hash)
+		}
 	}
 	f := in.fence()
 	if err := in.o.Store.DropPending(ctx, f, hashes); err != nil {
@@ -352,33 +514,40 @@ func (in *Integrator) checkState(st State) error {
 	return nil
 }
 
-// batchEntries loads the entries of a batch in progress, in batch order.
-func (in *Integrator) batchEntries(ctx context.Context, b Batch) ([]Entry, error) {
+// batchEntries loads the entries of a batch in progress that are stored
+// (written, or pending), in batch order, and records their decision times
+// in decided. All of them are there unless entries held in memory were
+// never written.
+func (in *Integrator) batchEntries(ctx context.Context, b Batch, decided map[string]time.Time) ([]Entry, error) {
 	const op = "ledger.Integrate"
 	found, err := in.o.Store.Lookup(ctx, b.Hashes)
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]Entry, len(b.Hashes))
+	entries := make([]Entry, 0, len(b.Hashes))
 	for i, h := range b.Hashes {
 		e, ok := found[h]
 		if !ok {
-			return nil, governor.Errorf(governor.Internal, op, "entry %s of the batch at %d is missing", h, b.Start)
+			continue
 		}
-		if _, err := checkLeaf(h, e.Leaf); err != nil {
+		r, err := checkLeaf(h, e.Leaf)
+		if err != nil {
 			return nil, err
 		}
 		if e.Index != Unassigned && e.Index != b.Start+int64(i) {
 			return nil, governor.Errorf(governor.Internal, op, "entry %s has index %d, its batch puts it at %d", h, e.Index, b.Start+int64(i))
 		}
-		entries[i] = e
+		decided[h] = decidedAt(&r, e.ArrivedAt)
+		entries = append(entries, e)
 	}
 	return entries, nil
 }
 
 // complete computes the tree after batch b, writes the entries, commits
 // and publishes.
-func (in *Integrator) complete(ctx context.Context, pass Pass, st State, b Batch, entries []Entry) (Pass, error) {
+// The submitted entries in *taken are resolved Integrated once the commit
+// succeeded.
+func (in *Integrator) complete(ctx context.Context, pass Pass, st State, b Batch, entries []Entry, decided map[string]time.Time, taken *[]*queued) (Pass, error) {
 	const op = "ledger.Integrate"
 	tb := &treeBuilder{base: tlog.StoredHashCount(st.Size)}
 	if st.Size > 0 {
@@ -415,7 +584,7 @@ func (in *Integrator) complete(ctx context.Context, pass Pass, st State, b Batch
 	}
 	for start := 0; start < len(entries); start += in.o.WriteChunk {
 		chunk := entries[start:min(start+in.o.WriteChunk, len(entries))]
-		if err := in.o.Store.WriteEntries(ctx, b.Start+int64(start), chunk); err != nil {
+		if err := in.o.Store.WriteEntries(ctx, in.fenceAt(in.o.Clock()), b.Start+int64(start), chunk); err != nil {
 			return pass, err
 		}
 		if err := in.interrupt(StepWritten); err != nil {
@@ -429,10 +598,20 @@ func (in *Integrator) complete(ctx context.Context, pass Pass, st State, b Batch
 	}
 	in.leaseUntil = now.Add(in.o.LeaseTTL)
 	pass.Integrated, pass.Size, pass.Checkpoint = len(entries), size, signed
+	if taken != nil {
+		for _, q := range *taken {
+			in.resolve(q, Integrated, nil)
+		}
+		*taken = nil
+	}
 	pass.Latencies = make([]time.Duration, 0, len(entries))
 	for _, e := range entries {
-		if !e.ArrivedAt.IsZero() {
-			pass.Latencies = append(pass.Latencies, now.Sub(e.ArrivedAt))
+		at, ok := decided[e.Hash]
+		if !ok || at.IsZero() {
+			at = e.ArrivedAt
+		}
+		if !at.IsZero() {
+			pass.Latencies = append(pass.Latencies, now.Sub(at))
 		}
 	}
 	if err := in.interrupt(StepCommitted); err != nil {
@@ -490,6 +669,133 @@ func (in *Integrator) Release(ctx context.Context) error {
 	return in.o.Store.ReleaseLease(ctx, in.o.Holder)
 }
 
+// Admission is what became of an entry handed to Submit.
+type Admission int
+
+// Admissions.
+const (
+	// Deferred: the integrator did not take the entry (it runs no loop,
+	// does not hold the lease, or holds too many entries already); the
+	// caller records it as pending (Store.AddPending) instead.
+	Deferred Admission = iota
+	// Integrated: the entry is in the log, under a committed checkpoint.
+	Integrated
+	// Known: the entry was in the log already.
+	Known
+	// Unvouched: the governors' store does not hold the receipt at its
+	// place; it is not in the log and never will be (see ReceiptWitness).
+	Unvouched
+)
+
+// String returns the admission's name.
+func (a Admission) String() string {
+	switch a {
+	case Integrated:
+		return "integrated"
+	case Known:
+		return "known"
+	case Unvouched:
+		return "unvouched"
+	}
+	return "deferred"
+}
+
+// Submit hands e, an entry NewEntry made, to the integrator and waits
+// until the pass that takes it settles it: Integrated once the checkpoint
+// that includes it is committed, Known or Unvouched, or an Unavailable
+// error when the pass failed or ctx ended first (the caller's delivery is
+// then retried; an entry integrated meanwhile is Known next time). This
+// is the group commit of the push endpoint: a receipt costs the ledger
+// its entry's write, and each batch its tiles, state and checkpoint,
+// with no pending record. It answers Deferred at once, without waiting,
+// unless Run is running and holds the lease, and while MaxQueued entries
+// wait; the caller then records e as pending. Submissions of one hash
+// share its fate.
+func (in *Integrator) Submit(ctx context.Context, e Entry) (Admission, error) {
+	const op = "ledger.Submit"
+	if !IsReceiptHash(e.Hash) || len(e.Leaf) == 0 || len(e.Leaf) > MaxLeafBytes {
+		return Deferred, governor.Errorf(governor.Invalid, op, "entry %s: want a receipt hash and a leaf of 1…%d bytes", httpjson.Quote(e.Hash), MaxLeafBytes)
+	}
+	in.qmu.Lock()
+	q, ok := in.queue[e.Hash]
+	if !ok {
+		if !in.accepting || len(in.queue) >= in.o.MaxQueued {
+			in.qmu.Unlock()
+			return Deferred, nil
+		}
+		e.Index, e.Pending = Unassigned, false
+		q = &queued{entry: e, done: make(chan struct{})}
+		in.queue[e.Hash] = q
+		in.order = append(in.order, q)
+	}
+	in.qmu.Unlock()
+	select {
+	case in.submitted <- struct{}{}:
+	default:
+	}
+	select {
+	case <-q.done:
+		return q.adm, q.err
+	case <-ctx.Done():
+		return Deferred, governor.Wrap(governor.Unavailable, op, ctx.Err())
+	}
+}
+
+// take removes up to n submitted entries from the queue's waiting ones,
+// oldest first.
+func (in *Integrator) take(n int) []*queued {
+	in.qmu.Lock()
+	defer in.qmu.Unlock()
+	n = min(n, len(in.order))
+	out := slices.Clone(in.order[:n])
+	for _, q := range out {
+		q.taken = true
+	}
+	in.order = slices.Delete(in.order, 0, n)
+	if len(in.order) == 0 {
+		in.order = nil // let the backing array go
+	}
+	return out
+}
+
+// resolve settles a submitted entry, once.
+func (in *Integrator) resolve(q *queued, a Admission, err error) {
+	in.qmu.Lock()
+	defer in.qmu.Unlock()
+	if in.queue[q.entry.Hash] != q {
+		return
+	}
+	delete(in.queue, q.entry.Hash)
+	q.adm, q.err = a, err
+	close(q.done)
+}
+
+// setAccepting says whether Submit queues entries; once it does not, the
+// waiting ones are Deferred.
+func (in *Integrator) setAccepting(on bool) {
+	in.qmu.Lock()
+	in.accepting = on
+	var waiting []*queued
+	if !on {
+		waiting, in.order = in.order, nil
+	}
+	in.qmu.Unlock()
+	for _, q := range waiting {
+		in.resolve(q, Deferred, nil)
+	}
+}
+
+// Queued returns the number of submitted entries (Submit) waiting for a
+// pass to take them.
+func (in *Integrator) Queued() int { return in.queuedCount() }
+
+// queuedCount returns the number of submitted entries not yet taken.
+func (in *Integrator) queuedCount() int {
+	in.qmu.Lock()
+	defer in.qmu.Unlock()
+	return len(in.order)
+}
+
 // maxBackoff bounds the wait of Run after consecutive failed passes.
 const maxBackoff = 30 * time.Second
 
@@ -504,29 +810,46 @@ func (in *Integrator) Notify() {
 }
 
 // Run integrates until ctx is done. After a pass that took a full batch
-// (integrated, or dropped as forged), or that integrated something while
-// a Notify came in, the next one starts at once; after another pass that
+// (integrated, or dropped as forged), or while a batch's worth of
+// submitted entries (Submit) waits, the next one starts at once; while
+// fewer wait, after Linger (at most interval); after another pass that
 // integrated something, after interval; after a pass that found nothing
 // pending, after idle, or interval after a Notify, whichever comes first
-// (an idle of at most interval polls every interval). Errors are logged
+// (an idle of at most interval polls every interval). An entry submitted
+// while Run waits starts the next pass Linger later. Errors are logged
 // and the next pass retries, after a wait that doubles with each
-// consecutive failure up to 30s. It returns ctx's error, or an Invalid
-// error for an interval that is not positive.
+// consecutive failure up to 30s. While Run holds the lease, Submit queues
+// entries for its passes. It returns ctx's error, or an Invalid error for
+// an interval that is not positive.
 //
 // A long idle spares the storage a query per interval while nothing
 // arrives; it suits a deployment whose pushes reach the integrating
-// instance (Notify), such as the local stack. Where pushes are spread
-// over several instances, keep idle short: only the lease holder's own
-// pushes wake it.
+// instance (Notify, Submit), such as the local stack. Where pushes are
+// spread over several instances, keep idle short: only the lease holder's
+// own pushes wake it.
 func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) error {
 	if interval <= 0 {
 		return governor.Errorf(governor.Invalid, "ledger.Run", "interval %v must be positive", interval)
 	}
+	in.mu.Lock()
+	in.running = true
+	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		in.running = false
+		in.mu.Unlock()
+		in.setAccepting(false)
+	}()
 	idle = max(idle, interval)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	failures := 0
-	waiting := false // idle, waiting for a Notify
+	waiting := false   // idle, waiting for a Notify
+	due := time.Time{} // when the timer fires; zero when it fired
+	reset := func(d time.Duration) {
+		t.Reset(d)
+		due = time.Now().Add(d)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -534,12 +857,18 @@ func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) err
 		case <-in.wake:
 			if waiting {
 				waiting = false
-				t.Reset(interval)
+				reset(interval)
+			}
+			continue
+		case <-in.submitted:
+			if !due.IsZero() && time.Until(due) > in.o.Linger && in.queuedCount() > 0 {
+				waiting = false
+				reset(in.o.Linger)
 			}
 			continue
 		case <-t.C:
 		}
-		waiting = false
+		waiting, due = false, time.Time{}
 		p, err := in.Integrate(ctx)
 		next := interval
 		switch {
@@ -548,8 +877,10 @@ func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) err
 			next = min(interval<<min(failures, 16), maxBackoff)
 			in.o.Logger.ErrorContext(ctx, "ledger integration failed", "code", governor.ErrorCode(err), "error", err.Error(), "retry_in", next.String())
 		case err != nil:
-		case p.Integrated+p.Forged >= in.o.BatchSize:
-			failures, next = 0, 0
+		case p.Integrated+p.Forged >= in.o.BatchSize || in.queuedCount() >= in.o.BatchSize-in.o.BatchSize/8:
+			failures, next = 0, 0 // a full batch waits
+		case in.queuedCount() > 0:
+			failures, next = 0, min(in.o.Linger, interval)
 		case p.Integrated == 0 && !p.Resumed:
 			failures, next, waiting = 0, idle, idle > interval
 		default:
@@ -560,8 +891,15 @@ func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) err
 			default:
 			}
 		}
-		t.Reset(next)
+		reset(next)
 	}
+}
+
+// accepts reports whether Submit queues entries.
+func (in *Integrator) accepts() bool {
+	in.qmu.Lock()
+	defer in.qmu.Unlock()
+	return in.accepting
 }
 
 // treeBuilder is the tlog.HashReader of a tree being extended: stored

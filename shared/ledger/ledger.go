@@ -37,8 +37,13 @@ type Entry struct {
 	Leaf []byte
 	// Index is the entry's position in the log, or Unassigned.
 	Index int64
-	// ArrivedAt is when the entry was first recorded as pending.
+	// ArrivedAt is when the entry reached the integrator (its push), or was
+	// first recorded as pending.
 	ArrivedAt time.Time
+	// Pending reports that the store holds a pending record of the entry
+	// (Store.Pending and Store.Lookup set it): WriteEntries removes that
+	// record, and writes nothing else for an entry without one.
+	Pending bool
 }
 
 // State is the committed head of the log.
@@ -60,7 +65,9 @@ type State struct {
 // get the indices Start, Start+1, … in that order. A batch is written
 // before any index is assigned and deleted by the commit, so an
 // integrator that stops part-way leaves a batch the next one completes
-// exactly as planned.
+// exactly as planned, or, when some of its entries were never written
+// (they were held in memory), abandons and replaces with one of those
+// that were (Store.AbandonBatch).
 type Batch struct {
 	Start  int64
 	Hashes []string
@@ -114,12 +121,17 @@ type Store interface {
 	// ignored. It fails with a governor.Conflict error unless f holds the
 	// lease, which it renews.
 	DropPending(ctx context.Context, f Fence, hashes []string) error
-	// Pending returns up to limit pending entries, oldest first (by
-	// ArrivedAt, then Hash). An entry written to the log is never
-	// returned, even if it was recorded as pending again.
+	// Pending returns up to limit pending entries in hash order, with
+	// Pending set. An entry written to the log is never returned, even if
+	// it was recorded as pending again. (Hash order, not arrival order:
+	// no index of a monotonic arrival time is needed, which would be a
+	// write hotspot; each pass integrates the entries it took, so a
+	// backlog drains in order of hash.)
 	Pending(ctx context.Context, limit int) ([]Entry, error)
 	// Lookup returns the stored entries with the given hashes, pending
-	// ones with Index Unassigned; missing hashes are absent from the map.
+	// ones with Index Unassigned and Pending set; missing hashes are
+	// absent from the map. An entry written by a batch not yet committed
+	// has its planned index, at or above the committed size.
 	Lookup(ctx context.Context, hashes []string) (map[string]Entry, error)
 	// Leaves returns the leaves of the committed entries with indices
 	// start…end-1, in index order: a governor.NotFound error when one is
@@ -145,10 +157,22 @@ type Store interface {
 	// progress and b.Start is the committed size.
 	BeginBatch(ctx context.Context, f Fence, b Batch) error
 	// WriteEntries stores entries as the entries at indices start,
-	// start+1, … and removes them from the pending entries. It is
-	// idempotent; the entries become readable by index (Leaves) when their
-	// batch is committed.
-	WriteEntries(ctx context.Context, start int64, entries []Entry) error
+	// start+1, … and removes them from the pending entries (the pending
+	// records of those with Pending set; Pending skips the others' from
+	// then on). It is idempotent; the entries become readable by index
+	// (Leaves) when their batch is committed. It fails with a
+	// governor.Conflict error unless f holds the lease (which it does not
+	// renew), so that an integrator that lost the lease writes nothing
+	// once another one took it over.
+	WriteEntries(ctx context.Context, f Fence, start int64, entries []Entry) error
+	// AbandonBatch ends the batch in progress b without committing it: an
+	// integrator does so when some of b's entries were never written (an
+	// integrator that stopped part-way through a batch of entries it held
+	// in memory) and starts a new batch at the same size with those that
+	// were. It fails with a governor.Conflict error unless f holds the
+	// lease, which it renews, and b is the batch in progress (same start
+	// and hashes).
+	AbandonBatch(ctx context.Context, f Fence, b Batch) error
 	// CommitBatch stores c's tiles and state and ends the batch, in one
 	// transaction. It fails with a governor.Conflict error unless f holds
 	// the lease, c.Batch is the batch in progress (same start and hashes)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ func RunConformanceTests(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Lookup", testLookup},
 		{"Lease", testLease},
 		{"BatchProtocol", testBatchProtocol},
+		{"AbandonBatch", testAbandonBatch},
 		{"TilesAndLeaves", testTilesAndLeaves},
 		{"CancelledContext", testCancelledContext},
 		{"IntegrateAndProve", testIntegrateAndProve},
@@ -38,6 +40,9 @@ func RunConformanceTests(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"DropPending", testDropPending},
 		{"ForgedReceipts", testForgedReceipts},
 		{"ForgeryFlood", testForgeryFlood},
+		{"GroupCommit", testGroupCommit},
+		{"GroupCommitRun", testGroupCommitRun},
+		{"CrashWithSubmitted", testCrashWithSubmitted},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newHarness(t)) })
@@ -51,7 +56,7 @@ func testPending(t *testing.T, h Harness) {
 	ctx := t.Context()
 	rs := receipts(rand.New(rand.NewPCG(1, 1)), "acme", 6)
 	es := entries(t, rs, t0)
-	// Arrivals out of order, two at the same time (ordered by hash).
+	// Arrivals out of order: pending entries come in hash order.
 	es[4].ArrivedAt = t0.Add(-time.Second)
 	es[5].ArrivedAt = es[4].ArrivedAt
 	n, err := h.Store.AddPending(ctx, es)
@@ -63,17 +68,19 @@ func testPending(t *testing.T, h Harness) {
 	if n, err := h.Store.AddPending(ctx, again); err != nil || n != 0 {
 		t.Errorf("AddPending(3 known) = %d, %v; want 0, nil", n, err)
 	}
-	want := []ledger.Entry{es[4], es[5]}
-	if es[5].Hash < es[4].Hash {
-		want = []ledger.Entry{es[5], es[4]}
-	}
-	want = append(want, es[:4]...)
+	want := slices.Clone(es)
+	slices.SortFunc(want, func(a, b ledger.Entry) int { return strings.Compare(a.Hash, b.Hash) })
 	got, err := h.Store.Pending(ctx, 0)
 	if err != nil {
 		t.Fatalf("Pending(0) = %v", err)
 	}
 	if d := diffEntries(got, want); d != "" {
 		t.Errorf("Pending(0): %s", d)
+	}
+	for _, e := range got {
+		if !e.Pending {
+			t.Errorf("Pending(0) returned %s without Pending set", e.Hash)
+		}
 	}
 	got, err = h.Store.Pending(ctx, 3)
 	if err != nil {
@@ -197,6 +204,13 @@ func hashesOf(es []ledger.Entry) []string {
 	return out
 }
 
+// sortedHashes returns the hashes of es in order: the order of Pending.
+func sortedHashes(es []ledger.Entry) []string {
+	out := hashesOf(es)
+	slices.Sort(out)
+	return out
+}
+
 // fakeCommit is a commit of batch b whose state has size b.End() and a
 // placeholder checkpoint, with the tiles the batch changes filled by
 // tileByte.
@@ -230,7 +244,7 @@ func commitEntries(t *testing.T, s ledger.Store, f ledger.Fence, start int64, es
 	if err := s.BeginBatch(ctx, f, b); err != nil {
 		t.Fatalf("BeginBatch = %v", err)
 	}
-	if err := s.WriteEntries(ctx, start, es); err != nil {
+	if err := s.WriteEntries(ctx, f, start, es); err != nil {
 		t.Fatalf("WriteEntries = %v", err)
 	}
 	if err := s.CommitBatch(ctx, f, fakeCommit(b)); err != nil {
@@ -268,15 +282,16 @@ func testBatchProtocol(t *testing.T, h Harness) {
 		t.Fatalf("Batch() = %+v, %v, %v; want %+v", got, ok, err, first)
 	}
 	checkCode(t, "BeginBatch(while a batch is in progress)", s.BeginBatch(ctx, a, first), governor.Conflict)
-	if err := s.WriteEntries(ctx, 0, es[:3]); err != nil {
+	checkCode(t, "WriteEntries(by b, who does not hold the lease)", s.WriteEntries(ctx, b, 0, es[:3]), governor.Conflict)
+	if err := s.WriteEntries(ctx, a, 0, es[:3]); err != nil {
 		t.Fatalf("WriteEntries = %v", err)
 	}
-	if err := s.WriteEntries(ctx, 0, es[:3]); err != nil {
+	if err := s.WriteEntries(ctx, a, 0, es[:3]); err != nil {
 		t.Fatalf("WriteEntries again = %v, want nil (idempotent)", err)
 	}
 	pending, err := s.Pending(ctx, 0)
-	if err != nil || !slices.Equal(hashesOf(pending), hashesOf(es[3:])) {
-		t.Errorf("Pending after writing = %v, %v; want %v", hashesOf(pending), err, hashesOf(es[3:]))
+	if err != nil || !slices.Equal(hashesOf(pending), sortedHashes(es[3:])) {
+		t.Errorf("Pending after writing = %v, %v; want %v", hashesOf(pending), err, sortedHashes(es[3:]))
 	}
 	found, err := s.Lookup(ctx, hashesOf(es))
 	if err != nil {
@@ -333,7 +348,8 @@ func testBatchProtocol(t *testing.T, h Harness) {
 	if err := s.BeginBatch(ctx, b, second); err != nil {
 		t.Fatalf("BeginBatch(by b) = %v", err)
 	}
-	if err := s.WriteEntries(ctx, 3, es[3:]); err != nil {
+	checkCode(t, "WriteEntries(by a, after b took over)", s.WriteEntries(ctx, a, 3, es[3:]), governor.Conflict)
+	if err := s.WriteEntries(ctx, b, 3, es[3:]); err != nil {
 		t.Fatalf("WriteEntries = %v", err)
 	}
 	checkCode(t, "CommitBatch(by a, after b took over)", s.CommitBatch(ctx, a, fakeCommit(second)), governor.Conflict)
@@ -350,6 +366,70 @@ func testBatchProtocol(t *testing.T, h Harness) {
 	for i, leaf := range leaves {
 		if !bytes.Equal(leaf, es[i].Leaf) {
 			t.Errorf("Leaves(0, 5)[%d] is not the leaf of entry %d", i, i)
+		}
+	}
+}
+
+// testAbandonBatch replaces a batch some of whose entries were never
+// written: only the lease holder can, and only the batch in progress.
+func testAbandonBatch(t *testing.T, h Harness) {
+	ctx := t.Context()
+	s := h.Store
+	es := entries(t, receipts(rand.New(rand.NewPCG(5, 5)), "acme", 4), t0)
+	a := ledger.Fence{Holder: "a", Now: t0, TTL: time.Minute}
+	b := ledger.Fence{Holder: "b", Now: t0, TTL: time.Minute}
+	if _, err := s.AcquireLease(ctx, "a", t0, time.Minute); err != nil {
+		t.Fatalf("AcquireLease = %v", err)
+	}
+	first := ledger.Batch{Start: 0, Hashes: hashesOf(es[:3]), Holder: "a", CreatedAt: t0}
+	checkCode(t, "AbandonBatch(none in progress)", s.AbandonBatch(ctx, a, first), governor.Conflict)
+	if err := s.BeginBatch(ctx, a, first); err != nil {
+		t.Fatalf("BeginBatch = %v", err)
+	}
+	// Entry 1 was held in memory and never written.
+	if err := s.WriteEntries(ctx, a, 0, es[:1]); err != nil {
+		t.Fatalf("WriteEntries = %v", err)
+	}
+	if err := s.WriteEntries(ctx, a, 2, es[2:3]); err != nil {
+		t.Fatalf("WriteEntries = %v", err)
+	}
+	checkCode(t, "AbandonBatch(by b, who does not hold the lease)", s.AbandonBatch(ctx, b, first), governor.Conflict)
+	other := first
+	other.Hashes = hashesOf(es[1:4])
+	checkCode(t, "AbandonBatch(another batch)", s.AbandonBatch(ctx, a, other), governor.Conflict)
+	if err := s.AbandonBatch(ctx, a, first); err != nil {
+		t.Fatalf("AbandonBatch = %v", err)
+	}
+	if _, ok, err := s.Batch(ctx); err != nil || ok {
+		t.Fatalf("Batch after AbandonBatch = %v, %v; want none", ok, err)
+	}
+	checkCode(t, "CommitBatch(the abandoned batch)", s.CommitBatch(ctx, a, fakeCommit(first)), governor.Conflict)
+	// The written entries are not in the log, and the replacement puts
+	// them elsewhere.
+	if _, err := s.Leaves(ctx, 0, 1); governor.ErrorCode(err) != governor.NotFound {
+		t.Errorf("Leaves(0, 1) after AbandonBatch = %v, want NotFound", err)
+	}
+	second := []ledger.Entry{es[2], es[3], es[0]}
+	commitEntries(t, s, a, 0, second)
+	found, err := s.Lookup(ctx, hashesOf(es))
+	if err != nil {
+		t.Fatalf("Lookup = %v", err)
+	}
+	for i, e := range second {
+		if got := found[e.Hash]; got.Index != int64(i) {
+			t.Errorf("Lookup(%s) = index %d, want %d", e.Hash, got.Index, i)
+		}
+	}
+	if _, ok := found[es[1].Hash]; ok {
+		t.Errorf("Lookup(never written %s) found it", es[1].Hash)
+	}
+	leaves, err := s.Leaves(ctx, 0, 3)
+	if err != nil {
+		t.Fatalf("Leaves(0, 3) = %v", err)
+	}
+	for i, leaf := range leaves {
+		if !bytes.Equal(leaf, second[i].Leaf) {
+			t.Errorf("Leaves(0, 3)[%d] is not the leaf of the replacement's entry %d", i, i)
 		}
 	}
 }

@@ -112,11 +112,11 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]ledger.Entry, error) 
 	defer s.mu.Unlock()
 	out := make([]ledger.Entry, 0, len(s.pending))
 	for h := range s.pending {
-		out = append(out, copyEntry(s.entries[h]))
+		e := copyEntry(s.entries[h])
+		e.Pending = true
+		out = append(out, e)
 	}
-	slices.SortFunc(out, func(a, b ledger.Entry) int {
-		return cmp.Or(a.ArrivedAt.Compare(b.ArrivedAt), cmp.Compare(a.Hash, b.Hash))
-	})
+	slices.SortFunc(out, func(a, b ledger.Entry) int { return cmp.Compare(a.Hash, b.Hash) })
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
@@ -139,7 +139,9 @@ func (s *Store) Lookup(ctx context.Context, hashes []string) (map[string]ledger.
 	out := make(map[string]ledger.Entry, len(hashes))
 	for _, h := range hashes {
 		if e, ok := s.entries[h]; ok {
-			out[h] = copyEntry(e)
+			c := copyEntry(e)
+			c.Pending = s.pending[h]
+			out[h] = c
 		}
 	}
 	return out, nil
@@ -294,7 +296,7 @@ func (s *Store) BeginBatch(ctx context.Context, f ledger.Fence, b ledger.Batch) 
 }
 
 // WriteEntries implements ledger.Store.
-func (s *Store) WriteEntries(ctx context.Context, start int64, entries []ledger.Entry) error {
+func (s *Store) WriteEntries(ctx context.Context, f ledger.Fence, start int64, entries []ledger.Entry) error {
 	const op = "memledger.WriteEntries"
 	if err := live(ctx, op); err != nil {
 		return err
@@ -306,10 +308,32 @@ func (s *Store) WriteEntries(ctx context.Context, start int64, entries []ledger.
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.holds(op, f); err != nil {
+		return err
+	}
 	for i, e := range entries {
 		s.entries[e.Hash] = &ledger.Entry{Hash: e.Hash, Leaf: slices.Clone(e.Leaf), Index: start + int64(i), ArrivedAt: e.ArrivedAt.UTC()}
 		delete(s.pending, e.Hash)
 	}
+	return nil
+}
+
+// AbandonBatch implements ledger.Store.
+func (s *Store) AbandonBatch(ctx context.Context, f ledger.Fence, b ledger.Batch) error {
+	const op = "memledger.AbandonBatch"
+	if err := live(ctx, op); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.holds(op, f); err != nil {
+		return err
+	}
+	if s.batch == nil || s.batch.Start != b.Start || !slices.Equal(s.batch.Hashes, b.Hashes) {
+		return governor.Errorf(governor.Conflict, op, "the batch at %d of %d entries is not in progress", b.Start, len(b.Hashes))
+	}
+	s.renew(f)
+	s.batch = nil
 	return nil
 }
 
