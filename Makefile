@@ -10,6 +10,7 @@ GOVULNCHECK_VERSION := v1.9.0
 TEST_FLAGS ?=
 
 .PHONY: screenshots help test tf-check unit lint vuln fmt docs emulators emulators-stop dev demo load cost bench fuzz stage deploy clean
+.PHONY: cpu
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -57,6 +58,10 @@ demo: emulators ## Play the three-tenant scenario through the local stack and ve
 load: emulators ## Load the local stack (LOAD_FLAGS, e.g. -tenants 10000 -events 10000) against a Firestore baseline.
 	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
 	bin/autonomicsctl load $(LOAD_FLAGS)
+
+cpu: emulators ## CPU per decision of the functions host and the other processes over 6,000 direct pushes (CPU_FLAGS, e.g. -events 10000).
+	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
+	bin/autonomicsctl load -mode direct -events 6000 -baseline=false $(CPU_FLAGS)
 
 cost: emulators ## Reads, writes, RPCs, round trips, publishes and dollars per decision kind on the emulators (COST_FLAGS=-update keeps it in shared/cost/testdata/account.md).
 	set -o pipefail; $(GO) test -count=1 -run '^TestCostAccount$$' -v ./shared/cost $(COST_FLAGS) | grep -v -E '^(=== RUN|--- PASS|PASS$$|ok )'

@@ -68,9 +68,10 @@ locals {
   # group), optionally narrowed by domain and subject, ordered by decision
   # time, oldest first and newest first (the timeline); receipts of one
   # cascade (tenant and correlation id) by decision time; undelivered
-  # outbox entries by age. Equality fields are ascending; `order` is the
-  # direction of the last field. The ledger's and the monitor's queries
-  # need none.
+  # decisions (dedup markers holding their outbox) by age and due timers,
+  # both per shard so that no index range takes every decision's write.
+  # Equality fields are ascending; `order` is the direction of the last
+  # field. The ledger's and the monitor's queries need none.
   firestore_indexes = {
     receipts_by_tenant                       = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "decided_at_ts"], order = "ASCENDING" }
     receipts_by_tenant_domain                = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "decided_at_ts"], order = "ASCENDING" }
@@ -81,19 +82,32 @@ locals {
     receipts_by_tenant_subject_newest        = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "subject", "decided_at_ts"], order = "DESCENDING" }
     receipts_by_tenant_domain_subject_newest = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "domain", "subject", "decided_at_ts"], order = "DESCENDING" }
     receipts_by_correlation                  = { collection = "receipts", scope = "COLLECTION_GROUP", fields = ["tenant_id", "correlation_id", "decided_at_ts"], order = "ASCENDING" }
-    outbox_undelivered                       = { collection = "outbox", scope = "COLLECTION", fields = ["delivered", "created_at"], order = "ASCENDING" }
+    dedup_undelivered                        = { collection = "dedup", scope = "COLLECTION_GROUP", fields = ["shard", "delivered", "created_at"], order = "ASCENDING" }
+    timers_due                               = { collection = "timers", scope = "COLLECTION", fields = ["shard", "due"], order = "ASCENDING" }
   }
 
-  # Fields never queried and possibly large: no single-field indexes, in
-  # the database that holds them.
+  # Fields never queried alone and possibly large, or timestamps written
+  # per decision that only composite indexes with a shard read: no
+  # single-field indexes, in the database that holds them.
   firestore_unindexed_fields = {
     instances_data      = { database = "main", collection = "instances", field = "data" }
-    outbox_data         = { database = "main", collection = "outbox", field = "data" }
-    outbox_attributes   = { database = "main", collection = "outbox", field = "attributes" }
+    dedup_outbox        = { database = "main", collection = "dedup", field = "outbox" }
+    dedup_created_at    = { database = "main", collection = "dedup", field = "created_at" }
+    receipts_actions    = { database = "main", collection = "receipts", field = "actions" }
+    receipts_reason     = { database = "main", collection = "receipts", field = "reason" }
+    receipts_prev_hash  = { database = "main", collection = "receipts", field = "prev_hash" }
+    receipts_hash       = { database = "main", collection = "receipts", field = "hash" }
+    receipts_digest     = { database = "main", collection = "receipts", field = "data_digest" }
+    timers_due          = { database = "main", collection = "timers", field = "due" }
     ledger_pending_leaf = { database = "ledger", collection = "pending", field = "leaf" }
     ledger_entry_leaf   = { database = "ledger", collection = "entries", field = "leaf" }
     ledger_tile_data    = { database = "ledger", collection = "tiles", field = "data" }
     ledger_tile_hashes  = { database = "ledger", collection = "tiles", field = "hashes" }
+    # Monotonic per-receipt fields, never queried: indexing them would make
+    # a write hotspot of the ledger's per-receipt collections.
+    ledger_pending_time = { database = "ledger", collection = "pending", field = "arrived_at" }
+    ledger_entry_index  = { database = "ledger", collection = "entries", field = "index" }
+    ledger_entry_time   = { database = "ledger", collection = "entries", field = "arrived_at" }
     alert_labels        = { database = "monitor", collection = "alerts", field = "labels" }
     alert_outbox        = { database = "monitor", collection = "alerts", field = "outbox" }
     alert_sent          = { database = "monitor", collection = "alerts", field = "sent" }
@@ -133,6 +147,23 @@ resource "google_firestore_field" "receipts_execution_id" {
   }
 }
 
+# Store.Outbox finds a decision's marker by its receipt hash, a
+# collection-group query on receipt_hash ==; only that index is kept.
+resource "google_firestore_field" "dedup_receipt_hash" {
+  database   = google_firestore_database.main.name
+  collection = "dedup"
+  field      = "receipt_hash"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+
+  depends_on = [google_firestore_field.receipts_execution_id]
+}
+
 # Dedup markers expire: the TTL policy deletes a marker after its
 # expire_at (within about a day). expire_at is not queried, and indexing a
 # monotonically increasing timestamp would only add write hotspots.
@@ -146,7 +177,7 @@ resource "google_firestore_field" "dedup_expire_at" {
 
   # Concurrent field changes on a new database contend (409 "underlying
   # data changed"); they are applied one after another.
-  depends_on = [google_firestore_field.receipts_execution_id]
+  depends_on = [google_firestore_field.dedup_receipt_hash]
 }
 
 resource "google_firestore_field" "unindexed" {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	fs "cloud.google.com/go/firestore"
-	ps "cloud.google.com/go/pubsub/v2"
 
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
@@ -39,7 +38,26 @@ type loadConfig struct {
 	Timeout     time.Duration
 	JSON        bool
 	Baseline    bool
+	// Mode selects the phases: loadModeDirect, loadModeEmulator or
+	// loadModeBoth.
+	Mode string
 }
+
+// Modes of the load.
+const (
+	// loadModeDirect posts push bodies straight to the functions host,
+	// as production Pub/Sub push delivers them.
+	loadModeDirect = "direct"
+	// loadModeEmulator publishes to the emulator's topics and lets its
+	// push subscriptions deliver.
+	loadModeEmulator = "emulator"
+	// loadModeBoth runs the direct phase, then the emulator-push phase.
+	loadModeBoth = "both"
+)
+
+// direct and emulator report whether the mode includes each phase.
+func (l loadConfig) direct() bool   { return l.Mode == loadModeDirect || l.Mode == loadModeBoth }
+func (l loadConfig) emulator() bool { return l.Mode == loadModeEmulator || l.Mode == loadModeBoth }
 
 // validate checks the bounds of the flags.
 func (l loadConfig) validate() error {
@@ -53,6 +71,8 @@ func (l loadConfig) validate() error {
 		return governor.Errorf(governor.Invalid, op, "-concurrency %d: want 1 to %d", l.Concurrency, maxLoadConcurrency)
 	case l.Timeout <= 0:
 		return governor.Errorf(governor.Invalid, op, "-timeout %v: want a positive duration", l.Timeout)
+	case l.Mode != loadModeDirect && l.Mode != loadModeEmulator && l.Mode != loadModeBoth:
+		return governor.Errorf(governor.Invalid, op, "-mode %q: want %s, %s or %s", l.Mode, loadModeDirect, loadModeEmulator, loadModeBoth)
 	}
 	return nil
 }
@@ -136,6 +156,13 @@ type endToEnd struct {
 	DeadLetters       int `json:"dead_letters"`
 	PublishErrors     int `json:"publish_errors"`
 	DuplicateReceipts int `json:"duplicate_receipts"`
+	// Retries counts redeliveries of the direct phase: answers other
+	// than 2xx, and failed connections.
+	Retries int `json:"retries,omitempty"`
+	// MissingReceipts counts the direct phase's decisions whose receipt
+	// did not arrive within the grace period after the last decision.
+	MissingReceipts int        `json:"missing_receipts,omitempty"`
+	CPU             *cpuReport `json:"cpu,omitempty"`
 }
 
 // rssReport summarises the functions host's resident memory.
@@ -150,16 +177,29 @@ type rssReport struct {
 
 // loadReport is the result of a load run.
 type loadReport struct {
-	Run         string       `json:"run"`
-	Tenants     int          `json:"tenants"`
-	Events      int          `json:"events"`
-	Concurrency int          `json:"concurrency"`
-	EndToEnd    endToEnd     `json:"end_to_end"`
-	Baseline    *phaseResult `json:"baseline,omitempty"`
-	// Ratio is end-to-end events/s divided by baseline transactions/s.
-	Ratio float64   `json:"ratio,omitempty"`
-	RSS   rssReport `json:"functions_rss"`
+	Run         string `json:"run"`
+	Mode        string `json:"mode"`
+	Tenants     int    `json:"tenants"`
+	Events      int    `json:"events"`
+	Concurrency int    `json:"concurrency"`
+	// Direct is the direct-push phase: push bodies posted to the
+	// functions host.
+	Direct *endToEnd `json:"direct_push,omitempty"`
+	// EndToEnd is the emulator-push phase: publish → receipt.
+	EndToEnd *endToEnd    `json:"end_to_end,omitempty"`
+	Baseline *phaseResult `json:"baseline,omitempty"`
+	// DirectRatio and Ratio are the direct and the emulator-push
+	// decisions/s divided by the baseline's transactions/s.
+	DirectRatio float64   `json:"direct_ratio,omitempty"`
+	Ratio       float64   `json:"ratio,omitempty"`
+	RSS         rssReport `json:"functions_rss"`
 }
+
+// directTarget is the share of the baseline rate the direct phase aims at.
+const directTarget = 0.5
+
+// functionsCPUTarget is the functions host's CPU budget per decision.
+const functionsCPUTarget = 0.5
 
 // runLoad starts the stack, measures and reports.
 func runLoad(ctx context.Context, o options, stdout io.Writer) error {
@@ -180,14 +220,33 @@ func runLoad(ctx context.Context, o options, stdout io.Writer) error {
 	defer s.Stop()
 	fmt.Fprintf(progress, "functions host pid %d, query API %s\n", s.functions.pid(), o.stack.queryURL())
 
-	rep := loadReport{Run: run, Tenants: l.Tenants, Events: l.Events, Concurrency: l.Concurrency}
+	rep := loadReport{Run: run, Mode: l.Mode, Tenants: l.Tenants, Events: l.Events, Concurrency: l.Concurrency}
+	procs := s.cpuProcesses()
 	sampler := startRSSSampler(s.functions.pid(), time.Second)
-	e2e, err := measureEndToEnd(ctx, s, l, run, progress)
-	rep.RSS = sampler.stop()
-	if err != nil {
-		return err
+	var missing []string
+	if l.direct() {
+		d, err := measureDirect(ctx, s, l, run, procs, progress)
+		if err != nil {
+			rep.RSS = sampler.stop()
+			return err
+		}
+		rep.Direct = &d
+		if n := d.Planned - d.Completed; n > 0 {
+			missing = append(missing, fmt.Sprintf("%d of %d direct pushes were not acknowledged within -timeout %v", n, d.Planned, l.Timeout))
+		}
 	}
-	rep.EndToEnd = e2e
+	if l.emulator() && ctx.Err() == nil {
+		e2e, err := measureEndToEnd(ctx, s, l, run, procs, progress)
+		if err != nil {
+			rep.RSS = sampler.stop()
+			return err
+		}
+		rep.EndToEnd = &e2e
+		if n := e2e.Planned - e2e.Completed; n > 0 {
+			missing = append(missing, fmt.Sprintf("%d of %d events got no receipt within -timeout %v", n, e2e.Planned, l.Timeout))
+		}
+	}
+	rep.RSS = sampler.stop()
 	if l.Baseline && ctx.Err() == nil {
 		fmt.Fprintf(progress, "baseline: %d bare Firestore transactions, %d in parallel\n", l.Events, l.Concurrency)
 		b, err := measureBaseline(ctx, o.stack, l, run)
@@ -196,7 +255,12 @@ func runLoad(ctx context.Context, o options, stdout io.Writer) error {
 		}
 		rep.Baseline = &b
 		if b.PerSecond > 0 {
-			rep.Ratio = roundTo(e2e.PerSecond/b.PerSecond, 3)
+			if rep.Direct != nil {
+				rep.DirectRatio = roundTo(rep.Direct.PerSecond/b.PerSecond, 3)
+			}
+			if rep.EndToEnd != nil {
+				rep.Ratio = roundTo(rep.EndToEnd.PerSecond/b.PerSecond, 3)
+			}
 		}
 	}
 	if l.JSON {
@@ -208,28 +272,35 @@ func runLoad(ctx context.Context, o options, stdout io.Writer) error {
 	} else {
 		printLoadReport(stdout, rep)
 	}
-	if missing := e2e.Planned - e2e.Completed; missing > 0 {
-		return fmt.Errorf("%d of %d events got no receipt within -timeout %v", missing, e2e.Planned, l.Timeout)
+	if len(missing) > 0 {
+		return errors.New(strings.Join(missing, "; "))
 	}
 	return nil
 }
 
 // printLoadReport prints rep compactly.
 func printLoadReport(w io.Writer, rep loadReport) {
-	e := rep.EndToEnd
-	fmt.Fprintf(w, "\nload %s: %d events over %d tenants, %d in flight\n", rep.Run, rep.Events, rep.Tenants, rep.Concurrency)
-	fmt.Fprintf(w, "end to end (publish → receipt on autonomics-receipts)\n")
-	fmt.Fprintf(w, "  completed  %d/%d in %.2fs = %.1f events/s\n", e.Completed, e.Planned, e.Seconds, e.PerSecond)
-	fmt.Fprintf(w, "  latency    p50 %.1fms  p99 %.1fms  max %.1fms  mean %.1fms\n", e.P50Ms, e.P99Ms, e.MaxMs, e.MeanMs)
-	fmt.Fprintf(w, "  outcomes   accepted %d, rejected %d; dead letters %d, publish errors %d, duplicate receipts %d\n",
-		e.Accepted, e.Rejected, e.DeadLetters, e.PublishErrors, e.DuplicateReceipts)
+	fmt.Fprintf(w, "\nload %s: %d events over %d tenants, %d in flight, mode %s\n", rep.Run, rep.Events, rep.Tenants, rep.Concurrency, rep.Mode)
+	if d := rep.Direct; d != nil {
+		fmt.Fprintf(w, "direct push (push bodies POSTed to the functions host → acknowledged)\n")
+		printPhase(w, d.phaseResult, "decisions/s")
+		fmt.Fprintf(w, "  outcomes   receipts: accepted %d, rejected %d, missing %d; dead letters %d, failed pushes %d, retries %d, duplicate receipts %d\n",
+			d.Accepted, d.Rejected, d.MissingReceipts, d.DeadLetters, d.Errors, d.Retries, d.DuplicateReceipts)
+		printCPUReport(w, d.CPU)
+	}
+	if e := rep.EndToEnd; e != nil {
+		fmt.Fprintf(w, "emulator push (publish → receipt on autonomics-receipts)\n")
+		printPhase(w, e.phaseResult, "events/s")
+		fmt.Fprintf(w, "  outcomes   accepted %d, rejected %d; dead letters %d, publish errors %d, duplicate receipts %d\n",
+			e.Accepted, e.Rejected, e.DeadLetters, e.PublishErrors, e.DuplicateReceipts)
+		printCPUReport(w, e.CPU)
+	}
 	if b := rep.Baseline; b != nil {
 		fmt.Fprintf(w, "baseline (bare Firestore transactions: read dedup + instance, write instance, dedup, receipt, outbox)\n")
-		fmt.Fprintf(w, "  completed  %d/%d in %.2fs = %.1f tx/s\n", b.Completed, b.Planned, b.Seconds, b.PerSecond)
-		fmt.Fprintf(w, "  latency    p50 %.1fms  p99 %.1fms  max %.1fms  mean %.1fms\n", b.P50Ms, b.P99Ms, b.MaxMs, b.MeanMs)
+		printPhase(w, *b, "tx/s")
 		fmt.Fprintf(w, "  errors     %d\n", b.Errors)
-		fmt.Fprintf(w, "ratio        end-to-end / baseline = %.3f\n", rep.Ratio)
 	}
+	printSummary(w, rep)
 	r := rep.RSS
 	if r.Samples == 0 {
 		fmt.Fprintf(w, "functions host RSS  not sampled: %s\n", r.Note)
@@ -237,6 +308,62 @@ func printLoadReport(w io.Writer, rep loadReport) {
 	}
 	fmt.Fprintf(w, "functions host RSS  first %s  min %s  max %s  final %s  (%d samples, 1/s)\n",
 		mib(r.FirstKB), mib(r.MinKB), mib(r.MaxKB), mib(r.FinalKB), r.Samples)
+}
+
+// printPhase prints a phase's rate and latencies.
+func printPhase(w io.Writer, p phaseResult, unit string) {
+	fmt.Fprintf(w, "  completed  %d/%d in %.2fs = %.1f %s\n", p.Completed, p.Planned, p.Seconds, p.PerSecond, unit)
+	fmt.Fprintf(w, "  latency    p50 %.1fms  p99 %.1fms  max %.1fms  mean %.1fms\n", p.P50Ms, p.P99Ms, p.MaxMs, p.MeanMs)
+}
+
+// printSummary prints the phases side by side with their ratios to the
+// baseline and the targets.
+func printSummary(w io.Writer, rep loadReport) {
+	type row struct {
+		name  string
+		p     phaseResult
+		ratio string
+	}
+	var rows []row
+	ratio := func(r float64, target string) string {
+		if rep.Baseline == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.3f%s", r, target)
+	}
+	if d := rep.Direct; d != nil {
+		mark := "  (target ≥ 0.5: met)"
+		if rep.DirectRatio < directTarget {
+			mark = "  (target ≥ 0.5: NOT met)"
+		}
+		rows = append(rows, row{"direct push", d.phaseResult, ratio(rep.DirectRatio, mark)})
+	}
+	if e := rep.EndToEnd; e != nil {
+		rows = append(rows, row{"emulator push", e.phaseResult, ratio(rep.Ratio, "")})
+	}
+	if b := rep.Baseline; b != nil {
+		rows = append(rows, row{"bare transactions", *b, "1"})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "summary\n")
+	fmt.Fprintf(w, "  %-18s %12s %9s %9s  %s\n", "phase", "decisions/s", "p50 ms", "p99 ms", "ratio to baseline")
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-18s %12.1f %9.1f %9.1f  %s\n", r.name, r.p.PerSecond, r.p.P50Ms, r.p.P99Ms, r.ratio)
+	}
+	if d := rep.Direct; d != nil && d.CPU != nil {
+		for _, u := range d.CPU.Processes {
+			if u.Process != functionsProcess || u.Note != "" {
+				continue
+			}
+			verdict := "met"
+			if u.MsPerDecision > functionsCPUTarget {
+				verdict = "NOT met"
+			}
+			fmt.Fprintf(w, "  functions host CPU %.3f ms/decision in the direct phase (target ≤ %.1f: %s)\n", u.MsPerDecision, functionsCPUTarget, verdict)
+		}
+	}
 }
 
 func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
@@ -319,8 +446,9 @@ func (t *tracker) complete(id, outcome string, at time.Time) {
 	}
 }
 
-// measureEndToEnd publishes the load and waits for the receipts.
-func measureEndToEnd(ctx context.Context, s *stack, l loadConfig, run string, progress io.Writer) (endToEnd, error) {
+// measureEndToEnd publishes the load and waits for the receipts,
+// measuring the CPU of procs over the phase.
+func measureEndToEnd(ctx context.Context, s *stack, l loadConfig, run string, procs []cpuProcess, progress io.Writer) (endToEnd, error) {
 	pub := pubsub.NewPublisher(s.pubsub, pubsub.PublisherOptions{})
 	defer pub.Close()
 	names := s.cfg.names()
@@ -334,14 +462,9 @@ func measureEndToEnd(ctx context.Context, s *stack, l loadConfig, run string, pr
 
 	// Warm up: one event per domain the load uses, so that the functions
 	// host connects its governors before the clock starts.
-	fmt.Fprintf(progress, "warming up the functions host\n")
-	warm := []loadEvent{
-		{Tenant: "load-warmup", Domain: account, Name: evRequested, Subject: def, Data: "{}"},
-		{Tenant: "load-warmup", Domain: quota, Name: "limit_set", Subject: "api_calls", Data: `{"limit":10}`},
-		{Tenant: "load-warmup", Domain: billing, Name: evUsage, Subject: demoPeriod, Data: `{"meter":"api_calls","quantity":1}`},
-	}
+	fmt.Fprintf(progress, "emulator push: warming up the functions host\n")
 	q := newQueryClient(s.cfg.queryURL())
-	for i, e := range warm {
+	for i, e := range warmupEvents("load-warmup") {
 		id := fmt.Sprintf("%s-warmup-%d", run, i)
 		if err := publish(ctx, id, e); err != nil {
 			return endToEnd{}, err
@@ -352,30 +475,11 @@ func measureEndToEnd(ctx context.Context, s *stack, l loadConfig, run string, pr
 	}
 
 	tr := newTracker(l.Events, l.Concurrency)
-	rctx, stopReceiving := context.WithCancel(context.WithoutCancel(ctx))
+	stopReceiving, recvErr := receiveOutcomes(ctx, s, tr)
 	defer stopReceiving()
-	recvErr := make(chan error, 2)
-	go func() {
-		recvErr <- pubsub.Receive(rctx, s.pubsub, s.cfg.pullName(pullReceipts), func(_ context.Context, m *ps.Message) {
-			at := time.Now()
-			m.Ack()
-			var r struct {
-				ExecutionID string `json:"execution_id"`
-				Outcome     string `json:"outcome"`
-			}
-			if json.Unmarshal(m.Data, &r) == nil {
-				tr.complete(r.ExecutionID, r.Outcome, at)
-			}
-		})
-	}()
-	go func() {
-		recvErr <- pubsub.Receive(rctx, s.pubsub, s.cfg.pullName(pullDeadLetter), func(_ context.Context, m *ps.Message) {
-			m.Ack()
-			tr.complete(m.Attributes["ce-id"], "dead", time.Now())
-		})
-	}()
 
-	fmt.Fprintf(progress, "publishing %d events over %d tenants, %d in flight (timeout %v)\n", l.Events, l.Tenants, l.Concurrency, l.Timeout)
+	before := takeCPUSnapshot(procs)
+	fmt.Fprintf(progress, "emulator push: publishing %d events over %d tenants, %d in flight (timeout %v)\n", l.Events, l.Tenants, l.Concurrency, l.Timeout)
 	lctx, cancel := context.WithTimeout(ctx, l.Timeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -409,20 +513,16 @@ publishing:
 	case <-lctx.Done():
 	}
 	wg.Wait()
-	stopReceiving()
-	var errs []error
-	for range 2 {
-		if err := <-recvErr; err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	after := takeCPUSnapshot(procs)
+	if err := recvErr(); err != nil {
 		return endToEnd{}, err
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	elapsed := tr.last.Sub(tr.first)
+	cpu := cpuBetween(procs, before, after, tr.accepted+tr.rejected)
 	return endToEnd{
+		CPU:               &cpu,
 		phaseResult:       newPhaseResult(l.Events, tr.lat, elapsed, tr.dead+tr.pubErrors),
 		Accepted:          tr.accepted,
 		Rejected:          tr.rejected,

@@ -129,6 +129,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		fset.DurationVar(&l.Timeout, "timeout", 5*time.Minute, "bound of each measured phase")
 		fset.BoolVar(&l.JSON, "json", false, "print the report as JSON")
 		fset.BoolVar(&l.Baseline, "baseline", true, "also measure bare Firestore transactions of the same shape")
+		registerLoadModeFlag(fset, l)
 	}
 	if err := fset.Parse(args[1:]); err != nil {
 		return o, err

@@ -83,10 +83,10 @@ func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 	return inst, err
 }
 
-func (t *tx) Dedup(k governor.Key, source, id string) (string, bool, error) {
-	hash, found, err := t.inner.Dedup(k, source, id)
+func (t *tx) Dedup(k governor.Key, source, id string) (store.Marker, bool, error) {
+	m, found, err := t.inner.Dedup(k, source, id)
 	t.rec.count(OpTxDedup, nil, Op{Calls: 1, Reads: 1})
-	return hash, found, err
+	return m, found, err
 }
 
 func (t *tx) Write(c store.Changes) error {
@@ -97,10 +97,10 @@ func (t *tx) Write(c store.Changes) error {
 
 // ChangesCost is what the writes of one decision stand for at the store
 // interface: one write each for the instance, the dedup marker (when it
-// has an event id), the receipt, every outbox entry and every armed timer,
-// and a delete per cancelled timer that is not armed again.
+// has an event id; it holds the outbox entries), the receipt and every
+// armed timer, and a delete per cancelled timer that is not armed again.
 func ChangesCost(c store.Changes) Op {
-	o := Op{Calls: 1, Writes: 2 + int64(len(c.Outbox))}
+	o := Op{Calls: 1, Writes: 2}
 	if c.Dedup.EventID != "" {
 		o.Writes++
 	}

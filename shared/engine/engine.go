@@ -390,13 +390,18 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 	err := e.o.Store.RunTx(txCtx, func(ctx context.Context, tx store.Tx) error {
 		attempts++
 		res, entries = Result{Key: key}, nil
-		hash, found, err := tx.Dedup(key, ev.Source, ev.ID)
+		marker, found, err := tx.Dedup(key, ev.Source, ev.ID)
 		if err != nil {
 			return err
 		}
 		if found {
+			// A duplicate publishes again what its decision has not
+			// delivered yet, from the marker just read.
 			res.Duplicate = true
-			res.Receipt.Hash = hash
+			res.Receipt.Hash = marker.ReceiptHash
+			if !marker.Delivered {
+				entries = marker.Outbox
+			}
 			return nil
 		}
 		inst, err := tx.Instance(key)
@@ -476,18 +481,7 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 	} else if recording {
 		span.SetAttributes(attribute.Bool("autonomics.duplicate", true))
 	}
-	if res.Duplicate {
-		all, err := e.o.Store.Outbox(ctx, res.Receipt.Hash)
-		if err != nil {
-			return res, err
-		}
-		entries = entries[:0]
-		for _, en := range all {
-			if !en.Delivered {
-				entries = append(entries, en)
-			}
-		}
-	} else {
+	if !res.Duplicate {
 		e.o.Logger.InfoContext(ctx, "decision",
 			"tenant", key.Tenant, "domain", key.Domain, "subject", key.Subject,
 			"execution_id", ev.ID, "event_type", ev.Type, "outcome", res.Receipt.Outcome,
@@ -603,9 +597,11 @@ func timerChanges(k governor.Key, before, after map[string]governor.Timer) (arm 
 }
 
 // outbox builds the messages of a decision: the receipt, then every
-// emitted event and action with its deterministic id.
+// emitted event and action with its deterministic id, all held by the
+// event's dedup marker.
 func (e *Engine) outbox(ev governor.Event, r receipt.Receipt, d governor.Decision, now time.Time) []store.OutboxEntry {
 	key := ev.Tenant
+	marker := store.MarkerID(ev.Key(), ev.Source, ev.ID)
 	out := make([]store.OutboxEntry, 0, 1+len(d.Emits))
 	out = append(out, store.OutboxEntry{
 		ID: "r-" + r.Hash,
@@ -629,6 +625,7 @@ func (e *Engine) outbox(ev governor.Event, r receipt.Receipt, d governor.Decisio
 		},
 		ReceiptHash: r.Hash,
 		CreatedAt:   now,
+		Marker:      marker,
 	})
 	// The monitor derives cascade depth and decision latency from these.
 	out[0].Attributes["cascadedepth"] = strconv.Itoa(ev.CascadeDepth)
@@ -672,13 +669,18 @@ func (e *Engine) outbox(ev governor.Event, r receipt.Receipt, d governor.Decisio
 			Message:     store.Message{Topic: t, Data: data, Attributes: attrs, OrderingKey: key},
 			ReceiptHash: r.Hash,
 			CreatedAt:   now,
+			Marker:      marker,
 		})
 	}
 	return out
 }
 
-// publish publishes entries and marks the published ones delivered. A
-// failure is retryable; what was published before it stays delivered.
+// publish publishes entries and then records the delivery of every
+// decision (marker) all of whose entries it published, in one
+// MarkDelivered call: one write per decision, however many messages it
+// emitted. A failure is retryable; a decision with an entry that failed
+// stays undelivered, and its redelivery or the sweep publishes all of its
+// entries again (consumers deduplicate by id).
 func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
@@ -693,31 +695,43 @@ func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int,
 	// message.
 	var topics []string
 	byTopic := map[string][]store.OutboxEntry{}
+	var markers []string
+	failed := map[string]bool{}
 	for _, en := range entries {
 		if _, ok := byTopic[en.Topic]; !ok {
 			topics = append(topics, en.Topic)
 		}
 		byTopic[en.Topic] = append(byTopic[en.Topic], en)
+		if _, ok := failed[en.Marker]; !ok {
+			failed[en.Marker] = false
+			markers = append(markers, en.Marker)
+		}
 	}
 	var (
-		mu   sync.Mutex
-		ids  = make([]string, 0, len(entries))
-		perr error
-		wg   sync.WaitGroup
+		mu        sync.Mutex
+		published int
+		perr      error
+		wg        sync.WaitGroup
 	)
 	for _, t := range topics {
 		wg.Go(func() {
-			for _, en := range byTopic[t] {
+			list := byTopic[t]
+			for i, en := range list {
 				if err := e.o.Publisher.Publish(ctx, en.Message); err != nil {
 					mu.Lock()
 					if perr == nil {
 						perr = governor.Wrap(governor.Unavailable, "engine.publish "+en.Topic, err)
 					}
+					// This entry and the ones after it in the topic
+					// were not published.
+					for _, rest := range list[i:] {
+						failed[rest.Marker] = true
+					}
 					mu.Unlock()
 					return
 				}
 				mu.Lock()
-				ids = append(ids, en.ID)
+				published++
 				mu.Unlock()
 			}
 		})
@@ -726,54 +740,25 @@ func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int,
 	if perr != nil {
 		span.SetStatus(codes.Error, perr.Error())
 	}
-	if len(ids) > 0 {
-		if err := e.o.Store.MarkDelivered(ctx, ids...); err != nil && perr == nil {
+	done := markers[:0]
+	for _, m := range markers {
+		if m != "" && !failed[m] {
+			done = append(done, m)
+		}
+	}
+	if len(done) > 0 {
+		if err := e.o.Store.MarkDelivered(ctx, done...); err != nil && perr == nil {
 			// The sweeper re-publishes with the same ids; consumers dedup.
 			e.o.Logger.WarnContext(ctx, "outbox not marked delivered", "error", err.Error())
 		}
 	}
-	return len(ids), perr
+	return published, perr
 }
 
-// Tick publishes every timer due at the clock's time as a timeout event
-// and removes it. It returns how many timers fired.
-func (e *Engine) Tick(ctx context.Context, limit int) (int, error) {
-	if limit <= 0 {
-		limit = 500
-	}
-	now := e.o.Clock().UTC()
-	due, err := e.o.Store.DueTimers(ctx, now, limit)
-	if err != nil {
-		return 0, err
-	}
-	fired := 0
-	for _, t := range due {
-		e.in.timerLag.Record(ctx, float64(now.Sub(t.Due).Microseconds())/1000, labels(attribute.String("domain", string(t.Key.Domain))))
-		ev := governor.Event{
-			ID:      t.ID,
-			Source:  TimerSource,
-			Type:    governor.TypeOf(t.Key.Domain, governor.Timeout(t.Name)),
-			Domain:  t.Key.Domain,
-			Name:    governor.Timeout(t.Name),
-			Tenant:  t.Key.Tenant,
-			Subject: t.Key.Subject,
-			Time:    now,
-			Data:    json.RawMessage(`{"timer_id":` + strconv.Quote(t.ID) + `}`),
-		}
-		data, attrs := event.Encode(ev)
-		if err := e.o.Publisher.Publish(ctx, store.Message{Topic: e.o.Topics.Internal(t.Key.Domain), Data: data, Attributes: attrs, OrderingKey: t.Key.Tenant}); err != nil {
-			return fired, governor.Wrap(governor.Unavailable, "engine.Tick", err)
-		}
-		if err := e.o.Store.DeleteTimer(ctx, t.ID); err != nil {
-			return fired, err
-		}
-		fired++
-	}
-	return fired, nil
-}
-
-// Sweep re-publishes outbox entries older than age that are still
-// undelivered, and returns how many it published.
+// Sweep re-publishes the outbox entries of the decisions older than age
+// that are still undelivered, up to limit decisions (500 when <= 0), and
+// returns how many entries it published. Each decision whose entries all
+// went out is marked delivered.
 func (e *Engine) Sweep(ctx context.Context, age time.Duration, limit int) (int, error) {
 	if limit <= 0 {
 		limit = 500

@@ -35,7 +35,19 @@ func tenantDoc(tenant string, createdAt time.Time) map[string]any {
 	return map[string]any{"tenant_id": tenant, "created_at": createdAt}
 }
 
-func dedupDoc(k governor.Key, d store.Dedup) map[string]any {
+// dedupDoc encodes the dedup marker of a decision decided at decidedAt
+// with its outbox. Its created_at is the earliest entry's (decidedAt when
+// it has none), and a marker without entries is delivered from the start,
+// so that the sweep's query never returns it.
+func dedupDoc(k governor.Key, d store.Dedup, outbox []store.OutboxEntry, shard int, decidedAt time.Time) map[string]any {
+	createdAt := decidedAt
+	entries := make([]any, len(outbox))
+	for i, e := range outbox {
+		if i == 0 || e.CreatedAt.Before(createdAt) {
+			createdAt = e.CreatedAt
+		}
+		entries[i] = outboxDoc(e, d.ReceiptHash)
+	}
 	return map[string]any{
 		"receipt_hash": d.ReceiptHash,
 		"domain":       string(k.Domain),
@@ -43,6 +55,10 @@ func dedupDoc(k governor.Key, d store.Dedup) map[string]any {
 		"source":       d.Source,
 		"event_id":     d.EventID,
 		"expire_at":    d.ExpireAt,
+		"outbox":       entries,
+		"delivered":    len(outbox) == 0,
+		"created_at":   createdAt,
+		"shard":        int64(shard),
 	}
 }
 
@@ -77,8 +93,9 @@ func receiptDoc(r *receipt.Receipt, decidedAt time.Time) map[string]any {
 	return doc
 }
 
-// outboxDoc encodes the position-th outbox entry of a decision.
-func outboxDoc(e store.OutboxEntry, position int) map[string]any {
+// outboxDoc encodes an outbox entry as an element of its marker's outbox
+// array; its receipt_hash is left out when it is the marker's.
+func outboxDoc(e store.OutboxEntry, markerHash string) map[string]any {
 	attrs := make(map[string]any, len(e.Attributes))
 	for k, v := range e.Attributes {
 		attrs[k] = v
@@ -87,16 +104,18 @@ func outboxDoc(e store.OutboxEntry, position int) map[string]any {
 	if data == nil {
 		data = []byte{}
 	}
-	return map[string]any{
+	m := map[string]any{
+		"id":           e.ID,
 		"topic":        e.Topic,
 		"data":         data,
 		"attributes":   attrs,
 		"ordering_key": e.OrderingKey,
-		"receipt_hash": e.ReceiptHash,
 		"created_at":   e.CreatedAt,
-		"delivered":    e.Delivered,
-		"position":     int64(position),
 	}
+	if e.ReceiptHash != markerHash {
+		m["receipt_hash"] = e.ReceiptHash
+	}
+	return m
 }
 
 func timerDoc(e store.TimerEntry) map[string]any {
@@ -106,6 +125,7 @@ func timerDoc(e store.TimerEntry) map[string]any {
 		"subject":   e.Key.Subject,
 		"name":      e.Name,
 		"due":       e.Due,
+		"shard":     int64(store.Shard(e.ID)),
 	}
 }
 
@@ -173,7 +193,11 @@ func (d *decoder) bool(field string) bool {
 }
 
 func (d *decoder) bytes(field string) []byte {
-	v, ok := d.m[field]
+	return bytesField(d, d.m, field)
+}
+
+func bytesField(d *decoder, m map[string]any, field string) []byte {
+	v, ok := m[field]
 	if !ok {
 		return nil
 	}
@@ -317,37 +341,73 @@ func actionField(d *decoder, m map[string]any, i int, name string) string {
 	return s
 }
 
-// outboxRecord is a decoded outbox entry and its position in its
-// decision.
-type outboxRecord struct {
-	store.OutboxEntry
-	position int64
+// markerOf decodes a dedup marker found by a collection-group query,
+// whose tenant is the document's grandparent.
+func markerOf(snap *fs.DocumentSnapshot) (store.Marker, error) {
+	tenant := ""
+	if p := snap.Ref.Parent; p != nil && p.Parent != nil {
+		tenant = p.Parent.ID
+	}
+	return decodeMarker(snap, tenant)
 }
 
-func decodeOutbox(snap *fs.DocumentSnapshot) (outboxRecord, error) {
+// decodeMarker decodes the dedup marker snap of tenant with its outbox,
+// every entry carrying the marker's id and delivery. A marker written
+// before the outbox moved into markers has neither: no entries, and it
+// reads as delivered.
+func decodeMarker(snap *fs.DocumentSnapshot, tenant string) (store.Marker, error) {
 	d := newDecoder(snap)
-	e := store.OutboxEntry{
-		ID: snap.Ref.ID,
-		Message: store.Message{
-			Topic:       d.str("topic"),
-			Data:        d.bytes("data"),
-			OrderingKey: d.str("ordering_key"),
-		},
-		ReceiptHash: d.str("receipt_hash"),
-		CreatedAt:   d.time("created_at"),
-		Delivered:   d.bool("delivered"),
+	m := store.Marker{ReceiptHash: d.str("receipt_hash"), Delivered: true}
+	if _, ok := d.m["delivered"]; ok {
+		m.Delivered = d.bool("delivered")
 	}
-	if attrs := d.maps("attributes"); len(attrs) > 0 {
-		e.Attributes = make(map[string]string, len(attrs))
-		for k := range attrs {
-			e.Attributes[k] = str(d, attrs, k)
+	id := tenant + "/" + snap.Ref.ID
+	if v, ok := d.m["outbox"]; ok && v != nil {
+		list, ok := v.([]any)
+		if !ok {
+			d.wrongType("outbox", v, "array")
+		}
+		m.Outbox = make([]store.OutboxEntry, 0, len(list))
+		for i, v := range list {
+			em, ok := v.(map[string]any)
+			if !ok {
+				d.wrongType(fmt.Sprintf("outbox[%d]", i), v, "map")
+				continue
+			}
+			e := store.OutboxEntry{
+				ID: str(d, em, "id"),
+				Message: store.Message{
+					Topic:       str(d, em, "topic"),
+					Data:        bytesField(d, em, "data"),
+					OrderingKey: str(d, em, "ordering_key"),
+				},
+				ReceiptHash: m.ReceiptHash,
+				CreatedAt:   timeField(d, em, "created_at"),
+				Delivered:   m.Delivered,
+				Marker:      id,
+			}
+			if _, ok := em["receipt_hash"]; ok {
+				e.ReceiptHash = str(d, em, "receipt_hash")
+			}
+			if v, ok := em["attributes"]; ok {
+				attrs, ok := v.(map[string]any)
+				if !ok {
+					d.wrongType(fmt.Sprintf("outbox[%d].attributes", i), v, "map")
+				}
+				if len(attrs) > 0 {
+					e.Attributes = make(map[string]string, len(attrs))
+					for k := range attrs {
+						e.Attributes[k] = str(d, attrs, k)
+					}
+				}
+			}
+			m.Outbox = append(m.Outbox, e)
 		}
 	}
-	position := d.int("position")
 	if d.err != nil {
-		return outboxRecord{}, d.fail("firestore.decodeOutbox")
+		return store.Marker{}, d.fail("firestore.decodeMarker")
 	}
-	return outboxRecord{OutboxEntry: e, position: position}, nil
+	return m, nil
 }
 
 func decodeTimer(snap *fs.DocumentSnapshot) (store.TimerEntry, error) {

@@ -44,27 +44,46 @@
 // verification can report it; a field of the wrong type (a float seq, a
 // null, a number where a string belongs) is a governor.Internal error.
 //
-// Dedup markers, one per (instance, event source, event id):
+// Dedup markers, one per (instance, event source, event id), each
+// holding the outbox of the decision that applied the event:
 //
 //	tenants/{tenant}/dedup/{hex SHA-256 of domain \x00 subject \x00 source \x00 id}
 //	  receipt_hash, domain, subject, source, event_id  string
 //	  expire_at                                        timestamp (TTL policy)
+//	  outbox                                           array of maps, in writing order:
+//	    id, topic, ordering_key                        string
+//	    data                                           bytes
+//	    attributes                                     map of strings
+//	    created_at                                     timestamp
+//	    receipt_hash                                   string, only when not the marker's
+//	  delivered                                        boolean (every entry published; true without entries)
+//	  created_at                                       timestamp (the earliest entry's)
+//	  shard                                            integer (store.Shard of the document id)
 //
-// Outbox entries, global, by their deterministic id:
+// A decision thus writes three documents however many messages it emits
+// (the instance, the marker, the receipt), and its delivery is one update
+// of the marker's delivered field. The marker's id is store.MarkerHash;
+// store.MarkerID (tenant "/" id) names it for Store.MarkDelivered. Tx.Dedup
+// reads the marker and the instance in one BatchGetDocuments, and a
+// duplicate takes the outbox to publish again from the marker it read.
 //
-//	outbox/{id}
-//	  topic, ordering_key, receipt_hash  string
-//	  data                               bytes
-//	  attributes                         map of strings
-//	  created_at                         timestamp
-//	  delivered                          boolean
-//	  position                           integer (index in its decision, for Outbox order)
+// Markers written before the outbox moved into them have no outbox and
+// read as delivered; entries of the former global outbox collection are
+// not swept any more: deploy once Undelivered of the previous version
+// returns nothing.
 //
 // Armed timers, global, by their deterministic id:
 //
 //	timers/{id}
 //	  tenant_id, domain, subject, name   string
 //	  due                                timestamp
+//	  shard                              integer (store.Shard of the id)
+//
+// Timer documents written before the shard field existed are not listed
+// by DueTimers: before deploying a version that reads by shard, give
+// each of them its shard (read the collection in document id order and
+// update "shard" where it is missing), or let them be rewritten by
+// their instances' next decisions.
 //
 // Timestamps keep microsecond precision.
 //
@@ -87,10 +106,15 @@
 //   - Tenants: the tenants collection in document id order (the
 //     automatic index), from the prefix or after the cursor, ending before
 //     the least id past the prefix.
-//   - Outbox: outbox where receipt_hash ==, sorted by position.
-//   - Undelivered: outbox where delivered == false and created_at < before,
-//     ordered by created_at then id.
-//   - DueTimers: timers where due <= t, ordered by due then id.
+//   - Outbox: a collection-group query on "dedup" with receipt_hash ==,
+//     the marker's entries in writing order.
+//   - Undelivered: a collection-group query on "dedup" per shard, in
+//     parallel, with shard ==, delivered == false and created_at < before,
+//     ordered by created_at then document path, each limited; the markers
+//     merged in that order and the first limit kept, whole.
+//   - DueTimers: timers where shard == s and due <= t, ordered by due
+//     then id, once per shard in parallel, merged; with a limit each shard
+//     is read in pages, the next page only when the merge needs it.
 //
 // The composite indexes these need (ascending unless marked DESC;
 // __name__ is implicit, in the direction of the last field):
@@ -104,14 +128,21 @@
 //	receipts  COLLECTION_GROUP  tenant_id, subject, decided_at_ts DESC
 //	receipts  COLLECTION_GROUP  tenant_id, domain, subject, decided_at_ts DESC
 //	receipts  COLLECTION_GROUP  tenant_id, correlation_id, decided_at_ts
-//	outbox    COLLECTION        delivered, created_at
+//	dedup     COLLECTION_GROUP  shard, delivered, created_at
+//	timers    COLLECTION        shard, due
 //
 // and single-field settings:
 //
 //	receipts.execution_id  ascending index with COLLECTION_GROUP scope
+//	dedup.receipt_hash     ascending index with COLLECTION_GROUP scope
 //	dedup.expire_at        TTL policy (collection group "dedup")
-//	instances.data, outbox.data, outbox.attributes
+//	instances.data, dedup.outbox, receipts.actions, receipts.reason
 //	                       exempt from indexing (never queried, possibly large)
+//	dedup.created_at, dedup.expire_at, receipts.prev_hash, receipts.hash and receipts.data_digest
+//	                       exempt from indexing (never queried alone: a
+//	                       timestamp written per decision, random hashes)
+//	timers.due             exempt from single-field indexing (queried only
+//	                       through the shard, due index: no hotspot)
 //
 // # Errors
 //

@@ -2,8 +2,6 @@ package firestore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -58,7 +56,6 @@ const (
 	colInstances = "instances"
 	colReceipts  = "receipts"
 	colDedup     = "dedup"
-	colOutbox    = "outbox"
 	colTimers    = "timers"
 )
 
@@ -82,23 +79,12 @@ func (s *Store) receiptsRef(k governor.Key) *fs.CollectionRef {
 }
 
 // dedupID is the document id of the dedup marker of (k, source, id)
-// within k's tenant.
-func dedupID(k governor.Key, source, id string) string {
-	h := sha256.New()
-	for i, p := range []string{string(k.Domain), k.Subject, source, id} {
-		if i > 0 {
-			h.Write([]byte{0})
-		}
-		h.Write([]byte(p))
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
+// within k's tenant: store.MarkerHash.
+func dedupID(k governor.Key, source, id string) string { return store.MarkerHash(k, source, id) }
 
 func (s *Store) dedupRef(k governor.Key, source, id string) *fs.DocumentRef {
 	return s.tenantRef(k.Tenant).Collection(colDedup).Doc(dedupID(k, source, id))
 }
-
-func (s *Store) outboxRef(id string) *fs.DocumentRef { return s.c.Collection(colOutbox).Doc(id) }
 
 func (s *Store) timerRef(id string) *fs.DocumentRef { return s.c.Collection(colTimers).Doc(id) }
 
@@ -127,9 +113,14 @@ type tx struct {
 	s       *Store
 	t       *fs.Transaction
 	written bool
+	// prefetched is the instance Dedup read with its marker, for the
+	// Instance call of the same key.
+	prefetched    *fs.DocumentSnapshot
+	prefetchedKey governor.Key
 }
 
-// Instance implements store.Tx.
+// Instance implements store.Tx. The instance Dedup read along with its
+// marker is served without another read.
 func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 	const op = "firestore.Tx.Instance"
 	if t.written {
@@ -138,38 +129,46 @@ func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 	if err := store.CheckKey(op, k); err != nil {
 		return governor.Instance{}, err
 	}
-	snap, err := t.t.Get(t.s.instanceRef(k))
-	if status.Code(err) == codes.NotFound {
-		return governor.Instance{Key: k, State: governor.StateNone}, nil
+	snap := t.prefetched
+	if snap == nil || t.prefetchedKey != k {
+		var err error
+		snap, err = t.t.Get(t.s.instanceRef(k))
+		if err != nil && status.Code(err) != codes.NotFound {
+			return governor.Instance{}, wrapErr(op, err)
+		}
 	}
-	if err != nil {
-		return governor.Instance{}, wrapErr(op, err)
+	if snap == nil || !snap.Exists() {
+		return governor.Instance{Key: k, State: governor.StateNone}, nil
 	}
 	return decodeInstance(snap)
 }
 
-// Dedup implements store.Tx.
-func (t *tx) Dedup(k governor.Key, source, id string) (string, bool, error) {
+// Dedup implements store.Tx. It reads the marker and the instance k in
+// one BatchGetDocuments: the engine reads the instance next.
+func (t *tx) Dedup(k governor.Key, source, id string) (store.Marker, bool, error) {
 	const op = "firestore.Tx.Dedup"
 	if t.written {
-		return "", false, governor.Errorf(governor.Internal, op, "read after Write")
+		return store.Marker{}, false, governor.Errorf(governor.Internal, op, "read after Write")
 	}
 	if err := store.CheckKey(op, k); err != nil {
-		return "", false, err
+		return store.Marker{}, false, err
 	}
-	snap, err := t.t.Get(t.s.dedupRef(k, source, id))
-	if status.Code(err) == codes.NotFound {
-		return "", false, nil
-	}
+	snaps, err := t.t.GetAll([]*fs.DocumentRef{t.s.dedupRef(k, source, id), t.s.instanceRef(k)})
 	if err != nil {
-		return "", false, wrapErr(op, err)
+		return store.Marker{}, false, wrapErr(op, err)
 	}
-	d := newDecoder(snap)
-	hash := d.str("receipt_hash")
-	if d.err != nil {
-		return "", false, d.fail(op)
+	if len(snaps) != 2 {
+		return store.Marker{}, false, governor.Errorf(governor.Internal, op, "read %d documents, want 2", len(snaps))
 	}
-	return hash, true, nil
+	t.prefetched, t.prefetchedKey = snaps[1], k
+	if !snaps[0].Exists() {
+		return store.Marker{}, false, nil
+	}
+	m, err := decodeMarker(snaps[0], k.Tenant)
+	if err != nil {
+		return store.Marker{}, false, err
+	}
+	return m, true, nil
 }
 
 // Write implements store.Tx: it validates c and stages its writes in the
@@ -220,18 +219,17 @@ func (t *tx) Write(c store.Changes) error {
 	if err := stage(t.t.Set(t.s.instanceRef(k), instanceDoc(c.Instance))); err != nil {
 		return err
 	}
+	// The decision's outbox lives in its dedup marker (validation refuses
+	// entries without one): one document for the event, its receipt and
+	// its messages, delivered by one update.
 	if c.Dedup.EventID != "" {
-		if err := stage(t.t.Set(t.s.dedupRef(k, c.Dedup.Source, c.Dedup.EventID), dedupDoc(k, c.Dedup))); err != nil {
+		ref := t.s.dedupRef(k, c.Dedup.Source, c.Dedup.EventID)
+		if err := stage(t.t.Set(ref, dedupDoc(k, c.Dedup, c.Outbox, store.Shard(ref.ID), decidedAt))); err != nil {
 			return err
 		}
 	}
 	if err := stage(t.t.Create(t.s.receiptsRef(k).Doc(seqID(c.Receipt.Seq)), receiptDoc(&c.Receipt, decidedAt))); err != nil {
 		return err
-	}
-	for i, e := range c.Outbox {
-		if err := stage(t.t.Set(t.s.outboxRef(e.ID), outboxDoc(e, i))); err != nil {
-			return err
-		}
 	}
 	// One write per timer document: a timer both cancelled and armed stays
 	// armed, and a timer cancelled twice is deleted once.

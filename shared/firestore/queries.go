@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	fs "cloud.google.com/go/firestore"
@@ -242,80 +244,140 @@ func (s *Store) Tenants(ctx context.Context, q store.TenantQuery) ([]string, err
 	return out, nil
 }
 
-// Outbox implements store.Store. The entries are in writing order.
+// Outbox implements store.Store with a collection-group query on the
+// dedup markers with receipt_hash ==. The entries are in writing order.
 func (s *Store) Outbox(ctx context.Context, receiptHash string) ([]store.OutboxEntry, error) {
 	const op = "firestore.Outbox"
 	if receiptHash == "" {
 		return nil, governor.Errorf(governor.Invalid, op, "empty receipt hash")
 	}
-	recs, err := getAll(ctx, op, s.c.Collection(colOutbox).Where("receipt_hash", "==", receiptHash), decodeOutbox)
+	markers, err := getAll(ctx, op, s.c.CollectionGroup(colDedup).Where("receipt_hash", "==", receiptHash), markerOf)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(recs, func(a, b outboxRecord) int {
-		return cmp.Or(cmp.Compare(a.position, b.position), strings.Compare(a.ID, b.ID))
-	})
-	out := make([]store.OutboxEntry, len(recs))
-	for i, r := range recs {
-		out[i] = r.OutboxEntry
-	}
-	return out, nil
-}
-
-// Undelivered implements store.Store. Entries created at the same time are
-// ordered by id; a limit <= 0 means no limit.
-func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([]store.OutboxEntry, error) {
-	const op = "firestore.Undelivered"
-	q := s.c.Collection(colOutbox).Where("delivered", "==", false).Where("created_at", "<", before).
-		OrderBy("created_at", fs.Asc).OrderBy(fs.DocumentID, fs.Asc)
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	recs, err := getAll(ctx, op, q, decodeOutbox)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]store.OutboxEntry, len(recs))
-	for i, r := range recs {
-		out[i] = r.OutboxEntry
-	}
-	return out, nil
-}
-
-// MarkDelivered implements store.Store. Unknown ids are ignored.
-func (s *Store) MarkDelivered(ctx context.Context, ids ...string) error {
-	const op = "firestore.MarkDelivered"
-	for _, id := range ids {
-		if err := store.CheckID(op, "outbox id", id); err != nil {
-			return err
+	var out []store.OutboxEntry
+	for _, m := range markers {
+		for _, e := range m.Outbox {
+			if e.ReceiptHash == receiptHash {
+				out = append(out, e)
+			}
 		}
 	}
-	for _, id := range ids {
-		_, err := s.outboxRef(id).Update(ctx, []fs.Update{{Path: "delivered", Value: true}})
+	return out, nil
+}
+
+// undeliveredMarker is an undelivered dedup marker found by Undelivered.
+type undeliveredMarker struct {
+	createdAt time.Time
+	path      string
+	outbox    []store.OutboxEntry
+}
+
+// Undelivered implements store.Store with one collection-group query on
+// the dedup markers per shard, run in parallel: shard ==, delivered ==
+// false, created_at < before, ordered by created_at then document path,
+// each limited to limit markers. The markers are merged in that order,
+// and their entries returned by created_at, then id.
+func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([]store.OutboxEntry, error) {
+	const op = "firestore.Undelivered"
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		found []undeliveredMarker
+		errs  = make([]error, store.Shards)
+	)
+	for shard := range store.Shards {
+		wg.Go(func() {
+			q := s.c.CollectionGroup(colDedup).Where("shard", "==", int64(shard)).Where("delivered", "==", false).
+				Where("created_at", "<", before).OrderBy("created_at", fs.Asc).OrderBy(fs.DocumentID, fs.Asc)
+			if limit > 0 {
+				q = q.Limit(limit)
+			}
+			snaps, err := q.Documents(ctx).GetAll()
+			if err != nil {
+				errs[shard] = wrapErr(op, err)
+				return
+			}
+			for _, snap := range snaps {
+				m, err := markerOf(snap)
+				if err != nil {
+					errs[shard] = err
+					return
+				}
+				at, _ := snap.DataAt("created_at")
+				t, _ := at.(time.Time)
+				mu.Lock()
+				found = append(found, undeliveredMarker{createdAt: t, path: relativePath(snap.Ref), outbox: m.Outbox})
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(found, func(a, b undeliveredMarker) int {
+		return cmp.Or(a.createdAt.Compare(b.createdAt), strings.Compare(a.path, b.path))
+	})
+	if limit > 0 && len(found) > limit {
+		found = found[:limit]
+	}
+	var out []store.OutboxEntry
+	for _, m := range found {
+		out = append(out, m.outbox...)
+	}
+	slices.SortStableFunc(out, func(a, b store.OutboxEntry) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// MarkDelivered implements store.Store: one update of delivered per
+// marker, a single commit for one marker (the engine's case) and a
+// BulkWriter for several (the sweep's). Ids that name no marker, malformed
+// ones included, are ignored, as are missing markers.
+func (s *Store) MarkDelivered(ctx context.Context, markers ...string) error {
+	const op = "firestore.MarkDelivered"
+	seen := map[string]bool{}
+	var refs []*fs.DocumentRef
+	for _, id := range markers {
+		tenant, hash, err := store.ParseMarkerID(op, id)
+		if err != nil || seen[id] {
+			continue
+		}
+		seen[id] = true
+		refs = append(refs, s.tenantRef(tenant).Collection(colDedup).Doc(hash))
+	}
+	update := []fs.Update{{Path: "delivered", Value: true}}
+	switch len(refs) {
+	case 0:
+		return nil
+	case 1:
+		_, err := refs[0].Update(ctx, update)
 		if err != nil && status.Code(err) != codes.NotFound {
 			return wrapErr(op, err)
 		}
+		return nil
+	}
+	bw := s.c.BulkWriter(ctx)
+	jobs := make([]*fs.BulkWriterJob, 0, len(refs))
+	for _, ref := range refs {
+		job, err := bw.Update(ref, update)
+		if err != nil {
+			bw.End()
+			return wrapErr(op, err)
+		}
+		jobs = append(jobs, job)
+	}
+	bw.End()
+	var errs []error
+	for _, job := range jobs {
+		if _, err := job.Results(); err != nil && status.Code(err) != codes.NotFound {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return wrapErr(op, errs[0])
 	}
 	return nil
-}
-
-// DueTimers implements store.Store. Timers due at the same time are
-// ordered by id; a limit <= 0 means no limit.
-func (s *Store) DueTimers(ctx context.Context, t time.Time, limit int) ([]store.TimerEntry, error) {
-	const op = "firestore.DueTimers"
-	q := s.c.Collection(colTimers).Where("due", "<=", t).OrderBy("due", fs.Asc).OrderBy(fs.DocumentID, fs.Asc)
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	return getAll(ctx, op, q, decodeTimer)
-}
-
-// DeleteTimer implements store.Store.
-func (s *Store) DeleteTimer(ctx context.Context, id string) error {
-	const op = "firestore.DeleteTimer"
-	if err := store.CheckID(op, "timer id", id); err != nil {
-		return err
-	}
-	_, err := s.timerRef(id).Delete(ctx)
-	return wrapErr(op, err)
 }

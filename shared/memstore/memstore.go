@@ -35,13 +35,14 @@ type Store struct {
 	mu sync.RWMutex
 	// rev counts commits; a document's rev is the commit that wrote it.
 	rev int64
-	// written counts outbox entries, to order them by writing.
+	// written counts dedup markers, to order them by writing.
 	written   int64
 	instances map[governor.Key]instanceRec
 	dedups    map[dedupKey]dedupRec
-	receipts  map[governor.Key][]receiptRec
-	outbox    map[string]outboxRec
-	timers    map[string]store.TimerEntry
+	// markers maps a store.MarkerID to its marker's key.
+	markers  map[string]dedupKey
+	receipts map[governor.Key][]receiptRec
+	timers   map[string]store.TimerEntry
 	// tenants is the tenant index, sorted: a tenant enters it with the
 	// first receipt of its first instance.
 	tenants []string
@@ -59,21 +60,34 @@ type dedupKey struct {
 	source, id string
 }
 
+// dedupRec is a dedup marker and the outbox of its decision, delivered
+// together.
 type dedupRec struct {
-	d   store.Dedup
-	rev int64
+	d         store.Dedup
+	rev       int64
+	outbox    []store.OutboxEntry
+	delivered bool
+	// createdAt is the earliest entry's created_at; pos the marker's rank
+	// in writing order.
+	createdAt time.Time
+	pos       int64
+}
+
+// marker returns the marker as a transaction reads it, entries copied.
+func (r dedupRec) marker(id string) store.Marker {
+	m := store.Marker{ReceiptHash: r.d.ReceiptHash, Delivered: r.delivered, Outbox: make([]store.OutboxEntry, len(r.outbox))}
+	for i, e := range r.outbox {
+		e = cloneEntry(e)
+		e.Delivered, e.Marker = r.delivered, id
+		m.Outbox[i] = e
+	}
+	return m
 }
 
 type receiptRec struct {
 	r receipt.Receipt
 	// at is decided_at, parsed and truncated to microseconds.
 	at time.Time
-}
-
-type outboxRec struct {
-	e store.OutboxEntry
-	// pos is the entry's rank in writing order.
-	pos int64
 }
 
 // docKey names a document a transaction read.
@@ -89,8 +103,8 @@ func New() *Store {
 	return &Store{
 		instances: map[governor.Key]instanceRec{},
 		dedups:    map[dedupKey]dedupRec{},
+		markers:   map[string]dedupKey{},
 		receipts:  map[governor.Key][]receiptRec{},
-		outbox:    map[string]outboxRec{},
 		timers:    map[string]store.TimerEntry{},
 	}
 }
@@ -166,11 +180,16 @@ func (s *Store) commit(ctx context.Context, t *tx) error {
 		}
 	}
 	if c.Dedup.EventID != "" {
-		s.dedups[dedupKey{k, c.Dedup.Source, c.Dedup.EventID}] = dedupRec{d: c.Dedup, rev: s.rev}
-	}
-	for _, e := range c.Outbox {
+		dk := dedupKey{k, c.Dedup.Source, c.Dedup.EventID}
 		s.written++
-		s.outbox[e.ID] = outboxRec{e: e, pos: s.written}
+		rec := dedupRec{d: c.Dedup, rev: s.rev, outbox: c.Outbox, delivered: len(c.Outbox) == 0, createdAt: t.decidedAt, pos: s.written}
+		for i, e := range c.Outbox {
+			if i == 0 || e.CreatedAt.Before(rec.createdAt) {
+				rec.createdAt = e.CreatedAt
+			}
+		}
+		s.dedups[dk] = rec
+		s.markers[store.MarkerID(k, dk.source, dk.id)] = dk
 	}
 	// Cancelling first leaves armed a timer that is both cancelled and
 	// armed.
@@ -218,19 +237,23 @@ func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 }
 
 // Dedup implements store.Tx.
-func (t *tx) Dedup(k governor.Key, source, id string) (string, bool, error) {
+func (t *tx) Dedup(k governor.Key, source, id string) (store.Marker, bool, error) {
 	const op = "memstore.Tx.Dedup"
 	if t.changes != nil {
-		return "", false, governor.Errorf(governor.Internal, op, "read after Write")
+		return store.Marker{}, false, governor.Errorf(governor.Internal, op, "read after Write")
 	}
 	if err := store.CheckKey(op, k); err != nil {
-		return "", false, err
+		return store.Marker{}, false, err
 	}
 	t.s.mu.RLock()
 	rec, ok := t.s.dedups[dedupKey{k, source, id}]
+	var m store.Marker
+	if ok {
+		m = rec.marker(store.MarkerID(k, source, id))
+	}
 	t.s.mu.RUnlock()
 	t.read(docKey{key: k, dedup: true, source: source, id: id}, rec.rev)
-	return rec.d.ReceiptHash, ok, nil
+	return m, ok, nil
 }
 
 // Write implements store.Tx. It validates c and keeps a copy of it for the
@@ -524,65 +547,86 @@ func (s *Store) Outbox(ctx context.Context, receiptHash string) ([]store.OutboxE
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var recs []outboxRec
-	for _, rec := range s.outbox {
-		if rec.e.ReceiptHash == receiptHash {
+	var recs []dedupRec
+	var ids []string
+	for dk, rec := range s.dedups {
+		if rec.d.ReceiptHash == receiptHash && len(rec.outbox) > 0 {
 			recs = append(recs, rec)
+			ids = append(ids, store.MarkerID(dk.key, dk.source, dk.id))
 		}
 	}
-	slices.SortFunc(recs, func(a, b outboxRec) int { return cmp.Compare(a.pos, b.pos) })
-	out := make([]store.OutboxEntry, len(recs))
-	for i, rec := range recs {
-		out[i] = cloneEntry(rec.e)
+	idx := make([]int, len(recs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(recs[a].pos, recs[b].pos) })
+	var out []store.OutboxEntry
+	for _, i := range idx {
+		for _, e := range recs[i].marker(ids[i]).Outbox {
+			if e.ReceiptHash == receiptHash {
+				out = append(out, e)
+			}
+		}
 	}
 	return out, nil
 }
 
-// Undelivered implements store.Store. Entries created at the same time are
-// ordered by id; a limit <= 0 means no limit.
+// Undelivered implements store.Store: the entries of the undelivered
+// markers created before before, up to limit markers (<= 0: no limit)
+// taken by created_at then marker id, returned by created_at then entry
+// id.
 func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([]store.OutboxEntry, error) {
 	const op = "memstore.Undelivered"
 	if err := ctx.Err(); err != nil {
 		return nil, governor.Wrap(governor.Unavailable, op, err)
 	}
 	before = normTime(before)
+	type found struct {
+		id  string
+		rec dedupRec
+	}
+	var ms []found
 	s.mu.RLock()
-	var out []store.OutboxEntry
-	for _, rec := range s.outbox {
-		if !rec.e.Delivered && rec.e.CreatedAt.Before(before) {
-			out = append(out, rec.e)
+	for dk, rec := range s.dedups {
+		if !rec.delivered && rec.createdAt.Before(before) {
+			ms = append(ms, found{store.MarkerID(dk.key, dk.source, dk.id), rec})
 		}
 	}
+	slices.SortFunc(ms, func(a, b found) int {
+		return cmp.Or(a.rec.createdAt.Compare(b.rec.createdAt), strings.Compare(a.id, b.id))
+	})
+	if limit > 0 && len(ms) > limit {
+		ms = ms[:limit]
+	}
+	var out []store.OutboxEntry
+	for _, m := range ms {
+		out = append(out, m.rec.marker(m.id).Outbox...)
+	}
 	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b store.OutboxEntry) int {
+	slices.SortStableFunc(out, func(a, b store.OutboxEntry) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	for i, e := range out {
-		out[i] = cloneEntry(e)
-	}
 	return out, nil
 }
 
-// MarkDelivered implements store.Store. Unknown ids are ignored.
-func (s *Store) MarkDelivered(ctx context.Context, ids ...string) error {
+// MarkDelivered implements store.Store. Ids that name no marker are
+// ignored.
+func (s *Store) MarkDelivered(ctx context.Context, markers ...string) error {
 	const op = "memstore.MarkDelivered"
 	if err := ctx.Err(); err != nil {
 		return governor.Wrap(governor.Unavailable, op, err)
 	}
-	for _, id := range ids {
-		if err := store.CheckID(op, "outbox id", id); err != nil {
-			return err
-		}
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range ids {
-		if rec, ok := s.outbox[id]; ok {
-			rec.e.Delivered = true
-			s.outbox[id] = rec
+	for _, id := range markers {
+		dk, ok := s.markers[id]
+		if !ok {
+			continue
+		}
+		if rec := s.dedups[dk]; !rec.delivered {
+			s.rev++
+			rec.delivered, rec.rev = true, s.rev
+			s.dedups[dk] = rec
 		}
 	}
 	return nil
@@ -624,6 +668,25 @@ func (s *Store) DeleteTimer(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	delete(s.timers, id)
+	s.mu.Unlock()
+	return nil
+}
+
+// DeleteTimers implements store.Store in one step.
+func (s *Store) DeleteTimers(ctx context.Context, ids ...string) error {
+	const op = "memstore.DeleteTimers"
+	if err := ctx.Err(); err != nil {
+		return governor.Wrap(governor.Unavailable, op, err)
+	}
+	for _, id := range ids {
+		if err := store.CheckID(op, "timer id", id); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	for _, id := range ids {
+		delete(s.timers, id)
+	}
 	s.mu.Unlock()
 	return nil
 }

@@ -6,6 +6,10 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/autonomics/autonomics/shared/governor"
@@ -22,7 +26,9 @@ type Message struct {
 }
 
 // OutboxEntry is a message written in a decision's transaction and
-// published after commit.
+// published after commit. The entries of a decision are kept in its dedup
+// marker and delivered together: one MarkDelivered of the marker records
+// that all of them were published.
 type OutboxEntry struct {
 	// ID is deterministic, so that a retried transaction writes the same
 	// entries and downstream consumers can deduplicate.
@@ -31,7 +37,76 @@ type OutboxEntry struct {
 	// ReceiptHash is the hash of the receipt whose decision wrote the entry.
 	ReceiptHash string
 	CreatedAt   time.Time
-	Delivered   bool
+	// Delivered is the delivery of the entry's decision: true once every
+	// entry of the decision was published.
+	Delivered bool
+	// Marker is the MarkerID of the dedup marker holding the entry, the
+	// id MarkDelivered takes. The stores set it on every entry they
+	// return; Write ignores it.
+	Marker string
+}
+
+// Marker is a dedup marker as a transaction reads it: the receipt of the
+// decision that applied the event, and that decision's outbox.
+type Marker struct {
+	ReceiptHash string
+	// Outbox is the decision's entries in writing order.
+	Outbox []OutboxEntry
+	// Delivered is true once every entry of Outbox was published (and for
+	// a decision without entries).
+	Delivered bool
+}
+
+// MarkerID returns the id of the dedup marker of the event (source, id)
+// applied to instance k: the tenant, "/" and the hex SHA-256 of domain,
+// subject, source and id separated by NUL bytes. It names the decision
+// the marker recorded, for MarkDelivered.
+func MarkerID(k governor.Key, source, id string) string {
+	return k.Tenant + "/" + MarkerHash(k, source, id)
+}
+
+// MarkerHash is the hex SHA-256 part of MarkerID, unique within a tenant.
+func MarkerHash(k governor.Key, source, id string) string {
+	h := sha256.New()
+	for i, p := range []string{string(k.Domain), k.Subject, source, id} {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ParseMarkerID splits a MarkerID into its tenant and hash, refusing
+// anything MarkerID does not return with an Invalid error of operation op.
+func ParseMarkerID(op, id string) (tenant, hash string, err error) {
+	tenant, hash, ok := strings.Cut(id, "/")
+	if !ok || len(hash) != sha256.Size*2 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return "", "", governor.Errorf(governor.Invalid, op, "marker id %q is not a tenant and a hex SHA-256", truncateID(id))
+	}
+	if err := CheckID(op, "tenant id", tenant); err != nil {
+		return "", "", err
+	}
+	return tenant, hash, nil
+}
+
+// truncateID shortens an id for an error message.
+func truncateID(id string) string {
+	if len(id) > 80 {
+		return id[:80]
+	}
+	return id
+}
+
+// Shards is the number of shards of the globally queried collections:
+// a document's shard spreads an indexed timestamp over Shards ranges.
+const Shards = 16
+
+// Shard returns the shard of a document id: FNV-1a of id modulo Shards.
+func Shard(id string) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % Shards)
 }
 
 // TimerEntry is an armed timer as stored for the tick.
@@ -66,8 +141,11 @@ type Tx interface {
 	// Instance returns the instance at k; a missing instance is returned
 	// with State governor.StateNone and Version 0.
 	Instance(k governor.Key) (governor.Instance, error)
-	// Dedup returns the receipt hash recorded for (k, source, id), if any.
-	Dedup(k governor.Key, source, id string) (hash string, found bool, err error)
+	// Dedup returns the marker recorded for (k, source, id), if any: the
+	// receipt hash and the outbox of the decision that applied the event.
+	// A store may read the instance k in the same round trip, for the
+	// Instance call that follows.
+	Dedup(k governor.Key, source, id string) (m Marker, found bool, err error)
 	// Write stages the changes of a decision; it may be called once.
 	Write(c Changes) error
 }
@@ -106,6 +184,10 @@ const (
 	MaxLimit     = 1000
 )
 
+// MaxTimerDeletes is the most timers one commit of DeleteTimers deletes:
+// Firestore's bound on the writes of one commit.
+const MaxTimerDeletes = 500
+
 // Limit returns the number of items a listing asked for n returns at
 // most: DefaultLimit for n <= 0, at most MaxLimit.
 func Limit(n int) int {
@@ -141,15 +223,25 @@ type Store interface {
 	Tenants(ctx context.Context, q TenantQuery) ([]string, error)
 	// Outbox returns the outbox entries written with a receipt.
 	Outbox(ctx context.Context, receiptHash string) ([]OutboxEntry, error)
-	// Undelivered returns up to limit undelivered entries created before t,
-	// oldest first.
+	// Undelivered returns the entries of up to limit undelivered
+	// decisions whose first entry was created before t, oldest first
+	// (by created_at, then id). A decision's entries are returned
+	// together, so that a caller publishing them all may mark the decision
+	// delivered; a limit <= 0 means no limit.
 	Undelivered(ctx context.Context, before time.Time, limit int) ([]OutboxEntry, error)
-	// MarkDelivered flags entries as delivered.
-	MarkDelivered(ctx context.Context, ids ...string) error
+	// MarkDelivered records that every entry of the decisions with these
+	// markers (OutboxEntry.Marker, MarkerID) was published: one write per
+	// marker. Unknown markers are ignored.
+	MarkDelivered(ctx context.Context, markers ...string) error
 	// DueTimers returns up to limit timers due at or before t, earliest first.
 	DueTimers(ctx context.Context, t time.Time, limit int) ([]TimerEntry, error)
 	// DeleteTimer removes a fired timer; deleting a missing timer is not an error.
 	DeleteTimer(ctx context.Context, id string) error
+	// DeleteTimers removes fired timers in as few commits as the adapter
+	// allows (MaxTimerDeletes per commit at most); deleting a missing
+	// timer is not an error. Ids are checked before anything is deleted;
+	// when a commit fails, the timers of other commits may be gone.
+	DeleteTimers(ctx context.Context, ids ...string) error
 	// MoveTimer is the test clock of non-production stacks: it moves the
 	// due time of the armed timer name of instance k to due, in the
 	// instance and in the timer document together, and returns the timer

@@ -76,6 +76,9 @@ func CheckChanges(op string, c *Changes) (time.Time, error) {
 			return time.Time{}, governor.Errorf(governor.Invalid, op, "dedup marker of %s written with instance %s", d.Key, k)
 		}
 	}
+	if len(c.Outbox) > 0 && c.Dedup.EventID == "" {
+		return time.Time{}, governor.Errorf(governor.Invalid, op, "outbox entries without a dedup marker to hold them")
+	}
 	seen := map[string]bool{}
 	for _, e := range c.Outbox {
 		if err := CheckID(op, "outbox id", e.ID); err != nil {

@@ -57,6 +57,9 @@ func diffEntry(got, want store.OutboxEntry) string {
 	if got.Delivered != want.Delivered {
 		d = append(d, fmt.Sprintf("delivered %v, want %v", got.Delivered, want.Delivered))
 	}
+	if want.Marker != "" && got.Marker != want.Marker {
+		d = append(d, fmt.Sprintf("marker %q, want %q", got.Marker, want.Marker))
+	}
 	if len(d) == 0 {
 		return ""
 	}
@@ -80,6 +83,36 @@ func (f *fixture) checkOutbox(hash string, want []store.OutboxEntry) {
 	}
 }
 
+// withMarker returns entries with their Marker and Delivered set as a
+// store returns them.
+func withMarker(entries []store.OutboxEntry, marker string, delivered bool) []store.OutboxEntry {
+	out := make([]store.OutboxEntry, len(entries))
+	for i, e := range entries {
+		e.Marker, e.Delivered = marker, delivered
+		out[i] = e
+	}
+	return out
+}
+
+// markerOf returns the MarkerID of the dedup marker of c.
+func markerOf(c store.Changes) string {
+	return store.MarkerID(c.Instance.Key, c.Dedup.Source, c.Dedup.EventID)
+}
+
+// checkMarker checks the marker of c as a transaction reads it.
+func (f *fixture) checkMarker(c store.Changes, delivered bool) {
+	f.Helper()
+	m, found := f.marker(c.Instance.Key, c.Dedup.Source, c.Dedup.EventID)
+	if !found || m.ReceiptHash != c.Receipt.Hash || m.Delivered != delivered || len(m.Outbox) != len(c.Outbox) {
+		f.Fatalf("Dedup(%s) = %+v, %v; want receipt %s, delivered %v, %d entries", c.Instance.Key, m, found, c.Receipt.Hash, delivered, len(c.Outbox))
+	}
+	for i, e := range withMarker(c.Outbox, markerOf(c), delivered) {
+		if d := diffEntry(m.Outbox[i], e); d != "" {
+			f.Errorf("Dedup(%s).Outbox[%d]: %s", c.Instance.Key, i, d)
+		}
+	}
+}
+
 func testOutbox(f *fixture) {
 	k := f.key(governor.QuotaSLA, "api_calls")
 	c := decision(newInstance(k), f.id("e1"), "exceeded", f.at(0))
@@ -93,15 +126,23 @@ func testOutbox(f *fixture) {
 	other := decision(newInstance(f.key(governor.QuotaSLA, "storage")), f.id("e2"), "warning", f.at(0))
 	other.Outbox = []store.OutboxEntry{f.entry("o4", other.Receipt.Hash, f.at(0))}
 	f.mustCommit(other)
+	none := decision(newInstance(f.key(governor.QuotaSLA, "seats")), f.id("e3"), "warning", f.at(0))
+	f.mustCommit(none)
 
-	f.checkOutbox(h, c.Outbox)
+	f.checkOutbox(h, withMarker(c.Outbox, markerOf(c), false))
 	_, err := f.s.Outbox(f.ctx, "")
 	f.checkCode(`Outbox("")`, err, governor.Invalid)
-	f.checkOutbox(other.Receipt.Hash, other.Outbox)
+	f.checkOutbox(other.Receipt.Hash, withMarker(other.Outbox, markerOf(other), false))
 	f.checkOutbox(f.id("unknown-hash"), nil)
+	f.checkOutbox(none.Receipt.Hash, nil)
+
+	// The marker holds the decision's outbox: a duplicate reads it in
+	// its transaction. A decision without entries is delivered.
+	f.checkMarker(c, false)
+	f.checkMarker(none, true)
 
 	// The written and the returned entries are the caller's.
-	want := []store.OutboxEntry{f.entry("o3", h, f.at(0)), bare, f.entry("o2", h, f.at(0))}
+	want := withMarker([]store.OutboxEntry{f.entry("o3", h, f.at(0)), bare, f.entry("o2", h, f.at(0))}, markerOf(c), false)
 	want[1].Data = slices.Clone(bare.Data)
 	c.Outbox[0].Data[0] = '['
 	c.Outbox[0].Attributes["action"] = "mutated"
@@ -112,6 +153,19 @@ func testOutbox(f *fixture) {
 	got[0].Data[0] = '['
 	got[0].Attributes["action"] = "mutated"
 	f.checkOutbox(h, want)
+}
+
+// testOutboxWithoutMarker refuses the outbox of a decision without a dedup
+// marker: a decision's entries live in its marker.
+func testOutboxWithoutMarker(f *fixture) {
+	k := f.key(governor.QuotaSLA, "no-marker")
+	c := decision(newInstance(k), f.id("e1"), "exceeded", f.at(0))
+	c.Dedup = store.Dedup{}
+	c.Outbox = []store.OutboxEntry{f.entry("o1", c.Receipt.Hash, f.at(0))}
+	f.checkCode("Write(outbox without a dedup marker)", f.commit(c), governor.Invalid)
+	if got := f.chain(k); len(got) != 0 {
+		f.Errorf("Chain(%s) = %v after a refused Write, want none", k, ids(got))
+	}
 }
 
 // entryLess orders outbox entries as Undelivered does.
@@ -137,19 +191,10 @@ func testUndelivered(f *fixture) {
 		f.entry("u4b", c2.Receipt.Hash, f.at(4*time.Minute)),
 	}
 	f.mustCommit(c2)
-	byName := map[string]store.OutboxEntry{}
-	for _, e := range append(c1.Outbox, c2.Outbox...) {
-		byName[strings.TrimPrefix(e.ID, f.tenant+"-")] = e
-	}
-	pick := func(names ...string) []store.OutboxEntry {
-		out := make([]store.OutboxEntry, len(names))
-		for i, n := range names {
-			out[i] = byName[n]
-		}
-		return out
-	}
+	// A decision is as old as its first entry: c1 at 1 min, c2 at 2 min.
+	decisions := []store.Changes{c1, c2}
 
-	check := func(t *testing.T, before time.Duration, limit int, want []store.OutboxEntry) {
+	check := func(t *testing.T, before time.Duration, limit int, want []store.Changes) {
 		t.Helper()
 		f := f.with(t)
 		b := f.at(before)
@@ -158,32 +203,64 @@ func testUndelivered(f *fixture) {
 		if err != nil {
 			t.Fatalf("%s = %v, want nil", call, err)
 		}
-		ok := func(e store.OutboxEntry) error {
-			if e.Delivered || !e.CreatedAt.Before(b) {
-				return fmt.Errorf("delivered %v, created_at %v; want undelivered, before %v", e.Delivered, e.CreatedAt, b)
+		byMarker := map[string][]store.OutboxEntry{}
+		for i, g := range got {
+			if g.Delivered || g.Marker == "" {
+				t.Errorf("%s[%d] = %+v: want undelivered, with its marker", call, i, g)
 			}
-			return nil
+			if i > 0 && entryLess(g, got[i-1]) {
+				t.Errorf("%s[%d] = %s sorts before [%d] = %s", call, i, g.ID, i-1, got[i-1].ID)
+			}
+			byMarker[g.Marker] = append(byMarker[g.Marker], g)
 		}
-		checkPrefix(f, call, got, want, limit, func(e store.OutboxEntry) string { return e.ID }, ok, entryLess)
-		for _, g := range got {
-			if w, mine := byName[strings.TrimPrefix(g.ID, f.tenant+"-")]; mine {
-				if d := diffEntry(g, w); d != "" {
-					t.Errorf("%s: %s: %s", call, g.ID, d)
+		if limit > 0 && len(byMarker) > limit {
+			t.Errorf("%s returned %d decisions, want at most %d", call, len(byMarker), limit)
+		}
+		// Own decisions come whole, oldest first, as a prefix of want
+		// (all of it when the listing is not full).
+		var mine []store.Changes
+		for _, c := range decisions {
+			entries, ok := byMarker[markerOf(c)]
+			if !ok {
+				continue
+			}
+			mine = append(mine, c)
+			wantEntries := withMarker(c.Outbox, markerOf(c), false)
+			slices.SortFunc(wantEntries, func(a, b store.OutboxEntry) int {
+				return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+			})
+			if len(entries) != len(wantEntries) {
+				t.Errorf("%s: decision %s has %d entries, want all %d", call, c.Instance.Key, len(entries), len(wantEntries))
+				continue
+			}
+			for i := range entries {
+				if d := diffEntry(entries[i], wantEntries[i]); d != "" {
+					t.Errorf("%s: %s: %s", call, entries[i].ID, d)
 				}
 			}
+		}
+		ok := len(mine) <= len(want)
+		for i := 0; ok && i < len(mine); i++ {
+			ok = markerOf(mine[i]) == markerOf(want[i])
+		}
+		if !ok {
+			t.Errorf("%s own decisions = %d, want a prefix of %d", call, len(mine), len(want))
+		}
+		if len(mine) < len(want) && (limit <= 0 || len(byMarker) < limit) {
+			t.Errorf("%s own decisions = %d, want %d (listing not full: %d decisions)", call, len(mine), len(want), len(byMarker))
 		}
 	}
 	tests := []struct {
 		before time.Duration
 		limit  int
-		want   []store.OutboxEntry
+		want   []store.Changes
 	}{
-		{10 * time.Minute, 0, pick("u1", "u2", "u3", "u4", "u4b", "u5")},
-		{10 * time.Minute, 100, pick("u1", "u2", "u3", "u4", "u4b", "u5")},
-		{10 * time.Minute, 4, pick("u1", "u2", "u3", "u4", "u4b", "u5")},
-		{4 * time.Minute, 0, pick("u1", "u2", "u3")},
-		{4*time.Minute + time.Second, 0, pick("u1", "u2", "u3", "u4", "u4b")},
-		{4 * time.Minute, 2, pick("u1", "u2", "u3")},
+		{10 * time.Minute, 0, decisions},
+		{10 * time.Minute, 100, decisions},
+		{10 * time.Minute, 1, decisions},
+		{2 * time.Minute, 0, decisions[:1]},
+		{2*time.Minute + time.Second, 0, decisions},
+		{2 * time.Minute, 1, decisions[:1]},
 		{time.Minute, 0, nil},
 	}
 	for _, tc := range tests {
@@ -192,24 +269,48 @@ func testUndelivered(f *fixture) {
 		})
 	}
 
-	if err := f.s.MarkDelivered(f.ctx, f.id("u1"), f.id("u4")); err != nil {
-		f.Fatalf("MarkDelivered(u1, u4) = %v, want nil", err)
+	// One call marks a decision delivered, all of its entries; unknown and
+	// malformed marker ids are ignored.
+	if err := f.s.MarkDelivered(f.ctx, markerOf(c1)); err != nil {
+		f.Fatalf("MarkDelivered(c1) = %v, want nil", err)
 	}
-	for _, ids := range [][]string{{f.id("u1")}, {f.id("missing")}, nil} {
+	for _, ids := range [][]string{
+		{markerOf(c1)},
+		{f.tenant + "/" + strings.Repeat("0", 64)},
+		{"", "not-a-marker", f.id("u2"), f.tenant + "/" + strings.Repeat("z", 64)},
+		nil,
+	} {
 		if err := f.s.MarkDelivered(f.ctx, ids...); err != nil {
 			f.Errorf("MarkDelivered(%q) = %v, want nil", ids, err)
 		}
 	}
-	for _, n := range []string{"u1", "u4"} {
-		e := byName[n]
-		e.Delivered = true
-		byName[n] = e
-	}
 	f.Run("after MarkDelivered", func(t *testing.T) {
-		check(t, 10*time.Minute, 0, pick("u2", "u3", "u4b", "u5"))
+		check(t, 10*time.Minute, 0, decisions[1:])
 	})
-	f.checkOutbox(c1.Receipt.Hash, pick("u1", "u3"))
-	f.checkOutbox(c2.Receipt.Hash, pick("u2", "u5", "u4", "u4b"))
+	f.checkOutbox(c1.Receipt.Hash, withMarker(c1.Outbox, markerOf(c1), true))
+	f.checkOutbox(c2.Receipt.Hash, withMarker(c2.Outbox, markerOf(c2), false))
+	f.checkMarker(c1, true)
+	f.checkMarker(c2, false)
+}
+
+// testMarkDeliveredSeveral marks several decisions in one call.
+func testMarkDeliveredSeveral(f *fixture) {
+	var cs []store.Changes
+	var markers []string
+	for i := range 3 {
+		k := f.key(governor.Subscription, fmt.Sprint("sub-", i))
+		c := decision(newInstance(k), f.id(fmt.Sprint("e", i)), "active", f.at(0))
+		c.Outbox = []store.OutboxEntry{f.entry(fmt.Sprint("m", i), c.Receipt.Hash, f.at(0))}
+		f.mustCommit(c)
+		cs = append(cs, c)
+		markers = append(markers, markerOf(c))
+	}
+	if err := f.s.MarkDelivered(f.ctx, markers[0], markers[2], markers[0]); err != nil {
+		f.Fatalf("MarkDelivered(0, 2, 0) = %v, want nil", err)
+	}
+	f.checkMarker(cs[0], true)
+	f.checkMarker(cs[1], false)
+	f.checkMarker(cs[2], true)
 }
 
 // timerLess orders timers as DueTimers does.

@@ -46,8 +46,12 @@ func RunConformanceTests(t *testing.T, newStore func(t *testing.T) store.Store) 
 		{"ConcurrentFirstInstances", testConcurrentFirstInstances},
 		{"Outbox", testOutbox},
 		{"Undelivered", testUndelivered},
+		{"OutboxWithoutMarker", testOutboxWithoutMarker},
+		{"MarkDeliveredSeveral", testMarkDeliveredSeveral},
 		{"Timers", testTimers},
 		{"MoveTimer", testMoveTimer},
+		{"ManyTimers", testManyTimers},
+		{"DeleteTimersInvalidID", testDeleteTimersInvalidID},
 		{"Instances", testInstances},
 		{"InvalidKeys", testInvalidKeys},
 		{"ErrorAbortsTx", testErrorAbortsTx},
@@ -228,21 +232,29 @@ func (f *fixture) read(k governor.Key) governor.Instance {
 	return inst
 }
 
-// dedup returns the dedup marker of (k, source, id) as a new transaction
-// sees it.
+// dedup returns the receipt hash of the dedup marker of (k, source, id)
+// as a new transaction sees it.
 func (f *fixture) dedup(k governor.Key, source, id string) (string, bool) {
 	f.Helper()
-	var hash string
+	m, found := f.marker(k, source, id)
+	return m.ReceiptHash, found
+}
+
+// marker returns the dedup marker of (k, source, id) as a new
+// transaction sees it.
+func (f *fixture) marker(k governor.Key, source, id string) (store.Marker, bool) {
+	f.Helper()
+	var m store.Marker
 	var found bool
 	err := f.s.RunTx(f.ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error
-		hash, found, err = tx.Dedup(k, source, id)
+		m, found, err = tx.Dedup(k, source, id)
 		return err
 	})
 	if err != nil {
 		f.Fatalf("Dedup(%s, %q, %q) = %v, want nil", k, source, id, err)
 	}
-	return hash, found
+	return m, found
 }
 
 // chain returns every receipt of k.
