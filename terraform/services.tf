@@ -354,7 +354,9 @@ resource "google_pubsub_subscription" "receipts" {
 
   name                       = "${local.topics.receipts}-${each.key}-push"
   topic                      = google_pubsub_topic.topic["receipts"].id
-  ack_deadline_seconds       = 30
+  # The integrator answers a push once the receipt is in a checkpoint
+  # (group commit): a pass or two.
+  ack_deadline_seconds       = 60
   message_retention_duration = each.value.retention
 
   push_config {
