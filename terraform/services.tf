@@ -352,8 +352,8 @@ locals {
 resource "google_pubsub_subscription" "receipts" {
   for_each = local.receipt_consumers
 
-  name                       = "${local.topics.receipts}-${each.key}-push"
-  topic                      = google_pubsub_topic.topic["receipts"].id
+  name  = "${local.topics.receipts}-${each.key}-push"
+  topic = google_pubsub_topic.topic["receipts"].id
   # The integrator answers a push once the receipt is in a checkpoint
   # (group commit): a pass or two.
   ack_deadline_seconds       = 60
