@@ -1,12 +1,12 @@
 package main
 
 import (
-	"net"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
@@ -74,17 +74,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-// isLoopback reports whether rawURL's host is a loopback address or
-// localhost: the local stack, where no ID token is needed.
-func isLoopback(rawURL string) bool {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
+// isLoopback reports whether rawURL's host names this machine: the local
+// stack, where no ID token is needed.
+var isLoopback = listen.IsLoopbackURL

@@ -2,13 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
@@ -153,17 +153,5 @@ func splitList(v string) []string {
 	return out
 }
 
-// isLoopback reports whether rawURL's host is a loopback address or
-// localhost.
-func isLoopback(rawURL string) bool {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
+// isLoopback reports whether rawURL's host names this machine.
+var isLoopback = listen.IsLoopbackURL

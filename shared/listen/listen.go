@@ -9,6 +9,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -58,4 +61,23 @@ func Serve(ctx context.Context, hs *http.Server) error {
 		err = nil
 	}
 	return err
+}
+
+// IsLoopbackHost reports whether host (a URL's Hostname(), no port) names
+// this machine: "localhost" (any case) or a loopback address, an IPv4
+// address mapped into IPv6 included. A name that merely starts with
+// localhost or resolves to loopback elsewhere does not count.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// IsLoopbackURL reports whether rawURL's host names this machine (see
+// IsLoopbackHost); an unparsable URL does not.
+func IsLoopbackURL(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && IsLoopbackHost(u.Hostname())
 }

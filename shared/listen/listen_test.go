@@ -45,3 +45,20 @@ func TestServeReturnsListenError(t *testing.T) {
 		t.Error("Serve on an invalid address = nil, want an error")
 	}
 }
+
+func TestIsLoopbackURL(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		want bool
+	}{
+		{"http://127.0.0.1:8799/", true}, {"http://127.3.4.5/", true}, {"http://[::1]:80/", true},
+		{"http://localhost:1/", true}, {"http://LOCALHOST/", true}, {"http://[::ffff:127.0.0.1]/", true},
+		{"https://example.com/", false}, {"http://localhost.attacker.example/", false},
+		{"http://127.0.0.1.nip.io/", false}, {"http://[::ffff:8.8.8.8]/", false}, {"http://0.0.0.0/", false},
+		{"http://10.0.0.1/", false}, {"://bad", false}, {"", false},
+	} {
+		if got := IsLoopbackURL(tt.url); got != tt.want {
+			t.Errorf("IsLoopbackURL(%q) = %v, want %v", tt.url, got, tt.want)
+		}
+	}
+}

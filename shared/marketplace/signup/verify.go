@@ -5,9 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -15,6 +13,7 @@ import (
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
+	"github.com/autonomics/autonomics/shared/listen"
 )
 
 // GoogleIssuer is the iss of Marketplace sign-up tokens and the URL of
@@ -97,13 +96,7 @@ type Verifier struct {
 
 // loopback reports whether host names this machine: localhost or a
 // loopback address.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
-}
+func loopback(host string) bool { return listen.IsLoopbackHost(host) }
 
 // NewVerifier returns a Verifier, or an Invalid *governor.Error for bad
 // options.
