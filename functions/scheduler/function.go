@@ -12,7 +12,7 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/platform"
 )
@@ -60,9 +60,9 @@ func sweep(w http.ResponseWriter, r *http.Request) {
 // HTTP APIs write errors (an internal error without its message).
 func writeResult(w http.ResponseWriter, n int, err error) {
 	if err != nil {
-		if governor.ErrorCode(err) == governor.Internal {
+		if fault.ErrorCode(err) == fault.Internal {
 			// Whatever failed, the scheduler retries on its next run.
-			err = governor.Wrap(governor.Unavailable, "scheduler", err)
+			err = fault.Wrap(fault.Unavailable, "scheduler", err)
 		}
 		httpjson.Error(w, err)
 		return

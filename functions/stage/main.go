@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 func main() {
@@ -58,7 +58,7 @@ func findModuleRoot(dir string) (string, error) {
 		}
 		parent := filepath.Dir(d)
 		if parent == d {
-			return "", governor.Errorf(governor.Invalid, "stage.findModuleRoot", "no go.mod in %s or above", dir)
+			return "", fault.Errorf(fault.Invalid, "stage.findModuleRoot", "no go.mod in %s or above", dir)
 		}
 		d = parent
 	}

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // FrameworkFunctions is the Functions Framework package whose registrations
@@ -76,7 +76,7 @@ func Build(root string) (*Archive, error) {
 		return nil, err
 	}
 	if len(regs) == 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "no package under %s/ registers a function", FunctionsDir)
+		return nil, fault.Errorf(fault.Invalid, op, "no package under %s/ registers a function", FunctionsDir)
 	}
 	var pkgs []string
 	for _, r := range regs {
@@ -92,7 +92,7 @@ func Build(root string) (*Archive, error) {
 	for _, name := range []string{"go.mod", "go.sum"} {
 		b, err := os.ReadFile(filepath.Join(root, name))
 		if err != nil {
-			return nil, governor.Wrap(governor.Invalid, op, err)
+			return nil, fault.Wrap(fault.Invalid, op, err)
 		}
 		files[name] = b
 	}
@@ -125,7 +125,7 @@ func Build(root string) (*Archive, error) {
 func (a *Archive) WriteTo(dir string) (string, error) {
 	const op = "stage.WriteTo"
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", governor.Wrap(governor.Internal, op, err)
+		return "", fault.Wrap(fault.Internal, op, err)
 	}
 	p := filepath.Join(dir, a.Name)
 	if b, err := os.ReadFile(p); err == nil && bytes.Equal(b, a.Data) {
@@ -133,21 +133,21 @@ func (a *Archive) WriteTo(dir string) (string, error) {
 	}
 	tmp, err := os.CreateTemp(dir, ".stage-*")
 	if err != nil {
-		return "", governor.Wrap(governor.Internal, op, err)
+		return "", fault.Wrap(fault.Internal, op, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(a.Data); err != nil {
 		tmp.Close()
-		return "", governor.Wrap(governor.Internal, op, err)
+		return "", fault.Wrap(fault.Internal, op, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", governor.Wrap(governor.Internal, op, err)
+		return "", fault.Wrap(fault.Internal, op, err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return "", governor.Wrap(governor.Internal, op, err)
+		return "", fault.Wrap(fault.Internal, op, err)
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
-		return "", governor.Wrap(governor.Internal, op, err)
+		return "", fault.Wrap(fault.Internal, op, err)
 	}
 	return p, nil
 }
@@ -160,7 +160,7 @@ func Discover(root, modPath string) ([]Registration, error) {
 	const op = "stage.Discover"
 	entries, err := os.ReadDir(filepath.Join(root, FunctionsDir))
 	if err != nil {
-		return nil, governor.Wrap(governor.Invalid, op, err)
+		return nil, fault.Wrap(fault.Invalid, op, err)
 	}
 	var out []Registration
 	for _, e := range entries {
@@ -202,7 +202,7 @@ func RootSource(name string, pkgs []string) ([]byte, error) {
 	b.WriteString(")\n")
 	src, err := format.Source([]byte(b.String()))
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, "stage.RootSource", err)
+		return nil, fault.Wrap(fault.Internal, "stage.RootSource", err)
 	}
 	return src, nil
 }
@@ -212,7 +212,7 @@ func modulePath(root string) (string, error) {
 	const op = "stage.modulePath"
 	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
 	if err != nil {
-		return "", governor.Wrap(governor.Invalid, op, err)
+		return "", fault.Wrap(fault.Invalid, op, err)
 	}
 	for line := range strings.Lines(string(b)) {
 		f := strings.Fields(line)
@@ -224,7 +224,7 @@ func modulePath(root string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", governor.Errorf(governor.Invalid, op, "%s: no module line", filepath.Join(root, "go.mod"))
+	return "", fault.Errorf(fault.Invalid, op, "%s: no module line", filepath.Join(root, "go.mod"))
 }
 
 // checkNoRootPackage refuses a module that already has a root package: the
@@ -232,11 +232,11 @@ func modulePath(root string) (string, error) {
 func checkNoRootPackage(root string) error {
 	entries, err := os.ReadDir(root)
 	if err != nil {
-		return governor.Wrap(governor.Invalid, "stage.checkNoRootPackage", err)
+		return fault.Wrap(fault.Invalid, "stage.checkNoRootPackage", err)
 	}
 	for _, e := range entries {
 		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".go") && !ignored(e.Name()) {
-			return governor.Errorf(governor.Invalid, "stage.checkNoRootPackage",
+			return fault.Errorf(fault.Invalid, "stage.checkNoRootPackage",
 				"%s: the module root already holds Go files; the staged root package is generated", e.Name())
 		}
 	}
@@ -276,7 +276,7 @@ func parsePackage(root, rel string, mode parser.Mode) (*goPackage, error) {
 	const op = "stage.parsePackage"
 	entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(rel)))
 	if err != nil {
-		return nil, governor.Wrap(governor.Invalid, op, err)
+		return nil, fault.Wrap(fault.Invalid, op, err)
 	}
 	pkg := &goPackage{dir: rel, fset: token.NewFileSet()}
 	for _, e := range entries {
@@ -286,10 +286,10 @@ func parsePackage(root, rel string, mode parser.Mode) (*goPackage, error) {
 		}
 		f, err := parser.ParseFile(pkg.fset, filepath.Join(root, filepath.FromSlash(rel), n), nil, mode|parser.SkipObjectResolution)
 		if err != nil {
-			return nil, governor.Wrap(governor.Invalid, op, err)
+			return nil, fault.Wrap(fault.Invalid, op, err)
 		}
 		if pkg.name != "" && f.Name.Name != pkg.name {
-			return nil, governor.Errorf(governor.Invalid, op, "%s: packages %s and %s in one directory", rel, pkg.name, f.Name.Name)
+			return nil, fault.Errorf(fault.Invalid, op, "%s: packages %s and %s in one directory", rel, pkg.name, f.Name.Name)
 		}
 		pkg.name = f.Name.Name
 		pkg.files = append(pkg.files, f)
@@ -358,7 +358,7 @@ func (p *goPackage) registrations(importPath string) ([]Registration, error) {
 			}
 			name, ok := p.constString(call.Args, consts)
 			if !ok {
-				err = governor.Errorf(governor.Invalid, op, "%s: the name given to %s.%s is not a string constant of the package",
+				err = fault.Errorf(fault.Invalid, op, "%s: the name given to %s.%s is not a string constant of the package",
 					p.fset.Position(call.Pos()), local, sel.Sel.Name)
 				return false
 			}
@@ -409,7 +409,7 @@ func moduleDeps(root, modPath string, pkgs []string) ([]string, error) {
 			return nil, err
 		}
 		if len(pkg.files) == 0 {
-			return nil, governor.Errorf(governor.Invalid, "stage.moduleDeps", "%s: imported but holds no Go files", rel)
+			return nil, fault.Errorf(fault.Invalid, "stage.moduleDeps", "%s: imported but holds no Go files", rel)
 		}
 		for _, f := range pkg.files {
 			for _, imp := range f.Imports {
@@ -436,7 +436,7 @@ func addPackageFiles(root, rel string, files map[string][]byte) error {
 	dir := filepath.Join(root, filepath.FromSlash(rel))
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return governor.Wrap(governor.Invalid, op, err)
+		return fault.Wrap(fault.Invalid, op, err)
 	}
 	for _, e := range entries {
 		n := e.Name()
@@ -445,7 +445,7 @@ func addPackageFiles(root, rel string, files map[string][]byte) error {
 		}
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil {
-			return governor.Wrap(governor.Invalid, op, err)
+			return fault.Wrap(fault.Invalid, op, err)
 		}
 		files[path.Join(rel, n)] = b
 	}
@@ -468,14 +468,14 @@ func zipFiles(files map[string][]byte) ([]byte, []string, error) {
 		h.SetMode(0o644)
 		w, err := zw.CreateHeader(h)
 		if err != nil {
-			return nil, nil, governor.Wrap(governor.Internal, op, err)
+			return nil, nil, fault.Wrap(fault.Internal, op, err)
 		}
 		if _, err := w.Write(files[n]); err != nil {
-			return nil, nil, governor.Wrap(governor.Internal, op, err)
+			return nil, nil, fault.Wrap(fault.Internal, op, err)
 		}
 	}
 	if err := zw.Close(); err != nil {
-		return nil, nil, governor.Wrap(governor.Internal, op, err)
+		return nil, nil, fault.Wrap(fault.Internal, op, err)
 	}
 	return buf.Bytes(), names, nil
 }

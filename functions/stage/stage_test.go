@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // fixtureModule is a small module with the shapes stage must handle.
@@ -260,8 +260,8 @@ func init() { functions.HTTP(name, nil) }
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Build() error = %v, want one mentioning %q", err, tt.want)
 			}
-			if code := governor.ErrorCode(err); code != governor.Invalid {
-				t.Errorf("ErrorCode(Build()) = %s, want %s", code, governor.Invalid)
+			if code := fault.ErrorCode(err); code != fault.Invalid {
+				t.Errorf("ErrorCode(Build()) = %s, want %s", code, fault.Invalid)
 			}
 		})
 	}

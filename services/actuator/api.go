@@ -16,7 +16,7 @@ import (
 	"github.com/autonomics/autonomics/shared/caller"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/store"
 	"github.com/autonomics/autonomics/shared/topic"
@@ -63,7 +63,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET /v1/actions/{id}/attempts", s.attempts)
 	mux.HandleFunc("POST /v1/actions/{id}/redeliver", s.redeliver)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "actuator", "no route for %s %s", httpjson.Quote(r.Method), httpjson.Quote(r.URL.Path)))
+		httpjson.Error(w, fault.Errorf(fault.NotFound, "actuator", "no route for %s %s", httpjson.Quote(r.Method), httpjson.Quote(r.URL.Path)))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxPushBody)
@@ -79,9 +79,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, &governor.Error{Code: governor.Invalid, Op: op, Message: "request body exceeds " + itoa(limit) + " bytes", Err: tooBig}
+		return nil, &fault.Error{Code: fault.Invalid, Op: op, Message: "request body exceeds " + itoa(limit) + " bytes", Err: tooBig}
 	case err != nil:
-		return nil, governor.Errorf(governor.Invalid, op, "reading the request body: %s", httpjson.Truncate(err.Error(), httpjson.MaxEcho))
+		return nil, fault.Errorf(fault.Invalid, op, "reading the request body: %s", httpjson.Truncate(err.Error(), httpjson.MaxEcho))
 	}
 	return b, nil
 }
@@ -94,14 +94,14 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 	const op = "actuator.query"
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, governor.Errorf(governor.Invalid, op, "query: %s", httpjson.Truncate(err.Error(), httpjson.MaxEcho))
+		return nil, fault.Errorf(fault.Invalid, op, "query: %s", httpjson.Truncate(err.Error(), httpjson.MaxEcho))
 	}
 	for k, vs := range q {
 		if !slices.Contains(allowed, k) {
-			return nil, governor.Errorf(governor.Invalid, op, "unknown query parameter %s (want %s)", httpjson.Quote(k), strings.Join(allowed, ", "))
+			return nil, fault.Errorf(fault.Invalid, op, "unknown query parameter %s (want %s)", httpjson.Quote(k), strings.Join(allowed, ", "))
 		}
 		if len(vs) > 1 {
-			return nil, governor.Errorf(governor.Invalid, op, "query parameter %s is given %d times", httpjson.Quote(k), len(vs))
+			return nil, fault.Errorf(fault.Invalid, op, "query parameter %s is given %d times", httpjson.Quote(k), len(vs))
 		}
 	}
 	return q, nil
@@ -139,7 +139,7 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if len(s.callers) > 0 && !slices.Contains(s.callers, caller.Email(r)) {
 		httpjson.Error(statusWriter{ResponseWriter: w, status: http.StatusForbidden},
-			governor.Errorf(governor.Invalid, op, "only the push identity of the actions subscription may push actions"))
+			fault.Errorf(fault.Invalid, op, "only the push identity of the actions subscription may push actions"))
 		return
 	}
 	body, err := readBody(w, r, maxPushBody)
@@ -158,7 +158,7 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	acc, err := s.d.Accept(ctx, a)
 	if err != nil {
 		s.log.WarnContext(ctx, "action not recorded; Pub/Sub will redeliver", "action_id", a.ID, "error", err.Error())
-		httpjson.Error(w, governor.Wrap(governor.Unavailable, op, err))
+		httpjson.Error(w, fault.Wrap(fault.Unavailable, op, err))
 		return
 	}
 	batch := s.d.Dispatch(acc.Heads...)
@@ -173,20 +173,20 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 // deadLetter copies a message that is no action to the dead-letter topic
 // and acknowledges it.
 func (s *server) deadLetter(w http.ResponseWriter, r *http.Request, m event.Message, cause error) {
-	reason := httpjson.Truncate(governor.ErrorMessage(cause), 1000)
+	reason := httpjson.Truncate(fault.ErrorMessage(cause), 1000)
 	attrs := make(map[string]string, len(m.Attributes)+4)
 	for k, v := range m.Attributes {
 		attrs[k] = v
 	}
 	attrs[engine.AttrDeadLetterReason] = reason
-	attrs[engine.AttrDeadLetterCode] = string(governor.Invalid)
+	attrs[engine.AttrDeadLetterCode] = string(fault.Invalid)
 	attrs[engine.AttrDeadLetterDomain] = webhook.DeadLetterDomain
 	if m.ID != "" {
 		attrs[engine.AttrOriginalID] = m.ID
 	}
 	s.log.ErrorContext(r.Context(), "message on the actions topic refused and dead-lettered", "message_id", httpjson.Truncate(m.ID, httpjson.MaxEcho), "error", reason)
 	if err := s.publisher.Publish(r.Context(), store.Message{Topic: s.topics.DeadLetter(), Data: m.Data, Attributes: attrs}); err != nil {
-		httpjson.Error(w, governor.Wrap(governor.Unavailable, "actuator.deadLetter", err))
+		httpjson.Error(w, fault.Wrap(fault.Unavailable, "actuator.deadLetter", err))
 		return
 	}
 	httpjson.Write(w, http.StatusOK, pushResult{Status: "dead_lettered", Reason: reason})
@@ -208,7 +208,7 @@ func (s *server) sweep(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, ok := atoi(v)
 		if !ok || n < 1 || n > webhook.DefaultSweepLimit {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, "actuator.sweep", "limit %s: want 1 to %d", httpjson.Quote(v), webhook.DefaultSweepLimit))
+			httpjson.Error(w, fault.Errorf(fault.Invalid, "actuator.sweep", "limit %s: want 1 to %d", httpjson.Quote(v), webhook.DefaultSweepLimit))
 			return
 		}
 		limit = n
@@ -218,7 +218,7 @@ func (s *server) sweep(w http.ResponseWriter, r *http.Request) {
 	res, err := s.d.Sweep(ctx, limit)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "sweep failed", "error", err.Error())
-		httpjson.Error(w, governor.Wrap(governor.Unavailable, "actuator.sweep", err))
+		httpjson.Error(w, fault.Wrap(fault.Unavailable, "actuator.sweep", err))
 		return
 	}
 	httpjson.Write(w, http.StatusOK, res)
@@ -307,13 +307,13 @@ func (s *server) putEndpoint(w http.ResponseWriter, r *http.Request) {
 	secrets := b.Secrets
 	switch {
 	case b.Secret != "" && len(b.Secrets) > 0:
-		httpjson.Error(w, governor.Errorf(governor.Invalid, op, "give secret or secrets, not both"))
+		httpjson.Error(w, fault.Errorf(fault.Invalid, op, "give secret or secrets, not both"))
 		return
 	case b.Secret != "":
 		secrets = []string{b.Secret}
 	}
 	if b.TimeoutSeconds < 0 || b.TimeoutSeconds > int(webhook.MaxTimeout/time.Second) {
-		httpjson.Error(w, governor.Errorf(governor.Invalid, op, "timeout_seconds: 1 to %d", int(webhook.MaxTimeout/time.Second)))
+		httpjson.Error(w, fault.Errorf(fault.Invalid, op, "timeout_seconds: 1 to %d", int(webhook.MaxTimeout/time.Second)))
 		return
 	}
 	e := webhook.Endpoint{
@@ -386,7 +386,7 @@ func (s *server) replay(w http.ResponseWriter, r *http.Request) {
 		v := q.Get(p.name)
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "%s %s: want an RFC 3339 time", p.name, httpjson.Quote(v)))
+			httpjson.Error(w, fault.Errorf(fault.Invalid, op, "%s %s: want an RFC 3339 time", p.name, httpjson.Quote(v)))
 			return
 		}
 		*p.dst = t.UTC()
@@ -395,7 +395,7 @@ func (s *server) replay(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, ok := atoi(v)
 		if !ok || n < 1 || n > webhook.MaxReplayLimit {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "limit %s: want 1 to %d", httpjson.Quote(v), webhook.MaxReplayLimit))
+			httpjson.Error(w, fault.Errorf(fault.Invalid, op, "limit %s: want 1 to %d", httpjson.Quote(v), webhook.MaxReplayLimit))
 			return
 		}
 		limit = n

@@ -17,6 +17,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/topic"
@@ -238,7 +239,7 @@ func TestDuplicateKeyPushDeadLettered(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "dead_lettered") {
 		t.Errorf("push with a repeated member = %d %s", code, body)
 	}
-	if _, err := a.d.History(context.Background(), "act-1"); governor.ErrorCode(err) != governor.NotFound {
+	if _, err := a.d.History(context.Background(), "act-1"); fault.ErrorCode(err) != fault.NotFound {
 		t.Errorf("the action was recorded: %v", err)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/webhook"
@@ -90,7 +90,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.Namespace = "webhooks"
 	}
 	if err := webhook.ValidEndpointID(c.Namespace); err != nil {
-		return c, governor.Errorf(governor.Invalid, op, "%s=%s: want 1 to 63 of [a-z0-9_-]", EnvNamespace, httpjson.Quote(c.Namespace))
+		return c, fault.Errorf(fault.Invalid, op, "%s=%s: want 1 to 63 of [a-z0-9_-]", EnvNamespace, httpjson.Quote(c.Namespace))
 	}
 	var errs []string
 	flag := func(name string, dst *bool) {
@@ -130,13 +130,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return c, governor.Errorf(governor.Invalid, op, "%s", strings.Join(errs, "; "))
+		return c, fault.Errorf(fault.Invalid, op, "%s", strings.Join(errs, "; "))
 	}
 	if c.Policy.Initial > c.Policy.Cap {
 		c.Policy.Cap = c.Policy.Initial
 	}
 	if c.Retention < c.Policy.MaxAge {
-		return c, governor.Errorf(governor.Invalid, op, "%s %v must be at least the retry span %v", EnvRetention, c.Retention, c.Policy.MaxAge)
+		return c, fault.Errorf(fault.Invalid, op, "%s %v must be at least the retry span %v", EnvRetention, c.Retention, c.Policy.MaxAge)
 	}
 	if v := getenv(EnvEndpoints); v != "" {
 		if c.Endpoints, err = parseEndpoints(v); err != nil {
@@ -151,11 +151,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 func parseEndpoints(v string) ([]webhook.Endpoint, error) {
 	const op = "actuator.config"
 	if len(v) > maxEndpointsEnv {
-		return nil, governor.Errorf(governor.Invalid, op, "%s is %d bytes, limit %d", EnvEndpoints, len(v), maxEndpointsEnv)
+		return nil, fault.Errorf(fault.Invalid, op, "%s is %d bytes, limit %d", EnvEndpoints, len(v), maxEndpointsEnv)
 	}
 	var m map[string]endpointEnv
 	if err := httpjson.Unmarshal([]byte(v), &m); err != nil {
-		return nil, governor.Errorf(governor.Invalid, op, "%s: %v (want {\"<id>\": {\"url\", \"kinds\", \"secrets\", \"disabled\"}})", EnvEndpoints, err)
+		return nil, fault.Errorf(fault.Invalid, op, "%s: %v (want {\"<id>\": {\"url\", \"kinds\", \"secrets\", \"disabled\"}})", EnvEndpoints, err)
 	}
 	var out []webhook.Endpoint
 	for id, e := range m {

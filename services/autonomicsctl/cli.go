@@ -17,9 +17,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"golang.org/x/oauth2"
-
-	"github.com/autonomics/autonomics/shared/governor"
 )
 
 // Exit codes of the console commands.
@@ -170,8 +169,8 @@ func (c *cliCall) exit(err error) int {
 	case errors.Is(err, context.Canceled):
 		return exitOK
 	}
-	if governor.ErrorCode(err) == governor.NotFound {
-		fmt.Fprintf(c.env.stderr, "autonomicsctl %s: %s\n", c.name, governor.ErrorMessage(err))
+	if fault.ErrorCode(err) == fault.NotFound {
+		fmt.Fprintf(c.env.stderr, "autonomicsctl %s: %s\n", c.name, fault.ErrorMessage(err))
 		return exitNotFound
 	}
 	fmt.Fprintf(c.env.stderr, "autonomicsctl %s: %s\n", c.name, plainError(err))
@@ -181,7 +180,7 @@ func (c *cliCall) exit(err error) int {
 // plainError returns the message of err without the operation names of
 // governor errors.
 func plainError(err error) string {
-	var ge *governor.Error
+	var ge *fault.Error
 	if errors.As(err, &ge) && ge.Message != "" {
 		return ge.Message
 	}
@@ -290,12 +289,12 @@ func (c *cliCall) printJSON(v any) error {
 	var buf bytes.Buffer
 	if raw, ok := v.(json.RawMessage); ok {
 		if err := json.Indent(&buf, raw, "", "  "); err != nil {
-			return governor.Errorf(governor.Internal, "autonomicsctl", "the console answered malformed JSON: %v", err)
+			return fault.Errorf(fault.Internal, "autonomicsctl", "the console answered malformed JSON: %v", err)
 		}
 	} else {
 		b, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
-			return governor.Wrap(governor.Internal, "autonomicsctl", err)
+			return fault.Wrap(fault.Internal, "autonomicsctl", err)
 		}
 		buf.Write(b)
 	}

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/oauth2"
 	"google.golang.org/api/idtoken"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
@@ -195,7 +195,7 @@ func (cl *consoleClient) call(ctx context.Context, r request) ([]byte, error) {
 	if r.body != nil {
 		var err error
 		if payload, err = json.Marshal(r.body); err != nil {
-			return nil, governor.Wrap(governor.Internal, "autonomicsctl", err)
+			return nil, fault.Wrap(fault.Internal, "autonomicsctl", err)
 		}
 	}
 	target := cl.base + r.path
@@ -234,7 +234,7 @@ func (cl *consoleClient) once(ctx context.Context, method, target string, payloa
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
-		return nil, false, governor.Wrap(governor.Invalid, "autonomicsctl", err)
+		return nil, false, fault.Wrap(fault.Invalid, "autonomicsctl", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if payload != nil {
@@ -249,15 +249,15 @@ func (cl *consoleClient) once(ctx context.Context, method, target string, payloa
 		// A request that was never sent may always be sent again.
 		var oe *net.OpError
 		notSent := errors.As(err, &oe) && oe.Op == "dial"
-		return nil, idempotent || notSent, governor.Errorf(governor.Unavailable, "autonomicsctl", "%s %s: %v", method, redact(target), unwrapURLError(err))
+		return nil, idempotent || notSent, fault.Errorf(fault.Unavailable, "autonomicsctl", "%s %s: %v", method, redact(target), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return nil, idempotent, governor.Errorf(governor.Unavailable, "autonomicsctl", "%s %s: reading the answer: %v", method, redact(target), err)
+		return nil, idempotent, fault.Errorf(fault.Unavailable, "autonomicsctl", "%s %s: reading the answer: %v", method, redact(target), err)
 	}
 	if len(body) > maxAnswer {
-		return nil, false, governor.Errorf(governor.Unavailable, "autonomicsctl", "%s %s: the answer exceeds %d bytes", method, redact(target), maxAnswer)
+		return nil, false, fault.Errorf(fault.Unavailable, "autonomicsctl", "%s %s: the answer exceeds %d bytes", method, redact(target), maxAnswer)
 	}
 	if resp.StatusCode/100 == 2 {
 		return body, false, nil
@@ -347,7 +347,7 @@ func decodeAnswer(path string, body []byte, v any) error {
 		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return governor.Errorf(governor.Internal, "autonomicsctl", "the console's answer to %s is not the JSON expected: %v", path, err)
+		return fault.Errorf(fault.Internal, "autonomicsctl", "the console's answer to %s is not the JSON expected: %v", path, err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -31,7 +32,7 @@ const (
 // tenant checks a tenant id given on the command line.
 func tenantArg(s string) error {
 	if err := event.ValidTenant(s); err != nil {
-		return usagef("%s", governor.ErrorMessage(err))
+		return usagef("%s", fault.ErrorMessage(err))
 	}
 	return nil
 }
@@ -557,7 +558,7 @@ func runSilence(ctx context.Context, c *cliCall) error {
 		}
 		if *id != "" {
 			if err := alerting.ValidName("silence id", *id); err != nil {
-				return usagef("%s", governor.ErrorMessage(err))
+				return usagef("%s", fault.ErrorMessage(err))
 			}
 		}
 		body := silenceCreate{ID: *id, Matchers: matchers, EndsAt: ends.Format(time.RFC3339), Comment: *comment}
@@ -578,7 +579,7 @@ func runSilence(ctx context.Context, c *cliCall) error {
 			return err
 		}
 		if err := alerting.ValidName("silence id", pos[0]); err != nil {
-			return usagef("%s", governor.ErrorMessage(err))
+			return usagef("%s", fault.ErrorMessage(err))
 		}
 		if _, err := c.client.call(ctx, request{method: http.MethodDelete, path: "/api/v1/silences/" + pathSegment(pos[0]), idempotent: true}); err != nil {
 			return err

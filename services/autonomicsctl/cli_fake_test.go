@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 	"golang.org/x/oauth2"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/ledger"
@@ -101,23 +102,23 @@ func (f *fakeConsole) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"error":{"code":"permission_denied","message":"caller is not an invoker"}}`)
 			return
 		} else if code > 0 {
-			httpjson.Error(w, governor.Errorf(codeOf(code), "console", "injected %d", code))
+			httpjson.Error(w, fault.Errorf(codeOf(code), "console", "injected %d", code))
 			return
 		}
 	}
 	f.mux.ServeHTTP(w, r)
 }
 
-func codeOf(status int) governor.Code {
+func codeOf(status int) fault.Code {
 	switch status {
 	case 404:
-		return governor.NotFound
+		return fault.NotFound
 	case 400:
-		return governor.Invalid
+		return fault.Invalid
 	case 409:
-		return governor.Conflict
+		return fault.Conflict
 	}
-	return governor.Unavailable
+	return fault.Unavailable
 }
 
 // addChain appends a chain of n receipts of one instance, integrating
@@ -224,7 +225,7 @@ func (f *fakeConsole) routes() {
 		defer f.mu.Unlock()
 		g, ok := f.governors[r.PathValue("t")]
 		if !ok {
-			httpjson.Error(w, governor.Errorf(governor.NotFound, "console", "tenant %s has no governors", r.PathValue("t")))
+			httpjson.Error(w, fault.Errorf(fault.NotFound, "console", "tenant %s has no governors", r.PathValue("t")))
 			return
 		}
 		httpjson.Write(w, 200, map[string]any{"tenant_id": r.PathValue("t"), "governors": g})
@@ -293,7 +294,7 @@ func (f *fakeConsole) routes() {
 		i, ok := f.index[h]
 		size, _ := strconv.ParseInt(r.URL.Query().Get("size"), 10, 64)
 		if !ok || i >= size || size > f.size {
-			httpjson.Error(w, governor.Errorf(governor.NotFound, "console", "receipt %s is pending integration", h))
+			httpjson.Error(w, fault.Errorf(fault.NotFound, "console", "receipt %s is pending integration", h))
 			return
 		}
 		proof, err := tlog.ProveRecord(size, i, hashReader(f.stored))
@@ -334,15 +335,15 @@ func (f *fakeConsole) routes() {
 	m.HandleFunc("POST /api/v1/deadletters/{rest}", func(w http.ResponseWriter, r *http.Request) {
 		id, ok := strings.CutSuffix(r.PathValue("rest"), ":replay")
 		if !ok {
-			httpjson.Error(w, governor.Errorf(governor.NotFound, "console", "no route"))
+			httpjson.Error(w, fault.Errorf(fault.NotFound, "console", "no route"))
 			return
 		}
 		if id == "dl-1" {
-			httpjson.Error(w, governor.Errorf(governor.Conflict, "console", "dead letter dl-1 came from an internal topic: not replayable"))
+			httpjson.Error(w, fault.Errorf(fault.Conflict, "console", "dead letter dl-1 came from an internal topic: not replayable"))
 			return
 		}
 		if id != "dl-2" {
-			httpjson.Error(w, governor.Errorf(governor.NotFound, "console", "no dead letter %s", id))
+			httpjson.Error(w, fault.Errorf(fault.NotFound, "console", "no dead letter %s", id))
 			return
 		}
 		f.mu.Lock()
@@ -373,7 +374,7 @@ func (f *fakeConsole) routes() {
 	})
 	m.HandleFunc("DELETE /api/v1/silences/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("id") != "s1" {
-			httpjson.Error(w, governor.Errorf(governor.NotFound, "console", "no silence %s", r.PathValue("id")))
+			httpjson.Error(w, fault.Errorf(fault.NotFound, "console", "no silence %s", r.PathValue("id")))
 			return
 		}
 		f.mu.Lock()
@@ -383,7 +384,7 @@ func (f *fakeConsole) routes() {
 	})
 	m.HandleFunc("POST /api/v1/tenants/{t}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("action") != "clock:advance" {
-			httpjson.Error(w, governor.Errorf(governor.NotFound, "console", "no route"))
+			httpjson.Error(w, fault.Errorf(fault.NotFound, "console", "no route"))
 			return
 		}
 		var b struct {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -178,7 +179,7 @@ func runSend(ctx context.Context, c *cliCall) error {
 	for i := range events {
 		e := &events[i]
 		if err := event.ValidSubject(e.Subject); err != nil {
-			return usagef("%s", governor.ErrorMessage(err))
+			return usagef("%s", fault.ErrorMessage(err))
 		}
 		if e.Data, err = dataArg(e.Data); err != nil {
 			return err

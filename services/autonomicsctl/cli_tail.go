@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Bounds of tail.
@@ -164,7 +164,7 @@ func (t *tailer) follow(ctx context.Context) (progressed bool, err error) {
 		if errors.As(err, &te) {
 			return false, te
 		}
-		return false, governor.Errorf(governor.Unavailable, "autonomicsctl", "GET %s: %v", target, unwrapURLError(err))
+		return false, fault.Errorf(fault.Unavailable, "autonomicsctl", "GET %s: %v", target, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

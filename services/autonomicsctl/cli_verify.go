@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -137,7 +137,7 @@ func verifyTenant(ctx context.Context, cl *consoleClient, tenant string, maxRece
 	}
 	verifier, err := ledger.NewVerifier(string(keyText))
 	if err != nil {
-		return out, fmt.Errorf("the ledger's verifier key: %s", governor.ErrorMessage(err))
+		return out, fmt.Errorf("the ledger's verifier key: %s", fault.ErrorMessage(err))
 	}
 	signed, err := cl.text(ctx, "/api/v1/checkpoint")
 	if err != nil {
@@ -145,7 +145,7 @@ func verifyTenant(ctx context.Context, cl *consoleClient, tenant string, maxRece
 	}
 	var cp *ledger.Checkpoint
 	if opened, err := ledger.OpenCheckpoint(signed, verifier); err != nil {
-		out.Problems = append(out.Problems, verifyProblem{Problem: problemCheckpoint, Where: "checkpoint", Detail: governor.ErrorMessage(err)})
+		out.Problems = append(out.Problems, verifyProblem{Problem: problemCheckpoint, Where: "checkpoint", Detail: fault.ErrorMessage(err)})
 	} else {
 		cp = &opened
 		out.Checkpoint = &checkpointView{Origin: cp.Origin, Size: cp.Size, Root: cp.Root.String()}

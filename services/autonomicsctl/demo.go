@@ -17,6 +17,7 @@ import (
 	ps "cloud.google.com/go/pubsub/v2"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/pubsub"
@@ -402,7 +403,7 @@ func (r *demoRunner) armedTimerData(ctx context.Context, tenant string, e demoEv
 			return `{"timer_id":"` + tm.ID + `"}`, nil
 		}
 	}
-	return "", governor.Errorf(governor.NotFound, "autonomicsctl.armedTimerData", "%s/%s/%s has no armed timer %s", tenant, e.Domain, e.Subject, e.TimerOf)
+	return "", fault.Errorf(fault.NotFound, "autonomicsctl.armedTimerData", "%s/%s/%s has no armed timer %s", tenant, e.Domain, e.Subject, e.TimerOf)
 }
 
 // checkRefused waits for the dead letter of the forged event id, checks its
@@ -588,7 +589,7 @@ func (r *demoRunner) advance(ctx context.Context, tenant string, a clockAdvance)
 		}
 	}
 	if due.IsZero() {
-		return governor.Errorf(governor.NotFound, op, "%s/%s/%s has no armed timer %s", tenant, a.Domain, a.Subject, a.Timer)
+		return fault.Errorf(fault.NotFound, op, "%s/%s/%s has no armed timer %s", tenant, a.Domain, a.Subject, a.Timer)
 	}
 	tc, err := testclock.New(testclock.Options{Enabled: true, Store: r.store, Publisher: r.pub, Topics: r.names})
 	if err != nil {

@@ -11,9 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
-
-	"github.com/autonomics/autonomics/shared/governor"
 )
 
 // webhookChecks are the stack's parts the demo's webhook checks use.
@@ -72,7 +71,7 @@ func (w *webhookChecks) settle(ctx context.Context, actions []seenAction, limit 
 				continue
 			}
 			h, err := w.actuator.Attempts(ctx, a.ID)
-			if governor.ErrorCode(err) == governor.NotFound {
+			if fault.ErrorCode(err) == fault.NotFound {
 				is = fmt.Sprintf("the actuator has not recorded %s %s of %s", a.Kind, a.ID, a.Tenant)
 				continue
 			}

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 )
 
@@ -15,16 +15,16 @@ import (
 func (q *apiClient) text(ctx context.Context, path string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, q.base+path, nil)
 	if err != nil {
-		return nil, governor.Wrap(governor.Invalid, "autonomicsctl.query", err)
+		return nil, fault.Wrap(fault.Invalid, "autonomicsctl.query", err)
 	}
 	resp, err := q.http.Do(req)
 	if err != nil {
-		return nil, governor.Wrap(governor.Unavailable, "autonomicsctl.query", err)
+		return nil, fault.Wrap(fault.Unavailable, "autonomicsctl.query", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil, governor.Errorf(governor.Unavailable, "autonomicsctl.query", "GET %s: %d %v", path, resp.StatusCode, err)
+		return nil, fault.Errorf(fault.Unavailable, "autonomicsctl.query", "GET %s: %d %v", path, resp.StatusCode, err)
 	}
 	return body, nil
 }

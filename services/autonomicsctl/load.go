@@ -15,6 +15,7 @@ import (
 	fs "cloud.google.com/go/firestore"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/pubsub"
 	"github.com/autonomics/autonomics/shared/store"
@@ -64,15 +65,15 @@ func (l loadConfig) validate() error {
 	const op = "autonomicsctl load"
 	switch {
 	case l.Tenants < 1 || l.Tenants > maxLoadTenants:
-		return governor.Errorf(governor.Invalid, op, "-tenants %d: want 1 to %d", l.Tenants, maxLoadTenants)
+		return fault.Errorf(fault.Invalid, op, "-tenants %d: want 1 to %d", l.Tenants, maxLoadTenants)
 	case l.Events < 1 || l.Events > maxLoadEvents:
-		return governor.Errorf(governor.Invalid, op, "-events %d: want 1 to %d", l.Events, maxLoadEvents)
+		return fault.Errorf(fault.Invalid, op, "-events %d: want 1 to %d", l.Events, maxLoadEvents)
 	case l.Concurrency < 1 || l.Concurrency > maxLoadConcurrency:
-		return governor.Errorf(governor.Invalid, op, "-concurrency %d: want 1 to %d", l.Concurrency, maxLoadConcurrency)
+		return fault.Errorf(fault.Invalid, op, "-concurrency %d: want 1 to %d", l.Concurrency, maxLoadConcurrency)
 	case l.Timeout <= 0:
-		return governor.Errorf(governor.Invalid, op, "-timeout %v: want a positive duration", l.Timeout)
+		return fault.Errorf(fault.Invalid, op, "-timeout %v: want a positive duration", l.Timeout)
 	case l.Mode != loadModeDirect && l.Mode != loadModeEmulator && l.Mode != loadModeBoth:
-		return governor.Errorf(governor.Invalid, op, "-mode %q: want %s, %s or %s", l.Mode, loadModeDirect, loadModeEmulator, loadModeBoth)
+		return fault.Errorf(fault.Invalid, op, "-mode %q: want %s, %s or %s", l.Mode, loadModeDirect, loadModeEmulator, loadModeBoth)
 	}
 	return nil
 }
@@ -546,7 +547,7 @@ func awaitReceipt(ctx context.Context, q *apiClient, id string, limit time.Durat
 		}
 		select {
 		case <-ctx.Done():
-			return governor.Errorf(governor.Unavailable, "autonomicsctl.awaitReceipt", "no receipt for %s within %v", id, limit)
+			return fault.Errorf(fault.Unavailable, "autonomicsctl.awaitReceipt", "no receipt for %s within %v", id, limit)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -620,14 +621,14 @@ func parseVmRSS(status string) (int64, error) {
 		}
 		return strconv.ParseInt(f[0], 10, 64)
 	}
-	return 0, governor.Errorf(governor.NotFound, "autonomicsctl.readRSS", "no VmRSS line in kB")
+	return 0, fault.Errorf(fault.NotFound, "autonomicsctl.readRSS", "no VmRSS line in kB")
 }
 
 // firestoreClient connects to a database of the emulator.
 func firestoreClient(ctx context.Context, project, database string) (*fs.Client, error) {
 	c, err := fs.NewClientWithDatabase(ctx, project, database)
 	if err != nil {
-		return nil, governor.Wrap(governor.Unavailable, "autonomicsctl firestore", err)
+		return nil, fault.Wrap(fault.Unavailable, "autonomicsctl firestore", err)
 	}
 	return c, nil
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // clockTicks is USER_HZ, the unit of the CPU times in /proc/<pid>/stat:
@@ -137,18 +137,18 @@ func parseProcStat(stat string) (int64, error) {
 	const op = "autonomicsctl.parseProcStat"
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, governor.Errorf(governor.Invalid, op, "no command name in parentheses")
+		return 0, fault.Errorf(fault.Invalid, op, "no command name in parentheses")
 	}
 	// After the name: state (field 3) … utime (14), stime (15).
 	f := strings.Fields(stat[i+1:])
 	if len(f) < 13 {
-		return 0, governor.Errorf(governor.Invalid, op, "%d fields after the command name, want at least 13", len(f))
+		return 0, fault.Errorf(fault.Invalid, op, "%d fields after the command name, want at least 13", len(f))
 	}
 	var sum int64
 	for _, s := range f[11:13] {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || v < 0 {
-			return 0, governor.Errorf(governor.Invalid, op, "CPU time %q is not a count of clock ticks", s)
+			return 0, fault.Errorf(fault.Invalid, op, "CPU time %q is not a count of clock ticks", s)
 		}
 		sum += v
 	}
@@ -179,13 +179,13 @@ func parseMachineStat(stat string) (busy int64, cores int, err error) {
 			continue
 		}
 		if len(f) < 9 {
-			return 0, 0, governor.Errorf(governor.Invalid, op, "cpu line has %d fields, want at least 9", len(f))
+			return 0, 0, fault.Errorf(fault.Invalid, op, "cpu line has %d fields, want at least 9", len(f))
 		}
 		// user nice system idle iowait irq softirq steal
 		for j, s := range f[1:9] {
 			v, perr := strconv.ParseInt(s, 10, 64)
 			if perr != nil || v < 0 {
-				return 0, 0, governor.Errorf(governor.Invalid, op, "cpu time %q is not a count of clock ticks", s)
+				return 0, 0, fault.Errorf(fault.Invalid, op, "cpu time %q is not a count of clock ticks", s)
 			}
 			if j != 3 && j != 4 {
 				busy += v
@@ -194,7 +194,7 @@ func parseMachineStat(stat string) (busy int64, cores int, err error) {
 		found = true
 	}
 	if !found {
-		return 0, 0, governor.Errorf(governor.NotFound, op, "no cpu line")
+		return 0, 0, fault.Errorf(fault.NotFound, op, "no cpu line")
 	}
 	return busy, cores, nil
 }
@@ -224,7 +224,7 @@ func listenerPID(port int) (int, error) {
 		}
 	}
 	if len(inodes) == 0 {
-		return 0, governor.Errorf(governor.NotFound, op, "no listener on port %d in /proc/net/tcp", port)
+		return 0, fault.Errorf(fault.NotFound, op, "no listener on port %d in /proc/net/tcp", port)
 	}
 	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
 	for _, fd := range fds {
@@ -237,7 +237,7 @@ func listenerPID(port int) (int, error) {
 			return pid, nil
 		}
 	}
-	return 0, governor.Errorf(governor.NotFound, op, "the listener on port %d belongs to no readable process", port)
+	return 0, fault.Errorf(fault.NotFound, op, "the listener on port %d belongs to no readable process", port)
 }
 
 // listeningInodes returns the socket inodes of the sockets listening on

@@ -17,6 +17,7 @@ import (
 	ps "cloud.google.com/go/pubsub/v2"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/pubsub"
 	"github.com/autonomics/autonomics/shared/topic"
@@ -115,7 +116,7 @@ func (d *directPoster) once(ctx context.Context, path string, body []byte) error
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if resp.StatusCode/100 != 2 {
-		return governor.Errorf(governor.Unavailable, "autonomicsctl.directPost", "%s: %d %s", path, resp.StatusCode, bytes.TrimSpace(msg))
+		return fault.Errorf(fault.Unavailable, "autonomicsctl.directPost", "%s: %d %s", path, resp.StatusCode, bytes.TrimSpace(msg))
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -114,7 +115,7 @@ func TestDirectPushOutageEndsWithTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := p.post(ctx, "/Billing", []byte(`{}`))
-	if !errors.Is(err, context.DeadlineExceeded) || governor.ErrorCode(err) != governor.Unavailable {
+	if !errors.Is(err, context.DeadlineExceeded) || fault.ErrorCode(err) != fault.Unavailable {
 		t.Errorf("post during an outage = %v, want the deadline joined with the Unavailable answer", err)
 	}
 }
@@ -159,7 +160,7 @@ func TestLoadMode(t *testing.T) {
 				t.Fatalf("parseArgs(%q) error = %v, want error %v", tt.args, err, tt.wantErr)
 			}
 			if err != nil {
-				if governor.ErrorCode(err) != governor.Invalid {
+				if fault.ErrorCode(err) != fault.Invalid {
 					t.Errorf("parseArgs(%q) = %v, want Invalid", tt.args, err)
 				}
 				return

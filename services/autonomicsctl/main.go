@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
@@ -92,7 +92,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	const op = "autonomicsctl"
 	var o options
 	if len(args) == 0 {
-		return o, governor.Errorf(governor.Invalid, op, "no command given\n%s", usage)
+		return o, fault.Errorf(fault.Invalid, op, "no command given\n%s", usage)
 	}
 	o.command = args[0]
 	switch o.command {
@@ -102,7 +102,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	case "help", "-h", "-help", "--help":
 		return o, flag.ErrHelp
 	default:
-		return o, governor.Errorf(governor.Invalid, op, "unknown command %q\n%s", o.command, usage)
+		return o, fault.Errorf(fault.Invalid, op, "unknown command %q\n%s", o.command, usage)
 	}
 	fset := flag.NewFlagSet("autonomicsctl "+o.command, flag.ContinueOnError)
 	fset.SetOutput(stderr)
@@ -135,11 +135,11 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		return o, err
 	}
 	if fset.NArg() > 0 {
-		return o, governor.Errorf(governor.Invalid, op, "unexpected arguments %q", fset.Args())
+		return o, fault.Errorf(fault.Invalid, op, "unexpected arguments %q", fset.Args())
 	}
 	overrides, err := platform.ParseTimers(*timers)
 	if err != nil {
-		return o, governor.Wrap(governor.Invalid, op+" -timers", err)
+		return o, fault.Wrap(fault.Invalid, op+" -timers", err)
 	}
 	s.Timers = make(map[string]time.Duration, len(demoTimers)+len(overrides))
 	for k, v := range demoTimers {
@@ -170,10 +170,10 @@ func parseReceiverArgs(o *options, args []string, stderr io.Writer) error {
 		return err
 	}
 	if fset.NArg() > 0 {
-		return governor.Errorf(governor.Invalid, op, "unexpected arguments %q", fset.Args())
+		return fault.Errorf(fault.Invalid, op, "unexpected arguments %q", fset.Args())
 	}
 	if o.receiver.Config == "" {
-		return governor.Errorf(governor.Invalid, op, "-config is required")
+		return fault.Errorf(fault.Invalid, op, "-config is required")
 	}
 	return nil
 }
@@ -186,7 +186,7 @@ func (o *options) validate() error {
 		{"FIRESTORE_EMULATOR_HOST", s.FirestoreHost}, {"PUBSUB_EMULATOR_HOST", s.PubSubHost},
 	} {
 		if !isLoopback(h.host) {
-			return governor.Errorf(governor.Invalid, op, "%s=%q: the local stack only talks to emulators on a loopback address", h.name, h.host)
+			return fault.Errorf(fault.Invalid, op, "%s=%q: the local stack only talks to emulators on a loopback address", h.name, h.host)
 		}
 	}
 	for _, p := range []struct {
@@ -194,26 +194,26 @@ func (o *options) validate() error {
 		port int
 	}{{"-functions-port", s.FunctionsPort}, {"-query-port", s.QueryPort}} {
 		if p.port < 1 || p.port > 65535 {
-			return governor.Errorf(governor.Invalid, op, "%s %d: want 1 to 65535", p.name, p.port)
+			return fault.Errorf(fault.Invalid, op, "%s %d: want 1 to 65535", p.name, p.port)
 		}
 	}
 	if s.FunctionsPort == s.QueryPort {
-		return governor.Errorf(governor.Invalid, op, "-functions-port and -query-port are both %d", s.QueryPort)
+		return fault.Errorf(fault.Invalid, op, "-functions-port and -query-port are both %d", s.QueryPort)
 	}
 	if s.QueryPort+portsAfterQuery > 65535 {
-		return governor.Errorf(governor.Invalid, op, "-query-port %d: the services take it and the %d ports after it", s.QueryPort, portsAfterQuery)
+		return fault.Errorf(fault.Invalid, op, "-query-port %d: the services take it and the %d ports after it", s.QueryPort, portsAfterQuery)
 	}
 	if s.FunctionsPort > s.QueryPort && s.FunctionsPort <= s.QueryPort+portsAfterQuery {
-		return governor.Errorf(governor.Invalid, op, "-functions-port %d is one of the ports after -query-port %d that the services take", s.FunctionsPort, s.QueryPort)
+		return fault.Errorf(fault.Invalid, op, "-functions-port %d is one of the ports after -query-port %d that the services take", s.FunctionsPort, s.QueryPort)
 	}
 	if s.Schedule <= 0 {
-		return governor.Errorf(governor.Invalid, op, "-schedule %v: want a positive interval", s.Schedule)
+		return fault.Errorf(fault.Invalid, op, "-schedule %v: want a positive interval", s.Schedule)
 	}
 	if s.ProviderTenant == "" {
-		return governor.Errorf(governor.Invalid, op, "-provider must name a tenant")
+		return fault.Errorf(fault.Invalid, op, "-provider must name a tenant")
 	}
 	if o.command == "demo" && o.stepTimeout <= 0 {
-		return governor.Errorf(governor.Invalid, op, "-step-timeout %v: want a positive duration", o.stepTimeout)
+		return fault.Errorf(fault.Invalid, op, "-step-timeout %v: want a positive duration", o.stepTimeout)
 	}
 	if o.command == "load" {
 		return o.load.validate()
@@ -250,7 +250,7 @@ func findRoot(dir string) (string, error) {
 			return d, nil
 		}
 		if filepath.Dir(d) == d {
-			return "", governor.Errorf(governor.NotFound, "autonomicsctl", "no go.mod at or above %s; pass -root", dir)
+			return "", fault.Errorf(fault.NotFound, "autonomicsctl", "no go.mod at or above %s; pass -root", dir)
 		}
 	}
 }

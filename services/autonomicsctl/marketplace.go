@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/marketplace/standin"
 	"github.com/autonomics/autonomics/shared/marketplace/usage/scstandin"
 	"github.com/autonomics/autonomics/shared/pubsub"
@@ -121,13 +121,13 @@ func (s *stack) startMarketplace(ctx context.Context, runDir string) error {
 	mux.Handle("/", proc.Handler())
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.standinPort())))
 	if err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			select {
-			case s.failed <- governor.Wrap(governor.Unavailable, op+" stand-in", err):
+			case s.failed <- fault.Wrap(fault.Unavailable, op+" stand-in", err):
 			default:
 			}
 		}

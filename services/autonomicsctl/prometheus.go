@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // The local stack's metrics engine: a real Prometheus server, as Managed
@@ -76,16 +76,16 @@ func (s *stack) startPrometheus(ctx context.Context, runDir string) error {
 	bin := firstNonEmpty(os.Getenv(envPrometheus), "prometheus")
 	path, err := exec.LookPath(bin)
 	if err != nil {
-		return governor.Errorf(governor.Unavailable, op,
+		return fault.Errorf(fault.Unavailable, op,
 			"%s is not installed: apt-get install prometheus (make test and make demo install it through .ci/emulators.sh)", bin)
 	}
 	dir := filepath.Join(runDir, "prometheus", s.cfg.Database)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return governor.Wrap(governor.Internal, op, err)
+		return fault.Wrap(fault.Internal, op, err)
 	}
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgFile, []byte(s.cfg.prometheusConfig()), 0o644); err != nil {
-		return governor.Wrap(governor.Internal, op, err)
+		return fault.Wrap(fault.Internal, op, err)
 	}
 	s.prometheus, err = startChild("prometheus", path, []string{
 		"--config.file=" + cfgFile,
@@ -112,11 +112,11 @@ func (s *stack) startPrometheus(ctx context.Context, runDir string) error {
 		case err := <-s.failed:
 			return err
 		case <-ctx.Done():
-			return governor.Wrap(governor.Unavailable, op, ctx.Err())
+			return fault.Wrap(fault.Unavailable, op, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return governor.Errorf(governor.Unavailable, op, "Prometheus not ready after %v; see %s", readyTimeout, s.prometheus.logPath)
+			return fault.Errorf(fault.Unavailable, op, "Prometheus not ready after %v; see %s", readyTimeout, s.prometheus.logPath)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -78,7 +79,7 @@ func (e *apiError) Error() string {
 func (q *apiClient) get(ctx context.Context, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, q.base+path, nil)
 	if err != nil {
-		return governor.Wrap(governor.Invalid, "autonomicsctl."+q.name, err)
+		return fault.Wrap(fault.Invalid, "autonomicsctl."+q.name, err)
 	}
 	return q.do(req, path, v)
 }
@@ -90,12 +91,12 @@ func (q *apiClient) do(req *http.Request, path string, v any) error {
 	op := "autonomicsctl." + q.name
 	resp, err := q.http.Do(req)
 	if err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct {
@@ -103,22 +104,22 @@ func (q *apiClient) do(req *http.Request, path string, v any) error {
 		}
 		_ = json.Unmarshal(body, &e)
 		e.Error.API, e.Error.Status = q.name, resp.StatusCode
-		code := governor.Unavailable
+		code := fault.Unavailable
 		switch {
 		case resp.StatusCode == http.StatusNotFound:
-			code = governor.NotFound
+			code = fault.NotFound
 		case resp.StatusCode == http.StatusConflict:
-			code = governor.Conflict
+			code = fault.Conflict
 		case resp.StatusCode/100 == 4:
-			code = governor.Invalid
+			code = fault.Invalid
 		}
-		return governor.Wrap(code, op+" "+req.Method+" "+path, &e.Error)
+		return fault.Wrap(code, op+" "+req.Method+" "+path, &e.Error)
 	}
 	if v == nil {
 		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return governor.Wrap(governor.Internal, op+" "+path, err)
+		return fault.Wrap(fault.Internal, op+" "+path, err)
 	}
 	return nil
 }
@@ -139,7 +140,7 @@ func (q *apiClient) ReceiptsOf(ctx context.Context, id string) ([]receipt.Receip
 		Receipts []receipt.Receipt `json:"receipts"`
 	}
 	err := q.get(ctx, "/v1/receipts?execution_id="+url.QueryEscape(id), &out)
-	if governor.ErrorCode(err) == governor.NotFound {
+	if fault.ErrorCode(err) == fault.NotFound {
 		return nil, nil
 	}
 	return out.Receipts, err

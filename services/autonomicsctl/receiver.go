@@ -23,6 +23,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -104,13 +105,13 @@ func readReceiverConfig(path string) (receiverConfig, error) {
 	const op = "autonomicsctl.receiver config"
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return receiverConfig{}, governor.Wrap(governor.Invalid, op, err)
+		return receiverConfig{}, fault.Wrap(fault.Invalid, op, err)
 	}
 	var c receiverConfig
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return receiverConfig{}, governor.Errorf(governor.Invalid, op, "%s: %v", path, err)
+		return receiverConfig{}, fault.Errorf(fault.Invalid, op, "%s: %v", path, err)
 	}
 	return c, c.check()
 }
@@ -119,24 +120,24 @@ func readReceiverConfig(path string) (receiverConfig, error) {
 func (c receiverConfig) check() error {
 	const op = "autonomicsctl.receiver config"
 	if len(c.Endpoints) == 0 {
-		return governor.Errorf(governor.Invalid, op, "no endpoints")
+		return fault.Errorf(fault.Invalid, op, "no endpoints")
 	}
 	for id, e := range c.Endpoints {
 		if id == "" || strings.ContainsAny(id, "/?#") {
-			return governor.Errorf(governor.Invalid, op, "endpoint id %q: want a path segment", id)
+			return fault.Errorf(fault.Invalid, op, "endpoint id %q: want a path segment", id)
 		}
 		if _, err := decodeWhsec(e.Secret); err != nil {
-			return governor.Errorf(governor.Invalid, op, "endpoint %s: %v", id, err)
+			return fault.Errorf(fault.Invalid, op, "endpoint %s: %v", id, err)
 		}
 		if e.FailFirst < 0 {
-			return governor.Errorf(governor.Invalid, op, "endpoint %s: fail_first %d is negative", id, e.FailFirst)
+			return fault.Errorf(fault.Invalid, op, "endpoint %s: fail_first %d is negative", id, e.FailFirst)
 		}
 	}
 	if c.Ingest.URL == "" || c.Ingest.KeyID == "" || c.Ingest.Producer == "" {
-		return governor.Errorf(governor.Invalid, op, "ingest: url, producer and key_id are required")
+		return fault.Errorf(fault.Invalid, op, "ingest: url, producer and key_id are required")
 	}
 	if _, err := decodeWhsec(c.Ingest.Key); err != nil {
-		return governor.Errorf(governor.Invalid, op, "ingest key %s: %v", c.Ingest.KeyID, err)
+		return fault.Errorf(fault.Invalid, op, "ingest key %s: %v", c.Ingest.KeyID, err)
 	}
 	return nil
 }
@@ -162,7 +163,7 @@ func decodeWhsec(s string) ([]byte, error) {
 func newWhsec() (string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", governor.Wrap(governor.Internal, "autonomicsctl.newWhsec", err)
+		return "", fault.Wrap(fault.Internal, "autonomicsctl.newWhsec", err)
 	}
 	return "whsec_" + base64.StdEncoding.EncodeToString(b[:]), nil
 }
@@ -275,13 +276,13 @@ func newReceiver(c receiverConfig, log *slog.Logger) (*receiver, error) {
 	for id, e := range c.Endpoints {
 		wh, err := standardwebhooks.NewWebhook(e.Secret)
 		if err != nil {
-			return nil, governor.Errorf(governor.Invalid, "autonomicsctl.receiver", "endpoint %s: the secret does not decode", id)
+			return nil, fault.Errorf(fault.Invalid, "autonomicsctl.receiver", "endpoint %s: the secret does not decode", id)
 		}
 		r.endpoints[id] = &hookEndpoint{id: id, wh: wh, failFirst: e.FailFirst}
 	}
 	signer, err := standardwebhooks.NewWebhook(c.Ingest.Key)
 	if err != nil {
-		return nil, governor.Errorf(governor.Invalid, "autonomicsctl.receiver", "ingest key %s does not decode", c.Ingest.KeyID)
+		return nil, fault.Errorf(fault.Invalid, "autonomicsctl.receiver", "ingest key %s does not decode", c.Ingest.KeyID)
 	}
 	r.signer = signer
 	return r, nil
@@ -552,7 +553,7 @@ func runReceiver(ctx context.Context, o options, out io.Writer) error {
 	addr := o.receiver.Addr
 	host, _, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		return governor.Errorf(governor.Invalid, op, "-addr %q: the receiver binds a loopback address only", addr)
+		return fault.Errorf(fault.Invalid, op, "-addr %q: the receiver binds a loopback address only", addr)
 	}
 	hs := &http.Server{Addr: addr, Handler: r.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
 	errc := make(chan error, 1)
@@ -576,7 +577,7 @@ func runReceiver(ctx context.Context, o options, out io.Writer) error {
 		err = nil
 	}
 	if err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ingest"
 	"github.com/autonomics/autonomics/shared/machines"
@@ -381,7 +382,7 @@ func TestReceiverConfig(t *testing.T) {
 			t.Errorf("%s: check() = nil", name)
 			continue
 		}
-		if governor.ErrorCode(err) != governor.Invalid || strings.Contains(err.Error(), c.Ingest.Key) || strings.Contains(err.Error(), short) {
+		if fault.ErrorCode(err) != fault.Invalid || strings.Contains(err.Error(), c.Ingest.Key) || strings.Contains(err.Error(), short) {
 			t.Errorf("%s: check() = %v, want an Invalid error that quotes no secret", name, err)
 		}
 	}

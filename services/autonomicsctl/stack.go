@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/pubsub"
@@ -224,7 +225,7 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	for _, p := range []int{cfg.FunctionsPort, cfg.QueryPort, cfg.integratorPort(), cfg.monitorPort(), cfg.actuatorPort(), cfg.ingestPort(), cfg.receiverPort(),
 		cfg.marketplacePort(), cfg.signupPort(), cfg.standinPort(), cfg.prometheusPort(), cfg.consolePort()} {
 		if listening(net.JoinHostPort("127.0.0.1", strconv.Itoa(p))) {
-			return nil, governor.Errorf(governor.Conflict, op, "port %d is in use: is another local stack running?", p)
+			return nil, fault.Errorf(fault.Conflict, op, "port %d is in use: is another local stack running?", p)
 		}
 	}
 	fmt.Fprintf(out, "building ./functions/serve and ./services/{query,integrator,monitor,actuator,ingest,marketplace,signup,console} into bin/\n")
@@ -233,7 +234,7 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	}
 	client, err := ps.NewClient(ctx, cfg.Project)
 	if err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op+" pubsub", err)
+		return nil, fault.Wrap(fault.Unavailable, op+" pubsub", err)
 	}
 	s := &stack{cfg: cfg, out: out, pubsub: client, failed: make(chan error, 8)}
 	defer func() {
@@ -256,7 +257,7 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	}
 	runDir := filepath.Join(cfg.Root, ".run")
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	s.functions, err = startChild("functions", filepath.Join(cfg.Root, "bin", "serve"),
 		[]string{"-schedule", cfg.Schedule.String()}, cfg.Root, cfg.childEnv(cfg.FunctionsPort),
@@ -275,7 +276,7 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 		gen.Stdout, gen.Stderr = out, out
 		fmt.Fprintf(out, "generating the ledger signing key %s\n", rel(cfg.Root, keyFile))
 		if err := gen.Run(); err != nil {
-			return nil, governor.Wrap(governor.Internal, op+" keygen", err)
+			return nil, fault.Wrap(fault.Internal, op+" keygen", err)
 		}
 	}
 	s.integrator, err = startChild("integrator", filepath.Join(cfg.Root, "bin", "integrator"), nil, cfg.Root,
@@ -341,7 +342,7 @@ func (s *stack) startWebhooks(ctx context.Context, runDir string) error {
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return governor.Wrap(governor.Internal, op, err)
+		return fault.Wrap(fault.Internal, op, err)
 	}
 	s.receiver, err = startChild("receiver", self, []string{"receiver", "-config", w.ReceiverFile, "-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.receiverPort()))}, cfg.Root,
 		cfg.childEnv(cfg.receiverPort()), filepath.Join(runDir, "receiver.log"), s.failed)
@@ -375,11 +376,11 @@ func (s *stack) waitReady(ctx context.Context) error {
 		case err := <-s.failed:
 			return err
 		case <-ctx.Done():
-			return governor.Wrap(governor.Unavailable, op, ctx.Err())
+			return fault.Wrap(fault.Unavailable, op, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return governor.Errorf(governor.Unavailable, op,
+			return fault.Errorf(fault.Unavailable, op,
 				"not ready after %v (functions listening %v, query healthy %v, the other services healthy %v); see the logs in %s",
 				readyTimeout, fnOK, qOK, others, filepath.Dir(s.functions.logPath))
 		}
@@ -459,10 +460,10 @@ func ensureEmulators(ctx context.Context, cfg stackConfig, out io.Writer) error 
 		platform.EnvProject+"="+cfg.Project)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	if !emulatorReady(cfg.FirestoreHost) || !emulatorReady(cfg.PubSubHost) {
-		return governor.Errorf(governor.Unavailable, op, "the emulators do not answer at %s and %s", cfg.FirestoreHost, cfg.PubSubHost)
+		return fault.Errorf(fault.Unavailable, op, "the emulators do not answer at %s and %s", cfg.FirestoreHost, cfg.PubSubHost)
 	}
 	return nil
 }
@@ -497,7 +498,7 @@ func build(ctx context.Context, root string, out io.Writer) error {
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
-		return governor.Wrap(governor.Internal, "autonomicsctl.build", err)
+		return fault.Wrap(fault.Internal, "autonomicsctl.build", err)
 	}
 	return nil
 }
@@ -509,7 +510,7 @@ func deleteSubscriptions(ctx context.Context, client *ps.Client, project string,
 			Subscription: "projects/" + project + "/subscriptions/" + s.Name,
 		})
 		if err != nil && status.Code(err) != codes.NotFound {
-			return governor.Wrap(governor.Unavailable, "autonomicsctl.deleteSubscriptions "+s.Name, err)
+			return fault.Wrap(fault.Unavailable, "autonomicsctl.deleteSubscriptions "+s.Name, err)
 		}
 	}
 	return nil
@@ -533,7 +534,7 @@ func startChild(name, path string, args []string, dir string, env []string, logP
 	op := "autonomicsctl.start " + name
 	f, err := os.Create(logPath)
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Dir, cmd.Env = dir, env
@@ -541,7 +542,7 @@ func startChild(name, path string, args []string, dir string, env []string, logP
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	c := &child{name: name, logPath: logPath, cmd: cmd, log: f, done: make(chan struct{})}
 	go func() {
@@ -554,7 +555,7 @@ func startChild(name, path string, args []string, dir string, env []string, logP
 				how = c.err.Error()
 			}
 			select {
-			case failed <- governor.Errorf(governor.Unavailable, op, "%s exited unexpectedly (%s); see %s", name, how, logPath):
+			case failed <- fault.Errorf(fault.Unavailable, op, "%s exited unexpectedly (%s); see %s", name, how, logPath):
 			default:
 			}
 		}

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/pubsub"
 )
 
@@ -111,14 +111,14 @@ func writeSecretFile(path string, data []byte) error {
 	_ = os.Remove(path)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return governor.Wrap(governor.Internal, "autonomicsctl.writeSecretFile", err)
+		return fault.Wrap(fault.Internal, "autonomicsctl.writeSecretFile", err)
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return governor.Wrap(governor.Internal, "autonomicsctl.writeSecretFile", err)
+		return fault.Wrap(fault.Internal, "autonomicsctl.writeSecretFile", err)
 	}
 	return nil
 }
@@ -148,7 +148,7 @@ func prepareWebhooks(ctx context.Context, cfg stackConfig, runDir string) (*webh
 	gen := exec.CommandContext(ctx, filepath.Join(cfg.Root, "bin", "ingest"), "-keygen")
 	gen.Stdout = &keyOut
 	if err := gen.Run(); err != nil {
-		return nil, governor.Wrap(governor.Internal, op+" ingest -keygen", err)
+		return nil, fault.Wrap(fault.Internal, op+" ingest -keygen", err)
 	}
 	key := strings.TrimSpace(keyOut.String())
 	rc.Ingest = receiverIngest{URL: serviceURL(cfg.ingestPort()), Producer: provisionerName, KeyID: provisionerKeyID, Key: key}
@@ -275,13 +275,13 @@ func (a *apiClient) send(ctx context.Context, method, path string, body, v any) 
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return governor.Wrap(governor.Internal, op, err)
+			return fault.Wrap(fault.Internal, op, err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
 	if err != nil {
-		return governor.Wrap(governor.Invalid, op, err)
+		return fault.Wrap(fault.Invalid, op, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

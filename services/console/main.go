@@ -33,8 +33,8 @@ import (
 	"github.com/autonomics/autonomics/shared/caller"
 	"github.com/autonomics/autonomics/shared/console"
 	"github.com/autonomics/autonomics/shared/console/fsconsole"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
-	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
@@ -94,7 +94,7 @@ func newConsole(ctx context.Context, cfg config, rt *platform.Runtime) (*console
 		hc := &http.Client{Timeout: 30 * time.Second}
 		if !isLoopback(cfg.MonitorURL) {
 			if hc, err = idtoken.NewClient(ctx, cfg.MonitorURL); err != nil {
-				return nil, governor.Wrap(governor.Unavailable, "console.monitor", err)
+				return nil, fault.Wrap(fault.Unavailable, "console.monitor", err)
 			}
 			hc.Timeout = 30 * time.Second
 		}

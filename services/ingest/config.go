@@ -3,7 +3,7 @@ package main
 import (
 	"strings"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ingest"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/platform"
@@ -55,7 +55,7 @@ func loadConfig(getenv func(string) string, readFile func(string) ([]byte, error
 		return config{}, err
 	}
 	if rules == nil {
-		return config{}, governor.Errorf(governor.Invalid, op, "producer rules are required: set %s or -producers FILE", EnvProducers)
+		return config{}, fault.Errorf(fault.Invalid, op, "producer rules are required: set %s or -producers FILE", EnvProducers)
 	}
 	if c.Rules, err = ingest.ParseRules(rules, machines.New(pc.Timers)); err != nil {
 		return config{}, err
@@ -72,12 +72,12 @@ func loadConfig(getenv func(string) string, readFile func(string) ([]byte, error
 	}
 	for _, id := range c.Rules.KeyIDs() {
 		if len(c.Keys[id]) == 0 {
-			return config{}, governor.Errorf(governor.Invalid, op, "producer %s signs with key %s, which %s does not hold", c.Rules.ByKeyID(id).Name, id, EnvHMACKeys)
+			return config{}, fault.Errorf(fault.Invalid, op, "producer %s signs with key %s, which %s does not hold", c.Rules.ByKeyID(id).Name, id, EnvHMACKeys)
 		}
 	}
 	for _, p := range c.Rules.Producers() {
 		if p.Email != "" && c.Audience == "" {
-			return config{}, governor.Errorf(governor.Invalid, op, "producer %s authenticates with ID tokens: %s is required", p.Name, EnvAudience)
+			return config{}, fault.Errorf(fault.Invalid, op, "producer %s authenticates with ID tokens: %s is required", p.Name, EnvAudience)
 		}
 	}
 	return c, nil
@@ -90,13 +90,13 @@ func oneOf(getenv func(string) string, readFile func(string) ([]byte, error), en
 	v := getenv(env)
 	switch {
 	case v != "" && file != "":
-		return nil, governor.Errorf(governor.Invalid, op, "set %s or %s, not both", env, flag)
+		return nil, fault.Errorf(fault.Invalid, op, "set %s or %s, not both", env, flag)
 	case v != "":
 		return []byte(v), nil
 	case file != "":
 		b, err := readFile(file)
 		if err != nil {
-			return nil, governor.Errorf(governor.Invalid, op, "%s %s: %v", flag, file, err)
+			return nil, fault.Errorf(fault.Invalid, op, "%s %s: %v", flag, file, err)
 		}
 		return b, nil
 	}

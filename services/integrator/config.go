@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/platform"
 )
@@ -89,31 +89,31 @@ func loadConfig(getenv func(string) string, readFile func(string) ([]byte, error
 		return config{}, err
 	}
 	if o := getenv(EnvOrigin); o != "" && o != c.Signer.Name() {
-		return config{}, governor.Errorf(governor.Invalid, op, "%s=%q, but the signing key is named %q; checkpoints carry the key's name as origin", EnvOrigin, o, c.Signer.Name())
+		return config{}, fault.Errorf(fault.Invalid, op, "%s=%q, but the signing key is named %q; checkpoints carry the key's name as origin", EnvOrigin, o, c.Signer.Name())
 	}
 	if v := getenv(EnvInterval); v != "" {
 		if c.Interval, err = time.ParseDuration(v); err != nil || c.Interval < 0 {
-			return config{}, governor.Errorf(governor.Invalid, op, "%s=%q: want a duration ≥ 0", EnvInterval, v)
+			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want a duration ≥ 0", EnvInterval, v)
 		}
 	}
 	c.Idle = c.Interval
 	if v := getenv(EnvIdleInterval); v != "" {
 		if c.Idle, err = time.ParseDuration(v); err != nil || c.Idle < 0 {
-			return config{}, governor.Errorf(governor.Invalid, op, "%s=%q: want a duration ≥ 0", EnvIdleInterval, v)
+			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want a duration ≥ 0", EnvIdleInterval, v)
 		}
 	}
 	if v := getenv(EnvLeaseTTL); v != "" {
 		if c.LeaseTTL, err = time.ParseDuration(v); err != nil || c.LeaseTTL <= 0 {
-			return config{}, governor.Errorf(governor.Invalid, op, "%s=%q: want a positive duration", EnvLeaseTTL, v)
+			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want a positive duration", EnvLeaseTTL, v)
 		}
 	}
 	if v := getenv(EnvBatch); v != "" {
 		if c.BatchSize, err = strconv.Atoi(v); err != nil || c.BatchSize < 1 || c.BatchSize > ledger.MaxBatch {
-			return config{}, governor.Errorf(governor.Invalid, op, "%s=%q: want 1 to %d", EnvBatch, v, ledger.MaxBatch)
+			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want 1 to %d", EnvBatch, v, ledger.MaxBatch)
 		}
 	}
 	if c.Interval > 0 && c.Idle >= c.LeaseTTL/2 {
-		return config{}, governor.Errorf(governor.Invalid, op, "%s=%v must be below half the lease TTL (%v), so that an idle holder keeps its lease", EnvIdleInterval, c.Idle, c.LeaseTTL)
+		return config{}, fault.Errorf(fault.Invalid, op, "%s=%v must be below half the lease TTL (%v), so that an idle holder keeps its lease", EnvIdleInterval, c.Idle, c.LeaseTTL)
 	}
 	if c.Holder == "" {
 		c.Holder = holderID(getenv)
@@ -127,17 +127,17 @@ func signingKey(getenv func(string) string, readFile func(string) ([]byte, error
 	key, file := getenv(EnvSigningKey), getenv(EnvSigningKeyFile)
 	switch {
 	case key != "" && file != "":
-		return "", governor.Errorf(governor.Invalid, op, "set %s or %s, not both", EnvSigningKey, EnvSigningKeyFile)
+		return "", fault.Errorf(fault.Invalid, op, "set %s or %s, not both", EnvSigningKey, EnvSigningKeyFile)
 	case key != "":
 		return key, nil
 	case file != "":
 		b, err := readFile(file)
 		if err != nil {
-			return "", governor.Errorf(governor.Invalid, op, "%s: %v", EnvSigningKeyFile, err)
+			return "", fault.Errorf(fault.Invalid, op, "%s: %v", EnvSigningKeyFile, err)
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
-	return "", governor.Errorf(governor.Invalid, op, "%s or %s is required (integrator -keygen -out FILE makes a key)", EnvSigningKey, EnvSigningKeyFile)
+	return "", fault.Errorf(fault.Invalid, op, "%s or %s is required (integrator -keygen -out FILE makes a key)", EnvSigningKey, EnvSigningKeyFile)
 }
 
 // holderID names this instance: the Cloud Run revision or host name and a

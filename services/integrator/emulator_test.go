@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
@@ -208,7 +209,7 @@ func (d *deployment) checkNeverSigned(t *testing.T, r receipt.Receipt) {
 		t.Errorf("Lookup(forged receipt %s) = %v, %v; want it neither in the log nor pending", r.Hash, found, err)
 	}
 	_, err = ledger.NewLog(d.ledger).InclusionProof(t.Context(), r.Hash, 0)
-	if governor.ErrorCode(err) != governor.NotFound {
+	if fault.ErrorCode(err) != fault.NotFound {
 		t.Errorf("InclusionProof(forged receipt) = %v, want not found", err)
 	}
 }

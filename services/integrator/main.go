@@ -43,8 +43,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
-	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
@@ -131,9 +131,9 @@ func newService(cfg config, rt *platform.Runtime) (*server, error) {
 	const op = "integrator.newService"
 	switch {
 	case rt.LedgerFirestore == nil:
-		return nil, governor.Errorf(governor.Invalid, op, "no client of the ledger's database")
+		return nil, fault.Errorf(fault.Invalid, op, "no client of the ledger's database")
 	case rt.Firestore == nil:
-		return nil, governor.Errorf(governor.Invalid, op, "no client of the governors' database")
+		return nil, fault.Errorf(fault.Invalid, op, "no client of the governors' database")
 	}
 	st := firestore.NewLedger(rt.LedgerFirestore, firestore.LedgerOptions{Name: cfg.LedgerName})
 	governors := firestore.New(rt.Firestore, firestore.Options{})

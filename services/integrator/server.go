@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/ledger"
 )
@@ -84,7 +84,7 @@ func (s *server) handler() http.Handler {
 	route("GET /v1/checkpoint/key", maxControlBody, s.key)
 	route("GET /v1/stats", maxControlBody, s.statsView)
 	route("/", maxControlBody, func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "integrator", "no route for %s %s", httpjson.Quote(r.Method), httpjson.Quote(r.URL.Path)))
+		httpjson.Error(w, fault.Errorf(fault.NotFound, "integrator", "no route for %s %s", httpjson.Quote(r.Method), httpjson.Quote(r.URL.Path)))
 	})
 	return mux
 }
@@ -103,9 +103,9 @@ func readBody(op string, r *http.Request) ([]byte, error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, governor.Errorf(governor.Invalid, op, "request body exceeds %d bytes", tooBig.Limit)
+		return nil, fault.Errorf(fault.Invalid, op, "request body exceeds %d bytes", tooBig.Limit)
 	case err != nil:
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	return b, nil
 }
@@ -138,7 +138,7 @@ type pushResult struct {
 func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	const op = "integrator.push"
 	body, err := readBody(op, r)
-	if governor.ErrorCode(err) == governor.Unavailable {
+	if fault.ErrorCode(err) == fault.Unavailable {
 		httpjson.Error(w, err)
 		return
 	}
@@ -152,8 +152,8 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.stats.Refused.Add(1)
-		reason := httpjson.Truncate(governor.ErrorMessage(err), maxReason)
-		s.log.ErrorContext(r.Context(), "receipt refused by the ledger", "message_id", httpjson.Truncate(msg.ID, httpjson.MaxEcho), "code", governor.ErrorCode(err), "error", reason)
+		reason := httpjson.Truncate(fault.ErrorMessage(err), maxReason)
+		s.log.ErrorContext(r.Context(), "receipt refused by the ledger", "message_id", httpjson.Truncate(msg.ID, httpjson.MaxEcho), "code", fault.ErrorCode(err), "error", reason)
 		httpjson.Write(w, http.StatusOK, pushResult{Status: "refused", Reason: reason})
 		return
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/ledger"
@@ -99,7 +100,7 @@ func fixture(t *testing.T, name string) []byte {
 type failingStore struct{ ledger.Store }
 
 func (failingStore) AddPending(context.Context, []ledger.Entry) (int, error) {
-	return 0, governor.Errorf(governor.Unavailable, "test", "firestore is down")
+	return 0, fault.Errorf(fault.Unavailable, "test", "firestore is down")
 }
 
 func TestPush(t *testing.T) {

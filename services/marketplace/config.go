@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
 )
@@ -85,7 +85,7 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	const op = "marketplace.config"
 	fail := func(format string, args ...any) (config, error) {
-		return config{}, governor.Errorf(governor.Invalid, op, format, args...)
+		return config{}, fault.Errorf(fault.Invalid, op, format, args...)
 	}
 	pc, err := platform.FromEnv(getenv)
 	if err != nil {

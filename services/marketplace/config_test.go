@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
@@ -37,8 +37,8 @@ func mustRefuse(t *testing.T, c config, err error, want ...string) {
 	if err == nil {
 		t.Fatalf("loadConfig = %+v, nil; want an error naming %q", c, want)
 	}
-	if code := governor.ErrorCode(err); code != governor.Invalid {
-		t.Errorf("code = %s, want %s (%v)", code, governor.Invalid, err)
+	if code := fault.ErrorCode(err); code != fault.Invalid {
+		t.Errorf("code = %s, want %s (%v)", code, fault.Invalid, err)
 	}
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {

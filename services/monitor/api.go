@@ -13,7 +13,7 @@ import (
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/health"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -42,7 +42,7 @@ func (s *service) Handler() http.Handler {
 	mux.HandleFunc("DELETE /v1/silences/{id}", s.deleteSilence)
 	mux.HandleFunc("POST /v1/evaluate", s.postEvaluate)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, governor.Errorf(governor.NotFound, "monitor", "no route for %s %s", r.Method, httpjson.Quote(r.URL.Path)))
+		writeError(w, fault.Errorf(fault.NotFound, "monitor", "no route for %s %s", r.Method, httpjson.Quote(r.URL.Path)))
 	})
 	limit := max(s.d.cfg.Samples.WithDefaults().MaxBodyBytes, s.d.cfg.Limits.PolicyBody, s.d.cfg.Limits.SilenceBody, s.d.cfg.Limits.PushBody)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +103,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 			// Nothing may follow the announced length.
 			var extra [1]byte
 			if k, _ := body.Read(extra[:]); k > 0 {
-				err = governor.Errorf(governor.Invalid, op, "request body is longer than its Content-Length")
+				err = fault.Errorf(fault.Invalid, op, "request body is longer than its Content-Length")
 			}
 		}
 	} else {
@@ -114,10 +114,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		if errors.As(err, &tooBig) {
 			return nil, bodyTooLarge(op, limit)
 		}
-		if governor.ErrorCode(err) == governor.Invalid {
+		if fault.ErrorCode(err) == fault.Invalid {
 			return nil, err
 		}
-		return nil, governor.Errorf(governor.Invalid, op, "reading request body: %s", httpjson.Truncate(err.Error(), httpjson.MaxEcho))
+		return nil, fault.Errorf(fault.Invalid, op, "reading request body: %s", httpjson.Truncate(err.Error(), httpjson.MaxEcho))
 	}
 	return b, nil
 }
@@ -158,10 +158,10 @@ func (c *countingBody) Read(p []byte) (int, error) {
 // bodyProblem returns the message of a decoding error without the
 // decoder's operation name.
 func bodyProblem(err error) string {
-	if inner := errors.Unwrap(err); inner != nil && governor.ErrorMessage(err) == err.Error() {
+	if inner := errors.Unwrap(err); inner != nil && fault.ErrorMessage(err) == err.Error() {
 		return inner.Error()
 	}
-	return governor.ErrorMessage(err)
+	return fault.ErrorMessage(err)
 }
 
 // healthView is the body of GET /v1/health.
@@ -201,8 +201,8 @@ func (s *service) putPolicy(w http.ResponseWriter, r *http.Request) {
 	if p.IsPromQL() {
 		// The engine is the judge of its language; an engine that cannot
 		// answer now does not keep a policy from being saved.
-		if err := s.d.engine.Check(r.Context(), p.Expr); governor.ErrorCode(err) == governor.Invalid {
-			writeError(w, governor.Errorf(governor.Invalid, "monitor.putPolicy", "policy %q: expr: %s", name, governor.ErrorMessage(err)))
+		if err := s.d.engine.Check(r.Context(), p.Expr); fault.ErrorCode(err) == fault.Invalid {
+			writeError(w, fault.Errorf(fault.Invalid, "monitor.putPolicy", "policy %q: expr: %s", name, fault.ErrorMessage(err)))
 			return
 		} else if err != nil {
 			s.d.log.WarnContext(r.Context(), "policy expression not checked: metrics engine unavailable", "policy", name, "error", err.Error())
@@ -277,14 +277,14 @@ func (s *service) postMetrics(w http.ResponseWriter, r *http.Request) {
 	body = nil
 	for i := range samples {
 		if slices.Contains(alerting.ReceiptMetricNames, samples[i].Name) {
-			writeError(w, governor.Errorf(governor.Invalid, op, "metrics[%d]: metric %q is reserved: the monitor derives it from receipts", i, samples[i].Name))
+			writeError(w, fault.Errorf(fault.Invalid, op, "metrics[%d]: metric %q is reserved: the monitor derives it from receipts", i, samples[i].Name))
 			return
 		}
 	}
 	if err := s.d.intake.Write(r.Context(), samples); err != nil {
 		s.d.log.WarnContext(r.Context(), "metrics not forwarded", "source", sourceOf(r), "points", len(samples), "error", err.Error())
-		if governor.ErrorCode(err) != governor.Invalid {
-			err = governor.Wrap(governor.Unavailable, op, err)
+		if fault.ErrorCode(err) != fault.Invalid {
+			err = fault.Wrap(fault.Unavailable, op, err)
 		}
 		writeError(w, err)
 		return
@@ -316,7 +316,7 @@ func (p *pushBody) UnmarshalJSON(b []byte) error {
 	}
 	m, err := event.ParsePush(b)
 	if err != nil {
-		return errors.New(governor.ErrorMessage(err))
+		return errors.New(fault.ErrorMessage(err))
 	}
 	p.m = m
 	return nil
@@ -339,13 +339,13 @@ func (s *service) pushReceipt(w http.ResponseWriter, r *http.Request) {
 	defer leave()
 	var push pushBody
 	if err := decode(w, r, s.d.cfg.Limits.PushBody, &push); err != nil {
-		s.deadLetter(w, r, event.Message{}, governor.Errorf(governor.Invalid, "monitor.pushReceipt", "push body: %s", bodyProblem(err)))
+		s.deadLetter(w, r, event.Message{}, fault.Errorf(fault.Invalid, "monitor.pushReceipt", "push body: %s", bodyProblem(err)))
 		return
 	}
 	m := push.m
 	rc, err := receipt.Parse(m.Data)
 	if err == nil && rc.ComputeHash() != rc.Hash {
-		err = governor.Errorf(governor.Invalid, "monitor.pushReceipt", "receipt hash %s does not match its content", httpjson.Quote(rc.Hash))
+		err = fault.Errorf(fault.Invalid, "monitor.pushReceipt", "receipt hash %s does not match its content", httpjson.Quote(rc.Hash))
 	}
 	if err == nil {
 		err = alerting.ValidateReceipt(&rc)
@@ -368,8 +368,8 @@ func (s *service) deadLetter(w http.ResponseWriter, r *http.Request, m event.Mes
 	for k, v := range m.Attributes {
 		attrs[k] = v
 	}
-	attrs[engine.AttrDeadLetterReason] = httpjson.Truncate(governor.ErrorMessage(cause), 1000)
-	attrs[engine.AttrDeadLetterCode] = string(governor.ErrorCode(cause))
+	attrs[engine.AttrDeadLetterReason] = httpjson.Truncate(fault.ErrorMessage(cause), 1000)
+	attrs[engine.AttrDeadLetterCode] = string(fault.ErrorCode(cause))
 	attrs[engine.AttrDeadLetterDomain] = "monitor"
 	if m.ID != "" {
 		attrs[engine.AttrOriginalID] = m.ID
@@ -377,7 +377,7 @@ func (s *service) deadLetter(w http.ResponseWriter, r *http.Request, m event.Mes
 	s.d.log.ErrorContext(r.Context(), "receipt message refused and dead-lettered", "message_id", m.ID, "error", httpjson.Truncate(cause.Error(), 1000))
 	err := s.d.publisher.Publish(r.Context(), store.Message{Topic: s.d.topics.DeadLetter(), Data: m.Data, Attributes: attrs})
 	if err != nil {
-		writeError(w, governor.Wrap(governor.Unavailable, "monitor.deadLetter", err))
+		writeError(w, fault.Wrap(fault.Unavailable, "monitor.deadLetter", err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -443,7 +443,7 @@ func (s *service) listAlerts(w http.ResponseWriter, r *http.Request) {
 	switch alerting.State(want) {
 	case "", alerting.Pending, alerting.Firing, alerting.Resolved:
 	default:
-		writeError(w, governor.Errorf(governor.Invalid, op, "state=%s: want pending, firing or resolved", httpjson.Quote(want)))
+		writeError(w, fault.Errorf(fault.Invalid, op, "state=%s: want pending, firing or resolved", httpjson.Quote(want)))
 		return
 	}
 	alerts, err := s.d.alerts.Alerts(r.Context())
@@ -536,7 +536,7 @@ func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 			writeError(w, err)
 			return
 		}
-		writeError(w, governor.Errorf(governor.Invalid, op, "silence %q: body: %s (want {matchers, ends_at, starts_at, comment})", id, bodyProblem(err)))
+		writeError(w, fault.Errorf(fault.Invalid, op, "silence %q: body: %s (want {matchers, ends_at, starts_at, comment})", id, bodyProblem(err)))
 		return
 	}
 	now := s.d.clock().UTC()
@@ -550,7 +550,7 @@ func (s *service) putSilence(w http.ResponseWriter, r *http.Request) {
 		}
 		t, err := time.Parse(time.RFC3339Nano, f.v)
 		if err != nil {
-			writeError(w, governor.Errorf(governor.Invalid, op, "silence %q: %s %s: want an RFC 3339 timestamp", id, f.name, httpjson.Quote(f.v)))
+			writeError(w, fault.Errorf(fault.Invalid, op, "silence %q: %s %s: want an RFC 3339 timestamp", id, f.name, httpjson.Quote(f.v)))
 			return
 		}
 		*f.dst = t.UTC()
@@ -613,7 +613,7 @@ func (s *service) postEvaluate(w http.ResponseWriter, r *http.Request) {
 	rep, err := s.evaluate(context.WithoutCancel(r.Context()))
 	if err != nil {
 		s.d.log.ErrorContext(r.Context(), "evaluation failed", "error", err.Error())
-		writeError(w, governor.Wrap(governor.Unavailable, "monitor.evaluate", err))
+		writeError(w, fault.Wrap(fault.Unavailable, "monitor.evaluate", err))
 		return
 	}
 	httpjson.Write(w, http.StatusOK, rep)

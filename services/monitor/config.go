@@ -12,7 +12,7 @@ import (
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/alerting/prom"
 	"github.com/autonomics/autonomics/shared/event"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/health"
 	"github.com/autonomics/autonomics/shared/platform"
 )
@@ -242,10 +242,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return c, governor.Errorf(governor.Invalid, op, "%s", strings.Join(errs, "; "))
+		return c, fault.Errorf(fault.Invalid, op, "%s", strings.Join(errs, "; "))
 	}
 	if c.EvalInterval > 0 && c.LeaseTTL <= c.EvalInterval {
-		return c, governor.Errorf(governor.Invalid, op, "%s %v must exceed %s %v, or the holder loses its lease between cycles",
+		return c, fault.Errorf(fault.Invalid, op, "%s %v must exceed %s %v, or the holder loses its lease between cycles",
 			EnvLeaseTTL, c.LeaseTTL, EnvEvalInterval, c.EvalInterval)
 	}
 	if c.Fairness != nil {
@@ -258,7 +258,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		l    health.LagLimits
 	}{{"outbox", c.Outbox}, {"timers", c.Timers}} {
 		if l.l.Degraded > 0 && l.l.Critical > 0 && l.l.Critical < l.l.Degraded {
-			return c, governor.Errorf(governor.Invalid, op, "%s: the critical lag %v is below the degraded lag %v", l.name, l.l.Critical, l.l.Degraded)
+			return c, fault.Errorf(fault.Invalid, op, "%s: the critical lag %v is below the degraded lag %v", l.name, l.l.Critical, l.l.Degraded)
 		}
 	}
 	if err := alerting.ValidName("namespace", c.Namespace); err != nil {

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/oauth"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/telemetry"
 )
 
@@ -34,14 +34,14 @@ type otlpIntake struct {
 func newOTLPIntake(ctx context.Context, project, service string) (*otlpIntake, error) {
 	creds, err := oauth.NewApplicationDefault(ctx, "https://www.googleapis.com/auth/cloud-platform")
 	if err != nil {
-		return nil, governor.Wrap(governor.Unavailable, "monitor.intake", err)
+		return nil, fault.Wrap(fault.Unavailable, "monitor.intake", err)
 	}
 	exp, err := otlpmetricgrpc.New(ctx,
 		otlpmetricgrpc.WithEndpoint(telemetry.TelemetryEndpoint),
 		otlpmetricgrpc.WithTLSCredentials(credentials.NewClientTLSFromCert(nil, "")),
 		otlpmetricgrpc.WithDialOption(grpc.WithPerRPCCredentials(creds)))
 	if err != nil {
-		return nil, governor.Wrap(governor.Unavailable, "monitor.intake", err)
+		return nil, fault.Wrap(fault.Unavailable, "monitor.intake", err)
 	}
 	res := resource.NewSchemaless(
 		attribute.String("service.name", service), attribute.String(telemetry.ProjectIDKey, project),
@@ -54,7 +54,7 @@ func (o *otlpIntake) Write(ctx context.Context, samples []alerting.Sample) error
 	for start := 0; start < len(samples); start += maxOTLPPoints {
 		rm := otlpBatch(o.res, samples[start:min(start+maxOTLPPoints, len(samples))])
 		if err := o.exp.Export(ctx, rm); err != nil {
-			return governor.Wrap(governor.Unavailable, "monitor.intake", err)
+			return fault.Wrap(fault.Unavailable, "monitor.intake", err)
 		}
 	}
 	return nil
@@ -90,5 +90,5 @@ type noIntake struct{}
 
 // Write fails.
 func (noIntake) Write(context.Context, []alerting.Sample) error {
-	return governor.Errorf(governor.Unavailable, "monitor.intake", "no metrics intake is configured")
+	return fault.Errorf(fault.Unavailable, "monitor.intake", "no metrics intake is configured")
 }

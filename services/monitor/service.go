@@ -18,7 +18,7 @@ import (
 type metricsEngine interface {
 	alerting.Querier
 	// Check evaluates expr once: an expression the engine refuses is a
-	// governor.Invalid error.
+	// fault.Invalid error.
 	Check(ctx context.Context, expr string) error
 	// Ping is the engine's health check.
 	Ping(ctx context.Context) error

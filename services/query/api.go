@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -57,7 +58,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/receipts", a.receiptsByExecution)
 	a.ledger.Register(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "query", "no route for %s %s", r.Method, r.URL.Path))
+		httpjson.Error(w, fault.Errorf(fault.NotFound, "query", "no route for %s %s", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -108,14 +109,14 @@ func (a *API) receipts(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	if d := v.Get("domain"); d != "" {
 		if !knownDomain(governor.Domain(d)) {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "domain %s is not one of the eight governor domains", httpjson.Quote(d)))
+			httpjson.Error(w, fault.Errorf(fault.Invalid, op, "domain %s is not one of the eight governor domains", httpjson.Quote(d)))
 			return
 		}
 		q.Domain = governor.Domain(d)
 	}
 	if s := v.Get("subject"); s != "" {
 		if err := event.ValidSubject(s); err != nil || s == governor.BroadcastSubject {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "subject %s is not a valid subject", httpjson.Quote(s)))
+			httpjson.Error(w, fault.Errorf(fault.Invalid, op, "subject %s is not a valid subject", httpjson.Quote(s)))
 			return
 		}
 		q.Subject = s
@@ -127,24 +128,24 @@ func (a *API) receipts(w http.ResponseWriter, r *http.Request) {
 		if s := v.Get(p.name); s != "" {
 			t, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
-				httpjson.Error(w, governor.Errorf(governor.Invalid, op, "%s=%s: want an RFC 3339 time", p.name, httpjson.Quote(s)))
+				httpjson.Error(w, fault.Errorf(fault.Invalid, op, "%s=%s: want an RFC 3339 time", p.name, httpjson.Quote(s)))
 				return
 			}
 			if t = t.UTC(); t.Year() < minYear || t.Year() > maxYear {
-				httpjson.Error(w, governor.Errorf(governor.Invalid, op, "%s=%s: want a time in the years %04d to %04d", p.name, httpjson.Quote(s), minYear, maxYear))
+				httpjson.Error(w, fault.Errorf(fault.Invalid, op, "%s=%s: want a time in the years %04d to %04d", p.name, httpjson.Quote(s), minYear, maxYear))
 				return
 			}
 			*p.dst = t
 		}
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
-		httpjson.Error(w, governor.Errorf(governor.Invalid, op, "from must be before to"))
+		httpjson.Error(w, fault.Errorf(fault.Invalid, op, "from must be before to"))
 		return
 	}
 	if s := v.Get("page_size"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxPageSize {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "page_size=%s: want 1 to %d", httpjson.Quote(s), maxPageSize))
+			httpjson.Error(w, fault.Errorf(fault.Invalid, op, "page_size=%s: want 1 to %d", httpjson.Quote(s), maxPageSize))
 			return
 		}
 		q.PageSize = n
@@ -163,7 +164,7 @@ func (a *API) receipts(w http.ResponseWriter, r *http.Request) {
 func (a *API) receiptsByExecution(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("execution_id")
 	if id == "" || len(id) > 256 {
-		httpjson.Error(w, governor.Errorf(governor.Invalid, "query.receipts", "execution_id is required (1 to 256 bytes)"))
+		httpjson.Error(w, fault.Errorf(fault.Invalid, "query.receipts", "execution_id is required (1 to 256 bytes)"))
 		return
 	}
 	rs, err := a.store.ReceiptsByExecution(r.Context(), id)
@@ -172,7 +173,7 @@ func (a *API) receiptsByExecution(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(rs) == 0 {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "query.receipts", "no receipt for execution_id %s", httpjson.Quote(id)))
+		httpjson.Error(w, fault.Errorf(fault.NotFound, "query.receipts", "no receipt for execution_id %s", httpjson.Quote(id)))
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"receipts": rs})

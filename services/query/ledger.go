@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/autonomics/autonomics/shared/event"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/ledger"
 )
@@ -59,7 +59,7 @@ func (l *LedgerAPI) checkpoint(w http.ResponseWriter, r *http.Request) {
 func (l *LedgerAPI) key(w http.ResponseWriter, r *http.Request) {
 	st, err := l.log.State(r.Context())
 	if err == nil && st.VerifierKey == "" {
-		err = governor.Errorf(governor.NotFound, "query.ledger", "the ledger records no verifier key")
+		err = fault.Errorf(fault.NotFound, "query.ledger", "the ledger records no verifier key")
 	}
 	if err != nil {
 		l.fail(w, r, err)
@@ -77,7 +77,7 @@ func sizeParam(r *http.Request, name string, min int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < min {
-		return 0, governor.Errorf(governor.Invalid, "query.ledger", "%s=%s: want an integer ≥ %d", name, httpjson.Quote(s), min)
+		return 0, fault.Errorf(fault.Invalid, "query.ledger", "%s=%s: want an integer ≥ %d", name, httpjson.Quote(s), min)
 	}
 	return n, nil
 }
@@ -96,7 +96,7 @@ func (l *LedgerAPI) inclusion(w http.ResponseWriter, r *http.Request) {
 
 func (l *LedgerAPI) consistency(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("from") == "" {
-		l.fail(w, r, governor.Errorf(governor.Invalid, "query.ledger", "from is required"))
+		l.fail(w, r, fault.Errorf(fault.Invalid, "query.ledger", "from is required"))
 		return
 	}
 	from, err := sizeParam(r, "from", 0)
@@ -152,9 +152,9 @@ func (l *LedgerAPI) tile(w http.ResponseWriter, r *http.Request) {
 
 // fail answers an error; a ledger that contradicts itself is logged.
 func (l *LedgerAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
-	switch governor.ErrorCode(err) {
-	case governor.Conflict, governor.Internal:
-		l.logger.ErrorContext(r.Context(), "ledger request failed", "path", r.URL.Path, "code", governor.ErrorCode(err), "error", err.Error())
+	switch fault.ErrorCode(err) {
+	case fault.Conflict, fault.Internal:
+		l.logger.ErrorContext(r.Context(), "ledger request failed", "path", r.URL.Path, "code", fault.ErrorCode(err), "error", err.Error())
 	}
 	httpjson.Error(w, err)
 }

@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
-	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
 )
@@ -36,9 +36,9 @@ func newAPI(rt *platform.Runtime, ledgerName string) (*API, error) {
 	const op = "query.newAPI"
 	switch {
 	case rt.LedgerFirestore == nil:
-		return nil, governor.Errorf(governor.Invalid, op, "no client of the ledger's database")
+		return nil, fault.Errorf(fault.Invalid, op, "no client of the ledger's database")
 	case rt.Store == nil:
-		return nil, governor.Errorf(governor.Invalid, op, "no store of the governors' database")
+		return nil, fault.Errorf(fault.Invalid, op, "no store of the governors' database")
 	}
 	ledgerStore := firestore.NewLedger(rt.LedgerFirestore, firestore.LedgerOptions{Name: ledgerName})
 	return &API{store: rt.Store, log: rt.Logger, ledger: NewLedgerAPI(ledgerStore, rt.Store, rt.Logger)}, nil

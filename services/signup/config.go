@@ -3,7 +3,7 @@ package main
 import (
 	"strings"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
@@ -52,9 +52,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	switch {
 	case c.Provider == "":
-		return config{}, governor.Errorf(governor.Invalid, op, "%s is required", EnvProvider)
+		return config{}, fault.Errorf(fault.Invalid, op, "%s is required", EnvProvider)
 	case c.Audience == "":
-		return config{}, governor.Errorf(governor.Invalid, op, "%s is required", EnvAudience)
+		return config{}, fault.Errorf(fault.Invalid, op, "%s is required", EnvAudience)
 	}
 	return c, nil
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
@@ -88,8 +88,8 @@ func TestMissingRequiredVariablesRefused(t *testing.T) {
 			if err == nil {
 				t.Fatalf("loadConfig = %+v, nil; want an error naming %s", c, tt.want)
 			}
-			if code := governor.ErrorCode(err); code != governor.Invalid {
-				t.Errorf("code = %s, want %s (%v)", code, governor.Invalid, err)
+			if code := fault.ErrorCode(err); code != fault.Invalid {
+				t.Errorf("code = %s, want %s (%v)", code, fault.Invalid, err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not name %s", err, tt.want)

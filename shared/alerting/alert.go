@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // State is the state of an alert.
@@ -138,24 +138,24 @@ func (a *Alert) MarkSent(ids ...string) bool {
 func (a *Alert) Validate() error {
 	const op = "alerting.Alert"
 	if len(a.Fingerprint) != 16 {
-		return governor.Errorf(governor.Invalid, op, "fingerprint %s: want 16 hex digits", quoteInput(a.Fingerprint))
+		return fault.Errorf(fault.Invalid, op, "fingerprint %s: want 16 hex digits", quoteInput(a.Fingerprint))
 	}
 	for _, c := range []byte(a.Fingerprint) {
 		if !isDigit(c) && !('a' <= c && c <= 'f') {
-			return governor.Errorf(governor.Invalid, op, "fingerprint %s: want 16 hex digits", quoteInput(a.Fingerprint))
+			return fault.Errorf(fault.Invalid, op, "fingerprint %s: want 16 hex digits", quoteInput(a.Fingerprint))
 		}
 	}
 	switch a.State {
 	case Pending, Firing, Resolved, Inactive:
 	default:
-		return governor.Errorf(governor.Invalid, op, "alert %s: unknown state %s", a.Fingerprint, quoteInput(string(a.State)))
+		return fault.Errorf(fault.Invalid, op, "alert %s: unknown state %s", a.Fingerprint, quoteInput(string(a.State)))
 	}
 	if a.Policy == "" {
-		return governor.Errorf(governor.Invalid, op, "alert %s: no policy", a.Fingerprint)
+		return fault.Errorf(fault.Invalid, op, "alert %s: no policy", a.Fingerprint)
 	}
 	for _, n := range a.Outbox {
 		if n.ID == "" || n.Type == "" || n.Channel == "" {
-			return governor.Errorf(governor.Invalid, op, "alert %s: outbox entry without id, type or channel", a.Fingerprint)
+			return fault.Errorf(fault.Invalid, op, "alert %s: outbox entry without id, type or channel", a.Fingerprint)
 		}
 	}
 	return nil
@@ -222,7 +222,7 @@ func (s *Silence) Validate(now time.Time) error {
 		return err
 	}
 	fail := func(format string, args ...any) error {
-		return governor.Errorf(governor.Invalid, op, "silence %s: "+format, append([]any{quoteInput(s.ID)}, args...)...)
+		return fault.Errorf(fault.Invalid, op, "silence %s: "+format, append([]any{quoteInput(s.ID)}, args...)...)
 	}
 	if len(s.Matchers) == 0 {
 		return fail("matchers are required: a silence without matchers would mute everything")

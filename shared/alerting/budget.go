@@ -6,11 +6,11 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Limit names one bound of what a request may cost the monitor. Input
-// refused for exceeding a bound is a governor.Invalid *governor.Error that
+// refused for exceeding a bound is a fault.Invalid *fault.Error that
 // wraps the Limit, so that a transport can tell which bound was hit
 // (LimitOf) and answer accordingly: a request too large (LimitBodyBytes,
 // LimitPoints, LimitRequestLabelBytes, LimitSeriesLabelBytes) differs from
@@ -32,7 +32,7 @@ const (
 	LimitConcurrency Limit = "concurrent_requests"
 )
 
-// Error makes a Limit an error that a *governor.Error can wrap.
+// Error makes a Limit an error that a *fault.Error can wrap.
 func (l Limit) Error() string { return string(l) + " limit exceeded" }
 
 // TooLarge reports whether the limit is one of a single request's size
@@ -54,10 +54,10 @@ func LimitOf(err error) (Limit, bool) {
 	return "", false
 }
 
-// LimitError returns the governor.Invalid error of op refusing input over
+// LimitError returns the fault.Invalid error of op refusing input over
 // limit l, with a formatted message.
 func LimitError(l Limit, op, format string, args ...any) error {
-	return &governor.Error{Code: governor.Invalid, Op: op, Message: fmt.Sprintf(format, args...), Err: l}
+	return &fault.Error{Code: fault.Invalid, Op: op, Message: fmt.Sprintf(format, args...), Err: l}
 }
 
 // labelBytes returns the bytes of a series' name, label names and values.

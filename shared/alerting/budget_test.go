@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -34,7 +35,7 @@ func TestParseSamplesLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := alerting.ParseSamples([]byte(tt.body), now, rules)
 			l, _ := alerting.LimitOf(err)
-			if err == nil || governor.ErrorCode(err) != governor.Invalid || l != tt.limit || !strings.Contains(err.Error(), tt.want) {
+			if err == nil || fault.ErrorCode(err) != fault.Invalid || l != tt.limit || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ParseSamples = %v (limit %q), want an invalid error with limit %q containing %q", err, l, tt.limit, tt.want)
 			}
 		})
@@ -94,7 +95,7 @@ func TestValidateReceipt(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || governor.ErrorCode(err) != governor.Invalid || !strings.Contains(err.Error(), tt.want) || len(err.Error()) > 400 {
+			if err == nil || fault.ErrorCode(err) != fault.Invalid || !strings.Contains(err.Error(), tt.want) || len(err.Error()) > 400 {
 				t.Errorf("ValidateReceipt = %v, want a short invalid error containing %q", err, tt.want)
 			}
 		})

@@ -17,8 +17,8 @@ type Element struct {
 }
 
 // Querier answers PromQL instant queries: the value of expr at time at.
-// An expression the engine refuses is a governor.Invalid error; an engine
-// that cannot answer, a governor.Unavailable one. Adapters (package
+// An expression the engine refuses is a fault.Invalid error; an engine
+// that cannot answer, a fault.Unavailable one. Adapters (package
 // alerting/prom) bound what they read.
 type Querier interface {
 	Query(ctx context.Context, expr string, at time.Time) ([]Element, error)

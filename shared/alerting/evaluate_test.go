@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 var web = alerting.Labels{"tenant": "acme", "region": "eu"}
@@ -246,7 +246,7 @@ func TestEngineDownKeepsAlertState(t *testing.T) {
 	for range 3 {
 		h.advance(10 * time.Minute)
 		rep, err := h.runner.Evaluate(t.Context())
-		if governor.ErrorCode(err) != governor.Unavailable || !rep.Evaluated || rep.Failed != 1 || !rep.FairnessFailed {
+		if fault.ErrorCode(err) != fault.Unavailable || !rep.Evaluated || rep.Failed != 1 || !rep.FairnessFailed {
 			t.Fatalf("Evaluate with the engine down = %+v, %v; want evaluated, 1 failed policy, fairness failed, unavailable", rep, err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -51,15 +52,15 @@ func (o FairnessOptions) Validate() error {
 	const op = "alerting.FairnessOptions"
 	switch {
 	case metricNameReason(o.Metric) != "":
-		return governor.Errorf(governor.Invalid, op, "metric %q %s", o.Metric, metricNameReason(o.Metric))
+		return fault.Errorf(fault.Invalid, op, "metric %q %s", o.Metric, metricNameReason(o.Metric))
 	case labelNameReason(o.TenantLabel) != "" || labelNameReason(o.ResourceLabel) != "":
-		return governor.Errorf(governor.Invalid, op, "tenant and resource labels must be valid label names")
+		return fault.Errorf(fault.Invalid, op, "tenant and resource labels must be valid label names")
 	case o.Window <= 0:
-		return governor.Errorf(governor.Invalid, op, "window must be positive")
+		return fault.Errorf(fault.Invalid, op, "window must be positive")
 	case o.ThresholdBP < 1 || o.ThresholdBP > 9999:
-		return governor.Errorf(governor.Invalid, op, "threshold %d bp: want 1 to 9999", o.ThresholdBP)
+		return fault.Errorf(fault.Invalid, op, "threshold %d bp: want 1 to 9999", o.ThresholdBP)
 	case o.HysteresisBP < 0 || o.HysteresisBP >= o.ThresholdBP:
-		return governor.Errorf(governor.Invalid, op, "hysteresis %d bp: want 0 to threshold-1", o.HysteresisBP)
+		return fault.Errorf(fault.Invalid, op, "hysteresis %d bp: want 0 to threshold-1", o.HysteresisBP)
 	}
 	return nil
 }

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 func TestParsePolicy(t *testing.T) {
@@ -50,7 +50,7 @@ func TestParsePolicy(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || governor.ErrorCode(err) != governor.Invalid || !strings.Contains(err.Error(), tt.want) {
+			if err == nil || fault.ErrorCode(err) != fault.Invalid || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ParsePolicy(%s) = %v, want an invalid error containing %q", tt.body, err, tt.want)
 			}
 		})
@@ -111,7 +111,7 @@ func TestParseSamples(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || governor.ErrorCode(err) != governor.Invalid || !strings.Contains(err.Error(), tt.want) {
+			if err == nil || fault.ErrorCode(err) != fault.Invalid || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ParseSamples(%s) = %v, want an invalid error containing %q", tt.body, err, tt.want)
 			}
 		})

@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Comparison is how a policy compares a sample with its threshold.
@@ -107,7 +107,7 @@ func (p *Policy) IsPromQL() bool { return p.Expr != "" }
 func (p *Policy) Validate() error {
 	const op = "alerting.Policy"
 	fail := func(format string, args ...any) error {
-		return governor.Errorf(governor.Invalid, op, "policy %s: "+format, append([]any{quoteInput(p.Name)}, args...)...)
+		return fault.Errorf(fault.Invalid, op, "policy %s: "+format, append([]any{quoteInput(p.Name)}, args...)...)
 	}
 	if err := ValidName("policy name", p.Name); err != nil {
 		return err
@@ -207,13 +207,13 @@ func (p *Policy) validatePromQL(fail func(string, ...any) error) error {
 func ValidName(what, name string) error {
 	const op = "alerting.ValidName"
 	if name == "" || len(name) > MaxNameLen {
-		return governor.Errorf(governor.Invalid, op, "%s %s: want 1 to %d characters", what, quoteInput(name), MaxNameLen)
+		return fault.Errorf(fault.Invalid, op, "%s %s: want 1 to %d characters", what, quoteInput(name), MaxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		ok := isLetter(c) || isDigit(c) || i > 0 && (c == '.' || c == '_' || c == '-')
 		if !ok {
-			return governor.Errorf(governor.Invalid, op, "%s %s: want [A-Za-z0-9][A-Za-z0-9._-]*", what, quoteInput(name))
+			return fault.Errorf(fault.Invalid, op, "%s %s: want [A-Za-z0-9][A-Za-z0-9._-]*", what, quoteInput(name))
 		}
 	}
 	return nil
@@ -270,32 +270,32 @@ func ParsePolicy(name string, body []byte) (Policy, error) {
 	const op = "alerting.ParsePolicy"
 	var j policyJSON
 	if !utf8.Valid(body) {
-		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body is not valid UTF-8", name)
+		return Policy{}, fault.Errorf(fault.Invalid, op, "policy %q: body is not valid UTF-8", name)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
-		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body: %v", name, jsonProblem(err))
+		return Policy{}, fault.Errorf(fault.Invalid, op, "policy %q: body: %v", name, jsonProblem(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body: trailing data after the object", name)
+		return Policy{}, fault.Errorf(fault.Invalid, op, "policy %q: body: trailing data after the object", name)
 	}
 	if err := duplicateMember(body); err != nil {
-		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body: %v", name, err)
+		return Policy{}, fault.Errorf(fault.Invalid, op, "policy %q: body: %v", name, err)
 	}
 	if err := unknownMember(body, policyMembers...); err != nil {
-		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body: %v", name, err)
+		return Policy{}, fault.Errorf(fault.Invalid, op, "policy %q: body: %v", name, err)
 	}
 	if j.Name != "" && j.Name != name {
-		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: body names %s", name, quoteInput(j.Name))
+		return Policy{}, fault.Errorf(fault.Invalid, op, "policy %q: body names %s", name, quoteInput(j.Name))
 	}
 	p := Policy{Name: name, Expr: j.Expr, Metric: j.Metric, Labels: j.Labels, Comparison: j.Comparison, Severity: j.Severity}
 	if j.Comparison != "" && j.Threshold == nil {
-		return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: comparison %s needs a threshold", name, quoteInput(string(j.Comparison)))
+		return Policy{}, fault.Errorf(fault.Invalid, op, "policy %q: comparison %s needs a threshold", name, quoteInput(string(j.Comparison)))
 	}
 	if j.Threshold != nil {
 		if j.Comparison == "" {
-			return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: threshold needs a comparison (gt, gte, lt or lte)", name)
+			return Policy{}, fault.Errorf(fault.Invalid, op, "policy %q: threshold needs a comparison (gt, gte, lt or lte)", name)
 		}
 		p.Threshold = *j.Threshold
 	}
@@ -309,7 +309,7 @@ func ParsePolicy(name string, body []byte) (Policy, error) {
 		}
 		v, err := time.ParseDuration(d.s)
 		if err != nil {
-			return Policy{}, governor.Errorf(governor.Invalid, op, "policy %q: %s %s: want a duration such as \"90s\", \"5m\" or \"1h30m\"", name, d.name, quoteInput(d.s))
+			return Policy{}, fault.Errorf(fault.Invalid, op, "policy %q: %s %s: want a duration such as \"90s\", \"5m\" or \"1h30m\"", name, d.name, quoteInput(d.s))
 		}
 		*d.dst = v
 	}

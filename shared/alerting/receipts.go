@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -98,7 +99,7 @@ const (
 func ValidateReceipt(r *receipt.Receipt) error {
 	const op = "alerting.ValidateReceipt"
 	fail := func(format string, args ...any) error {
-		return governor.Errorf(governor.Invalid, op, "receipt: "+format, args...)
+		return fault.Errorf(fault.Invalid, op, "receipt: "+format, args...)
 	}
 	if !knownDomain(r.Domain) {
 		return fail("domain %s (%d bytes) is not a governor domain", quoteInput(r.Domain), len(r.Domain))

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Publisher publishes one notification and waits for the broker's ack.
@@ -103,10 +103,10 @@ type Report struct {
 func NewRunner(o RunnerOptions) (*Runner, error) {
 	const op = "alerting.NewRunner"
 	if o.Store == nil || o.Publisher == nil || o.Querier == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "store, publisher and querier are required")
+		return nil, fault.Errorf(fault.Invalid, op, "store, publisher and querier are required")
 	}
 	if o.Holder == "" {
-		return nil, governor.Errorf(governor.Invalid, op, "holder id is required")
+		return nil, fault.Errorf(fault.Invalid, op, "holder id is required")
 	}
 	if o.LeaseName == "" {
 		o.LeaseName = DefaultLeaseName
@@ -260,7 +260,7 @@ func (r *Runner) evaluate(ctx context.Context) (Report, error) {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return rep, governor.Wrap(governor.Unavailable, op, err)
+		return rep, fault.Wrap(fault.Unavailable, op, err)
 	}
 	return rep, nil
 }
@@ -285,7 +285,7 @@ func (r *Runner) query(ctx context.Context, policies []Policy, now time.Time) (m
 	// answer records the answer of one slot; the caller holds mu.
 	answer := func(s querySlot, elems []Element, err error) {
 		if err == nil && len(elems) > r.o.MaxSeriesPerPolicy {
-			err = governor.Errorf(governor.Invalid, op, "returns %d series, limit %d per policy", len(elems), r.o.MaxSeriesPerPolicy)
+			err = fault.Errorf(fault.Invalid, op, "returns %d series, limit %d per policy", len(elems), r.o.MaxSeriesPerPolicy)
 			elems = nil
 		}
 		if err != nil && failed[s.policy] == nil {
@@ -342,7 +342,7 @@ func (r *Runner) query(ctx context.Context, policies []Policy, now time.Time) (m
 		results[p.Name] = p.Activate(compiled[i], answers[i])
 	}
 	if n := len(policies) - len(results); n > 0 {
-		return results, governor.Wrap(governor.Unavailable, op, fmt.Errorf("%d of %d policies not evaluated: %w", n, len(policies), errors.Join(errs...)))
+		return results, fault.Wrap(fault.Unavailable, op, fmt.Errorf("%d of %d policies not evaluated: %w", n, len(policies), errors.Join(errs...)))
 	}
 	return results, nil
 }
@@ -380,7 +380,7 @@ func (r *Runner) publish(ctx context.Context, a *Alert) ([]string, error) {
 	var perr error
 	for _, n := range a.Outbox {
 		if err := r.o.Publisher.Publish(ctx, n); err != nil {
-			perr = governor.Wrap(governor.Unavailable, "alerting.Runner.publish "+n.ID, err)
+			perr = fault.Wrap(fault.Unavailable, "alerting.Runner.publish "+n.ID, err)
 			r.o.Logger.WarnContext(ctx, "notification not published, will retry", "id", n.ID, "error", err.Error())
 			break
 		}

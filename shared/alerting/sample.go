@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Sample is one metric point.
@@ -90,26 +90,26 @@ func (s *Sample) Validate(now time.Time, rules SampleRules) error {
 	const op = "alerting.Sample"
 	rules = rules.WithDefaults()
 	if r := metricNameReason(s.Name); r != "" {
-		return governor.Errorf(governor.Invalid, op, "name %s %s", quoteInput(s.Name), r)
+		return fault.Errorf(fault.Invalid, op, "name %s %s", quoteInput(s.Name), r)
 	}
 	if r := labelsReason(s.Labels); r != "" {
-		return governor.Errorf(governor.Invalid, op, "%s labels: %s", s.Name, r)
+		return fault.Errorf(fault.Invalid, op, "%s labels: %s", s.Name, r)
 	}
 	if n := labelBytes(s.Name, s.Labels); n > rules.MaxSeriesLabelBytes {
 		return LimitError(LimitSeriesLabelBytes, op, "%s: name and labels are %d bytes, limit %d per series", s.Name, n, rules.MaxSeriesLabelBytes)
 	}
 	if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
-		return governor.Errorf(governor.Invalid, op, "%s value %v is not a finite number", s.Name, s.Value)
+		return fault.Errorf(fault.Invalid, op, "%s value %v is not a finite number", s.Name, s.Value)
 	}
 	if s.Time.IsZero() {
-		return governor.Errorf(governor.Invalid, op, "%s has no time", s.Name)
+		return fault.Errorf(fault.Invalid, op, "%s has no time", s.Name)
 	}
 	if rules.MaxFuture > 0 && s.Time.After(now.Add(rules.MaxFuture)) {
-		return governor.Errorf(governor.Invalid, op, "%s time %s is more than %v ahead of the monitor's clock (%s)",
+		return fault.Errorf(fault.Invalid, op, "%s time %s is more than %v ahead of the monitor's clock (%s)",
 			s.Name, s.Time.UTC().Format(time.RFC3339Nano), rules.MaxFuture, now.UTC().Format(time.RFC3339))
 	}
 	if rules.MaxAge > 0 && s.Time.Before(now.Add(-rules.MaxAge)) {
-		return governor.Errorf(governor.Invalid, op, "%s time %s is more than %v old",
+		return fault.Errorf(fault.Invalid, op, "%s time %s is more than %v old",
 			s.Name, s.Time.UTC().Format(time.RFC3339Nano), rules.MaxAge)
 	}
 	return nil
@@ -130,7 +130,7 @@ func ParseSamples(body []byte, now time.Time, rules SampleRules) ([]Sample, erro
 		return nil, LimitError(LimitBodyBytes, op, "body is %d bytes, limit %d", len(body), rules.MaxBodyBytes)
 	}
 	if !utf8.Valid(body) {
-		return nil, governor.Errorf(governor.Invalid, op, "body is not valid UTF-8")
+		return nil, fault.Errorf(fault.Invalid, op, "body is not valid UTF-8")
 	}
 	const want = "want a JSON array of {name, labels, value, time}"
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -138,12 +138,12 @@ func ParseSamples(body []byte, now time.Time, rules SampleRules) ([]Sample, erro
 	tok, err := dec.Token()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, governor.Errorf(governor.Invalid, op, "body: empty (%s)", want)
+			return nil, fault.Errorf(fault.Invalid, op, "body: empty (%s)", want)
 		}
-		return nil, governor.Errorf(governor.Invalid, op, "body: %s (%s)", jsonProblem(err), want)
+		return nil, fault.Errorf(fault.Invalid, op, "body: %s (%s)", jsonProblem(err), want)
 	}
 	if tok != json.Delim('[') {
-		return nil, governor.Errorf(governor.Invalid, op, "body: %s, %s", describeToken(tok), want)
+		return nil, fault.Errorf(fault.Invalid, op, "body: %s, %s", describeToken(tok), want)
 	}
 	var out []Sample
 	total := 0
@@ -157,9 +157,9 @@ func ParseSamples(body []byte, now time.Time, rules SampleRules) ([]Sample, erro
 		}
 		if err != nil {
 			if l, ok := LimitOf(err); ok {
-				return nil, LimitError(l, op, "metrics[%d]: %s", i, governor.ErrorMessage(err))
+				return nil, LimitError(l, op, "metrics[%d]: %s", i, fault.ErrorMessage(err))
 			}
-			return nil, governor.Errorf(governor.Invalid, op, "metrics[%d]: %s", i, governor.ErrorMessage(err))
+			return nil, fault.Errorf(fault.Invalid, op, "metrics[%d]: %s", i, fault.ErrorMessage(err))
 		}
 		total += labelBytes(s.Name, s.Labels)
 		if total > rules.MaxRequestLabelBytes {
@@ -169,13 +169,13 @@ func ParseSamples(body []byte, now time.Time, rules SampleRules) ([]Sample, erro
 		out = append(out, s)
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, governor.Errorf(governor.Invalid, op, "body: %s", jsonProblem(err))
+		return nil, fault.Errorf(fault.Invalid, op, "body: %s", jsonProblem(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, governor.Errorf(governor.Invalid, op, "body: trailing data after the array")
+		return nil, fault.Errorf(fault.Invalid, op, "body: trailing data after the array")
 	}
 	if len(out) == 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "body: no metric points")
+		return nil, fault.Errorf(fault.Invalid, op, "body: no metric points")
 	}
 	return out, nil
 }
@@ -222,14 +222,14 @@ func parsePoint(dec *json.Decoder, now time.Time) (Sample, error) {
 		return fmt.Errorf("unknown field %s (want name, labels, value, time)", quoteInput(member))
 	})
 	if err != nil {
-		return Sample{}, governor.Errorf(governor.Invalid, "alerting.parsePoint", "%v", err)
+		return Sample{}, fault.Errorf(fault.Invalid, "alerting.parsePoint", "%v", err)
 	}
 	if value == "" {
-		return Sample{}, governor.Errorf(governor.Invalid, "alerting.parsePoint", "value is required")
+		return Sample{}, fault.Errorf(fault.Invalid, "alerting.parsePoint", "value is required")
 	}
 	v, perr := strconv.ParseFloat(string(value), 64)
 	if perr != nil || math.IsInf(v, 0) {
-		return Sample{}, governor.Errorf(governor.Invalid, "alerting.parsePoint", "value %s is not a finite number", truncate(string(value), 64))
+		return Sample{}, fault.Errorf(fault.Invalid, "alerting.parsePoint", "value %s is not a finite number", truncate(string(value), 64))
 	}
 	s.Value, s.Time = v, s.Time.UTC()
 	return s, nil

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // scripted forwards queries to an engine, records them, and fails the
@@ -240,7 +240,7 @@ func TestSharedAnswerTooLargeForTheEngineFallsBackToOwnQueries(t *testing.T) {
 		if own[expr] {
 			return nil
 		}
-		return governor.Wrap(governor.Unavailable, "test", fmt.Errorf("%w: 40 MB", alerting.ErrAnswerTooLarge))
+		return fault.Wrap(fault.Unavailable, "test", fmt.Errorf("%w: 40 MB", alerting.ErrAnswerTooLarge))
 	}}
 	if _, err := sharedRunner(t, h, q, 0).Evaluate(t.Context()); err != nil {
 		t.Fatalf("Evaluate = %v", err)
@@ -271,10 +271,10 @@ func TestSharedQueryFailureKeepsAlertState(t *testing.T) {
 	}
 	h.types()
 	before := stored(t, h)
-	q.fail = func(string) error { return governor.Errorf(governor.Unavailable, "test", "engine overloaded") }
+	q.fail = func(string) error { return fault.Errorf(fault.Unavailable, "test", "engine overloaded") }
 	h.advance(time.Minute)
 	rep, err := r.Evaluate(t.Context())
-	if governor.ErrorCode(err) != governor.Unavailable || rep.Failed != 3 {
+	if fault.ErrorCode(err) != fault.Unavailable || rep.Failed != 3 {
 		t.Errorf("Evaluate with the shared query failing = %+v, %v; want 3 failed policies, unavailable", rep, err)
 	}
 	sameAlerts(t, stored(t, h), before)

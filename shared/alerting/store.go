@@ -9,9 +9,9 @@ import (
 // states by fingerprint and the evaluation lease. Adapters (memalerts,
 // firestore) pass the conformance suite in alertingtest.
 //
-// Getters of missing items return governor.NotFound errors; refused input
-// is governor.Invalid; a fenced commit by an instance that does not hold
-// the lease is governor.Conflict. Values are copied in and out. Times keep
+// Getters of missing items return fault.NotFound errors; refused input
+// is fault.Invalid; a fenced commit by an instance that does not hold
+// the lease is fault.Conflict. Values are copied in and out. Times keep
 // microsecond precision.
 type Store interface {
 	// PutPolicy creates or replaces a policy and reports whether it was
@@ -34,7 +34,7 @@ type Store interface {
 	Alerts(ctx context.Context) ([]Alert, error)
 	Alert(ctx context.Context, fingerprint string) (Alert, error)
 	// CommitAlerts writes put and deletes del, each write fenced by the
-	// lease: it fails with a governor.Conflict error, writing nothing
+	// lease: it fails with a fault.Conflict error, writing nothing
 	// more, once f.Holder does not hold lease f.Lease at f.Now. Large
 	// commits may be split into several transactions; each alert is
 	// written whole in one of them.

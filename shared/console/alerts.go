@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // monitor returns the monitor or a NotFound error.
 func (c *Console) monitor(op string) (Monitor, error) {
 	if c.o.Monitor == nil {
-		return nil, governor.Wrap(governor.NotFound, op, errNoMonitor)
+		return nil, fault.Wrap(fault.NotFound, op, errNoMonitor)
 	}
 	return c.o.Monitor, nil
 }
@@ -23,7 +23,7 @@ func (c *Console) Alerts(ctx context.Context, state string) ([]Alert, error) {
 	switch alerting.State(state) {
 	case "", alerting.Pending, alerting.Firing, alerting.Resolved:
 	default:
-		return nil, governor.Errorf(governor.Invalid, op, "state %s: want pending, firing or resolved", quote(state))
+		return nil, fault.Errorf(fault.Invalid, op, "state %s: want pending, firing or resolved", quote(state))
 	}
 	m, err := c.monitor(op)
 	if err != nil {
@@ -66,7 +66,7 @@ func (c *Console) CreateSilence(ctx context.Context, by string, s SilenceSpec) (
 		return Silence{}, err
 	}
 	if len(s.Matchers) == 0 {
-		return Silence{}, governor.Errorf(governor.Invalid, op, "a silence needs at least one matcher")
+		return Silence{}, fault.Errorf(fault.Invalid, op, "a silence needs at least one matcher")
 	}
 	out, err := m.PutSilence(ctx, s)
 	if err != nil {

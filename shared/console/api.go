@@ -11,6 +11,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/caller"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
@@ -49,7 +50,7 @@ func (c *Console) APIHandler() http.Handler {
 	mux.HandleFunc("POST /api/v1/events", c.apiSend)
 	mux.HandleFunc("GET /api/v1/stream", c.apiStream)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "console", "no route for %s %s", r.Method, quote(r.URL.Path)))
+		httpjson.Error(w, fault.Errorf(fault.NotFound, "console", "no route for %s %s", r.Method, quote(r.URL.Path)))
 	})
 	return http.NewCrossOriginProtection().Handler(mux)
 }
@@ -63,7 +64,7 @@ func intParam(r *http.Request, name string, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo {
-		return 0, governor.Errorf(governor.Invalid, "console", "%s=%s: want an integer ≥ %d", name, quote(s), lo)
+		return 0, fault.Errorf(fault.Invalid, "console", "%s=%s: want an integer ≥ %d", name, quote(s), lo)
 	}
 	return min(n, hi), nil
 }
@@ -77,10 +78,10 @@ func timeParam(r *http.Request, name string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, governor.Errorf(governor.Invalid, "console", "%s=%s: want an RFC 3339 time", name, quote(s))
+		return time.Time{}, fault.Errorf(fault.Invalid, "console", "%s=%s: want an RFC 3339 time", name, quote(s))
 	}
 	if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
-		return time.Time{}, governor.Errorf(governor.Invalid, "console", "%s=%s: want a time in the years 0001 to 9999", name, quote(s))
+		return time.Time{}, fault.Errorf(fault.Invalid, "console", "%s=%s: want a time in the years 0001 to 9999", name, quote(s))
 	}
 	return t, nil
 }
@@ -119,7 +120,7 @@ func (c *Console) apiReceipts(w http.ResponseWriter, r *http.Request) {
 	case "newest":
 		q.Newest = true
 	default:
-		err = governor.Errorf(governor.Invalid, "console", "order=%s: want newest or oldest", quote(o))
+		err = fault.Errorf(fault.Invalid, "console", "order=%s: want newest or oldest", quote(o))
 	}
 	if err == nil {
 		q.Limit, err = intParam(r, "limit", 1, c.lim.MaxPageSize)
@@ -175,7 +176,7 @@ func (c *Console) apiCheckpoint(w http.ResponseWriter, r *http.Request) {
 func (c *Console) apiKey(w http.ResponseWriter, r *http.Request) {
 	st, err := c.Checkpoint(r.Context())
 	if err == nil && st.VerifierKey == "" {
-		err = governor.Errorf(governor.NotFound, "console.key", "the ledger records no verifier key")
+		err = fault.Errorf(fault.NotFound, "console.key", "the ledger records no verifier key")
 	}
 	if err != nil {
 		httpjson.Error(w, err)
@@ -203,7 +204,7 @@ func (c *Console) apiProof(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("size"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, "console.proof", "size=%s: want an integer ≥ 1", quote(s)))
+			httpjson.Error(w, fault.Errorf(fault.Invalid, "console.proof", "size=%s: want an integer ≥ 1", quote(s)))
 			return
 		}
 		size = n
@@ -281,7 +282,7 @@ func (c *Console) apiDeadLetter(w http.ResponseWriter, r *http.Request) {
 func (c *Console) apiReplay(w http.ResponseWriter, r *http.Request) {
 	id, ok := strings.CutSuffix(r.PathValue("action"), ":replay")
 	if !ok {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "console", "no route for POST %s", quote(r.URL.Path)))
+		httpjson.Error(w, fault.Errorf(fault.NotFound, "console", "no route for POST %s", quote(r.URL.Path)))
 		return
 	}
 	published, err := c.Replay(r.Context(), id, caller.Email(r))
@@ -322,7 +323,7 @@ type advanceBody struct {
 func (c *Console) apiAdvance(w http.ResponseWriter, r *http.Request) {
 	const op = "console.advance"
 	if c.o.Clock == nil {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, op, "this deployment has no test clocks"))
+		httpjson.Error(w, fault.Errorf(fault.NotFound, op, "this deployment has no test clocks"))
 		return
 	}
 	var b advanceBody
@@ -332,7 +333,7 @@ func (c *Console) apiAdvance(w http.ResponseWriter, r *http.Request) {
 	}
 	to, err := time.Parse(time.RFC3339Nano, b.To)
 	if err != nil {
-		httpjson.Error(w, governor.Errorf(governor.Invalid, op, "to %s: want an RFC 3339 time", quote(b.To)))
+		httpjson.Error(w, fault.Errorf(fault.Invalid, op, "to %s: want an RFC 3339 time", quote(b.To)))
 		return
 	}
 	fired, err := c.AdvanceClock(r.Context(), r.PathValue("tenant"), to.UTC(), caller.Email(r))
@@ -341,12 +342,12 @@ func (c *Console) apiAdvance(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		// What fired stays fired: say so with the error.
-		status := httpjson.Status(governor.ErrorCode(err))
-		msg := governor.ErrorMessage(err)
-		if governor.ErrorCode(err) == governor.Internal {
+		status := httpjson.Status(fault.ErrorCode(err))
+		msg := fault.ErrorMessage(err)
+		if fault.ErrorCode(err) == fault.Internal {
 			msg = "internal error"
 		}
-		httpjson.Write(w, status, map[string]any{"error": map[string]string{"code": string(governor.ErrorCode(err)), "message": msg}, "fired": fired})
+		httpjson.Write(w, status, map[string]any{"error": map[string]string{"code": string(fault.ErrorCode(err)), "message": msg}, "fired": fired})
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"fired": fired})
@@ -360,10 +361,10 @@ func (c *Console) push(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			httpjson.Error(w, &governor.Error{Code: governor.Invalid, Op: op, Message: "push body exceeds " + strconv.Itoa(event.MaxPushBytes) + " bytes", Err: tooBig})
+			httpjson.Error(w, &fault.Error{Code: fault.Invalid, Op: op, Message: "push body exceeds " + strconv.Itoa(event.MaxPushBytes) + " bytes", Err: tooBig})
 			return
 		}
-		httpjson.Error(w, governor.Errorf(governor.Invalid, op, "reading the push body: %v", err))
+		httpjson.Error(w, fault.Errorf(fault.Invalid, op, "reading the push body: %v", err))
 		return
 	}
 	m, err := event.ParsePush(body)
@@ -373,7 +374,7 @@ func (c *Console) push(w http.ResponseWriter, r *http.Request) {
 	}
 	d, created, err := c.RecordDeadLetter(r.Context(), m)
 	if err != nil {
-		if governor.ErrorCode(err) != governor.Invalid {
+		if fault.ErrorCode(err) != fault.Invalid {
 			c.o.Logger.ErrorContext(r.Context(), "dead letter not recorded; Pub/Sub redelivers it", "message_id", quote(m.ID), "error", err.Error())
 		}
 		httpjson.Error(w, err)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/engine"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/machines"
@@ -177,7 +178,7 @@ type Console struct {
 func New(o Options) (*Console, error) {
 	const op = "console.New"
 	if o.Store == nil || o.Records == nil || o.Publisher == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "store, records and publisher are required")
+		return nil, fault.Errorf(fault.Invalid, op, "store, records and publisher are required")
 	}
 	if o.Machines == nil {
 		o.Machines = machines.New(nil)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // cursorPrefix starts every dead-letter cursor, so that a format change
@@ -32,7 +32,7 @@ func ParseCursor(s string) (DeadLetterCursor, error) {
 	if s == "" {
 		return DeadLetterCursor{}, nil
 	}
-	bad := governor.Errorf(governor.Invalid, op, "page token %s is not one the console handed out", quote(s))
+	bad := fault.Errorf(fault.Invalid, op, "page token %s is not one the console handed out", quote(s))
 	rest, ok := strings.CutPrefix(s, cursorPrefix)
 	if !ok || len(s) > maxCursor {
 		return DeadLetterCursor{}, bad

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/ledger"
@@ -35,11 +36,11 @@ type TenantPage struct {
 func (c *Console) Tenants(ctx context.Context, prefix, after string, limit int) (TenantPage, error) {
 	const op = "console.Tenants"
 	if prefix != "" && (len(prefix) > event.MaxIDLen || strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "") {
-		return TenantPage{}, governor.Errorf(governor.Invalid, op, "prefix %s: want up to %d of [A-Za-z0-9._-]", quote(prefix), event.MaxIDLen)
+		return TenantPage{}, fault.Errorf(fault.Invalid, op, "prefix %s: want up to %d of [A-Za-z0-9._-]", quote(prefix), event.MaxIDLen)
 	}
 	if after != "" {
 		if err := event.ValidTenant(after); err != nil {
-			return TenantPage{}, governor.Errorf(governor.Invalid, op, "after: %s", governor.ErrorMessage(err))
+			return TenantPage{}, fault.Errorf(fault.Invalid, op, "after: %s", fault.ErrorMessage(err))
 		}
 	}
 	n := c.pageSize(limit)
@@ -133,15 +134,15 @@ func (c *Console) Timeline(ctx context.Context, q TimelineQuery) (ReceiptPage, e
 		return ReceiptPage{}, err
 	}
 	if q.Domain != "" && !slices.Contains(governor.Domains, q.Domain) {
-		return ReceiptPage{}, governor.Errorf(governor.Invalid, op, "domain %s is not one of the eight governor domains", quote(string(q.Domain)))
+		return ReceiptPage{}, fault.Errorf(fault.Invalid, op, "domain %s is not one of the eight governor domains", quote(string(q.Domain)))
 	}
 	if q.Subject != "" {
 		if err := event.ValidSubject(q.Subject); err != nil || q.Subject == governor.BroadcastSubject {
-			return ReceiptPage{}, governor.Errorf(governor.Invalid, op, "subject %s is not a valid subject", quote(q.Subject))
+			return ReceiptPage{}, fault.Errorf(fault.Invalid, op, "subject %s is not a valid subject", quote(q.Subject))
 		}
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return ReceiptPage{}, governor.Errorf(governor.Invalid, op, "since must be before until")
+		return ReceiptPage{}, fault.Errorf(fault.Invalid, op, "since must be before until")
 	}
 	if err := checkPageToken(op, q.PageToken); err != nil {
 		return ReceiptPage{}, err
@@ -163,11 +164,11 @@ func (c *Console) Timeline(ctx context.Context, q TimelineQuery) (ReceiptPage, e
 // printable ASCII. The store checks the rest.
 func checkPageToken(op, tok string) error {
 	if len(tok) > MaxPageToken {
-		return governor.Errorf(governor.Invalid, op, "page token is %d bytes, limit %d", len(tok), MaxPageToken)
+		return fault.Errorf(fault.Invalid, op, "page token is %d bytes, limit %d", len(tok), MaxPageToken)
 	}
 	for i := 0; i < len(tok); i++ {
 		if tok[i] <= ' ' || tok[i] > '~' {
-			return governor.Errorf(governor.Invalid, op, "page token %s is not one the console handed out", quote(tok))
+			return fault.Errorf(fault.Invalid, op, "page token %s is not one the console handed out", quote(tok))
 		}
 	}
 	return nil
@@ -254,14 +255,14 @@ func (c *Console) Cascade(ctx context.Context, tenant, correlationID string) (Ca
 		return Cascade{}, err
 	}
 	if correlationID == "" || len(correlationID) > event.MaxTextBytes || checkPageToken(op, correlationID) != nil {
-		return Cascade{}, governor.Errorf(governor.Invalid, op, "correlation id %s: want 1 to %d printable characters", quote(correlationID), event.MaxTextBytes)
+		return Cascade{}, fault.Errorf(fault.Invalid, op, "correlation id %s: want 1 to %d printable characters", quote(correlationID), event.MaxTextBytes)
 	}
 	rs, err := c.o.Store.ReceiptsByCorrelation(ctx, tenant, correlationID, c.lim.CascadeReceipts+1)
 	if err != nil {
 		return Cascade{}, err
 	}
 	if len(rs) == 0 {
-		return Cascade{}, governor.Errorf(governor.NotFound, op, "tenant %s has no receipt of correlation id %s", quote(tenant), quote(correlationID))
+		return Cascade{}, fault.Errorf(fault.NotFound, op, "tenant %s has no receipt of correlation id %s", quote(tenant), quote(correlationID))
 	}
 	cs := Cascade{CorrelationID: correlationID, Receipts: rs}
 	if len(rs) > c.lim.CascadeReceipts {
@@ -273,7 +274,7 @@ func (c *Console) Cascade(ctx context.Context, tenant, correlationID string) (Ca
 // ledger returns the ledger or a NotFound error.
 func (c *Console) ledger(op string) (Ledger, error) {
 	if c.o.Ledger == nil {
-		return nil, governor.Errorf(governor.NotFound, op, "this console serves no ledger")
+		return nil, fault.Errorf(fault.NotFound, op, "this console serves no ledger")
 	}
 	return c.o.Ledger, nil
 }
@@ -317,7 +318,7 @@ func (c *Console) record(ctx context.Context, st ledger.State) {
 // prunes.
 func (c *Console) RefreshCheckpoint(ctx context.Context) error {
 	if c.o.Ledger != nil {
-		if _, err := c.Checkpoint(ctx); err != nil && governor.ErrorCode(err) != governor.NotFound {
+		if _, err := c.Checkpoint(ctx); err != nil && fault.ErrorCode(err) != fault.NotFound {
 			return err
 		}
 	}
@@ -343,7 +344,7 @@ func (c *Console) Proof(ctx context.Context, hash string, size int64) (ledger.In
 		return ledger.InclusionProof{}, err
 	}
 	if !ledger.IsReceiptHash(hash) {
-		return ledger.InclusionProof{}, governor.Errorf(governor.Invalid, op, "receipt hash %s: want 64 lowercase hex digits", quote(hash))
+		return ledger.InclusionProof{}, fault.Errorf(fault.Invalid, op, "receipt hash %s: want 64 lowercase hex digits", quote(hash))
 	}
 	return l.InclusionProof(ctx, hash, size)
 }

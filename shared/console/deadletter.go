@@ -10,6 +10,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/store"
 	"github.com/autonomics/autonomics/shared/topic"
@@ -35,7 +36,7 @@ var replayDropped = []string{engine.AttrOriginalID}
 func (c *Console) RecordDeadLetter(ctx context.Context, m event.Message) (DeadLetter, bool, error) {
 	const op = "console.RecordDeadLetter"
 	if err := ValidID("message id", m.ID); err != nil {
-		return DeadLetter{}, false, governor.Errorf(governor.Invalid, op, "dead-letter message: %s", governor.ErrorMessage(err))
+		return DeadLetter{}, false, fault.Errorf(fault.Invalid, op, "dead-letter message: %s", fault.ErrorMessage(err))
 	}
 	a := m.Attributes
 	d := DeadLetter{
@@ -112,7 +113,7 @@ func (c *Console) replayPlan(d DeadLetter) (governor.Domain, store.Message, stri
 	}
 	ev, err := event.Decode(event.Message{Data: d.Data, Attributes: attrs})
 	if err != nil {
-		return "", store.Message{}, "it is not a governor event: " + governor.ErrorMessage(err)
+		return "", store.Message{}, "it is not a governor event: " + fault.ErrorMessage(err)
 	}
 	if ev.Domain != domain {
 		return "", store.Message{}, "its type " + quote(ev.Type) + " is not of the " + string(domain) + " governor"
@@ -164,7 +165,7 @@ func (c *Console) Replay(ctx context.Context, id, by string) (string, error) {
 	}
 	domain, msg, refusal := c.replayPlan(d)
 	if refusal != "" {
-		return "", governor.Errorf(governor.Conflict, op, "dead letter %s may not be replayed: %s", quote(id), refusal)
+		return "", fault.Errorf(fault.Conflict, op, "dead letter %s may not be replayed: %s", quote(id), refusal)
 	}
 	msgID := d.EventID
 	if p, ok := c.o.Publisher.(IDPublisher); ok {
@@ -173,7 +174,7 @@ func (c *Console) Replay(ctx context.Context, id, by string) (string, error) {
 		err = c.o.Publisher.Publish(ctx, msg)
 	}
 	if err != nil {
-		return "", governor.Wrap(governor.Unavailable, op, err)
+		return "", fault.Wrap(fault.Unavailable, op, err)
 	}
 	if by == "" {
 		by = "local"
@@ -217,14 +218,14 @@ func (c *Console) Send(ctx context.Context, by string, req SendRequest) (string,
 		data = []byte("{}")
 	}
 	if len(data) > event.MaxDataBytes {
-		return "", governor.Errorf(governor.Invalid, op, "data is %d bytes, limit %d", len(data), event.MaxDataBytes)
+		return "", fault.Errorf(fault.Invalid, op, "data is %d bytes, limit %d", len(data), event.MaxDataBytes)
 	}
 	if err := event.ValidTenant(req.Tenant); err != nil {
-		return "", governor.Errorf(governor.Invalid, op, "%s", governor.ErrorMessage(err))
+		return "", fault.Errorf(fault.Invalid, op, "%s", fault.ErrorMessage(err))
 	}
 	if req.Subject != "" {
 		if err := event.ValidSubject(req.Subject); err != nil {
-			return "", governor.Errorf(governor.Invalid, op, "%s", governor.ErrorMessage(err))
+			return "", fault.Errorf(fault.Invalid, op, "%s", fault.ErrorMessage(err))
 		}
 	}
 	ev := governor.Event{
@@ -234,25 +235,25 @@ func (c *Console) Send(ctx context.Context, by string, req SendRequest) (string,
 	raw, attrs := event.Encode(ev)
 	dec, err := event.Decode(event.Message{Data: raw, Attributes: attrs})
 	if err != nil {
-		return "", governor.Errorf(governor.Invalid, op, "%s", governor.ErrorMessage(err))
+		return "", fault.Errorf(fault.Invalid, op, "%s", fault.ErrorMessage(err))
 	}
 	m := c.o.Machines[dec.Domain]
 	if m == nil {
-		return "", governor.Errorf(governor.Invalid, op, "type %s: no governor serves domain %s", quote(req.Type), quote(string(dec.Domain)))
+		return "", fault.Errorf(fault.Invalid, op, "type %s: no governor serves domain %s", quote(req.Type), quote(string(dec.Domain)))
 	}
 	if err := m.CheckEvent(dec); err != nil {
-		return "", governor.Errorf(governor.Invalid, op, "%s", governor.ErrorMessage(err))
+		return "", fault.Errorf(fault.Invalid, op, "%s", fault.ErrorMessage(err))
 	}
 	sender, err := engine.SenderOf(false, dec)
 	if err != nil {
-		return "", governor.Errorf(governor.Invalid, op, "%s", governor.ErrorMessage(err))
+		return "", fault.Errorf(fault.Invalid, op, "%s", fault.ErrorMessage(err))
 	}
 	if !m.May(sender, dec.Name) {
-		return "", governor.Errorf(governor.Invalid, op, "%s may not be sent from outside (it is sent by %s)", dec.Type, joinSenders(m.SendersOf(dec.Name)))
+		return "", fault.Errorf(fault.Invalid, op, "%s may not be sent from outside (it is sent by %s)", dec.Type, joinSenders(m.SendersOf(dec.Name)))
 	}
 	msg := store.Message{Topic: c.o.Topics.Domain(dec.Domain), Data: raw, Attributes: attrs, OrderingKey: dec.Tenant}
 	if err := c.o.Publisher.Publish(ctx, msg); err != nil {
-		return "", governor.Wrap(governor.Unavailable, op, err)
+		return "", fault.Wrap(fault.Unavailable, op, err)
 	}
 	c.o.Logger.InfoContext(ctx, "event sent from the console", "type", dec.Type, "tenant", dec.Tenant, "subject", dec.Subject, "id", ev.ID, "by", by)
 	return ev.ID, nil
@@ -271,7 +272,7 @@ func joinSenders(ss []governor.Sender) string {
 func (c *Console) AdvanceClock(ctx context.Context, tenant string, to time.Time, by string) ([]Fired, error) {
 	const op = "console.AdvanceClock"
 	if c.o.Clock == nil {
-		return nil, governor.Errorf(governor.NotFound, op, "this deployment has no test clocks")
+		return nil, fault.Errorf(fault.NotFound, op, "this deployment has no test clocks")
 	}
 	if err := event.ValidTenant(tenant); err != nil {
 		return nil, err

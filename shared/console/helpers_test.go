@@ -16,6 +16,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/console"
 	"github.com/autonomics/autonomics/shared/engine"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/machines"
@@ -62,7 +63,7 @@ func (l *fakeLedger) State(ctx context.Context) (ledger.State, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.st.Checkpoint == nil {
-		return ledger.State{}, governor.Errorf(governor.NotFound, "fake", "no checkpoint yet")
+		return ledger.State{}, fault.Errorf(fault.NotFound, "fake", "no checkpoint yet")
 	}
 	return l.st, nil
 }

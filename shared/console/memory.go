@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // MemoryRecords is a Records in memory, for tests and single-process
@@ -37,10 +37,10 @@ func (m *MemoryRecords) Fail(on bool) {
 
 func (m *MemoryRecords) live(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	if m.down {
-		return governor.Errorf(governor.Unavailable, op, "records are down")
+		return fault.Errorf(fault.Unavailable, op, "records are down")
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func (m *MemoryRecords) DeadLetter(ctx context.Context, id string) (DeadLetter, 
 	}
 	d, ok := m.dls[id]
 	if !ok {
-		return DeadLetter{}, governor.Errorf(governor.NotFound, op, "no dead letter %s", quote(id))
+		return DeadLetter{}, fault.Errorf(fault.NotFound, op, "no dead letter %s", quote(id))
 	}
 	return copyDL(d), nil
 }
@@ -116,7 +116,7 @@ func (m *MemoryRecords) sortedDLs() []DeadLetter {
 func (m *MemoryRecords) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error) {
 	const op = "console.DeadLetters"
 	if q.Limit <= 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "limit %d: want at least 1", q.Limit)
+		return nil, fault.Errorf(fault.Invalid, op, "limit %d: want at least 1", q.Limit)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -148,7 +148,7 @@ func (m *MemoryRecords) MarkReplayed(ctx context.Context, id string, r Replay) e
 	}
 	d, ok := m.dls[id]
 	if !ok {
-		return governor.Errorf(governor.NotFound, op, "no dead letter %s", quote(id))
+		return fault.Errorf(fault.NotFound, op, "no dead letter %s", quote(id))
 	}
 	r.At = r.At.UTC()
 	d.Replay = &r
@@ -180,10 +180,10 @@ func (m *MemoryRecords) PutCheckpoint(ctx context.Context, c CheckpointRecord) (
 // checkCheckpoint refuses a record no ledger would produce.
 func checkCheckpoint(op string, c CheckpointRecord) error {
 	if c.Size < 0 {
-		return governor.Errorf(governor.Invalid, op, "checkpoint size %d is negative", c.Size)
+		return fault.Errorf(fault.Invalid, op, "checkpoint size %d is negative", c.Size)
 	}
 	if c.Root == "" || len(c.Root) > 64 {
-		return governor.Errorf(governor.Invalid, op, "checkpoint root %s: want a base64 hash", quote(c.Root))
+		return fault.Errorf(fault.Invalid, op, "checkpoint root %s: want a base64 hash", quote(c.Root))
 	}
 	return nil
 }
@@ -214,7 +214,7 @@ func compareCheckpoints(a, b CheckpointRecord) int {
 func (m *MemoryRecords) Checkpoints(ctx context.Context, limit int) ([]CheckpointRecord, error) {
 	const op = "console.Checkpoints"
 	if limit <= 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "limit %d: want at least 1", limit)
+		return nil, fault.Errorf(fault.Invalid, op, "limit %d: want at least 1", limit)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
@@ -88,7 +88,7 @@ func NewMonitorClient(baseURL string, hc *http.Client) (*MonitorClient, error) {
 	const op = "console.NewMonitorClient"
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, governor.Errorf(governor.Invalid, op, "monitor URL %s: want http(s)://host[:port]", quote(baseURL))
+		return nil, fault.Errorf(fault.Invalid, op, "monitor URL %s: want http(s)://host[:port]", quote(baseURL))
 	}
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
@@ -103,7 +103,7 @@ func (m *MonitorClient) do(ctx context.Context, method, path string, body, out a
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return governor.Wrap(governor.Internal, op, err)
+			return fault.Wrap(fault.Internal, op, err)
 		}
 		rd = bytes.NewReader(b)
 	}
@@ -111,7 +111,7 @@ func (m *MonitorClient) do(ctx context.Context, method, path string, body, out a
 	u.Path += path
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return governor.Wrap(governor.Internal, op, err)
+		return fault.Wrap(fault.Internal, op, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -119,15 +119,15 @@ func (m *MonitorClient) do(ctx context.Context, method, path string, body, out a
 	req.Header.Set("Accept", "application/json")
 	resp, err := m.hc.Do(req)
 	if err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxMonitorResponse+1))
 	if err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	if len(data) > MaxMonitorResponse {
-		return governor.Errorf(governor.Unavailable, op, "the monitor's answer exceeds %d bytes", MaxMonitorResponse)
+		return fault.Errorf(fault.Unavailable, op, "the monitor's answer exceeds %d bytes", MaxMonitorResponse)
 	}
 	if resp.StatusCode >= 300 {
 		return monitorError(op, resp.StatusCode, data)
@@ -136,7 +136,7 @@ func (m *MonitorClient) do(ctx context.Context, method, path string, body, out a
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return governor.Errorf(governor.Unavailable, op, "the monitor's answer does not decode: %s", httpjson.Truncate(err.Error(), 200))
+		return fault.Errorf(fault.Unavailable, op, "the monitor's answer does not decode: %s", httpjson.Truncate(err.Error(), 200))
 	}
 	return nil
 }
@@ -154,13 +154,13 @@ func monitorError(op string, status int, data []byte) error {
 	}
 	switch {
 	case status == http.StatusNotFound:
-		return governor.Errorf(governor.NotFound, op, "%s", msg)
+		return fault.Errorf(fault.NotFound, op, "%s", msg)
 	case status == http.StatusConflict:
-		return governor.Errorf(governor.Conflict, op, "%s", msg)
+		return fault.Errorf(fault.Conflict, op, "%s", msg)
 	case status >= 400 && status < 500 && status != http.StatusTooManyRequests && status != http.StatusUnauthorized && status != http.StatusForbidden:
-		return governor.Errorf(governor.Invalid, op, "%s", msg)
+		return fault.Errorf(fault.Invalid, op, "%s", msg)
 	}
-	return governor.Errorf(governor.Unavailable, op, "the monitor answered %d: %s", status, msg)
+	return fault.Errorf(fault.Unavailable, op, "the monitor answered %d: %s", status, msg)
 }
 
 // Alerts lists the monitor's alerts.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Records keeps what the console receives and sees: the dead letters
@@ -153,16 +153,16 @@ type CheckpointRecord struct {
 func ValidID(what, id string) error {
 	const op = "console.ValidID"
 	if id == "" || len(id) > 128 {
-		return governor.Errorf(governor.Invalid, op, "%s %s: want 1 to 128 characters", what, quote(id))
+		return fault.Errorf(fault.Invalid, op, "%s %s: want 1 to 128 characters", what, quote(id))
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return governor.Errorf(governor.Invalid, op, "%s %s: want [A-Za-z0-9._-]", what, quote(id))
+			return fault.Errorf(fault.Invalid, op, "%s %s: want [A-Za-z0-9._-]", what, quote(id))
 		}
 	}
 	if id == "." || id == ".." || strings.HasPrefix(id, "__") {
-		return governor.Errorf(governor.Invalid, op, "%s %s is reserved", what, quote(id))
+		return fault.Errorf(fault.Invalid, op, "%s %s is reserved", what, quote(id))
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
@@ -52,7 +52,7 @@ func (c *Console) apiStream(w http.ResponseWriter, r *http.Request) {
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		t, err := time.Parse(time.RFC3339Nano, id)
 		if err != nil {
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "Last-Event-ID %s: want the id of a streamed receipt", quote(id)))
+			httpjson.Error(w, fault.Errorf(fault.Invalid, op, "Last-Event-ID %s: want the id of a streamed receipt", quote(id)))
 			return
 		}
 		since = t.UTC()
@@ -63,7 +63,7 @@ func (c *Console) apiStream(w http.ResponseWriter, r *http.Request) {
 	if c.streams.Add(1) > int64(c.lim.Streams) {
 		c.streams.Add(-1)
 		w.Header().Set("Retry-After", "5")
-		httpjson.Error(w, governor.Errorf(governor.Unavailable, op, "too many streams (limit %d); retry later", c.lim.Streams))
+		httpjson.Error(w, fault.Errorf(fault.Unavailable, op, "too many streams (limit %d); retry later", c.lim.Streams))
 		return
 	}
 	defer c.streams.Add(-1)
@@ -88,7 +88,7 @@ func (c *Console) apiStream(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			if ctx.Err() == nil {
 				c.o.Logger.WarnContext(ctx, "stream ended on a store error", "tenant", tenant, "error", err.Error())
-				_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", mustJSON(map[string]string{"code": string(governor.ErrorCode(err)), "message": "the store failed; reconnect"}))
+				_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", mustJSON(map[string]string{"code": string(fault.ErrorCode(err)), "message": "the store failed; reconnect"}))
 				_ = rc.Flush()
 			}
 			return

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
@@ -128,14 +129,14 @@ func (e *Engine) stripe(k governor.Key) *sync.Mutex {
 func New(o Options) (*Engine, error) {
 	const op = "engine.New"
 	if o.Store == nil || o.Publisher == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "store and publisher are required")
+		return nil, fault.Errorf(fault.Invalid, op, "store and publisher are required")
 	}
 	if len(o.Machines) == 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "no machines")
+		return nil, fault.Errorf(fault.Invalid, op, "no machines")
 	}
 	for d, m := range o.Machines {
 		if m.Domain != d {
-			return nil, governor.Errorf(governor.Invalid, op, "machine for %s has domain %s", d, m.Domain)
+			return nil, fault.Errorf(fault.Invalid, op, "machine for %s has domain %s", d, m.Domain)
 		}
 		if err := m.Validate(); err != nil {
 			return nil, err
@@ -188,7 +189,7 @@ func (e *Engine) HandleMessage(ctx context.Context, domain governor.Domain, m ev
 	}
 	dspan.End()
 	if err == nil && ev.Domain != domain {
-		err = governor.Errorf(governor.Invalid, "engine.HandleMessage", "event type %s delivered to the %s governor", ev.Type, domain)
+		err = fault.Errorf(fault.Invalid, "engine.HandleMessage", "event type %s delivered to the %s governor", ev.Type, domain)
 	}
 	if err == nil {
 		err = e.Authorize(e.internal[m.Subscription], ev)
@@ -200,7 +201,7 @@ func (e *Engine) HandleMessage(ctx context.Context, domain governor.Domain, m ev
 		return nil
 	}
 	span.SetStatus(codes.Error, err.Error())
-	if governor.IsRetryable(err) {
+	if fault.IsRetryable(err) {
 		e.o.Logger.ErrorContext(ctx, "event failed, will be retried", "domain", domain, "message_id", m.ID, "error", err.Error())
 		return err
 	}
@@ -218,14 +219,14 @@ func (e *Engine) Authorize(internal bool, ev governor.Event) error {
 	const op = "engine.Authorize"
 	m := e.o.Machines[ev.Domain]
 	if m == nil {
-		return governor.Errorf(governor.Invalid, op, "domain %q is not served here", ev.Domain)
+		return fault.Errorf(fault.Invalid, op, "domain %q is not served here", ev.Domain)
 	}
 	sender, err := e.SenderOf(internal, ev)
 	if err != nil {
 		return err
 	}
 	if !m.May(sender, ev.Name) {
-		return governor.Errorf(governor.Invalid, op, "%s may be sent by %s only, not by a sender of class %s",
+		return fault.Errorf(fault.Invalid, op, "%s may be sent by %s only, not by a sender of class %s",
 			ev.Type, joinSenders(m.SendersOf(ev.Name)), sender)
 	}
 	return nil
@@ -260,18 +261,18 @@ func senderOf(internal, testClock bool, ev governor.Event) (governor.Sender, err
 		case strings.HasPrefix(ev.Source, ActuatorSourcePrefix) && len(ev.Source) > len(ActuatorSourcePrefix):
 			return governor.SenderActuator, nil
 		}
-		return "", governor.Errorf(governor.Invalid, op, "source %s may not use an internal topic", quote(ev.Source))
+		return "", fault.Errorf(fault.Invalid, op, "source %s may not use an internal topic", quote(ev.Source))
 	}
 	if len(ev.Source) >= len(ReservedSourcePrefix) && strings.EqualFold(ev.Source[:len(ReservedSourcePrefix)], ReservedSourcePrefix) {
-		return "", governor.Errorf(governor.Invalid, op, "source %s is reserved for Autonomics' own components", quote(ev.Source))
+		return "", fault.Errorf(fault.Invalid, op, "source %s is reserved for Autonomics' own components", quote(ev.Source))
 	}
 	switch {
 	case ev.CausationID != "":
-		return "", governor.Errorf(governor.Invalid, op, "causationid is set only by Autonomics, on cascades")
+		return "", fault.Errorf(fault.Invalid, op, "causationid is set only by Autonomics, on cascades")
 	case ev.CorrelationID != "":
-		return "", governor.Errorf(governor.Invalid, op, "correlationid is set only by Autonomics, on cascades; an event from outside is the root of its own")
+		return "", fault.Errorf(fault.Invalid, op, "correlationid is set only by Autonomics, on cascades; an event from outside is the root of its own")
 	case ev.CascadeDepth != 0:
-		return "", governor.Errorf(governor.Invalid, op, "cascadedepth is set only by Autonomics, on cascades")
+		return "", fault.Errorf(fault.Invalid, op, "cascadedepth is set only by Autonomics, on cascades")
 	}
 	if strings.HasPrefix(ev.Source, MarketplaceSourcePrefix) {
 		return governor.SenderMarketplace, nil
@@ -301,18 +302,18 @@ func (e *Engine) DeadLetter(ctx context.Context, domain governor.Domain, m event
 	for k, v := range m.Attributes {
 		attrs[k] = v
 	}
-	attrs[AttrDeadLetterReason] = truncate(governor.ErrorMessage(cause), 1024)
-	attrs[AttrDeadLetterCode] = string(governor.ErrorCode(cause))
+	attrs[AttrDeadLetterReason] = truncate(fault.ErrorMessage(cause), 1024)
+	attrs[AttrDeadLetterCode] = string(fault.ErrorCode(cause))
 	attrs[AttrDeadLetterDomain] = string(domain)
 	if m.ID != "" {
 		attrs[AttrOriginalID] = m.ID
 	}
-	e.in.deadLettered.Add(ctx, 1, labels(attribute.String("domain", string(domain)), attribute.String("code", string(governor.ErrorCode(cause)))))
+	e.in.deadLettered.Add(ctx, 1, labels(attribute.String("domain", string(domain)), attribute.String("code", string(fault.ErrorCode(cause)))))
 	e.o.Logger.ErrorContext(ctx, "event rejected as invalid and dead-lettered",
-		"domain", domain, "message_id", m.ID, "code", governor.ErrorCode(cause), "error", cause.Error())
+		"domain", domain, "message_id", m.ID, "code", fault.ErrorCode(cause), "error", cause.Error())
 	err := e.o.Publisher.Publish(ctx, store.Message{Topic: e.o.Topics.DeadLetter(), Data: m.Data, Attributes: attrs})
 	if err != nil {
-		return governor.Wrap(governor.Unavailable, "engine.DeadLetter", err)
+		return fault.Wrap(fault.Unavailable, "engine.DeadLetter", err)
 	}
 	return nil
 }
@@ -331,7 +332,7 @@ func (e *Engine) Apply(ctx context.Context, ev governor.Event) ([]Result, error)
 	const op = "engine.Apply"
 	m := e.o.Machines[ev.Domain]
 	if m == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "domain %q is not served here", ev.Domain)
+		return nil, fault.Errorf(fault.Invalid, op, "domain %q is not served here", ev.Domain)
 	}
 	if err := m.CheckEvent(ev); err != nil {
 		return nil, err
@@ -462,8 +463,8 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 		txSpan.SetStatus(codes.Error, err.Error())
 		txSpan.End()
 		span.SetStatus(codes.Error, err.Error())
-		if governor.ErrorCode(err) == governor.Internal && ctx.Err() != nil {
-			err = governor.Wrap(governor.Unavailable, "engine.apply", err)
+		if fault.ErrorCode(err) == fault.Internal && ctx.Err() != nil {
+			err = fault.Wrap(fault.Unavailable, "engine.apply", err)
 		}
 		return res, err
 	}
@@ -720,7 +721,7 @@ func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int,
 				if err := e.o.Publisher.Publish(ctx, en.Message); err != nil {
 					mu.Lock()
 					if perr == nil {
-						perr = governor.Wrap(governor.Unavailable, "engine.publish "+en.Topic, err)
+						perr = fault.Wrap(fault.Unavailable, "engine.publish "+en.Topic, err)
 					}
 					// This entry and the ones after it in the topic
 					// were not published.

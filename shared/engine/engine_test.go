@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -158,7 +159,7 @@ func TestCrashBetweenCommitAndPublish(t *testing.T) {
 				h.pub.setDown(true)
 				err := h.eng.HandleMessage(context.Background(), governor.CustomerAccount, message(e))
 				h.pub.setDown(false)
-				if err == nil || !governor.IsRetryable(err) {
+				if err == nil || !fault.IsRetryable(err) {
 					t.Fatalf("HandleMessage with failing publisher = %v, want a retryable error", err)
 				}
 				k := governor.Key{Tenant: tenant, Domain: governor.CustomerAccount, Subject: governor.DefaultSubject}
@@ -286,7 +287,7 @@ func TestInvalidInputIsDeadLetteredAndWritesNothing(t *testing.T) {
 					t.Fatalf("dead-letters = %d, want %d", len(dl), before+1)
 				}
 				last := dl[len(dl)-1]
-				if last.Attributes[AttrDeadLetterReason] == "" || last.Attributes[AttrDeadLetterCode] != string(governor.Invalid) {
+				if last.Attributes[AttrDeadLetterReason] == "" || last.Attributes[AttrDeadLetterCode] != string(fault.Invalid) {
 					t.Errorf("dead-letter attributes = %v, want a reason and code invalid", last.Attributes)
 				}
 			})

@@ -15,6 +15,7 @@ import (
 
 	fs "cloud.google.com/go/firestore"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -101,8 +102,8 @@ func TestFirestoreOutage(t *testing.T) {
 			t.Errorf("delivery during the outage succeeded")
 			continue
 		}
-		if !governor.IsRetryable(err) {
-			t.Errorf("delivery during the outage = %v (code %s), want a retryable error", err, governor.ErrorCode(err))
+		if !fault.IsRetryable(err) {
+			t.Errorf("delivery during the outage = %v (code %s), want a retryable error", err, fault.ErrorCode(err))
 		}
 		failed = append(failed, e)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/memstore"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -80,7 +81,7 @@ func TestTestClockTimeoutFiresBeforeItsDueTime(t *testing.T) {
 		k := governor.Key{Tenant: tenant, Domain: governor.Subscription, Subject: "sub-1"}
 		tm := h.armedTimer(t, k, "trial_end")
 		// The scheduler's early timeout is still clock skew, retried.
-		if err := h.eng.HandleMessage(context.Background(), governor.Subscription, h.fromInside(timeout(k, tm, TimerSource))); !governor.IsRetryable(err) {
+		if err := h.eng.HandleMessage(context.Background(), governor.Subscription, h.fromInside(timeout(k, tm, TimerSource))); !fault.IsRetryable(err) {
 			t.Fatalf("early timeout from the scheduler = %v, want a retryable error", err)
 		}
 		// The test clock's fires it 14 days early.
@@ -197,7 +198,7 @@ func TestEngineSenderOfWithTestClock(t *testing.T) {
 	for _, tt := range tests {
 		got, err := tt.eng.SenderOf(tt.internal, governor.Event{Source: tt.source})
 		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || governor.ErrorCode(err) != governor.Invalid {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("TestClock %v: SenderOf(%v, %q) = %v, %v; want an invalid error containing %q", tt.eng.o.TestClock, tt.internal, tt.source, got, err, tt.wantErr)
 			}
 			continue

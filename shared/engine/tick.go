@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -54,7 +55,7 @@ func (e *Engine) TickWithin(ctx context.Context, limit int, budget time.Duration
 	for limit <= 0 || fired < limit {
 		if err := ctx.Err(); err != nil {
 			span.SetStatus(codes.Error, err.Error())
-			return fired, governor.Wrap(governor.Unavailable, "engine.Tick", err)
+			return fired, fault.Wrap(fault.Unavailable, "engine.Tick", err)
 		}
 		if !time.Now().Before(deadline) {
 			break
@@ -121,7 +122,7 @@ func (e *Engine) fire(ctx context.Context, due []store.TimerEntry, now, deadline
 				if err == nil {
 					ok[i] = true
 				} else if perr == nil {
-					perr = governor.Wrap(governor.Unavailable, "engine.Tick", err)
+					perr = fault.Wrap(fault.Unavailable, "engine.Tick", err)
 				}
 				mu.Unlock()
 			}

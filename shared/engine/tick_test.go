@@ -19,6 +19,7 @@ import (
 	ps "cloud.google.com/go/pubsub/v2"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
@@ -218,7 +219,7 @@ func TestTickPublishOutageLosesNoTimer(t *testing.T) {
 		pub := &countingPublisher{failAfter: 100}
 		eng := tickEngine(t, st, pub, now)
 		n, err := eng.Tick(context.Background(), 0)
-		if governor.ErrorCode(err) != governor.Unavailable || n != 100 {
+		if fault.ErrorCode(err) != fault.Unavailable || n != 100 {
 			t.Fatalf("Tick during an outage = %d, %v, want 100 and an Unavailable error", n, err)
 		}
 		// The published timers are gone; every other one is still armed.
@@ -268,7 +269,7 @@ func TestTickCancelledContextFiresNothing(t *testing.T) {
 		cancel()
 		pub := &countingPublisher{}
 		n, err := tickEngine(t, st, pub, now).Tick(ctx, 0)
-		if governor.ErrorCode(err) != governor.Unavailable || n != 0 {
+		if fault.ErrorCode(err) != fault.Unavailable || n != 0 {
 			t.Fatalf("Tick(cancelled) = %d, %v, want 0 and an Unavailable error", n, err)
 		}
 		if left := stillDue(t, st, now); left != len(ids) {
@@ -286,7 +287,7 @@ type failingDeletes struct {
 
 func (s *failingDeletes) DeleteTimers(ctx context.Context, ids ...string) error {
 	if s.down.Load() {
-		return governor.Errorf(governor.Unavailable, "test.DeleteTimers", "injected delete failure")
+		return fault.Errorf(fault.Unavailable, "test.DeleteTimers", "injected delete failure")
 	}
 	return s.Store.DeleteTimers(ctx, ids...)
 }
@@ -314,7 +315,7 @@ func TestTickCrashBeforeDeleteRefiresOnce(t *testing.T) {
 
 			st.down.Store(true)
 			mark := len(h.pub.msgs)
-			if _, err := h.eng.Tick(context.Background(), 0); governor.ErrorCode(err) != governor.Unavailable {
+			if _, err := h.eng.Tick(context.Background(), 0); fault.ErrorCode(err) != fault.Unavailable {
 				t.Fatalf("Tick with failing deletes = %v, want an Unavailable error", err)
 			}
 			first := h.pub.msgs[mark:]

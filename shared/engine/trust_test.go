@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/topic"
 )
@@ -113,7 +114,7 @@ func TestTimeoutBeforeItsDueTimeIsRetriedNotApplied(t *testing.T) {
 		k := governor.Key{Tenant: tenant, Domain: governor.Subscription, Subject: "sub-1"}
 		tm := h.armedTimer(t, k, "trial_end")
 		err := h.eng.HandleMessage(context.Background(), governor.Subscription, h.fromInside(timeout(k, tm, TimerSource)))
-		if !governor.IsRetryable(err) {
+		if !fault.IsRetryable(err) {
 			t.Fatalf("early timeout from the scheduler = %v, want a retryable error", err)
 		}
 		if got := h.instance(t, k); got.State != "trialing" || got.Version != 1 {
@@ -308,7 +309,7 @@ func TestSenderOf(t *testing.T) {
 	for _, tt := range tests {
 		got, err := SenderOf(tt.internal, governor.Event{Source: tt.source})
 		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || governor.ErrorCode(err) != governor.Invalid {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("SenderOf(%v, %q) = %v, %v; want an invalid error containing %q", tt.internal, tt.source, got, err, tt.wantErr)
 			}
 			continue

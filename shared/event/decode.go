@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/strictjson"
 )
@@ -73,15 +74,15 @@ func (m mode) String() string {
 	return "structured mode"
 }
 
-// fail returns an Invalid *governor.Error; the public function that
+// fail returns an Invalid *fault.Error; the public function that
 // returns it sets Op.
-func fail(format string, args ...any) *governor.Error {
-	return governor.Errorf(governor.Invalid, "", format, args...)
+func fail(format string, args ...any) *fault.Error {
+	return fault.Errorf(fault.Invalid, "", format, args...)
 }
 
 // Decode decodes the autonomics CloudEvent carried by a Pub/Sub message in
 // either content mode and validates it. Every error is an Invalid
-// *governor.Error saying what is wrong.
+// *fault.Error saying what is wrong.
 func Decode(m Message) (governor.Event, error) {
 	ev, err := decode(m)
 	if err != nil {
@@ -91,7 +92,7 @@ func Decode(m Message) (governor.Event, error) {
 	return ev, nil
 }
 
-func decode(m Message) (governor.Event, *governor.Error) {
+func decode(m Message) (governor.Event, *fault.Error) {
 	attrs, err := normalizeAttributes(m)
 	if err != nil {
 		return governor.Event{}, err
@@ -132,7 +133,7 @@ func decode(m Message) (governor.Event, *governor.Error) {
 // normalizeAttributes checks the message against the size limits and
 // returns its attributes keyed by lower-case name (the binding's attribute
 // names are case-insensitive).
-func normalizeAttributes(m Message) (map[string]string, *governor.Error) {
+func normalizeAttributes(m Message) (map[string]string, *fault.Error) {
 	if len(m.Data) > MaxMessageBytes {
 		return nil, fail("message data is %d bytes, limit %d", len(m.Data), MaxMessageBytes)
 	}
@@ -181,7 +182,7 @@ func hasMember(members []member, name string) bool {
 
 // decodeBinary decodes a binary-mode message: the ce-* attributes are the
 // event's attributes and the message data is its data.
-func decodeBinary(data []byte, attrs map[string]string) (governor.Event, *governor.Error) {
+func decodeBinary(data []byte, attrs map[string]string) (governor.Event, *fault.Error) {
 	fields := make(map[string]string)
 	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		name, ok := strings.CutPrefix(k, binaryPrefix)
@@ -205,7 +206,7 @@ func decodeBinary(data []byte, attrs map[string]string) (governor.Event, *govern
 // decodeStructured decodes a structured-mode event from the members of its
 // JSON object. Pub/Sub attributes named ce-* may repeat event attributes
 // and must then agree with them.
-func decodeStructured(members []member, attrs map[string]string) (governor.Event, *governor.Error) {
+func decodeStructured(members []member, attrs map[string]string) (governor.Event, *fault.Error) {
 	fields := make(map[string]string)
 	var data []byte
 	var hasData, hasBase64 bool
@@ -264,7 +265,7 @@ func decodeStructured(members []member, attrs map[string]string) (governor.Event
 // value. Context attributes and the string extensions must be JSON strings;
 // cascadedepth may be a string or an integer; other extensions may be any
 // JSON scalar.
-func scalar(name string, v json.RawMessage) (string, *governor.Error) {
+func scalar(name string, v json.RawMessage) (string, *fault.Error) {
 	k := jsonKind(v)
 	if k == "string" {
 		s, err := jsonString(v)
@@ -301,8 +302,8 @@ func sameValue(name, attr, field string) bool {
 
 // build validates the attributes and data of an event in either mode and
 // returns the governor.Event.
-func build(m mode, fields map[string]string, data []byte) (governor.Event, *governor.Error) {
-	get := func(name string) (string, *governor.Error) {
+func build(m mode, fields map[string]string, data []byte) (governor.Event, *fault.Error) {
+	get := func(name string) (string, *fault.Error) {
 		v, ok := fields[name]
 		if !ok {
 			return "", fail("%s: required attribute %s is missing", m, m.spell(name))
@@ -414,7 +415,7 @@ func build(m mode, fields map[string]string, data []byte) (governor.Event, *gove
 // same in both content modes: in structured mode the event's "data" member
 // never includes surrounding white space either. It is an error unless data
 // is a JSON object of at most MaxDataBytes.
-func checkData(data []byte) (json.RawMessage, *governor.Error) {
+func checkData(data []byte) (json.RawMessage, *fault.Error) {
 	data = bytes.Trim(data, " \t\r\n")
 	if len(data) == 0 {
 		return nil, nil

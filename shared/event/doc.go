@@ -70,7 +70,7 @@
 //
 // # Errors
 //
-// Every failure is a *governor.Error with code governor.Invalid whose
+// Every failure is a *fault.Error with code fault.Invalid whose
 // message says exactly what is wrong, for example
 //
 //	event.Decode: tenantid "../x": must match [A-Za-z0-9._-]{1,128}

@@ -7,6 +7,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -83,13 +84,13 @@ func EncodeStructured(ev governor.Event) ([]byte, error) {
 		ce.DataEncoded = ev.Data
 	}
 	if err := ce.Validate(); err != nil {
-		return nil, governor.Wrap(governor.Invalid, op, err)
+		return nil, fault.Wrap(fault.Invalid, op, err)
 	}
 	// MarshalJSON directly: json.Marshal would compact the data and so
 	// change the bytes whose digest the receipt records.
 	b, err := ce.MarshalJSON()
 	if err != nil {
-		return nil, governor.Wrap(governor.Invalid, op, err)
+		return nil, fault.Wrap(fault.Invalid, op, err)
 	}
 	return b, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -35,7 +36,7 @@ func ExampleDecode_invalid() {
 		"ce-type":        "autonomics.billing.opened",
 		"ce-tenantid":    "../x",
 	}})
-	fmt.Println(governor.ErrorCode(err), err)
+	fmt.Println(fault.ErrorCode(err), err)
 	// Output: invalid event.Decode: tenantid "../x": must match [A-Za-z0-9._-]{1,128}
 }
 

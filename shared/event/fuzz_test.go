@@ -6,17 +6,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
-// checkDecoded fails unless err is an Invalid *governor.Error or ev obeys
+// checkDecoded fails unless err is an Invalid *fault.Error or ev obeys
 // every rule of the package and survives both encodings unchanged.
 func checkDecoded(t *testing.T, ev governor.Event, err error) {
 	t.Helper()
 	if err != nil {
-		var e *governor.Error
-		if !errors.As(err, &e) || e.Code != governor.Invalid || e.Message == "" {
-			t.Fatalf("error %#v is not an Invalid *governor.Error with a message", err)
+		var e *fault.Error
+		if !errors.As(err, &e) || e.Code != fault.Invalid || e.Message == "" {
+			t.Fatalf("error %#v is not an Invalid *fault.Error with a message", err)
 		}
 		if len(e.Message) > 1024 {
 			t.Fatalf("error message is %d bytes: %.200s", len(e.Message), e.Message)

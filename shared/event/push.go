@@ -8,6 +8,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -44,7 +45,7 @@ type Message struct {
 // The snake_case spellings Eventarc adds (message_id, publish_time,
 // ordering_key) are accepted and must agree with the camelCase ones.
 // Members ParsePush does not use, such as "@type", are ignored. Every
-// error is an Invalid *governor.Error.
+// error is an Invalid *fault.Error.
 func ParsePush(body []byte) (Message, error) {
 	m, err := parsePush(body)
 	if err != nil {
@@ -54,7 +55,7 @@ func ParsePush(body []byte) (Message, error) {
 	return m, nil
 }
 
-func parsePush(body []byte) (Message, *governor.Error) {
+func parsePush(body []byte) (Message, *fault.Error) {
 	var m Message
 	if len(body) > MaxPushBytes {
 		return m, fail("push body is %d bytes, limit %d", len(body), MaxPushBytes)
@@ -128,7 +129,7 @@ func parsePush(body []byte) (Message, *governor.Error) {
 			strs[mb.name] = s
 		}
 	}
-	var ferr *governor.Error
+	var ferr *fault.Error
 	pick := func(camel, snake string) string {
 		a, okA := strs[camel]
 		b, okB := strs[snake]
@@ -183,10 +184,10 @@ func DecodePush(body []byte) (governor.Event, Message, error) {
 func DecodeMessagePublished(ce cloudevents.Event) (governor.Event, Message, error) {
 	const op = "event.DecodeMessagePublished"
 	if ce.Type() != MessagePublishedType {
-		return governor.Event{}, Message{}, governor.Errorf(governor.Invalid, op, "CloudEvent type %s: want %s", quote(ce.Type()), MessagePublishedType)
+		return governor.Event{}, Message{}, fault.Errorf(fault.Invalid, op, "CloudEvent type %s: want %s", quote(ce.Type()), MessagePublishedType)
 	}
 	if ct := ce.DataContentType(); ct != "" && jsonMediaReason(ct) != "" {
-		return governor.Event{}, Message{}, governor.Errorf(governor.Invalid, op, "CloudEvent datacontenttype %s: %s", quote(ct), jsonMediaReason(ct))
+		return governor.Event{}, Message{}, fault.Errorf(fault.Invalid, op, "CloudEvent datacontenttype %s: %s", quote(ct), jsonMediaReason(ct))
 	}
 	return DecodePush(ce.Data())
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -14,7 +15,7 @@ func TestEventDataWithDuplicateKeysIsRefused(t *testing.T) {
 		e.Data = []byte(data)
 		msgData, attrs := Encode(e)
 		_, err := Decode(Message{Data: msgData, Attributes: attrs})
-		if governor.ErrorCode(err) != governor.Invalid || !strings.Contains(err.Error(), "duplicate member") {
+		if fault.ErrorCode(err) != fault.Invalid || !strings.Contains(err.Error(), "duplicate member") {
 			t.Errorf("Decode(data %s) = %v, want an invalid error naming the duplicate", data, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -16,22 +17,22 @@ import (
 // state it.
 const idPattern = "[A-Za-z0-9._-]{1,128}"
 
-// ValidTenant returns an Invalid *governor.Error unless id is a valid
+// ValidTenant returns an Invalid *fault.Error unless id is a valid
 // tenant id: 1–128 characters of [A-Za-z0-9._-], not "." or "..", not
 // starting with "__".
 func ValidTenant(id string) error {
 	if r := idReason(id); r != "" {
-		return governor.Errorf(governor.Invalid, "event.ValidTenant", "tenant id %s: %s", quote(id), r)
+		return fault.Errorf(fault.Invalid, "event.ValidTenant", "tenant id %s: %s", quote(id), r)
 	}
 	return nil
 }
 
-// ValidSubject returns an Invalid *governor.Error unless s is a valid
+// ValidSubject returns an Invalid *fault.Error unless s is a valid
 // instance subject: the broadcast subject "*" or a string obeying the
 // tenant id rules.
 func ValidSubject(s string) error {
 	if r := subjectReason(s); r != "" {
-		return governor.Errorf(governor.Invalid, "event.ValidSubject", "subject %s: %s", quote(s), r)
+		return fault.Errorf(fault.Invalid, "event.ValidSubject", "subject %s: %s", quote(s), r)
 	}
 	return nil
 }

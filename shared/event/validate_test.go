@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 func TestValidTenant(t *testing.T) {
@@ -102,7 +102,7 @@ func TestQuote(t *testing.T) {
 }
 
 // checkErr fails unless err is nil when want is "", or an Invalid
-// *governor.Error whose message contains want.
+// *fault.Error whose message contains want.
 func checkErr(t *testing.T, call string, err error, want string) {
 	t.Helper()
 	if want == "" {
@@ -115,13 +115,13 @@ func checkErr(t *testing.T, call string, err error, want string) {
 		t.Errorf("%s = nil, want error containing %q", call, want)
 		return
 	}
-	if _, ok := err.(*governor.Error); !ok {
-		t.Errorf("%s = %T %v, want *governor.Error", call, err, err)
+	if _, ok := err.(*fault.Error); !ok {
+		t.Errorf("%s = %T %v, want *fault.Error", call, err, err)
 	}
-	if c := governor.ErrorCode(err); c != governor.Invalid {
-		t.Errorf("ErrorCode(%s) = %q, want %q", call, c, governor.Invalid)
+	if c := fault.ErrorCode(err); c != fault.Invalid {
+		t.Errorf("ErrorCode(%s) = %q, want %q", call, c, fault.Invalid)
 	}
-	if !strings.Contains(governor.ErrorMessage(err), want) {
-		t.Errorf("%s = %q, want it to contain %q", call, governor.ErrorMessage(err), want)
+	if !strings.Contains(fault.ErrorMessage(err), want) {
+		t.Errorf("%s = %q, want it to contain %q", call, fault.ErrorMessage(err), want)
 	}
 }

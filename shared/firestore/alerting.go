@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // The monitor's documents live under monitors/{namespace}, so that several
@@ -118,7 +118,7 @@ func decodeAlertPolicy(snap *fs.DocumentSnapshot) (alerting.Policy, error) {
 	const op = "firestore.AlertStore.policy"
 	var d alertPolicyDoc
 	if err := snap.DataTo(&d); err != nil {
-		return alerting.Policy{}, governor.Wrap(governor.Internal, op+" "+snap.Ref.ID, err)
+		return alerting.Policy{}, fault.Wrap(fault.Internal, op+" "+snap.Ref.ID, err)
 	}
 	p := alerting.Policy{
 		Name: snap.Ref.ID, Expr: d.Expr, Metric: d.Metric, Labels: d.Labels, Comparison: alerting.Comparison(d.Comparison),
@@ -133,7 +133,7 @@ func decodeAlertPolicy(snap *fs.DocumentSnapshot) (alerting.Policy, error) {
 		}
 		v, err := time.ParseDuration(f.s)
 		if err != nil {
-			return alerting.Policy{}, governor.Errorf(governor.Internal, op, "policy %s: stored duration %q: %v", snap.Ref.ID, f.s, err)
+			return alerting.Policy{}, fault.Errorf(fault.Internal, op, "policy %s: stored duration %q: %v", snap.Ref.ID, f.s, err)
 		}
 		*f.dst = v
 	}
@@ -155,7 +155,7 @@ type alertSilenceDoc struct {
 func decodeAlertSilence(snap *fs.DocumentSnapshot) (alerting.Silence, error) {
 	var d alertSilenceDoc
 	if err := snap.DataTo(&d); err != nil {
-		return alerting.Silence{}, governor.Wrap(governor.Internal, "firestore.AlertStore.silence "+snap.Ref.ID, err)
+		return alerting.Silence{}, fault.Wrap(fault.Internal, "firestore.AlertStore.silence "+snap.Ref.ID, err)
 	}
 	return alerting.Silence{
 		ID: snap.Ref.ID, Matchers: d.Matchers, StartsAt: alertUTC(d.StartsAt), EndsAt: alertUTC(d.EndsAt),
@@ -218,7 +218,7 @@ func toAlertDoc(a *alerting.Alert) alertDoc {
 func decodeAlert(snap *fs.DocumentSnapshot) (alerting.Alert, error) {
 	var d alertDoc
 	if err := snap.DataTo(&d); err != nil {
-		return alerting.Alert{}, governor.Wrap(governor.Internal, "firestore.AlertStore.alert "+snap.Ref.ID, err)
+		return alerting.Alert{}, fault.Wrap(fault.Internal, "firestore.AlertStore.alert "+snap.Ref.ID, err)
 	}
 	a := alerting.Alert{
 		Fingerprint: snap.Ref.ID, Policy: d.Policy, Severity: alerting.Severity(d.Severity), Labels: d.Labels,
@@ -259,12 +259,12 @@ func alertUTC(t time.Time) time.Time {
 // alertMicros truncates t to the microsecond precision Firestore keeps.
 func alertMicros(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-// get reads one document, mapping NotFound to a governor.NotFound error
+// get reads one document, mapping NotFound to a fault.NotFound error
 // that names what.
 func (s *AlertStore) get(ctx context.Context, op string, ref *fs.DocumentRef, what string) (*fs.DocumentSnapshot, error) {
 	snap, err := ref.Get(ctx)
 	if status.Code(err) == codes.NotFound {
-		return nil, governor.Errorf(governor.NotFound, op, "no %s %q", what, ref.ID)
+		return nil, fault.Errorf(fault.NotFound, op, "no %s %q", what, ref.ID)
 	}
 	if err != nil {
 		return nil, wrapErr(op, err)
@@ -297,7 +297,7 @@ func (s *AlertStore) put(ctx context.Context, op string, ref *fs.DocumentRef, do
 func (s *AlertStore) remove(ctx context.Context, op string, ref *fs.DocumentRef, what string) error {
 	_, err := ref.Delete(ctx, fs.Exists)
 	if status.Code(err) == codes.NotFound {
-		return governor.Errorf(governor.NotFound, op, "no %s %q", what, ref.ID)
+		return fault.Errorf(fault.NotFound, op, "no %s %q", what, ref.ID)
 	}
 	return wrapErr(op, err)
 }
@@ -335,7 +335,7 @@ func (s *AlertStore) PutPolicy(ctx context.Context, p alerting.Policy) (bool, er
 func (s *AlertStore) Policy(ctx context.Context, name string) (alerting.Policy, error) {
 	const op = "firestore.AlertStore.Policy"
 	if alerting.ValidName("policy name", name) != nil {
-		return alerting.Policy{}, governor.Errorf(governor.NotFound, op, "no policy %q", name)
+		return alerting.Policy{}, fault.Errorf(fault.NotFound, op, "no policy %q", name)
 	}
 	snap, err := s.get(ctx, op, s.col(colPolicies).Doc(name), "policy")
 	if err != nil {
@@ -348,7 +348,7 @@ func (s *AlertStore) Policy(ctx context.Context, name string) (alerting.Policy, 
 func (s *AlertStore) DeletePolicy(ctx context.Context, name string) error {
 	const op = "firestore.AlertStore.DeletePolicy"
 	if alerting.ValidName("policy name", name) != nil {
-		return governor.Errorf(governor.NotFound, op, "no policy %q", name)
+		return fault.Errorf(fault.NotFound, op, "no policy %q", name)
 	}
 	return s.remove(ctx, op, s.col(colPolicies).Doc(name), "policy")
 }
@@ -374,7 +374,7 @@ func (s *AlertStore) PutSilence(ctx context.Context, sl alerting.Silence) (bool,
 func (s *AlertStore) Silence(ctx context.Context, id string) (alerting.Silence, error) {
 	const op = "firestore.AlertStore.Silence"
 	if alerting.ValidName("silence id", id) != nil {
-		return alerting.Silence{}, governor.Errorf(governor.NotFound, op, "no silence %q", id)
+		return alerting.Silence{}, fault.Errorf(fault.NotFound, op, "no silence %q", id)
 	}
 	snap, err := s.get(ctx, op, s.col(colSilences).Doc(id), "silence")
 	if err != nil {
@@ -387,7 +387,7 @@ func (s *AlertStore) Silence(ctx context.Context, id string) (alerting.Silence, 
 func (s *AlertStore) DeleteSilence(ctx context.Context, id string) error {
 	const op = "firestore.AlertStore.DeleteSilence"
 	if alerting.ValidName("silence id", id) != nil {
-		return governor.Errorf(governor.NotFound, op, "no silence %q", id)
+		return fault.Errorf(fault.NotFound, op, "no silence %q", id)
 	}
 	return s.remove(ctx, op, s.col(colSilences).Doc(id), "silence")
 }
@@ -407,7 +407,7 @@ func (s *AlertStore) Alert(ctx context.Context, fp string) (alerting.Alert, erro
 	const op = "firestore.AlertStore.Alert"
 	probe := alerting.Alert{Fingerprint: fp, Policy: "p", State: alerting.Pending}
 	if probe.Validate() != nil {
-		return alerting.Alert{}, governor.Errorf(governor.NotFound, op, "no alert %q", fp)
+		return alerting.Alert{}, fault.Errorf(fault.NotFound, op, "no alert %q", fp)
 	}
 	snap, err := s.get(ctx, op, s.col(colAlertStates).Doc(fp), "alert")
 	if err != nil {
@@ -430,7 +430,7 @@ func (s *AlertStore) checkFence(t *fs.Transaction, op string, f alerting.Fence) 
 		}
 	}
 	if !l.HeldBy(f.Holder, f.Now) {
-		return governor.Errorf(governor.Conflict, op, "lease %q is not held by %q at %s (holder %q until %s)",
+		return fault.Errorf(fault.Conflict, op, "lease %q is not held by %q at %s (holder %q until %s)",
 			f.Lease, f.Holder, f.Now.UTC().Format(time.RFC3339Nano), l.Holder, l.Expires.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
@@ -441,7 +441,7 @@ func (s *AlertStore) checkFence(t *fs.Transaction, op string, f alerting.Fence) 
 func (s *AlertStore) CommitAlerts(ctx context.Context, f alerting.Fence, put []alerting.Alert, del []string) error {
 	const op = "firestore.AlertStore.CommitAlerts"
 	if alerting.ValidName("lease name", f.Lease) != nil {
-		return governor.Errorf(governor.Conflict, op, "lease %q does not exist", f.Lease)
+		return fault.Errorf(fault.Conflict, op, "lease %q does not exist", f.Lease)
 	}
 	for i := range put {
 		if err := put[i].Validate(); err != nil {
@@ -467,12 +467,12 @@ func (s *AlertStore) CommitAlerts(ctx context.Context, f alerting.Fence, put []a
 			}
 			for i := range chunkPut {
 				if err := t.Set(s.col(colAlertStates).Doc(chunkPut[i].Fingerprint), toAlertDoc(&chunkPut[i])); err != nil {
-					return governor.Wrap(governor.Invalid, op, err)
+					return fault.Wrap(fault.Invalid, op, err)
 				}
 			}
 			for _, fp := range chunkDel {
 				if err := t.Delete(s.col(colAlertStates).Doc(fp)); err != nil {
-					return governor.Wrap(governor.Invalid, op, err)
+					return fault.Wrap(fault.Invalid, op, err)
 				}
 			}
 			return nil
@@ -515,7 +515,7 @@ func (s *AlertStore) MarkSent(ctx context.Context, fp string, ids ...string) err
 func decodeAlertLease(snap *fs.DocumentSnapshot) (alerting.Lease, error) {
 	var d alertLeaseDoc
 	if err := snap.DataTo(&d); err != nil {
-		return alerting.Lease{}, governor.Wrap(governor.Internal, "firestore.AlertStore.lease "+snap.Ref.ID, err)
+		return alerting.Lease{}, fault.Wrap(fault.Internal, "firestore.AlertStore.lease "+snap.Ref.ID, err)
 	}
 	return alerting.Lease{Name: snap.Ref.ID, Holder: d.Holder, Expires: alertUTC(d.Expires), AcquiredAt: alertUTC(d.AcquiredAt)}, nil
 }
@@ -527,7 +527,7 @@ func (s *AlertStore) AcquireLease(ctx context.Context, name, holder string, now 
 		return alerting.Lease{}, err
 	}
 	if holder == "" || ttl <= 0 {
-		return alerting.Lease{}, governor.Errorf(governor.Invalid, op, "lease %q needs a holder and a positive ttl", name)
+		return alerting.Lease{}, fault.Errorf(fault.Invalid, op, "lease %q needs a holder and a positive ttl", name)
 	}
 	ref := s.col(colAlertLeases).Doc(name)
 	var out alerting.Lease

@@ -12,7 +12,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/alerting/alertingtest"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 func TestAlertStoreConformance(t *testing.T) {
@@ -87,7 +87,7 @@ func TestAlertStoreInvalidPromQLPolicyChangesNothing(t *testing.T) {
 		{Name: "threshold", Expr: "up", Comparison: alerting.LT, Threshold: 1, Severity: alerting.Critical},
 		{Name: "huge", Expr: strings.Repeat("x", alerting.MaxExprBytes+1), Severity: alerting.Critical},
 	} {
-		if _, err := s.PutPolicy(ctx, p); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := s.PutPolicy(ctx, p); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("PutPolicy(%s) = %v, want an Invalid error", p.Name, err)
 		}
 	}

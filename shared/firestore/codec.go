@@ -6,6 +6,7 @@ import (
 
 	fs "cloud.google.com/go/firestore"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
@@ -143,7 +144,7 @@ func newDecoder(snap *fs.DocumentSnapshot) *decoder {
 
 // fail returns the decoding error as an Internal error of operation op.
 func (d *decoder) fail(op string) error {
-	return governor.Errorf(governor.Internal, op, "malformed document %s: %v", d.path, d.err)
+	return fault.Errorf(fault.Internal, op, "malformed document %s: %v", d.path, d.err)
 }
 
 func (d *decoder) wrongType(field string, v any, want string) {

@@ -38,11 +38,11 @@
 //	  decided_at_ts                      timestamp of decided_at, for range queries
 //
 // A receipt is written with a "must not exist" precondition: a second
-// receipt at the same seq fails the commit with a governor.Conflict error.
+// receipt at the same seq fails the commit with a fault.Conflict error.
 // Seqs above 999999999999 are refused. Stored receipts are read back as
 // they are, so that an altered receipt still loads and the ledger's
 // verification can report it; a field of the wrong type (a float seq, a
-// null, a number where a string belongs) is a governor.Internal error.
+// null, a number where a string belongs) is a fault.Internal error.
 //
 // Dedup markers, one per (instance, event source, event id), each
 // holding the outbox of the decision that applied the event:

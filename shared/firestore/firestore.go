@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore/fserr"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/store"
@@ -103,7 +104,7 @@ func (s *Store) RunTx(ctx context.Context, fn func(context.Context, store.Tx) er
 		return err
 	}
 	if ctx.Err() != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	return wrapErr(op, err)
 }
@@ -124,7 +125,7 @@ type tx struct {
 func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 	const op = "firestore.Tx.Instance"
 	if t.written {
-		return governor.Instance{}, governor.Errorf(governor.Internal, op, "read after Write")
+		return governor.Instance{}, fault.Errorf(fault.Internal, op, "read after Write")
 	}
 	if err := store.CheckKey(op, k); err != nil {
 		return governor.Instance{}, err
@@ -148,7 +149,7 @@ func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 func (t *tx) Dedup(k governor.Key, source, id string) (store.Marker, bool, error) {
 	const op = "firestore.Tx.Dedup"
 	if t.written {
-		return store.Marker{}, false, governor.Errorf(governor.Internal, op, "read after Write")
+		return store.Marker{}, false, fault.Errorf(fault.Internal, op, "read after Write")
 	}
 	if err := store.CheckKey(op, k); err != nil {
 		return store.Marker{}, false, err
@@ -158,7 +159,7 @@ func (t *tx) Dedup(k governor.Key, source, id string) (store.Marker, bool, error
 		return store.Marker{}, false, wrapErr(op, err)
 	}
 	if len(snaps) != 2 {
-		return store.Marker{}, false, governor.Errorf(governor.Internal, op, "read %d documents, want 2", len(snaps))
+		return store.Marker{}, false, fault.Errorf(fault.Internal, op, "read %d documents, want 2", len(snaps))
 	}
 	t.prefetched, t.prefetchedKey = snaps[1], k
 	if !snaps[0].Exists() {
@@ -173,13 +174,13 @@ func (t *tx) Dedup(k governor.Key, source, id string) (store.Marker, bool, error
 
 // Write implements store.Tx: it validates c and stages its writes in the
 // transaction. The receipt is created with the precondition that it does
-// not exist, so the commit fails with a governor.Conflict error rather
+// not exist, so the commit fails with a fault.Conflict error rather
 // than overwrite a receipt. The first receipt of an instance also reads
 // the tenant document and writes it when it is absent.
 func (t *tx) Write(c store.Changes) error {
 	const op = "firestore.Tx.Write"
 	if t.written {
-		return governor.Errorf(governor.Internal, op, "Write called twice in one transaction")
+		return fault.Errorf(fault.Internal, op, "Write called twice in one transaction")
 	}
 	decidedAt, err := store.CheckChanges(op, &c)
 	if err != nil {
@@ -203,7 +204,7 @@ func (t *tx) Write(c store.Changes) error {
 	t.written = true
 	stage := func(err error) error {
 		if err != nil {
-			return governor.Wrap(governor.Invalid, op, err)
+			return fault.Wrap(fault.Invalid, op, err)
 		}
 		return nil
 	}
@@ -265,7 +266,7 @@ func (s *Store) MoveTimer(ctx context.Context, k governor.Key, name string, due 
 	err := s.c.RunTransaction(ctx, func(ctx context.Context, t *fs.Transaction) error {
 		snap, err := t.Get(s.instanceRef(k))
 		if status.Code(err) == codes.NotFound {
-			return governor.Errorf(governor.NotFound, op, "%s does not exist", k)
+			return fault.Errorf(fault.NotFound, op, "%s does not exist", k)
 		}
 		if err != nil {
 			return wrapErr(op, err)
@@ -276,13 +277,13 @@ func (s *Store) MoveTimer(ctx context.Context, k governor.Key, name string, due 
 		}
 		tm, ok := inst.Timers[name]
 		if !ok {
-			return governor.Errorf(governor.NotFound, op, "%s has no armed timer %s", k, name)
+			return fault.Errorf(fault.NotFound, op, "%s has no armed timer %s", k, name)
 		}
 		old = tm
 		tm.Due = due.UTC()
 		inst.Timers[name] = tm
 		if err := t.Set(s.instanceRef(k), instanceDoc(inst)); err != nil {
-			return governor.Wrap(governor.Invalid, op, err)
+			return fault.Wrap(fault.Invalid, op, err)
 		}
 		return t.Set(s.timerRef(tm.ID), timerDoc(store.TimerEntry{Timer: tm, Key: k}))
 	}, fs.MaxAttempts(s.maxAttempts))

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
@@ -107,11 +108,11 @@ func TestStoredReceiptTampering(t *testing.T) {
 			}
 			got, err := s.Chain(t.Context(), k, 0, 0)
 			if tc.wantErr {
-				if governor.ErrorCode(err) != governor.Internal {
+				if fault.ErrorCode(err) != fault.Internal {
 					t.Errorf("Chain after %s = %v, %v; want an internal error", tc.name, got, err)
 				}
 				_, _, err := s.Receipts(t.Context(), store.ReceiptQuery{Tenant: tenant})
-				if governor.ErrorCode(err) != governor.Internal {
+				if fault.ErrorCode(err) != fault.Internal {
 					t.Errorf("Receipts after %s = %v; want an internal error", tc.name, err)
 				}
 				return
@@ -146,7 +147,7 @@ func TestMalformedInstance(t *testing.T) {
 				_, err := tx.Instance(k)
 				return err
 			})
-			if governor.ErrorCode(err) != governor.Internal {
+			if fault.ErrorCode(err) != fault.Internal {
 				t.Errorf("Instance(%s) after %s = %v, want an internal error", k, tc.name, err)
 			}
 		})
@@ -154,31 +155,31 @@ func TestMalformedInstance(t *testing.T) {
 }
 
 func TestWrapErr(t *testing.T) {
-	typed := governor.Errorf(governor.Conflict, "x", "typed")
+	typed := fault.Errorf(fault.Conflict, "x", "typed")
 	tests := []struct {
 		err  error
-		want governor.Code
+		want fault.Code
 	}{
 		{nil, ""},
-		{status.Error(codes.Aborted, "Transaction lock timeout"), governor.Unavailable},
-		{status.Error(codes.Unavailable, "down"), governor.Unavailable},
-		{status.Error(codes.DeadlineExceeded, "slow"), governor.Unavailable},
-		{status.Error(codes.ResourceExhausted, "quota"), governor.Unavailable},
-		{status.Error(codes.Canceled, "cancelled"), governor.Unavailable},
-		{context.Canceled, governor.Unavailable},
-		{fmt.Errorf("get: %w", context.DeadlineExceeded), governor.Unavailable},
-		{status.Error(codes.InvalidArgument, "bad"), governor.Invalid},
-		{status.Error(codes.NotFound, "missing"), governor.NotFound},
-		{status.Error(codes.AlreadyExists, "exists"), governor.Conflict},
-		{status.Error(codes.FailedPrecondition, "needs an index"), governor.Internal},
-		{status.Error(codes.PermissionDenied, "denied"), governor.Internal},
-		{errors.New("plain"), governor.Internal},
-		{fmt.Errorf("wrapped: %w", typed), governor.Conflict},
+		{status.Error(codes.Aborted, "Transaction lock timeout"), fault.Unavailable},
+		{status.Error(codes.Unavailable, "down"), fault.Unavailable},
+		{status.Error(codes.DeadlineExceeded, "slow"), fault.Unavailable},
+		{status.Error(codes.ResourceExhausted, "quota"), fault.Unavailable},
+		{status.Error(codes.Canceled, "cancelled"), fault.Unavailable},
+		{context.Canceled, fault.Unavailable},
+		{fmt.Errorf("get: %w", context.DeadlineExceeded), fault.Unavailable},
+		{status.Error(codes.InvalidArgument, "bad"), fault.Invalid},
+		{status.Error(codes.NotFound, "missing"), fault.NotFound},
+		{status.Error(codes.AlreadyExists, "exists"), fault.Conflict},
+		{status.Error(codes.FailedPrecondition, "needs an index"), fault.Internal},
+		{status.Error(codes.PermissionDenied, "denied"), fault.Internal},
+		{errors.New("plain"), fault.Internal},
+		{fmt.Errorf("wrapped: %w", typed), fault.Conflict},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.err), func(t *testing.T) {
 			err := wrapErr("op", tc.err)
-			if got := governor.ErrorCode(err); got != tc.want {
+			if got := fault.ErrorCode(err); got != tc.want {
 				t.Errorf("ErrorCode(wrapErr(op, %v)) = %q, want %q", tc.err, got, tc.want)
 			}
 			if tc.err != nil && !errors.Is(err, tc.err) {

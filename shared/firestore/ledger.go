@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 )
 
@@ -140,11 +140,11 @@ func (l *Ledger) runTx(ctx context.Context, op string, fn func(context.Context, 
 		fnErr = fn(ctx, t)
 		return fnErr
 	}, fs.MaxAttempts(l.maxAttempts))
-	if err == nil || (fnErr != nil && err == fnErr && governor.ErrorCode(fnErr) != governor.Internal) {
+	if err == nil || (fnErr != nil && err == fnErr && fault.ErrorCode(fnErr) != fault.Internal) {
 		return err
 	}
 	if ctx.Err() != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	return wrapErr(op, err)
 }
@@ -211,7 +211,7 @@ func (l *Ledger) getEntries(ctx context.Context, op string, hashes []string, pen
 
 func checkLive(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	return nil
 }
@@ -227,7 +227,7 @@ func (l *Ledger) AddPending(ctx context.Context, entries []ledger.Entry) (int, e
 	hashes := make([]string, 0, len(entries))
 	for _, e := range entries {
 		if !ledger.IsReceiptHash(e.Hash) || len(e.Leaf) == 0 || len(e.Leaf) > ledger.MaxLeafBytes {
-			return 0, governor.Errorf(governor.Invalid, op, "entry %q: want a receipt hash and a leaf of 1…%d bytes", e.Hash, ledger.MaxLeafBytes)
+			return 0, fault.Errorf(fault.Invalid, op, "entry %q: want a receipt hash and a leaf of 1…%d bytes", e.Hash, ledger.MaxLeafBytes)
 		}
 		hashes = append(hashes, e.Hash)
 	}
@@ -324,7 +324,7 @@ func (l *Ledger) DropPending(ctx context.Context, f ledger.Fence, hashes []strin
 					continue
 				}
 				if err := t.Delete(l.pendingRef(h)); err != nil {
-					return governor.Wrap(governor.Internal, op, err)
+					return fault.Wrap(fault.Internal, op, err)
 				}
 			}
 			return nil
@@ -375,7 +375,7 @@ func (l *Ledger) Pending(ctx context.Context, limit int) ([]ledger.Entry, error)
 		err := l.runTx(ctx, op, func(ctx context.Context, t *fs.Transaction) error {
 			for _, h := range chunk {
 				if err := t.Delete(l.pendingRef(h)); err != nil {
-					return governor.Wrap(governor.Internal, op, err)
+					return fault.Wrap(fault.Internal, op, err)
 				}
 			}
 			return nil
@@ -419,7 +419,7 @@ func (l *Ledger) Lookup(ctx context.Context, hashes []string) (map[string]ledger
 func (l *Ledger) Leaves(ctx context.Context, start, end int64) ([][]byte, error) {
 	const op = "firestore.Ledger.Leaves"
 	if start < 0 || end < start {
-		return nil, governor.Errorf(governor.Invalid, op, "range %d…%d", start, end)
+		return nil, fault.Errorf(fault.Invalid, op, "range %d…%d", start, end)
 	}
 	if start == end {
 		return [][]byte{}, checkLive(ctx, op)
@@ -446,7 +446,7 @@ func (l *Ledger) Leaves(ctx context.Context, start, end int64) ([][]byte, error)
 		for p := max(start, n<<ledger.TileHeight); p < min(end, (n+1)<<ledger.TileHeight); p++ {
 			j := int(p-n<<ledger.TileHeight) * 32
 			if len(raw) < j+32 {
-				return nil, governor.Errorf(governor.NotFound, op, "entry %d is not in the log", p)
+				return nil, fault.Errorf(fault.NotFound, op, "entry %d is not in the log", p)
 			}
 			hashes = append(hashes, hex.EncodeToString(raw[j:j+32]))
 		}
@@ -459,7 +459,7 @@ func (l *Ledger) Leaves(ctx context.Context, start, end int64) ([][]byte, error)
 	for i, h := range hashes {
 		e, ok := found[h]
 		if !ok || e.Index != start+int64(i) {
-			return nil, governor.Errorf(governor.Internal, op, "entry %d is receipt %s, whose stored entry is missing or says otherwise", start+int64(i), h)
+			return nil, fault.Errorf(fault.Internal, op, "entry %d is receipt %s, whose stored entry is missing or says otherwise", start+int64(i), h)
 		}
 		out[i] = e.Leaf
 	}
@@ -472,7 +472,7 @@ func (l *Ledger) Tiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error)
 	refs := make([]*fs.DocumentRef, len(tiles))
 	for i, t := range tiles {
 		if t.H != ledger.TileHeight || t.L < 0 || t.L > 63 || t.N < 0 || t.W < 1 || t.W > ledger.TileWidth {
-			return nil, governor.Errorf(governor.Invalid, op, "%s is not a hash tile of height %d", ledger.TilePath(t), ledger.TileHeight)
+			return nil, fault.Errorf(fault.Invalid, op, "%s is not a hash tile of height %d", ledger.TilePath(t), ledger.TileHeight)
 		}
 		refs[i] = l.tileRef(t.L, t.N)
 	}
@@ -484,7 +484,7 @@ func (l *Ledger) Tiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error)
 	for i, snap := range snaps {
 		t := tiles[i]
 		if !snap.Exists() {
-			return nil, governor.Errorf(governor.NotFound, op, "%s is not stored", ledger.TilePath(t))
+			return nil, fault.Errorf(fault.NotFound, op, "%s is not stored", ledger.TilePath(t))
 		}
 		d := newDecoder(snap)
 		data := d.bytes("data")
@@ -492,7 +492,7 @@ func (l *Ledger) Tiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error)
 			return nil, d.fail(op)
 		}
 		if len(data) < t.W*tlog.HashSize {
-			return nil, governor.Errorf(governor.NotFound, op, "%s is not stored (%d hashes stored)", ledger.TilePath(t), len(data)/tlog.HashSize)
+			return nil, fault.Errorf(fault.NotFound, op, "%s is not stored (%d hashes stored)", ledger.TilePath(t), len(data)/tlog.HashSize)
 		}
 		out[i] = data[:t.W*tlog.HashSize]
 	}
@@ -599,7 +599,7 @@ func leaseDoc(lease ledger.Lease) map[string]any {
 func (l *Ledger) AcquireLease(ctx context.Context, holder string, now time.Time, ttl time.Duration) (ledger.Lease, error) {
 	const op = "firestore.Ledger.AcquireLease"
 	if holder == "" || ttl <= 0 {
-		return ledger.Lease{}, governor.Errorf(governor.Invalid, op, "a holder and a positive ttl are required")
+		return ledger.Lease{}, fault.Errorf(fault.Invalid, op, "a holder and a positive ttl are required")
 	}
 	// Standby instances ask often; a plain read spares the holder's
 	// transactions their lock while the lease is visibly taken.
@@ -664,7 +664,7 @@ func (l *Ledger) fenced(t *fs.Transaction, op string, f ledger.Fence, extra ...*
 		return r, err
 	}
 	if f.Holder == "" || lease.Holder != f.Holder {
-		return r, governor.Errorf(governor.Conflict, op, "%q does not hold the lease (held by %q)", f.Holder, lease.Holder)
+		return r, fault.Errorf(fault.Conflict, op, "%q does not hold the lease (held by %q)", f.Holder, lease.Holder)
 	}
 	if r.state, err = decodeLedgerState(snaps[1], missing(snaps[1])); err != nil {
 		return r, err
@@ -675,7 +675,7 @@ func (l *Ledger) fenced(t *fs.Transaction, op string, f ledger.Fence, extra ...*
 	if f.TTL > 0 {
 		lease.ExpiresAt = f.Now.Add(f.TTL).UTC().Truncate(time.Microsecond)
 		if err := t.Set(l.leaseRef(), leaseDoc(lease)); err != nil {
-			return r, governor.Wrap(governor.Internal, op, err)
+			return r, fault.Wrap(fault.Internal, op, err)
 		}
 	}
 	return r, nil
@@ -703,9 +703,9 @@ func (l *Ledger) BeginBatch(ctx context.Context, f ledger.Fence, b ledger.Batch)
 		case err != nil:
 			return err
 		case r.inProgress:
-			return governor.Errorf(governor.Conflict, op, "a batch at %d is in progress", r.batch.Start)
+			return fault.Errorf(fault.Conflict, op, "a batch at %d is in progress", r.batch.Start)
 		case b.Start != r.state.Size:
-			return governor.Errorf(governor.Conflict, op, "batch starts at %d, the log's size is %d", b.Start, r.state.Size)
+			return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", b.Start, r.state.Size)
 		}
 		return t.Set(l.batchRef(), batchDoc(b))
 	})
@@ -719,7 +719,7 @@ func (l *Ledger) WriteEntries(ctx context.Context, f ledger.Fence, start int64, 
 	const op = "firestore.Ledger.WriteEntries"
 	for _, e := range entries {
 		if !ledger.IsReceiptHash(e.Hash) || len(e.Leaf) == 0 {
-			return governor.Errorf(governor.Invalid, op, "entry %q: want a receipt hash and a leaf", e.Hash)
+			return fault.Errorf(fault.Invalid, op, "entry %q: want a receipt hash and a leaf", e.Hash)
 		}
 	}
 	const per = maxTxWrites / 2
@@ -737,17 +737,17 @@ func (l *Ledger) WriteEntries(ctx context.Context, f ledger.Fence, start int64, 
 					return err
 				}
 				if f.Holder == "" || lease.Holder != f.Holder {
-					return governor.Errorf(governor.Conflict, op, "%q does not hold the lease (held by %q)", f.Holder, lease.Holder)
+					return fault.Errorf(fault.Conflict, op, "%q does not hold the lease (held by %q)", f.Holder, lease.Holder)
 				}
 				for j, e := range chunk {
 					if err := t.Set(l.entryRef(e.Hash), entryDoc(e, first+int64(j))); err != nil {
-						return governor.Wrap(governor.Internal, op, err)
+						return fault.Wrap(fault.Internal, op, err)
 					}
 					if !e.Pending {
 						continue
 					}
 					if err := t.Delete(l.pendingRef(e.Hash)); err != nil {
-						return governor.Wrap(governor.Internal, op, err)
+						return fault.Wrap(fault.Internal, op, err)
 					}
 				}
 				return nil
@@ -767,7 +767,7 @@ func (l *Ledger) AbandonBatch(ctx context.Context, f ledger.Fence, b ledger.Batc
 		case err != nil:
 			return err
 		case !r.inProgress || r.batch.Start != b.Start || !slices.Equal(r.batch.Hashes, b.Hashes):
-			return governor.Errorf(governor.Conflict, op, "the batch at %d of %d entries is not in progress", b.Start, len(b.Hashes))
+			return fault.Errorf(fault.Conflict, op, "the batch at %d of %d entries is not in progress", b.Start, len(b.Hashes))
 		}
 		return t.Delete(l.batchRef())
 	})
@@ -783,7 +783,7 @@ func (l *Ledger) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Commi
 		return err
 	}
 	if len(c.Tiles)+3 > maxTxWrites {
-		return governor.Errorf(governor.Invalid, op, "%d tiles do not fit in one transaction", len(c.Tiles))
+		return fault.Errorf(fault.Invalid, op, "%d tiles do not fit in one transaction", len(c.Tiles))
 	}
 	// The level-0 tile that holds entries from before the batch.
 	var extended []*fs.DocumentRef
@@ -800,12 +800,12 @@ func (l *Ledger) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Commi
 		case err != nil:
 			return err
 		case !r.inProgress:
-			return governor.Errorf(governor.Conflict, op, "no batch is in progress")
+			return fault.Errorf(fault.Conflict, op, "no batch is in progress")
 		case r.batch.Start != c.Batch.Start || !slices.Equal(r.batch.Hashes, c.Batch.Hashes):
-			return governor.Errorf(governor.Conflict, op, "the batch in progress (at %d, %d entries) is not the batch committed (at %d, %d entries)",
+			return fault.Errorf(fault.Conflict, op, "the batch in progress (at %d, %d entries) is not the batch committed (at %d, %d entries)",
 				r.batch.Start, len(r.batch.Hashes), c.Batch.Start, len(c.Batch.Hashes))
 		case r.state.Size != c.Batch.Start:
-			return governor.Errorf(governor.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, r.state.Size)
+			return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, r.state.Size)
 		}
 		var before []byte // receipt hashes of the extended tile's earlier entries
 		if len(r.extra) > 0 {
@@ -818,7 +818,7 @@ func (l *Ledger) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Commi
 				}
 			}
 			if len(before) < have {
-				return governor.Errorf(governor.Internal, op, "tile %s holds %d receipt hashes, the log has %d in it", r.extra[0].Ref.ID, len(before)/32, have/32)
+				return fault.Errorf(fault.Internal, op, "tile %s holds %d receipt hashes, the log has %d in it", r.extra[0].Ref.ID, len(before)/32, have/32)
 			}
 			before = before[:have]
 		}
@@ -837,13 +837,13 @@ func (l *Ledger) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Commi
 				doc["hashes"] = hs
 			}
 			if err := t.Set(l.tileRef(td.Tile.L, td.Tile.N), doc); err != nil {
-				return governor.Wrap(governor.Internal, op, err)
+				return fault.Wrap(fault.Internal, op, err)
 			}
 		}
 		next := c.State
 		next.UpdatedAt = next.UpdatedAt.Truncate(time.Microsecond)
 		if err := t.Set(l.root, ledgerStateDoc(next)); err != nil {
-			return governor.Wrap(governor.Internal, op, err)
+			return fault.Wrap(fault.Internal, op, err)
 		}
 		return t.Delete(l.batchRef())
 	})

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
@@ -84,7 +85,7 @@ func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.R
 		return nil, "", err
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && q.From.After(q.To) {
-		return nil, "", governor.Errorf(governor.Invalid, op, "from %v after to %v", q.From, q.To)
+		return nil, "", fault.Errorf(fault.Invalid, op, "from %v after to %v", q.From, q.To)
 	}
 	size := q.PageSize
 	if size <= 0 {
@@ -117,7 +118,7 @@ func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.R
 		}
 		snap, err := ref.Get(ctx)
 		if status.Code(err) == codes.NotFound {
-			return nil, "", governor.Errorf(governor.Invalid, op, "page token %q: no such receipt", q.PageToken)
+			return nil, "", fault.Errorf(fault.Invalid, op, "page token %q: no such receipt", q.PageToken)
 		}
 		if err != nil {
 			return nil, "", wrapErr(op, err)
@@ -156,7 +157,7 @@ func relativePath(ref *fs.DocumentRef) string {
 // belong to tenant.
 func (s *Store) tokenRef(op, token, tenant string) (*fs.DocumentRef, error) {
 	bad := func(why string) error {
-		return governor.Errorf(governor.Invalid, op, "page token %q: %s", token, why)
+		return fault.Errorf(fault.Invalid, op, "page token %q: %s", token, why)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
@@ -183,7 +184,7 @@ func (s *Store) tokenRef(op, token, tenant string) (*fs.DocumentRef, error) {
 func (s *Store) ReceiptsByExecution(ctx context.Context, executionID string) ([]receipt.Receipt, error) {
 	const op = "firestore.ReceiptsByExecution"
 	if executionID == "" {
-		return nil, governor.Errorf(governor.Invalid, op, "empty execution id")
+		return nil, fault.Errorf(fault.Invalid, op, "empty execution id")
 	}
 	out, err := getAll(ctx, op, s.c.CollectionGroup(colReceipts).Where("execution_id", "==", executionID), decodeReceipt)
 	if err != nil {
@@ -249,7 +250,7 @@ func (s *Store) Tenants(ctx context.Context, q store.TenantQuery) ([]string, err
 func (s *Store) Outbox(ctx context.Context, receiptHash string) ([]store.OutboxEntry, error) {
 	const op = "firestore.Outbox"
 	if receiptHash == "" {
-		return nil, governor.Errorf(governor.Invalid, op, "empty receipt hash")
+		return nil, fault.Errorf(fault.Invalid, op, "empty receipt hash")
 	}
 	markers, err := getAll(ctx, op, s.c.CollectionGroup(colDedup).Where("receipt_hash", "==", receiptHash), markerOf)
 	if err != nil {

@@ -33,7 +33,7 @@ var _ ledger.ReceiptWitness = (*Store)(nil)
 // without being read: receipts arrive from anyone who can publish, and
 // their names must not become document paths. A stored document without
 // a string hash vouches for no receipt: it is reported with the hash "".
-// Errors are governor.Unavailable when Firestore or ctx fails
+// Errors are fault.Unavailable when Firestore or ctx fails
 // transiently, and carry the codes of the package's other errors
 // otherwise.
 func (s *Store) StoredHashes(ctx context.Context, refs []ledger.ReceiptRef) (map[ledger.ReceiptRef]string, error) {

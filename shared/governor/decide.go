@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Rejection is returned by guards and Apply functions to refuse an event.
@@ -71,7 +73,7 @@ func (c *Ctx) Payload(v any) error {
 		return nil
 	}
 	if err := json.Unmarshal(c.in.Event.Data, v); err != nil {
-		return Wrap(Invalid, "governor.Ctx.Payload", err)
+		return fault.Wrap(fault.Invalid, "governor.Ctx.Payload", err)
 	}
 	return nil
 }
@@ -82,7 +84,7 @@ func (c *Ctx) Load(v any) error {
 		return nil
 	}
 	if err := json.Unmarshal(c.data, v); err != nil {
-		return Wrap(Internal, "governor.Ctx.Load", err)
+		return fault.Wrap(fault.Internal, "governor.Ctx.Load", err)
 	}
 	return nil
 }
@@ -111,7 +113,7 @@ func Update[T any](c *Ctx, fn func(*T) error) error {
 func (c *Ctx) Store(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return Wrap(Internal, "governor.Ctx.Store", err)
+		return fault.Wrap(fault.Internal, "governor.Ctx.Store", err)
 	}
 	c.data = b
 	return nil
@@ -171,7 +173,7 @@ func marshalData(data any) (json.RawMessage, error) {
 	}
 	b, err := json.Marshal(data)
 	if err != nil {
-		return nil, Wrap(Internal, "governor.Ctx.Emit", err)
+		return nil, fault.Wrap(fault.Internal, "governor.Ctx.Emit", err)
 	}
 	return b, nil
 }
@@ -189,10 +191,10 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 	in.Instance = inst
 	ev := in.Event
 	if ev.Domain != m.Domain || inst.Domain != m.Domain {
-		return Decision{}, Errorf(Invalid, op, "event domain %q, instance domain %q, governor %q", ev.Domain, inst.Domain, m.Domain)
+		return Decision{}, fault.Errorf(fault.Invalid, op, "event domain %q, instance domain %q, governor %q", ev.Domain, inst.Domain, m.Domain)
 	}
 	if !m.HasState(inst.State) {
-		return Decision{}, Errorf(Internal, op, "instance %s in unknown state %q", inst.Key, inst.State)
+		return Decision{}, fault.Errorf(fault.Internal, op, "instance %s in unknown state %q", inst.Key, inst.State)
 	}
 	reject := func(reason string) (Decision, error) {
 		return Decision{
@@ -220,7 +222,7 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 			// Only the scheduler sends timeouts, and only due ones: an
 			// early one is clock skew, refused as transient so that it is
 			// delivered again rather than lost.
-			return Decision{}, Errorf(Unavailable, op, "timer %s of %s is due at %s, not yet at %s",
+			return Decision{}, fault.Errorf(fault.Unavailable, op, "timer %s of %s is due at %s, not yet at %s",
 				timerName, inst.Key, armed.Due.UTC().Format(time.RFC3339), in.Now.UTC().Format(time.RFC3339))
 		}
 	}
@@ -255,7 +257,7 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 		}
 	}
 	if !slices.Contains(t.Targets(), c.target) {
-		return Decision{}, Errorf(Internal, op, "%s: %s in %s chose target %q outside the table", m.Domain, ev.Name, inst.State, c.target)
+		return Decision{}, fault.Errorf(fault.Internal, op, "%s: %s in %s chose target %q outside the table", m.Domain, ev.Name, inst.State, c.target)
 	}
 	if err := m.checkEmits(t, c.emits); err != nil {
 		return Decision{}, err

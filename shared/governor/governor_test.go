@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // testPayload is the payload of the test machine's "start" event.
@@ -135,7 +137,7 @@ func TestTimeoutBeforeDueIsRefusedAsTransient(t *testing.T) {
 	inst := Instance{Key: Key{Tenant: "t1", Domain: Billing, Subject: "s1"}, State: "a",
 		Timers: map[string]Timer{"t": {Name: "t", ID: "tid", Due: now.Add(time.Second)}}}
 	d, err := m.Decide(Input{Instance: inst, Event: testEvent(Timeout("t"), `{"timer_id":"tid"}`), Now: now})
-	if err == nil || ErrorCode(err) != Unavailable {
+	if err == nil || fault.ErrorCode(err) != fault.Unavailable {
 		t.Fatalf("Decide(timeout one second early) = %+v, %v; want an unavailable error", d, err)
 	}
 }
@@ -163,7 +165,7 @@ func TestUndeclaredEmissionIsInternal(t *testing.T) {
 	m.Transitions[2].Apply = func(c *Ctx) error { return c.Emit(Entitlement, "suspend", "", nil) }
 	inst := Instance{Key: Key{Tenant: "t1", Domain: Billing, Subject: "s1"}, State: "a"}
 	_, err := m.Decide(Input{Instance: inst, Event: testEvent("stay", ``)})
-	if ErrorCode(err) != Internal || !strings.Contains(err.Error(), "undeclared domain entitlement") {
+	if fault.ErrorCode(err) != fault.Internal || !strings.Contains(err.Error(), "undeclared domain entitlement") {
 		t.Fatalf("Decide with an undeclared cascade = %v, want an internal error naming it", err)
 	}
 	m.EmitsTo = []Domain{Entitlement}
@@ -287,13 +289,13 @@ func TestDecideErrors(t *testing.T) {
 	key := Key{Tenant: "t1", Domain: Billing, Subject: "s1"}
 	wrong := testEvent("start", `{}`)
 	wrong.Domain = Entitlement
-	if _, err := m.Decide(Input{Instance: Instance{Key: key}, Event: wrong}); ErrorCode(err) != Invalid {
+	if _, err := m.Decide(Input{Instance: Instance{Key: key}, Event: wrong}); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("Decide(wrong domain) error = %v, want invalid", err)
 	}
-	if _, err := m.Decide(Input{Instance: Instance{Key: key, State: "zzz"}, Event: testEvent("stay", ``)}); ErrorCode(err) != Internal {
+	if _, err := m.Decide(Input{Instance: Instance{Key: key, State: "zzz"}, Event: testEvent("stay", ``)}); fault.ErrorCode(err) != fault.Internal {
 		t.Errorf("Decide(unknown state) error = %v, want internal", err)
 	}
-	if _, err := m.Decide(Input{Instance: Instance{Key: key, State: "a"}, Event: testEvent("bad", ``)}); ErrorCode(err) != Internal {
+	if _, err := m.Decide(Input{Instance: Instance{Key: key, State: "a"}, Event: testEvent("bad", ``)}); fault.ErrorCode(err) != fault.Internal {
 		t.Errorf("Decide(target outside table) error = %v, want internal", err)
 	}
 }
@@ -322,8 +324,8 @@ func TestCheckEvent(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("CheckEvent(%s %s) = %v, want ok=%v", tt.ev.Name, tt.ev.Data, err, tt.ok)
 			}
-			if err != nil && ErrorCode(err) != Invalid {
-				t.Errorf("CheckEvent(%s) code = %v, want invalid", tt.ev.Name, ErrorCode(err))
+			if err != nil && fault.ErrorCode(err) != fault.Invalid {
+				t.Errorf("CheckEvent(%s) code = %v, want invalid", tt.ev.Name, fault.ErrorCode(err))
 			}
 		})
 	}
@@ -349,33 +351,6 @@ func TestValidateRejectsBadTables(t *testing.T) {
 				t.Errorf("Validate() = nil, want an error")
 			}
 		})
-	}
-}
-
-func TestErrors(t *testing.T) {
-	base := Errorf(Unavailable, "op", "down")
-	wrapped := Wrap(Invalid, "outer", errors.New("bad"))
-	tests := []struct {
-		err       error
-		code      Code
-		retryable bool
-	}{
-		{nil, "", false},
-		{base, Unavailable, true},
-		{wrapped, Invalid, false},
-		{errors.New("plain"), Internal, true},
-		{Wrap(NotFound, "x", base), NotFound, false},
-	}
-	for _, tt := range tests {
-		if got := ErrorCode(tt.err); got != tt.code {
-			t.Errorf("ErrorCode(%v) = %v, want %v", tt.err, got, tt.code)
-		}
-		if got := IsRetryable(tt.err); got != tt.retryable {
-			t.Errorf("IsRetryable(%v) = %v, want %v", tt.err, got, tt.retryable)
-		}
-	}
-	if got := wrapped.Error(); got != "outer: bad" {
-		t.Errorf("Error() = %q", got)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // MaxCascadeDepth bounds cascades: an event whose cascadedepth is at least
@@ -183,27 +185,27 @@ func (m *Machine) Validate() error {
 	}
 	for _, s := range m.Terminal {
 		if !slices.Contains(m.States, s) {
-			return Errorf(Internal, op, "%s: terminal state %q not declared", m.Domain, s)
+			return fault.Errorf(fault.Internal, op, "%s: terminal state %q not declared", m.Domain, s)
 		}
 	}
 	seen := map[string]int{}
 	for i, t := range m.Transitions {
 		for _, s := range append(slices.Clone(t.From), t.Targets()...) {
 			if !m.HasState(s) {
-				return Errorf(Internal, op, "%s row %d: state %q not declared", m.Domain, i, s)
+				return fault.Errorf(fault.Internal, op, "%s row %d: state %q not declared", m.Domain, i, s)
 			}
 		}
 		if t.To == StateNone || t.To == "" {
-			return Errorf(Internal, op, "%s row %d: missing target", m.Domain, i)
+			return fault.Errorf(fault.Internal, op, "%s row %d: missing target", m.Domain, i)
 		}
 		for _, name := range append(slices.Clone(t.Arm), t.Cancel...) {
 			if _, ok := m.Timers[name]; !ok {
-				return Errorf(Internal, op, "%s row %d: timer %q has no duration", m.Domain, i, name)
+				return fault.Errorf(fault.Internal, op, "%s row %d: timer %q has no duration", m.Domain, i, name)
 			}
 		}
 		if n, ok := bytes.CutPrefix([]byte(t.On), []byte(TimeoutPrefix)); ok {
 			if _, ok := m.Timers[string(n)]; !ok {
-				return Errorf(Internal, op, "%s row %d: timeout of unknown timer %q", m.Domain, i, n)
+				return fault.Errorf(fault.Internal, op, "%s row %d: timeout of unknown timer %q", m.Domain, i, n)
 			}
 		}
 		from := t.From
@@ -218,7 +220,7 @@ func (m *Machine) Validate() error {
 		for _, s := range from {
 			k := string(s) + "\x00" + string(t.On)
 			if j, dup := seen[k]; dup && !t.Any {
-				return Errorf(Internal, op, "%s rows %d and %d both handle %s in %s", m.Domain, j, i, t.On, s)
+				return fault.Errorf(fault.Internal, op, "%s rows %d and %d both handle %s in %s", m.Domain, j, i, t.On, s)
 			}
 			if _, dup := seen[k]; !dup {
 				seen[k] = i
@@ -234,13 +236,13 @@ func (m *Machine) Validate() error {
 func (m *Machine) CheckEvent(ev Event) error {
 	const op = "governor.CheckEvent"
 	if ev.Domain != m.Domain {
-		return Errorf(Invalid, op, "event domain %q does not match governor %q", ev.Domain, m.Domain)
+		return fault.Errorf(fault.Invalid, op, "event domain %q does not match governor %q", ev.Domain, m.Domain)
 	}
 	if !m.HasEvent(ev.Name) {
-		return Errorf(Invalid, op, "unknown event type %q for domain %s", ev.Type, m.Domain)
+		return fault.Errorf(fault.Invalid, op, "unknown event type %q for domain %s", ev.Type, m.Domain)
 	}
 	if err := checkObject(ev.Data); err != nil {
-		return Wrap(Invalid, op, err)
+		return fault.Wrap(fault.Invalid, op, err)
 	}
 	_, isTimer := bytes.CutPrefix([]byte(ev.Name), []byte(TimeoutPrefix))
 	if isTimer {
@@ -250,22 +252,22 @@ func (m *Machine) CheckEvent(ev Event) error {
 		dec := json.NewDecoder(bytes.NewReader(ev.Data))
 		dec.DisallowUnknownFields()
 		if err := exactMembers(ev.Data, reflect.TypeOf(p)); err != nil || dec.Decode(&p) != nil || p.TimerID == "" {
-			return Errorf(Invalid, op, "%s: data must be {\"timer_id\": ...} and nothing else", ev.Type)
+			return fault.Errorf(fault.Invalid, op, "%s: data must be {\"timer_id\": ...} and nothing else", ev.Type)
 		}
 	}
 	if ev.Name == ActuationFailed {
 		if err := m.checkActuationFailure(ev.Data); err != nil {
-			return Wrap(Invalid, op+" "+ev.Type, err)
+			return fault.Wrap(fault.Invalid, op+" "+ev.Type, err)
 		}
 		return nil
 	}
 	if check := m.Payloads[ev.Name]; check != nil {
 		if err := check(ev.Data); err != nil {
-			return Wrap(Invalid, op+" "+ev.Type, err)
+			return fault.Wrap(fault.Invalid, op+" "+ev.Type, err)
 		}
 	} else if !isTimer {
 		if err := emptySchema(ev.Data); err != nil {
-			return Wrap(Invalid, op+" "+ev.Type, err)
+			return fault.Wrap(fault.Invalid, op+" "+ev.Type, err)
 		}
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Sender is a class of sender of governor events. Which classes may send
@@ -133,7 +135,7 @@ func (m *Machine) checkEmits(t *Transition, emits []Emit) error {
 			if e.Kind == KindActuate {
 				what = "actuates undeclared action " + strconv.Quote(e.Type)
 			}
-			return Errorf(Internal, "governor.Decide", "%s %s", m.Domain, what)
+			return fault.Errorf(fault.Internal, "governor.Decide", "%s %s", m.Domain, what)
 		}
 	}
 	return nil
@@ -188,21 +190,21 @@ func (m *Machine) validateSenders() error {
 		}
 		if strings.HasPrefix(string(name), TimeoutPrefix) {
 			if _, ok := m.Senders[name]; ok {
-				return Errorf(Internal, op, "%s: timeout %s has a sender rule; timeouts are the scheduler's", m.Domain, name)
+				return fault.Errorf(fault.Internal, op, "%s: timeout %s has a sender rule; timeouts are the scheduler's", m.Domain, name)
 			}
 			continue
 		}
 		if len(m.Senders[name]) == 0 {
-			return Errorf(Internal, op, "%s: event %s has no sender rule", m.Domain, name)
+			return fault.Errorf(fault.Internal, op, "%s: event %s has no sender rule", m.Domain, name)
 		}
 	}
 	for name, ss := range m.Senders {
 		if !m.HasEvent(name) {
-			return Errorf(Internal, op, "%s: sender rule for unknown event %s", m.Domain, name)
+			return fault.Errorf(fault.Internal, op, "%s: sender rule for unknown event %s", m.Domain, name)
 		}
 		for _, s := range ss {
 			if !slices.Contains(Senders, s) || s == SenderScheduler {
-				return Errorf(Internal, op, "%s: event %s: sender %q not allowed in a rule", m.Domain, name, s)
+				return fault.Errorf(fault.Internal, op, "%s: event %s: sender %q not allowed in a rule", m.Domain, name, s)
 			}
 		}
 	}

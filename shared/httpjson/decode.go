@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/strictjson"
 )
 
@@ -21,7 +21,7 @@ const MaxEcho = 64
 // limit bytes before any decoding (http.MaxBytesReader), must be valid
 // UTF-8 and valid JSON, may not repeat a member name in any object, may not
 // name fields v does not have, and may not be followed by a second value.
-// Every failure is an Invalid *governor.Error whose message quotes at most
+// Every failure is an Invalid *fault.Error whose message quotes at most
 // MaxEcho bytes of the input.
 func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	const op = "httpjson.Decode"
@@ -30,12 +30,12 @@ func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			// The *http.MaxBytesError stays in the chain: Error answers 413.
-			return &governor.Error{Code: governor.Invalid, Op: op, Message: fmt.Sprintf("request body exceeds %d bytes", limit), Err: errTooLarge{tooBig}}
+			return &fault.Error{Code: fault.Invalid, Op: op, Message: fmt.Sprintf("request body exceeds %d bytes", limit), Err: errTooLarge{tooBig}}
 		}
-		return governor.Errorf(governor.Invalid, op, "reading request body: %v", err)
+		return fault.Errorf(fault.Invalid, op, "reading request body: %v", err)
 	}
 	if err := Unmarshal(body, v); err != nil {
-		return governor.Wrap(governor.Invalid, op, err)
+		return fault.Wrap(fault.Invalid, op, err)
 	}
 	return nil
 }

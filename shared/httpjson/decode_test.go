@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 func TestDecode(t *testing.T) {
@@ -47,8 +47,8 @@ func TestDecode(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Decode(%q) = %v, want error containing %q", tt.in, err, tt.wantErr)
 			}
-			if governor.ErrorCode(err) != governor.Invalid {
-				t.Errorf("ErrorCode = %v, want invalid", governor.ErrorCode(err))
+			if fault.ErrorCode(err) != fault.Invalid {
+				t.Errorf("ErrorCode = %v, want invalid", fault.ErrorCode(err))
 			}
 		})
 	}
@@ -71,7 +71,7 @@ func TestTooLargeBodyIsAnswered413(t *testing.T) {
 	if w.Code != 413 || !strings.Contains(w.Body.String(), "exceeds 10 bytes") || strings.Contains(w.Body.String(), "xxxx") {
 		t.Errorf("Error(too large) = %d %s, want 413 naming the limit", w.Code, w.Body.String())
 	}
-	if msg := governor.ErrorMessage(err); strings.HasSuffix(msg, ": ") {
+	if msg := fault.ErrorMessage(err); strings.HasSuffix(msg, ": ") {
 		t.Errorf("message %q ends with an empty cause", msg)
 	}
 }

@@ -8,19 +8,19 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Status maps an error code to an HTTP status.
-func Status(code governor.Code) int {
+func Status(code fault.Code) int {
 	switch code {
-	case governor.Invalid:
+	case fault.Invalid:
 		return http.StatusBadRequest
-	case governor.NotFound:
+	case fault.NotFound:
 		return http.StatusNotFound
-	case governor.Conflict:
+	case fault.Conflict:
 		return http.StatusConflict
-	case governor.Unavailable:
+	case fault.Unavailable:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -30,9 +30,9 @@ func Status(code governor.Code) int {
 // their message, which may reveal implementation details. A body over its
 // cap (an *http.MaxBytesError in err's chain) is answered 413.
 func Error(w http.ResponseWriter, err error) {
-	code := governor.ErrorCode(err)
-	msg := governor.ErrorMessage(err)
-	if code == governor.Internal {
+	code := fault.ErrorCode(err)
+	msg := fault.ErrorMessage(err)
+	if code == fault.Internal {
 		msg = "internal error"
 	}
 	status := Status(code)

@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 func TestError(t *testing.T) {
@@ -16,10 +16,10 @@ func TestError(t *testing.T) {
 		code    string
 		message string
 	}{
-		{governor.Errorf(governor.Invalid, "op", "bad tenant"), 400, "invalid", "bad tenant"},
-		{governor.Errorf(governor.NotFound, "op", "no receipt"), 404, "not_found", "no receipt"},
-		{governor.Errorf(governor.Conflict, "op", "lease held"), 409, "conflict", "lease held"},
-		{governor.Wrap(governor.Unavailable, "op", errors.New("down")), 503, "unavailable", "op: down"},
+		{fault.Errorf(fault.Invalid, "op", "bad tenant"), 400, "invalid", "bad tenant"},
+		{fault.Errorf(fault.NotFound, "op", "no receipt"), 404, "not_found", "no receipt"},
+		{fault.Errorf(fault.Conflict, "op", "lease held"), 409, "conflict", "lease held"},
+		{fault.Wrap(fault.Unavailable, "op", errors.New("down")), 503, "unavailable", "op: down"},
 		{errors.New("secret detail"), 500, "internal", "internal error"},
 	}
 	for _, tt := range tests {

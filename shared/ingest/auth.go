@@ -14,7 +14,7 @@ import (
 	"google.golang.org/api/idtoken"
 	"google.golang.org/api/option"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
@@ -48,7 +48,7 @@ var googleIssuers = []string{"https://accounts.google.com", "accounts.google.com
 // token for the service's audience. It returns the verified email of the
 // identity holding it. A token that does not verify is a CodeUnauthenticated
 // error; a failure to check it (the signing keys cannot be fetched) is
-// governor.Unavailable.
+// fault.Unavailable.
 type TokenVerifier interface {
 	VerifyToken(ctx context.Context, token string) (email string, err error)
 }
@@ -69,11 +69,11 @@ type GoogleTokens struct {
 func NewGoogleTokens(ctx context.Context, audience string, opts ...option.ClientOption) (*GoogleTokens, error) {
 	const op = "ingest.NewGoogleTokens"
 	if strings.TrimSpace(audience) == "" {
-		return nil, governor.Errorf(governor.Invalid, op, "the audience of ID tokens is required")
+		return nil, fault.Errorf(fault.Invalid, op, "the audience of ID tokens is required")
 	}
 	v, err := idtoken.NewValidator(ctx, opts...)
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	return &GoogleTokens{validator: v, audience: audience}, nil
 }
@@ -88,20 +88,20 @@ func (g *GoogleTokens) VerifyToken(ctx context.Context, token string) (string, e
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) || strings.Contains(err.Error(), "unable to retrieve cert") {
-			return "", governor.Wrap(governor.Unavailable, op, errors.New("cannot fetch Google's token signing keys"))
+			return "", fault.Wrap(fault.Unavailable, op, errors.New("cannot fetch Google's token signing keys"))
 		}
-		return "", governor.Errorf(CodeUnauthenticated, op, "ID token does not verify: %s", tokenReason(err))
+		return "", fault.Errorf(CodeUnauthenticated, op, "ID token does not verify: %s", tokenReason(err))
 	}
 	iss := false
 	for _, s := range googleIssuers {
 		iss = iss || p.Issuer == s
 	}
 	if !iss {
-		return "", governor.Errorf(CodeUnauthenticated, op, "ID token issuer %s is not Google", httpjson.Quote(p.Issuer))
+		return "", fault.Errorf(CodeUnauthenticated, op, "ID token issuer %s is not Google", httpjson.Quote(p.Issuer))
 	}
 	email, _ := p.Claims["email"].(string)
 	if email == "" {
-		return "", governor.Errorf(CodeUnauthenticated, op, "ID token has no email claim (mint it with the email included)")
+		return "", fault.Errorf(CodeUnauthenticated, op, "ID token has no email claim (mint it with the email included)")
 	}
 	switch v := p.Claims["email_verified"].(type) {
 	case bool:
@@ -113,7 +113,7 @@ func (g *GoogleTokens) VerifyToken(ctx context.Context, token string) (string, e
 			return email, nil
 		}
 	}
-	return "", governor.Errorf(CodeUnauthenticated, op, "ID token email %s is not verified", httpjson.Quote(email))
+	return "", fault.Errorf(CodeUnauthenticated, op, "ID token email %s is not verified", httpjson.Quote(email))
 }
 
 // tokenReason says why idtoken refused a token, without repeating it.
@@ -142,15 +142,15 @@ func bearer(h http.Header) (string, bool, error) {
 		return "", false, nil
 	case 1:
 	default:
-		return "", true, governor.Errorf(CodeUnauthenticated, "ingest.authenticate", "Authorization header repeated")
+		return "", true, fault.Errorf(CodeUnauthenticated, "ingest.authenticate", "Authorization header repeated")
 	}
 	scheme, token, ok := strings.Cut(vs[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return "", true, governor.Errorf(CodeUnauthenticated, "ingest.authenticate", "Authorization: want \"Bearer <Google-signed ID token>\"")
+		return "", true, fault.Errorf(CodeUnauthenticated, "ingest.authenticate", "Authorization: want \"Bearer <Google-signed ID token>\"")
 	}
 	token = strings.TrimSpace(token)
 	if len(token) > MaxTokenBytes {
-		return "", true, governor.Errorf(CodeUnauthenticated, "ingest.authenticate", "bearer token is %d bytes, limit %d", len(token), MaxTokenBytes)
+		return "", true, fault.Errorf(CodeUnauthenticated, "ingest.authenticate", "bearer token is %d bytes, limit %d", len(token), MaxTokenBytes)
 	}
 	return token, true, nil
 }
@@ -173,7 +173,7 @@ func signedHeaders(h http.Header) (signed, bool, error) {
 		vs := h.Values(n)
 		switch {
 		case len(vs) > 1:
-			return signed{}, true, governor.Errorf(CodeUnauthenticated, op, "header %s repeated", n)
+			return signed{}, true, fault.Errorf(CodeUnauthenticated, op, "header %s repeated", n)
 		case len(vs) == 1:
 			present = true
 			vals[i] = vs[0]
@@ -184,21 +184,21 @@ func signedHeaders(h http.Header) (signed, bool, error) {
 	}
 	for i, n := range names {
 		if vals[i] == "" {
-			return signed{}, true, governor.Errorf(CodeUnauthenticated, op, "signed request without header %s (send %s)", n, strings.Join(names, ", "))
+			return signed{}, true, fault.Errorf(CodeUnauthenticated, op, "signed request without header %s (send %s)", n, strings.Join(names, ", "))
 		}
 	}
 	s := signed{id: vals[0], timestamp: vals[1], keyID: vals[3]}
 	if len(s.id) > MaxWebhookIDBytes || !printable(s.id) {
-		return signed{}, true, governor.Errorf(CodeUnauthenticated, op, "header %s: want 1 to %d printable ASCII characters", HeaderWebhookID, MaxWebhookIDBytes)
+		return signed{}, true, fault.Errorf(CodeUnauthenticated, op, "header %s: want 1 to %d printable ASCII characters", HeaderWebhookID, MaxWebhookIDBytes)
 	}
 	if len(s.timestamp) > 12 || !digits(s.timestamp) {
-		return signed{}, true, governor.Errorf(CodeUnauthenticated, op, "header %s %s: want Unix seconds", HeaderWebhookTimestamp, httpjson.Quote(s.timestamp))
+		return signed{}, true, fault.Errorf(CodeUnauthenticated, op, "header %s %s: want Unix seconds", HeaderWebhookTimestamp, httpjson.Quote(s.timestamp))
 	}
 	secs, _ := strconv.ParseInt(s.timestamp, 10, 64)
 	s.at = time.Unix(secs, 0)
 	sigs := strings.Fields(vals[2])
 	if len(sigs) > MaxSignatures {
-		return signed{}, true, governor.Errorf(CodeUnauthenticated, op, "header %s: %d signatures, limit %d", HeaderWebhookSignature, len(sigs), MaxSignatures)
+		return signed{}, true, fault.Errorf(CodeUnauthenticated, op, "header %s: %d signatures, limit %d", HeaderWebhookSignature, len(sigs), MaxSignatures)
 	}
 	for _, sig := range sigs {
 		v, b64, ok := strings.Cut(sig, ",")
@@ -211,7 +211,7 @@ func signedHeaders(h http.Header) (signed, bool, error) {
 		}
 	}
 	if len(s.signatures) == 0 {
-		return signed{}, true, governor.Errorf(CodeUnauthenticated, op, "header %s: no %s,<base64> signature", HeaderWebhookSignature, SignatureVersion)
+		return signed{}, true, fault.Errorf(CodeUnauthenticated, op, "header %s: no %s,<base64> signature", HeaderWebhookSignature, SignatureVersion)
 	}
 	return s, true, nil
 }
@@ -221,7 +221,7 @@ func signedHeaders(h http.Header) (signed, bool, error) {
 func (s signed) verify(key, body []byte, now time.Time) error {
 	const op = "ingest.authenticate"
 	if d := now.Sub(s.at); d > Tolerance || d < -Tolerance {
-		return governor.Errorf(CodeUnauthenticated, op, "header %s is %s from the server's clock, tolerance %s", HeaderWebhookTimestamp, d.Abs().Round(time.Second), Tolerance)
+		return fault.Errorf(CodeUnauthenticated, op, "header %s is %s from the server's clock, tolerance %s", HeaderWebhookTimestamp, d.Abs().Round(time.Second), Tolerance)
 	}
 	want := mac(key, s.id, s.timestamp, body)
 	for _, sig := range s.signatures {
@@ -229,7 +229,7 @@ func (s signed) verify(key, body []byte, now time.Time) error {
 			return nil
 		}
 	}
-	return governor.Errorf(CodeUnauthenticated, op, "no signature of header %s matches the body under key %s", HeaderWebhookSignature, httpjson.Quote(s.keyID))
+	return fault.Errorf(CodeUnauthenticated, op, "no signature of header %s matches the body under key %s", HeaderWebhookSignature, httpjson.Quote(s.keyID))
 }
 
 // printable reports whether s is non-empty printable ASCII without spaces.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ingest"
 )
 
@@ -192,7 +192,7 @@ func TestHMACReplayedID(t *testing.T) {
 	if a := f.post(h, body); a.status != http.StatusAccepted {
 		t.Fatalf("first request: %d %s", a.status, a.body)
 	}
-	wantRefused(t, f.post(h, body), http.StatusConflict, governor.Conflict, "already used")
+	wantRefused(t, f.post(h, body), http.StatusConflict, fault.Conflict, "already used")
 	if got := f.pull(1, 10*time.Second); len(got) != 1 {
 		t.Fatalf("pulled %d messages, want only the first request's", len(got))
 	}

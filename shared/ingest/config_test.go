@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ingest"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/store"
@@ -61,7 +61,7 @@ func TestParseRules(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || governor.ErrorCode(err) != governor.Invalid {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || fault.ErrorCode(err) != fault.Invalid {
 				t.Fatalf("ParseRules = %v, %v; want an invalid error containing %q", r, err, tt.wantErr)
 			}
 		})

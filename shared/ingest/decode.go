@@ -16,7 +16,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/autonomics/autonomics/shared/event"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
@@ -54,9 +54,9 @@ func modeOf(h http.Header) (Mode, error) {
 		return ModeBatch, nil
 	}
 	if sv := h.Get("Ce-Specversion"); sv != "" {
-		return "", governor.Errorf(governor.Invalid, op, `binary mode: ce-specversion %s: must be "1.0"`, httpjson.Quote(sv))
+		return "", fault.Errorf(fault.Invalid, op, `binary mode: ce-specversion %s: must be "1.0"`, httpjson.Quote(sv))
 	}
-	return "", governor.Errorf(CodeUnsupportedMediaType, op,
+	return "", fault.Errorf(CodeUnsupportedMediaType, op,
 		"Content-Type %s: send one event in binary mode (ce-* headers, Content-Type %s) or structured mode (Content-Type %s), or a batch (Content-Type %s)",
 		httpjson.Quote(h.Get("Content-Type")), event.DataContentType, StructuredContentType, BatchContentType)
 }
@@ -67,7 +67,7 @@ func modeOf(h http.Header) (Mode, error) {
 func repeatedHeader(h http.Header) error {
 	for _, k := range slices.Sorted(maps.Keys(h)) {
 		if (strings.HasPrefix(k, ceHeaderPrefix) || k == "Content-Type") && len(h[k]) > 1 {
-			return governor.Errorf(governor.Invalid, "ingest.decode", "header %s is repeated", httpjson.Quote(k))
+			return fault.Errorf(fault.Invalid, "ingest.decode", "header %s is repeated", httpjson.Quote(k))
 		}
 	}
 	return nil
@@ -80,7 +80,7 @@ func binaryMessage(ctx context.Context, h http.Header, body []byte) (event.Messa
 	w := &binaryWriter{attrs: map[string]string{}}
 	msg := cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body)))
 	if err := msg.ReadBinary(ctx, w); err != nil {
-		return event.Message{}, governor.Errorf(governor.Invalid, "ingest.decode", "binary mode: %s", httpjson.Truncate(err.Error(), 4*httpjson.MaxEcho))
+		return event.Message{}, fault.Errorf(fault.Invalid, "ingest.decode", "binary mode: %s", httpjson.Truncate(err.Error(), 4*httpjson.MaxEcho))
 	}
 	return event.Message{Data: w.data, Attributes: w.attrs}, nil
 }
@@ -146,32 +146,32 @@ func batchMessages(h http.Header, body []byte, max int) ([]event.Message, error)
 	const op = "ingest.decode"
 	for k := range h {
 		if strings.HasPrefix(k, ceHeaderPrefix) {
-			return nil, governor.Errorf(governor.Invalid, op, "batch: header %s: ce-* headers do not apply to a batch", httpjson.Quote(k))
+			return nil, fault.Errorf(fault.Invalid, op, "batch: header %s: ce-* headers do not apply to a batch", httpjson.Quote(k))
 		}
 	}
 	switch {
 	case !utf8.Valid(body):
-		return nil, governor.Errorf(governor.Invalid, op, "batch: body is not valid UTF-8")
+		return nil, fault.Errorf(fault.Invalid, op, "batch: body is not valid UTF-8")
 	case !json.Valid(body):
-		return nil, governor.Errorf(governor.Invalid, op, "batch: body is not valid JSON (or holds more than one value)")
+		return nil, fault.Errorf(fault.Invalid, op, "batch: body is not valid JSON (or holds more than one value)")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return nil, governor.Errorf(governor.Invalid, op, "batch: body must be a JSON array of events")
+		return nil, fault.Errorf(fault.Invalid, op, "batch: body must be a JSON array of events")
 	}
 	var out []event.Message
 	for dec.More() {
 		if len(out) == max {
-			return nil, governor.Errorf(governor.Invalid, op, "batch: more than %d events; send smaller batches", max)
+			return nil, fault.Errorf(fault.Invalid, op, "batch: more than %d events; send smaller batches", max)
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, governor.Errorf(governor.Invalid, op, "batch: %s", httpjson.Truncate(err.Error(), 4*httpjson.MaxEcho))
+			return nil, fault.Errorf(fault.Invalid, op, "batch: %s", httpjson.Truncate(err.Error(), 4*httpjson.MaxEcho))
 		}
 		out = append(out, event.Message{Data: raw, Attributes: map[string]string{"content-type": StructuredContentType}})
 	}
 	if len(out) == 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "batch: no events")
+		return nil, fault.Errorf(fault.Invalid, op, "batch: no events")
 	}
 	return out, nil
 }

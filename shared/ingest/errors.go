@@ -7,25 +7,25 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
 // Codes of the refusals the ingest API answers beyond governor's codes.
-// Like governor.Invalid they describe the caller's request; the HTTP
-// status, not governor.IsRetryable, says whether a retry can succeed (429
+// Like fault.Invalid they describe the caller's request; the HTTP
+// status, not fault.IsRetryable, says whether a retry can succeed (429
 // after Retry-After; 401, 403 and 415 never).
 const (
 	// CodeUnauthenticated: no credential, or one that does not verify
 	// (401).
-	CodeUnauthenticated governor.Code = "unauthenticated"
+	CodeUnauthenticated fault.Code = "unauthenticated"
 	// CodeForbidden: the producer may not send this, or the identity is no
 	// producer (403).
-	CodeForbidden governor.Code = "forbidden"
+	CodeForbidden fault.Code = "forbidden"
 	// CodeRateLimited: the producer is over its rate (429, Retry-After).
-	CodeRateLimited governor.Code = "rate_limited"
+	CodeRateLimited fault.Code = "rate_limited"
 	// CodeUnsupportedMediaType: not a content mode the API takes (415).
-	CodeUnsupportedMediaType governor.Code = "unsupported_media_type"
+	CodeUnsupportedMediaType fault.Code = "unsupported_media_type"
 )
 
 // maxMessage bounds an error message in an answer or a log line; the
@@ -42,9 +42,9 @@ type ErrorBody struct {
 // errorBody returns the error body of err; internal errors keep their
 // message to the logs.
 func errorBody(err error) *ErrorBody {
-	code := governor.ErrorCode(err)
-	msg := governor.ErrorMessage(err)
-	if code == governor.Internal {
+	code := fault.ErrorCode(err)
+	msg := fault.ErrorMessage(err)
+	if code == fault.Internal {
 		msg = "internal error"
 	}
 	return &ErrorBody{Code: string(code), Message: httpjson.Truncate(msg, maxMessage)}
@@ -58,14 +58,14 @@ func (r retryAfter) Error() string { return "retry after " + r.d.String() }
 
 // limited returns a CodeRateLimited error asking to wait d.
 func limited(op string, d time.Duration, format string, args ...any) error {
-	e := governor.Errorf(CodeRateLimited, op, format, args...)
+	e := fault.Errorf(CodeRateLimited, op, format, args...)
 	e.Err = retryAfter{d}
 	return e
 }
 
 // busy returns an Unavailable error asking to wait d.
 func busy(op string, d time.Duration, format string, args ...any) error {
-	e := governor.Errorf(governor.Unavailable, op, format, args...)
+	e := fault.Errorf(fault.Unavailable, op, format, args...)
 	e.Err = retryAfter{d}
 	return e
 }
@@ -76,7 +76,7 @@ func status(err error) int {
 	if errors.As(err, &tooBig) {
 		return http.StatusRequestEntityTooLarge
 	}
-	switch governor.ErrorCode(err) {
+	switch fault.ErrorCode(err) {
 	case CodeUnauthenticated:
 		return http.StatusUnauthorized
 	case CodeForbidden:
@@ -86,7 +86,7 @@ func status(err error) int {
 	case CodeUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
 	}
-	return httpjson.Status(governor.ErrorCode(err))
+	return httpjson.Status(fault.ErrorCode(err))
 }
 
 // writeError answers err as {"error": {"code", "message"}}: through
@@ -98,15 +98,15 @@ func writeError(w http.ResponseWriter, err error) {
 	if errors.As(err, &ra) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Max(1, math.Ceil(ra.d.Seconds())))))
 	}
-	switch governor.ErrorCode(err) {
+	switch fault.ErrorCode(err) {
 	case CodeUnauthenticated, CodeForbidden, CodeRateLimited, CodeUnsupportedMediaType:
 	default:
-		if governor.ErrorCode(err) == governor.Unavailable && !errors.As(err, &ra) {
+		if fault.ErrorCode(err) == fault.Unavailable && !errors.As(err, &ra) {
 			w.Header().Set("Retry-After", "1")
 		}
 		// Governor's codes and 413 keep httpjson's mapping.
-		if msg := governor.ErrorMessage(err); len(msg) > maxMessage {
-			err = &governor.Error{Code: governor.ErrorCode(err), Message: httpjson.Truncate(msg, maxMessage), Err: unwrapTooBig(err)}
+		if msg := fault.ErrorMessage(err); len(msg) > maxMessage {
+			err = &fault.Error{Code: fault.ErrorCode(err), Message: httpjson.Truncate(msg, maxMessage), Err: unwrapTooBig(err)}
 		}
 		httpjson.Error(w, err)
 		return

@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"go.opentelemetry.io/otel/metric"
 	"io"
 	"log/slog"
 	"math/big"
@@ -26,10 +25,13 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	ps "cloud.google.com/go/pubsub/v2"
 	"google.golang.org/api/option"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ingest"
 	"github.com/autonomics/autonomics/shared/machines"
@@ -516,7 +518,7 @@ func (f *fixture) assertNothingPublished() {
 
 // wantRefused checks that a holds an error with status and code whose
 // message contains want.
-func wantRefused(t testing.TB, a answer, status int, code governor.Code, want string) {
+func wantRefused(t testing.TB, a answer, status int, code fault.Code, want string) {
 	t.Helper()
 	e := a.error()
 	if a.status != status || e.Code != string(code) || !strings.Contains(e.Message, want) {

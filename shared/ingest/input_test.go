@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ingest"
 )
 
@@ -64,7 +64,7 @@ func TestBadCloudEventsAreRefused(t *testing.T) {
 	}
 	for _, tc := range structuredCases {
 		t.Run("structured/"+tc.name, func(t *testing.T) {
-			wantRefused(t, f.post(f.withToken(billingEmail, structured()), tc.body), http.StatusBadRequest, governor.Invalid, tc.want)
+			wantRefused(t, f.post(f.withToken(billingEmail, structured()), tc.body), http.StatusBadRequest, fault.Invalid, tc.want)
 		})
 	}
 	binaryCases := []struct {
@@ -89,13 +89,13 @@ func TestBadCloudEventsAreRefused(t *testing.T) {
 			if tc.header != nil {
 				tc.header(h)
 			}
-			wantRefused(t, f.post(f.withToken(billingEmail, h), []byte(tc.body)), http.StatusBadRequest, governor.Invalid, tc.want)
+			wantRefused(t, f.post(f.withToken(billingEmail, h), []byte(tc.body)), http.StatusBadRequest, fault.Invalid, tc.want)
 		})
 	}
 	t.Run("structured/header disagrees with event", func(t *testing.T) {
 		h := structured()
 		h.Set("Ce-Tenantid", "globex")
-		wantRefused(t, f.post(f.withToken(billingEmail, h), usage("x", "acme").json(t)), http.StatusBadRequest, governor.Invalid, "differs from the event's tenantid")
+		wantRefused(t, f.post(f.withToken(billingEmail, h), usage("x", "acme").json(t)), http.StatusBadRequest, fault.Invalid, "differs from the event's tenantid")
 	})
 	f.assertNothingPublished()
 }
@@ -103,16 +103,16 @@ func TestBadCloudEventsAreRefused(t *testing.T) {
 func TestDuplicateKeysInEvent(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	body := []byte(`{"specversion":"1.0","id":"d-1","source":"s","type":"autonomics.billing.usage_recorded","tenantid":"acme","tenantid":"globex","data":{"meter":"m","quantity":1}}`)
-	wantRefused(t, f.post(f.withToken(billingEmail, structured()), body), http.StatusBadRequest, governor.Invalid, `duplicate member "tenantid"`)
+	wantRefused(t, f.post(f.withToken(billingEmail, structured()), body), http.StatusBadRequest, fault.Invalid, `duplicate member "tenantid"`)
 	f.assertNothingPublished()
 }
 
 func TestDuplicateKeysInData(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	body := []byte(`{"specversion":"1.0","id":"d-2","source":"s","type":"autonomics.billing.usage_recorded","tenantid":"acme","data":{"meter":"m","quantity":1,"quantity":1000000}}`)
-	wantRefused(t, f.post(f.withToken(billingEmail, structured()), body), http.StatusBadRequest, governor.Invalid, `duplicate member "quantity"`)
+	wantRefused(t, f.post(f.withToken(billingEmail, structured()), body), http.StatusBadRequest, fault.Invalid, `duplicate member "quantity"`)
 	bin := f.post(f.withToken(billingEmail, binaryHeaders()), []byte(`{"meter":"m","meter":"n","quantity":1}`))
-	wantRefused(t, bin, http.StatusBadRequest, governor.Invalid, `duplicate member "meter"`)
+	wantRefused(t, bin, http.StatusBadRequest, fault.Invalid, `duplicate member "meter"`)
 	f.assertNothingPublished()
 }
 
@@ -137,10 +137,10 @@ func TestDuplicateKeysInBatchEvent(t *testing.T) {
 func TestOversizedEvent(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	big := usage("big-1", "acme").with("data", map[string]any{"meter": strings.Repeat("m", ingest.DefaultMaxEventBytes), "quantity": 1}).json(t)
-	wantRefused(t, f.post(f.withToken(billingEmail, structured()), big), http.StatusRequestEntityTooLarge, governor.Invalid, fmt.Sprintf("exceeds %d bytes", ingest.DefaultMaxEventBytes))
+	wantRefused(t, f.post(f.withToken(billingEmail, structured()), big), http.StatusRequestEntityTooLarge, fault.Invalid, fmt.Sprintf("exceeds %d bytes", ingest.DefaultMaxEventBytes))
 	// Under the body cap but over the decoder's data limit.
 	large := usage("big-2", "acme").with("data", map[string]any{"meter": strings.Repeat("m", 70<<10), "quantity": 1}).json(t)
-	wantRefused(t, f.post(f.withToken(billingEmail, structured()), large), http.StatusBadRequest, governor.Invalid, "limit 65536")
+	wantRefused(t, f.post(f.withToken(billingEmail, structured()), large), http.StatusBadRequest, fault.Invalid, "limit 65536")
 	f.assertNothingPublished()
 }
 
@@ -155,7 +155,7 @@ func TestOversizedBatch(t *testing.T) {
 		buf.Write(usage(fmt.Sprintf("ob-%d", i), "acme").with("data", map[string]any{"meter": strings.Repeat("m", 60<<10), "quantity": 1}).json(t))
 	}
 	buf.WriteString("]")
-	wantRefused(t, f.post(f.withToken(billingEmail, batch()), buf.Bytes()), http.StatusRequestEntityTooLarge, governor.Invalid, fmt.Sprintf("exceeds %d bytes", ingest.DefaultMaxBatchBytes))
+	wantRefused(t, f.post(f.withToken(billingEmail, batch()), buf.Bytes()), http.StatusRequestEntityTooLarge, fault.Invalid, fmt.Sprintf("exceeds %d bytes", ingest.DefaultMaxBatchBytes))
 	f.assertNothingPublished()
 }
 
@@ -165,7 +165,7 @@ func TestBatchWithTooManyEvents(t *testing.T) {
 	for i := range ingest.DefaultMaxBatchEvents + 1 {
 		es = append(es, usage(fmt.Sprintf("many-%d", i), "acme"))
 	}
-	wantRefused(t, f.post(f.withToken(billingEmail, batch()), jsonArray(t, es...)), http.StatusBadRequest, governor.Invalid, fmt.Sprintf("more than %d events", ingest.DefaultMaxBatchEvents))
+	wantRefused(t, f.post(f.withToken(billingEmail, batch()), jsonArray(t, es...)), http.StatusBadRequest, fault.Invalid, fmt.Sprintf("more than %d events", ingest.DefaultMaxBatchEvents))
 	f.assertNothingPublished()
 }
 
@@ -179,13 +179,13 @@ func TestMalformedBatch(t *testing.T) {
 		{"invalid UTF-8", "[\"\xff\"]", "UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantRefused(t, f.post(f.withToken(billingEmail, batch()), []byte(tc.body)), http.StatusBadRequest, governor.Invalid, tc.want)
+			wantRefused(t, f.post(f.withToken(billingEmail, batch()), []byte(tc.body)), http.StatusBadRequest, fault.Invalid, tc.want)
 		})
 	}
 	t.Run("ce header on a batch", func(t *testing.T) {
 		h := batch()
 		h.Set("Ce-Tenantid", "acme")
-		wantRefused(t, f.post(f.withToken(billingEmail, h), jsonArray(t, usage("mb-1", "acme"))), http.StatusBadRequest, governor.Invalid, "do not apply to a batch")
+		wantRefused(t, f.post(f.withToken(billingEmail, h), jsonArray(t, usage("mb-1", "acme"))), http.StatusBadRequest, fault.Invalid, "do not apply to a batch")
 	})
 	t.Run("element not an object", func(t *testing.T) {
 		a := f.post(f.withToken(billingEmail, batch()), []byte(`[42]`))
@@ -255,7 +255,7 @@ func TestBatchOverBurst(t *testing.T) {
 	rules := `[{"name": "billing", "class": "external", "email": "` + billingEmail + `", "types": ["autonomics.billing.*"], "tenants": ["*"], "burst": 2}]`
 	f := newFixture(t, fixtureOptions{rules: rules})
 	body := jsonArray(t, usage("ob-1", "acme"), usage("ob-2", "acme"), usage("ob-3", "acme"))
-	wantRefused(t, f.post(f.withToken(billingEmail, batch()), body), http.StatusBadRequest, governor.Invalid, "burst of 2")
+	wantRefused(t, f.post(f.withToken(billingEmail, batch()), body), http.StatusBadRequest, fault.Invalid, "burst of 2")
 	f.assertNothingPublished()
 }
 

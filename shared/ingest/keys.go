@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
@@ -32,29 +32,29 @@ type Keys map[string][]byte
 // ParseKeys parses HMAC keys: a JSON object from key id to key, e.g.
 // {"billing-1": "whsec_…"}. In production it is the value of a Secret
 // Manager secret. Duplicate key ids and malformed keys are refused; every
-// error is an Invalid *governor.Error that never quotes a key.
+// error is an Invalid *fault.Error that never quotes a key.
 func ParseKeys(data []byte) (Keys, error) {
 	const op = "ingest.ParseKeys"
 	var raw map[string]string
 	if err := httpjson.Unmarshal(bytes.TrimSpace(data), &raw); err != nil {
 		// The message may quote a key: say only where the error is.
-		return nil, governor.Errorf(governor.Invalid, op, "HMAC keys are not a JSON object from key id to key (duplicate, non-string or malformed members are refused)")
+		return nil, fault.Errorf(fault.Invalid, op, "HMAC keys are not a JSON object from key id to key (duplicate, non-string or malformed members are refused)")
 	}
 	keys := make(Keys, len(raw))
 	for id, v := range raw {
 		if !keyIDPattern.MatchString(id) {
-			return nil, governor.Errorf(governor.Invalid, op, "key id %s: must match %s", httpjson.Quote(id), keyIDPattern)
+			return nil, fault.Errorf(fault.Invalid, op, "key id %s: must match %s", httpjson.Quote(id), keyIDPattern)
 		}
 		b64, ok := strings.CutPrefix(v, KeyPrefix)
 		if !ok {
-			return nil, governor.Errorf(governor.Invalid, op, "key %s: must start with %q", id, KeyPrefix)
+			return nil, fault.Errorf(fault.Invalid, op, "key %s: must start with %q", id, KeyPrefix)
 		}
 		k, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
-			return nil, governor.Errorf(governor.Invalid, op, "key %s: not standard base64 after %q", id, KeyPrefix)
+			return nil, fault.Errorf(fault.Invalid, op, "key %s: not standard base64 after %q", id, KeyPrefix)
 		}
 		if len(k) < MinKeyBytes || len(k) > MaxKeyBytes {
-			return nil, governor.Errorf(governor.Invalid, op, "key %s: %d bytes, want %d to %d", id, len(k), MinKeyBytes, MaxKeyBytes)
+			return nil, fault.Errorf(fault.Invalid, op, "key %s: %d bytes, want %d to %d", id, len(k), MinKeyBytes, MaxKeyBytes)
 		}
 		keys[id] = k
 	}
@@ -66,7 +66,7 @@ func ParseKeys(data []byte) (Keys, error) {
 func GenerateKey() (string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", governor.Wrap(governor.Internal, "ingest.GenerateKey", err)
+		return "", fault.Wrap(fault.Internal, "ingest.GenerateKey", err)
 	}
 	return KeyPrefix + base64.StdEncoding.EncodeToString(b[:]), nil
 }

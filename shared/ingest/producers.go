@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
@@ -103,10 +104,10 @@ func (p *Producer) mayTenant(tenant string) bool {
 func (p *Producer) check(machines map[governor.Domain]*governor.Machine) error {
 	const op = "ingest.ParseRules"
 	if !namePattern.MatchString(p.Name) {
-		return governor.Errorf(governor.Invalid, op, "producer name %s: must match %s", httpjson.Quote(p.Name), namePattern)
+		return fault.Errorf(fault.Invalid, op, "producer name %s: must match %s", httpjson.Quote(p.Name), namePattern)
 	}
 	fail := func(format string, args ...any) error {
-		return governor.Errorf(governor.Invalid, op, "producer %s: "+format, append([]any{p.Name}, args...)...)
+		return fault.Errorf(fault.Invalid, op, "producer %s: "+format, append([]any{p.Name}, args...)...)
 	}
 	switch p.Class {
 	case governor.SenderExternal, governor.SenderMarketplace:
@@ -159,7 +160,7 @@ func (p *Producer) check(machines map[governor.Domain]*governor.Machine) error {
 			continue
 		}
 		if err := event.ValidTenant(t); err != nil {
-			return fail("%s", governor.ErrorMessage(err))
+			return fail("%s", fault.ErrorMessage(err))
 		}
 		p.tenants[t] = true
 	}
@@ -198,38 +199,38 @@ type Rules struct {
 // Names, emails and key ids are unique; every exact type must be an event
 // its machine takes from the producer's class. The JSON is strict:
 // duplicate member names and unknown fields are refused; null stands for
-// an absent member. Every error is an Invalid *governor.Error.
+// an absent member. Every error is an Invalid *fault.Error.
 func ParseRules(data []byte, machines map[governor.Domain]*governor.Machine) (*Rules, error) {
 	const op = "ingest.ParseRules"
 	var ps []*Producer
 	if err := httpjson.Unmarshal(bytes.TrimSpace(data), &ps); err != nil {
-		return nil, governor.Errorf(governor.Invalid, op, "producer rules: %v", err)
+		return nil, fault.Errorf(fault.Invalid, op, "producer rules: %v", err)
 	}
 	if len(ps) > MaxProducers {
-		return nil, governor.Errorf(governor.Invalid, op, "%d producers, limit %d", len(ps), MaxProducers)
+		return nil, fault.Errorf(fault.Invalid, op, "%d producers, limit %d", len(ps), MaxProducers)
 	}
 	r := &Rules{byEmail: map[string]*Producer{}, byKeyID: map[string]*Producer{}}
 	names := map[string]bool{}
 	for i, p := range ps {
 		if p == nil {
-			return nil, governor.Errorf(governor.Invalid, op, "producer %d is null", i)
+			return nil, fault.Errorf(fault.Invalid, op, "producer %d is null", i)
 		}
 		if err := p.check(machines); err != nil {
 			return nil, err
 		}
 		if names[p.Name] {
-			return nil, governor.Errorf(governor.Invalid, op, "producer %s is listed twice", p.Name)
+			return nil, fault.Errorf(fault.Invalid, op, "producer %s is listed twice", p.Name)
 		}
 		names[p.Name] = true
 		if p.Email != "" {
 			if q := r.byEmail[p.Email]; q != nil {
-				return nil, governor.Errorf(governor.Invalid, op, "producers %s and %s share the email %s", q.Name, p.Name, p.Email)
+				return nil, fault.Errorf(fault.Invalid, op, "producers %s and %s share the email %s", q.Name, p.Name, p.Email)
 			}
 			r.byEmail[p.Email] = p
 		}
 		for _, k := range p.KeyIDs {
 			if q := r.byKeyID[k]; q != nil {
-				return nil, governor.Errorf(governor.Invalid, op, "producers %s and %s share the key id %s", q.Name, p.Name, k)
+				return nil, fault.Errorf(fault.Invalid, op, "producers %s and %s share the key id %s", q.Name, p.Name, k)
 			}
 			r.byKeyID[k] = p
 		}

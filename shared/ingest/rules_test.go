@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ingest"
 )
 
@@ -71,26 +71,26 @@ func TestExternalProducerMayNotClaimMarketplaceSource(t *testing.T) {
 func TestInternalSourceClaimed(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	for _, src := range []string{"autonomics/timer", "autonomics/governor/billing", "autonomics/monitor", "Autonomics/actuator/x"} {
-		wantRefused(t, f.send(billingEmail, usage("r-6", "acme").with("source", src)), http.StatusBadRequest, governor.Invalid, "reserved for Autonomics' own components")
+		wantRefused(t, f.send(billingEmail, usage("r-6", "acme").with("source", src)), http.StatusBadRequest, fault.Invalid, "reserved for Autonomics' own components")
 	}
 	f.assertNothingPublished()
 }
 
 func TestCausationIDSet(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
-	wantRefused(t, f.send(billingEmail, usage("r-7", "acme").with("causationid", "receipt-hash")), http.StatusBadRequest, governor.Invalid, "causationid is set only by Autonomics")
+	wantRefused(t, f.send(billingEmail, usage("r-7", "acme").with("causationid", "receipt-hash")), http.StatusBadRequest, fault.Invalid, "causationid is set only by Autonomics")
 	f.assertNothingPublished()
 }
 
 func TestCorrelationIDSet(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
-	wantRefused(t, f.send(billingEmail, usage("r-8", "acme").with("correlationid", "c-1")), http.StatusBadRequest, governor.Invalid, "correlationid is set only by Autonomics")
+	wantRefused(t, f.send(billingEmail, usage("r-8", "acme").with("correlationid", "c-1")), http.StatusBadRequest, fault.Invalid, "correlationid is set only by Autonomics")
 	f.assertNothingPublished()
 }
 
 func TestCascadeDepthSet(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
-	wantRefused(t, f.send(billingEmail, usage("r-9", "acme").with("cascadedepth", "3")), http.StatusBadRequest, governor.Invalid, "cascadedepth is set only by Autonomics")
+	wantRefused(t, f.send(billingEmail, usage("r-9", "acme").with("cascadedepth", "3")), http.StatusBadRequest, fault.Invalid, "cascadedepth is set only by Autonomics")
 	f.assertNothingPublished()
 }
 

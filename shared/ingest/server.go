@@ -19,6 +19,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/machines"
@@ -137,15 +138,15 @@ type Server struct {
 func New(o Options) (*Server, error) {
 	const op = "ingest.New"
 	if o.Rules == nil || o.Publisher == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "producer rules and a publisher are required")
+		return nil, fault.Errorf(fault.Invalid, op, "producer rules and a publisher are required")
 	}
 	for _, id := range o.Rules.KeyIDs() {
 		if len(o.Keys[id]) == 0 {
-			return nil, governor.Errorf(governor.Invalid, op, "producer %s signs with key %s, which is not among the HMAC keys", o.Rules.ByKeyID(id).Name, id)
+			return nil, fault.Errorf(fault.Invalid, op, "producer %s signs with key %s, which is not among the HMAC keys", o.Rules.ByKeyID(id).Name, id)
 		}
 	}
 	if o.Rules.usesTokens() && o.Tokens == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "producers authenticate with ID tokens, but no token verifier (audience) is configured")
+		return nil, fault.Errorf(fault.Invalid, op, "producers authenticate with ID tokens, but no token verifier (audience) is configured")
 	}
 	if o.Machines == nil {
 		o.Machines = machines.New(nil)
@@ -163,7 +164,7 @@ func New(o Options) (*Server, error) {
 	counter, err := o.MeterProvider.Meter("github.com/autonomics/autonomics/shared/ingest").Int64Counter(MetricEvents,
 		metric.WithDescription("Events the ingest API answered, by producer, outcome and code."))
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	s := &Server{o: o, state: map[string]*producerState{}, inflight: make(chan struct{}, o.Limits.MaxInFlight), answered: counter}
 	for _, p := range o.Rules.Producers() {
@@ -186,7 +187,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxControlBody)
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "ingest", "no route for %s %s", httpjson.Quote(r.Method), httpjson.Quote(r.URL.Path)))
+		httpjson.Error(w, fault.Errorf(fault.NotFound, "ingest", "no route for %s %s", httpjson.Quote(r.Method), httpjson.Quote(r.URL.Path)))
 	})
 	return mux
 }
@@ -247,7 +248,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	p, mode, items, err := s.admit(w, r)
 	if err != nil {
 		log.WarnContext(r.Context(), "ingest request refused", "producer", producerName(p), "mode", string(mode),
-			"code", governor.ErrorCode(err), "error", httpjson.Truncate(err.Error(), maxMessage), "status", status(err))
+			"code", fault.ErrorCode(err), "error", httpjson.Truncate(err.Error(), maxMessage), "status", status(err))
 		s.count(r.Context(), p, err)
 		writeError(w, err)
 		return
@@ -271,7 +272,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		log.WarnContext(r.Context(), "event refused", "index", it.index, "type", httpjson.Truncate(it.ev.Type, 4*httpjson.MaxEcho),
-			"code", governor.ErrorCode(it.err), "error", httpjson.Truncate(it.err.Error(), maxMessage))
+			"code", fault.ErrorCode(it.err), "error", httpjson.Truncate(it.err.Error(), maxMessage))
 	}
 	code := http.StatusOK
 	switch {
@@ -297,7 +298,7 @@ func (s *Server) count(ctx context.Context, p *Producer, err error) {
 		producer = "unknown"
 	}
 	if err != nil {
-		outcome, code = StatusRefused, string(governor.ErrorCode(err))
+		outcome, code = StatusRefused, string(fault.ErrorCode(err))
 	}
 	s.answered.Add(ctx, 1, metric.WithAttributes(attribute.String("producer", producer),
 		attribute.String("outcome", outcome), attribute.String("code", code)))
@@ -326,9 +327,9 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*Producer, Mode,
 	var p *Producer
 	switch {
 	case hasToken && hasSig:
-		return nil, "", nil, governor.Errorf(CodeUnauthenticated, op, "send an ID token or an HMAC signature, not both")
+		return nil, "", nil, fault.Errorf(CodeUnauthenticated, op, "send an ID token or an HMAC signature, not both")
 	case !hasToken && !hasSig:
-		return nil, "", nil, governor.Errorf(CodeUnauthenticated, op, "no credentials: send Authorization: Bearer <Google-signed ID token>, or sign the request (%s, %s, %s, %s)",
+		return nil, "", nil, fault.Errorf(CodeUnauthenticated, op, "no credentials: send Authorization: Bearer <Google-signed ID token>, or sign the request (%s, %s, %s, %s)",
 			HeaderWebhookID, HeaderWebhookTimestamp, HeaderWebhookSignature, HeaderKeyID)
 	case hasToken:
 		if p, err = s.byToken(r.Context(), token); err != nil {
@@ -340,7 +341,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*Producer, Mode,
 		return p, "", nil, err
 	}
 	if hasSig && mode == ModeBinary {
-		return p, mode, nil, governor.Errorf(CodeUnsupportedMediaType, op,
+		return p, mode, nil, fault.Errorf(CodeUnsupportedMediaType, op,
 			"HMAC-signed requests carry their events in the signed body: use structured mode (%s) or a batch (%s), not binary mode", StructuredContentType, BatchContentType)
 	}
 	if err := repeatedHeader(r.Header); err != nil {
@@ -354,9 +355,9 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*Producer, Mode,
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return p, mode, nil, &governor.Error{Code: governor.Invalid, Op: op, Message: fmt.Sprintf("request body exceeds %d bytes (%s mode)", limit, mode), Err: tooBig}
+			return p, mode, nil, &fault.Error{Code: fault.Invalid, Op: op, Message: fmt.Sprintf("request body exceeds %d bytes (%s mode)", limit, mode), Err: tooBig}
 		}
-		return p, mode, nil, governor.Wrap(governor.Unavailable, op, errors.New("reading the request body failed"))
+		return p, mode, nil, fault.Wrap(fault.Unavailable, op, errors.New("reading the request body failed"))
 	}
 	now := s.o.Clock()
 	if hasSig {
@@ -380,7 +381,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*Producer, Mode,
 		}
 	}
 	if len(msgs) > p.Burst {
-		return p, mode, nil, governor.Errorf(governor.Invalid, op, "%d events in one request, more than producer %s's burst of %d; send smaller batches", len(msgs), p.Name, p.Burst)
+		return p, mode, nil, fault.Errorf(fault.Invalid, op, "%d events in one request, more than producer %s's burst of %d; send smaller batches", len(msgs), p.Name, p.Burst)
 	}
 	st := s.state[p.Name]
 	res := st.limiter.ReserveN(now, len(msgs))
@@ -392,7 +393,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*Producer, Mode,
 		switch outcome, until := st.replay.add(sig.id, now); outcome {
 		case replaySeen:
 			res.CancelAt(now)
-			return p, mode, nil, governor.Errorf(governor.Conflict, op, "%s %s was already used by producer %s; sign every request with a new id", HeaderWebhookID, httpjson.Quote(sig.id), p.Name)
+			return p, mode, nil, fault.Errorf(fault.Conflict, op, "%s %s was already used by producer %s; sign every request with a new id", HeaderWebhookID, httpjson.Quote(sig.id), p.Name)
 		case replayFull:
 			res.CancelAt(now)
 			return p, mode, nil, limited(op, until.Sub(now), "producer %s has signed %d requests in the last %s; retry later", p.Name, MaxReplayEntries, 2*Tolerance)
@@ -408,7 +409,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*Producer, Mode,
 // byToken returns the producer whose ID token this is.
 func (s *Server) byToken(ctx context.Context, token string) (*Producer, error) {
 	if s.o.Tokens == nil {
-		return nil, governor.Errorf(CodeUnauthenticated, "ingest.authenticate", "this deployment takes no ID tokens (no producer has an email); sign the request")
+		return nil, fault.Errorf(CodeUnauthenticated, "ingest.authenticate", "this deployment takes no ID tokens (no producer has an email); sign the request")
 	}
 	email, err := s.o.Tokens.VerifyToken(ctx, token)
 	if err != nil {
@@ -416,7 +417,7 @@ func (s *Server) byToken(ctx context.Context, token string) (*Producer, error) {
 	}
 	p := s.o.Rules.ByEmail(email)
 	if p == nil {
-		return nil, governor.Errorf(CodeForbidden, "ingest.authenticate", "%s is not a producer", httpjson.Quote(email))
+		return nil, fault.Errorf(CodeForbidden, "ingest.authenticate", "%s is not a producer", httpjson.Quote(email))
 	}
 	return p, nil
 }
@@ -428,7 +429,7 @@ func (s *Server) bySignature(sig signed, body []byte, now time.Time) (*Producer,
 	p := s.o.Rules.ByKeyID(sig.keyID)
 	key := s.o.Keys[sig.keyID]
 	if p == nil || len(key) == 0 {
-		return nil, governor.Errorf(CodeUnauthenticated, op, "unknown key id %s", httpjson.Quote(sig.keyID))
+		return nil, fault.Errorf(CodeUnauthenticated, op, "unknown key id %s", httpjson.Quote(sig.keyID))
 	}
 	if err := sig.verify(key, body, now); err != nil {
 		return nil, err
@@ -461,7 +462,7 @@ func (s *Server) check(p *Producer, m store.Message) (store.Message, governor.Ev
 	}
 	mach := s.o.Machines[final.Domain]
 	if mach == nil {
-		return m, final, governor.Errorf(governor.Invalid, op, "domain %s is not served", final.Domain)
+		return m, final, fault.Errorf(fault.Invalid, op, "domain %s is not served", final.Domain)
 	}
 	if !mach.HasEvent(final.Name) {
 		// CheckEvent says so: unknown event type for the domain.
@@ -472,17 +473,17 @@ func (s *Server) check(p *Producer, m store.Message) (store.Message, governor.Ev
 		return m, final, err
 	}
 	if class != p.Class {
-		return m, final, governor.Errorf(governor.Internal, op, "source %s classifies as %s, producer %s is %s", final.Source, class, p.Name, p.Class)
+		return m, final, fault.Errorf(fault.Internal, op, "source %s classifies as %s, producer %s is %s", final.Source, class, p.Name, p.Class)
 	}
 	if !mach.May(class, final.Name) {
-		return m, final, governor.Errorf(CodeForbidden, op, "%s may be sent by %s only, not by a sender of class %s",
+		return m, final, fault.Errorf(CodeForbidden, op, "%s may be sent by %s only, not by a sender of class %s",
 			final.Type, joinSenders(mach.SendersOf(final.Name)), class)
 	}
 	if !p.mayType(final.Domain, final.Type) {
-		return m, final, governor.Errorf(CodeForbidden, op, "producer %s may not send %s", p.Name, final.Type)
+		return m, final, fault.Errorf(CodeForbidden, op, "producer %s may not send %s", p.Name, final.Type)
 	}
 	if !p.mayTenant(final.Tenant) {
-		return m, final, governor.Errorf(CodeForbidden, op, "producer %s may not send for tenant %s", p.Name, httpjson.Quote(final.Tenant))
+		return m, final, fault.Errorf(CodeForbidden, op, "producer %s may not send for tenant %s", p.Name, httpjson.Quote(final.Tenant))
 	}
 	// The payload, as the engine checks it before reading any state.
 	if err := mach.CheckEvent(final); err != nil {
@@ -529,13 +530,13 @@ func (s *Server) publish(ctx context.Context, items []*item) {
 			failed := false
 			for _, it := range lane {
 				if failed {
-					it.err = governor.Errorf(governor.Unavailable, op, "not published: an earlier event of tenant %s in this request was not; retry both", httpjson.Quote(it.ev.Tenant))
+					it.err = fault.Errorf(fault.Unavailable, op, "not published: an earlier event of tenant %s in this request was not; retry both", httpjson.Quote(it.ev.Tenant))
 					continue
 				}
 				if err := s.o.Publisher.Publish(ctx, it.msg); err != nil {
 					failed = true
 					s.o.Logger.ErrorContext(ctx, "publishing an accepted event failed", "topic", it.msg.Topic, "error", err.Error())
-					it.err = governor.Errorf(governor.Unavailable, op, "publishing to the domain topic failed; retry")
+					it.err = fault.Errorf(fault.Unavailable, op, "publishing to the domain topic failed; retry")
 				}
 			}
 		})

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
@@ -52,7 +52,7 @@ func (c Checkpoint) String() string {
 func ParseCheckpoint(text []byte) (Checkpoint, error) {
 	const op = "ledger.ParseCheckpoint"
 	bad := func(format string, args ...any) (Checkpoint, error) {
-		return Checkpoint{}, governor.Errorf(governor.Invalid, op, format, args...)
+		return Checkpoint{}, fault.Errorf(fault.Invalid, op, format, args...)
 	}
 	if !bytes.HasSuffix(text, []byte("\n")) {
 		return bad("checkpoint text does not end with a newline")
@@ -85,11 +85,11 @@ func ParseCheckpoint(text []byte) (Checkpoint, error) {
 func SignCheckpoint(c Checkpoint, s note.Signer) ([]byte, error) {
 	const op = "ledger.SignCheckpoint"
 	if c.Origin == "" || strings.ContainsAny(c.Origin, "\n") {
-		return nil, governor.Errorf(governor.Invalid, op, "origin %s must be one non-empty line", httpjson.Quote(c.Origin))
+		return nil, fault.Errorf(fault.Invalid, op, "origin %s must be one non-empty line", httpjson.Quote(c.Origin))
 	}
 	msg, err := note.Sign(&note.Note{Text: string(c.Text())}, s)
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	return msg, nil
 }
@@ -98,8 +98,8 @@ func SignCheckpoint(c Checkpoint, s note.Signer) ([]byte, error) {
 // returns its body. The checkpoint's origin must be v's key name, as C2SP
 // tlog-checkpoint recommends, so that a checkpoint of another log signed
 // by the same key is not mistaken for this log's. Signatures by other keys
-// are ignored. Failures are governor.Conflict errors (the document
-// contradicts the key), or governor.Invalid for text that is not a note.
+// are ignored. Failures are fault.Conflict errors (the document
+// contradicts the key), or fault.Invalid for text that is not a note.
 func OpenCheckpoint(signed []byte, v note.Verifier) (Checkpoint, error) {
 	const op = "ledger.OpenCheckpoint"
 	n, err := note.Open(signed, note.VerifierList(v))
@@ -108,18 +108,18 @@ func OpenCheckpoint(signed []byte, v note.Verifier) (Checkpoint, error) {
 		var invalid *note.InvalidSignatureError
 		switch {
 		case errors.As(err, &unverified):
-			return Checkpoint{}, governor.Errorf(governor.Conflict, op, "checkpoint carries no signature by key %s", v.Name())
+			return Checkpoint{}, fault.Errorf(fault.Conflict, op, "checkpoint carries no signature by key %s", v.Name())
 		case errors.As(err, &invalid):
-			return Checkpoint{}, governor.Errorf(governor.Conflict, op, "checkpoint signature by key %s is invalid", v.Name())
+			return Checkpoint{}, fault.Errorf(fault.Conflict, op, "checkpoint signature by key %s is invalid", v.Name())
 		}
-		return Checkpoint{}, governor.Errorf(governor.Invalid, op, "checkpoint is not a signed note: %v", err)
+		return Checkpoint{}, fault.Errorf(fault.Invalid, op, "checkpoint is not a signed note: %v", err)
 	}
 	c, err := ParseCheckpoint([]byte(n.Text))
 	if err != nil {
 		return Checkpoint{}, err
 	}
 	if c.Origin != v.Name() {
-		return Checkpoint{}, governor.Errorf(governor.Conflict, op, "checkpoint origin %s is not the key name %q", httpjson.Quote(c.Origin), v.Name())
+		return Checkpoint{}, fault.Errorf(fault.Conflict, op, "checkpoint origin %s is not the key name %q", httpjson.Quote(c.Origin), v.Name())
 	}
 	return c, nil
 }
@@ -131,11 +131,11 @@ func OpenCheckpoint(signed []byte, v note.Verifier) (Checkpoint, error) {
 func GenerateKey(origin string) (signer, verifier string, err error) {
 	const op = "ledger.GenerateKey"
 	if origin == "" || strings.ContainsFunc(origin, func(r rune) bool { return r == '+' || unicode.IsSpace(r) }) || !utf8.ValidString(origin) {
-		return "", "", governor.Errorf(governor.Invalid, op, "origin %q cannot name a key: it must be non-empty, without spaces or '+'", origin)
+		return "", "", fault.Errorf(fault.Invalid, op, "origin %q cannot name a key: it must be non-empty, without spaces or '+'", origin)
 	}
 	signer, verifier, err = note.GenerateKey(rand.Reader, origin)
 	if err != nil {
-		return "", "", governor.Wrap(governor.Internal, op, err)
+		return "", "", fault.Wrap(fault.Internal, op, err)
 	}
 	return signer, verifier, nil
 }
@@ -147,18 +147,18 @@ func NewSigner(key string) (s note.Signer, verifierKey string, err error) {
 	key = strings.TrimSpace(key)
 	s, err = note.NewSigner(key)
 	if err != nil {
-		return nil, "", governor.Errorf(governor.Invalid, op, "malformed signer key: %v", err)
+		return nil, "", fault.Errorf(fault.Invalid, op, "malformed signer key: %v", err)
 	}
 	// NewSigner checked the format: PRIVATE+KEY+name+hash+base64(alg || seed).
 	parts := strings.SplitN(key, "+", 5)
 	raw, err := base64.StdEncoding.DecodeString(parts[4])
 	if err != nil || len(raw) != 1+ed25519.SeedSize {
-		return nil, "", governor.Errorf(governor.Invalid, op, "signer key is not an Ed25519 key")
+		return nil, "", fault.Errorf(fault.Invalid, op, "signer key is not an Ed25519 key")
 	}
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
 	verifierKey, err = note.NewEd25519VerifierKey(s.Name(), pub)
 	if err != nil {
-		return nil, "", governor.Wrap(governor.Internal, op, err)
+		return nil, "", fault.Wrap(fault.Internal, op, err)
 	}
 	return s, verifierKey, nil
 }
@@ -167,7 +167,7 @@ func NewSigner(key string) (s note.Signer, verifierKey string, err error) {
 func NewVerifier(key string) (note.Verifier, error) {
 	v, err := note.NewVerifier(strings.TrimSpace(key))
 	if err != nil {
-		return nil, governor.Errorf(governor.Invalid, "ledger.NewVerifier", "malformed verifier key: %v", err)
+		return nil, fault.Errorf(fault.Invalid, "ledger.NewVerifier", "malformed verifier key: %v", err)
 	}
 	return v, nil
 }

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 )
 
@@ -39,8 +39,8 @@ func TestParseCheckpoint(t *testing.T) {
 		if tc.ok != (err == nil) || got != tc.want {
 			t.Errorf("ParseCheckpoint(%q) = %v, %v; want %v, ok %v", tc.text, got, err, tc.want, tc.ok)
 		}
-		if err != nil && governor.ErrorCode(err) != governor.Invalid {
-			t.Errorf("ParseCheckpoint(%q) error code = %q, want invalid", tc.text, governor.ErrorCode(err))
+		if err != nil && fault.ErrorCode(err) != fault.Invalid {
+			t.Errorf("ParseCheckpoint(%q) error code = %q, want invalid", tc.text, fault.ErrorCode(err))
 		}
 		if tc.ok && !strings.Contains(tc.text, "extension") {
 			if text := got.Text(); string(text) != tc.text {
@@ -88,32 +88,32 @@ func TestSignAndOpenCheckpoint(t *testing.T) {
 	tests := []struct {
 		name string
 		note []byte
-		want governor.Code
+		want fault.Code
 	}{
 		{"signed", signed, ""},
-		{"signed by another key of the same name", byOther, governor.Conflict},
-		{"origin other than the key name", foreign, governor.Conflict},
-		{"size altered", altered, governor.Conflict},
-		{"not a note", []byte("hello"), governor.Invalid},
+		{"signed by another key of the same name", byOther, fault.Conflict},
+		{"origin other than the key name", foreign, fault.Conflict},
+		{"size altered", altered, fault.Conflict},
+		{"not a note", []byte("hello"), fault.Invalid},
 	}
 	for _, tc := range tests {
 		got, err := ledger.OpenCheckpoint(tc.note, verifier)
-		if governor.ErrorCode(err) != tc.want || (err == nil && got != cp) {
+		if fault.ErrorCode(err) != tc.want || (err == nil && got != cp) {
 			t.Errorf("OpenCheckpoint(%s) = %v, %v; want code %q", tc.name, got, err, tc.want)
 		}
 	}
 	if got, err := ledger.CheckpointOf(signed); err != nil || got != cp {
 		t.Errorf("CheckpointOf(signed) = %v, %v; want %v", got, err, cp)
 	}
-	if _, err := ledger.SignCheckpoint(ledger.Checkpoint{Origin: "a\nb"}, signer); governor.ErrorCode(err) != governor.Invalid {
+	if _, err := ledger.SignCheckpoint(ledger.Checkpoint{Origin: "a\nb"}, signer); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("SignCheckpoint(two-line origin) = %v, want invalid", err)
 	}
 	for _, bad := range []string{"", "PRIVATE+KEY+x", vkey} {
-		if _, _, err := ledger.NewSigner(bad); governor.ErrorCode(err) != governor.Invalid {
+		if _, _, err := ledger.NewSigner(bad); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("NewSigner(%q) = %v, want invalid", bad, err)
 		}
 	}
-	if _, _, err := ledger.GenerateKey("has space"); governor.ErrorCode(err) != governor.Invalid {
+	if _, _, err := ledger.GenerateKey("has space"); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("GenerateKey(%q) = %v, want invalid", "has space", err)
 	}
 }

@@ -119,7 +119,7 @@
 // a past checkpoint is served from it. Entry bundles are assembled from
 // the entries by index. Log serves proofs from tiles it first
 // authenticates against the latest checkpoint's root, so a store altered
-// behind the integrator's back yields a governor.Conflict error, not a
+// behind the integrator's back yields a fault.Conflict error, not a
 // proof.
 //
 // # Verification

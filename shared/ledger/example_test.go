@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/ledger/memledger"
@@ -111,7 +112,7 @@ func ExampleReceiptWitness() {
 	pass, _ := in.Integrate(ctx)
 	fmt.Println("integrated:", pass.Integrated, "dropped:", pass.Forged)
 	_, err := ledger.NewLog(store).InclusionProof(ctx, forged.Hash, 0)
-	fmt.Println("forged receipt:", governor.ErrorCode(err))
+	fmt.Println("forged receipt:", fault.ErrorCode(err))
 	// Output:
 	// integrated: 3 dropped: 1
 	// forged receipt: not_found

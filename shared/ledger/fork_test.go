@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -76,8 +77,8 @@ func checkFork(t *testing.T, call string, err error, first, second int64, names 
 			t.Errorf("%s at %q, want it to name %s", call, ve.Where, n)
 		}
 	}
-	if governor.ErrorCode(err) != governor.Conflict {
-		t.Errorf("%s error code = %q, want conflict", call, governor.ErrorCode(err))
+	if fault.ErrorCode(err) != fault.Conflict {
+		t.Errorf("%s error code = %q, want conflict", call, fault.ErrorCode(err))
 	}
 }
 

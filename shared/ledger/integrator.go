@@ -14,7 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -133,15 +133,15 @@ func NewIntegrator(opts IntegratorOptions) (*Integrator, error) {
 	const op = "ledger.NewIntegrator"
 	switch {
 	case opts.Store == nil:
-		return nil, governor.Errorf(governor.Invalid, op, "a store is required")
+		return nil, fault.Errorf(fault.Invalid, op, "a store is required")
 	case opts.Witness == nil:
-		return nil, governor.Errorf(governor.Invalid, op, "a receipt witness (the governors' store) is required")
+		return nil, fault.Errorf(fault.Invalid, op, "a receipt witness (the governors' store) is required")
 	case opts.Signer == nil:
-		return nil, governor.Errorf(governor.Invalid, op, "a signer is required")
+		return nil, fault.Errorf(fault.Invalid, op, "a signer is required")
 	case opts.Holder == "":
-		return nil, governor.Errorf(governor.Invalid, op, "a holder id is required")
+		return nil, fault.Errorf(fault.Invalid, op, "a holder id is required")
 	case opts.BatchSize < 0 || opts.BatchSize > MaxBatch:
-		return nil, governor.Errorf(governor.Invalid, op, "batch size %d outside 1…%d", opts.BatchSize, MaxBatch)
+		return nil, fault.Errorf(fault.Invalid, op, "batch size %d outside 1…%d", opts.BatchSize, MaxBatch)
 	}
 	if opts.VerifierKey != "" {
 		v, err := NewVerifier(opts.VerifierKey)
@@ -149,7 +149,7 @@ func NewIntegrator(opts IntegratorOptions) (*Integrator, error) {
 			return nil, err
 		}
 		if v.Name() != opts.Signer.Name() || v.KeyHash() != opts.Signer.KeyHash() {
-			return nil, governor.Errorf(governor.Invalid, op, "verifier key %s is not the signer's key", opts.VerifierKey)
+			return nil, fault.Errorf(fault.Invalid, op, "verifier key %s is not the signer's key", opts.VerifierKey)
 		}
 	}
 	if opts.LeaseTTL <= 0 {
@@ -245,7 +245,7 @@ func (in *Integrator) Integrate(ctx context.Context) (Pass, error) {
 	p, err := in.integrate(ctx)
 	if in.running {
 		// Submit queues entries while Run's passes hold the lease.
-		in.setAccepting(err == nil && p.Held || err != nil && governor.ErrorCode(err) != governor.Conflict && in.accepts())
+		in.setAccepting(err == nil && p.Held || err != nil && fault.ErrorCode(err) != fault.Conflict && in.accepts())
 	}
 	if in.o.Observe != nil {
 		in.o.Observe(p, err)
@@ -273,7 +273,7 @@ func (in *Integrator) integrate(ctx context.Context) (Pass, error) {
 	pass := Pass{Holder: in.o.Holder, Held: true}
 	var taken []*queued
 	p, err := in.integrateHeld(ctx, pass, &taken)
-	if governor.ErrorCode(err) == governor.Conflict {
+	if fault.ErrorCode(err) == fault.Conflict {
 		in.leaseUntil = time.Time{} // perhaps fenced off: ask again next time
 		in.setAccepting(false)
 	}
@@ -283,7 +283,7 @@ func (in *Integrator) integrate(ctx context.Context) (Pass, error) {
 		if err == nil {
 			in.resolve(q, Deferred, nil)
 		} else {
-			in.resolve(q, Deferred, governor.Errorf(governor.Unavailable, "ledger.Integrate", "the pass that took receipt %s failed: %s", q.entry.Hash, governor.ErrorMessage(err)))
+			in.resolve(q, Deferred, fault.Errorf(fault.Unavailable, "ledger.Integrate", "the pass that took receipt %s failed: %s", q.entry.Hash, fault.ErrorMessage(err)))
 		}
 	}
 	return p, err
@@ -444,7 +444,7 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 		return pass, nil // an abandoned batch of nothing written
 	}
 	if b.Start != st.Size {
-		return pass, governor.Errorf(governor.Internal, op, "batch starts at %d, the log's size is %d", b.Start, st.Size)
+		return pass, fault.Errorf(fault.Internal, op, "batch starts at %d, the log's size is %d", b.Start, st.Size)
 	}
 	return in.complete(ctx, pass, st, b, entries, decided, taken)
 }
@@ -497,19 +497,19 @@ func (in *Integrator) checkState(st State) error {
 	const op = "ledger.Integrate"
 	if st.Checkpoint == nil {
 		if st.Size != 0 {
-			return governor.Errorf(governor.Internal, op, "log of size %d has no checkpoint", st.Size)
+			return fault.Errorf(fault.Internal, op, "log of size %d has no checkpoint", st.Size)
 		}
 		return nil
 	}
 	cp, err := CheckpointOf(st.Checkpoint)
 	if err != nil {
-		return governor.Errorf(governor.Internal, op, "stored checkpoint: %s", governor.ErrorMessage(err))
+		return fault.Errorf(fault.Internal, op, "stored checkpoint: %s", fault.ErrorMessage(err))
 	}
 	if cp.Origin != in.Origin() {
-		return governor.Errorf(governor.Conflict, op, "the log's origin is %s, this integrator signs for %q", httpjson.Quote(cp.Origin), in.Origin())
+		return fault.Errorf(fault.Conflict, op, "the log's origin is %s, this integrator signs for %q", httpjson.Quote(cp.Origin), in.Origin())
 	}
 	if cp.Size != st.Size || cp.Root != st.Root {
-		return governor.Errorf(governor.Internal, op, "stored checkpoint %s does not match the state (size %d, root %s)", cp, st.Size, st.Root)
+		return fault.Errorf(fault.Internal, op, "stored checkpoint %s does not match the state (size %d, root %s)", cp, st.Size, st.Root)
 	}
 	return nil
 }
@@ -535,7 +535,7 @@ func (in *Integrator) batchEntries(ctx context.Context, b Batch, decided map[str
 			return nil, err
 		}
 		if e.Index != Unassigned && e.Index != b.Start+int64(i) {
-			return nil, governor.Errorf(governor.Internal, op, "entry %s has index %d, its batch puts it at %d", h, e.Index, b.Start+int64(i))
+			return nil, fault.Errorf(fault.Internal, op, "entry %s has index %d, its batch puts it at %d", h, e.Index, b.Start+int64(i))
 		}
 		decided[h] = decidedAt(&r, e.ArrivedAt)
 		entries = append(entries, e)
@@ -560,20 +560,20 @@ func (in *Integrator) complete(ctx context.Context, pass Pass, st State, b Batch
 	for i, e := range entries {
 		hs, err := tlog.StoredHashesForRecordHash(st.Size+int64(i), RecordHash(e.Leaf), tb)
 		if err != nil {
-			return pass, governor.Wrap(governor.Internal, op, err)
+			return pass, fault.Wrap(fault.Internal, op, err)
 		}
 		tb.hashes = append(tb.hashes, hs...)
 	}
 	size := b.End()
 	root, err := tlog.TreeHash(size, tb)
 	if err != nil {
-		return pass, governor.Wrap(governor.Internal, op, err)
+		return pass, fault.Wrap(fault.Internal, op, err)
 	}
 	var tiles []TileData
 	for _, t := range tlog.NewTiles(TileHeight, st.Size, size) {
 		data, err := tlog.ReadTileData(t, tb)
 		if err != nil {
-			return pass, governor.Wrap(governor.Internal, op, err)
+			return pass, fault.Wrap(fault.Internal, op, err)
 		}
 		tiles = append(tiles, TileData{Tile: t, Data: data})
 	}
@@ -714,7 +714,7 @@ func (a Admission) String() string {
 func (in *Integrator) Submit(ctx context.Context, e Entry) (Admission, error) {
 	const op = "ledger.Submit"
 	if !IsReceiptHash(e.Hash) || len(e.Leaf) == 0 || len(e.Leaf) > MaxLeafBytes {
-		return Deferred, governor.Errorf(governor.Invalid, op, "entry %s: want a receipt hash and a leaf of 1…%d bytes", httpjson.Quote(e.Hash), MaxLeafBytes)
+		return Deferred, fault.Errorf(fault.Invalid, op, "entry %s: want a receipt hash and a leaf of 1…%d bytes", httpjson.Quote(e.Hash), MaxLeafBytes)
 	}
 	in.qmu.Lock()
 	q, ok := in.queue[e.Hash]
@@ -737,7 +737,7 @@ func (in *Integrator) Submit(ctx context.Context, e Entry) (Admission, error) {
 	case <-q.done:
 		return q.adm, q.err
 	case <-ctx.Done():
-		return Deferred, governor.Wrap(governor.Unavailable, op, ctx.Err())
+		return Deferred, fault.Wrap(fault.Unavailable, op, ctx.Err())
 	}
 }
 
@@ -829,7 +829,7 @@ func (in *Integrator) Notify() {
 // own pushes wake it.
 func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) error {
 	if interval <= 0 {
-		return governor.Errorf(governor.Invalid, "ledger.Run", "interval %v must be positive", interval)
+		return fault.Errorf(fault.Invalid, "ledger.Run", "interval %v must be positive", interval)
 	}
 	in.mu.Lock()
 	in.running = true
@@ -875,7 +875,7 @@ func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) err
 		case err != nil && ctx.Err() == nil:
 			failures++
 			next = min(interval<<min(failures, 16), maxBackoff)
-			in.o.Logger.ErrorContext(ctx, "ledger integration failed", "code", governor.ErrorCode(err), "error", err.Error(), "retry_in", next.String())
+			in.o.Logger.ErrorContext(ctx, "ledger integration failed", "code", fault.ErrorCode(err), "error", err.Error(), "retry_in", next.String())
 		case err != nil:
 		case p.Integrated+p.Forged >= in.o.BatchSize || in.queuedCount() >= in.o.BatchSize-in.o.BatchSize/8:
 			failures, next = 0, 0 // a full batch waits
@@ -917,7 +917,7 @@ func (tb *treeBuilder) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	for i, x := range indexes {
 		switch {
 		case x >= tb.base+int64(len(tb.hashes)):
-			return nil, governor.Errorf(governor.Internal, "ledger.treeBuilder", "hash %d not computed yet", x)
+			return nil, fault.Errorf(fault.Internal, "ledger.treeBuilder", "hash %d not computed yet", x)
 		case x >= tb.base:
 			out[i] = tb.hashes[x-tb.base]
 		default:
@@ -928,7 +928,7 @@ func (tb *treeBuilder) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		return out, nil
 	}
 	if tb.old == nil {
-		return nil, governor.Errorf(governor.Internal, "ledger.treeBuilder", "hash %d of an empty tree", old[0])
+		return nil, fault.Errorf(fault.Internal, "ledger.treeBuilder", "hash %d of an empty tree", old[0])
 	}
 	hs, err := tb.old.ReadHashes(old)
 	if err != nil {
@@ -949,7 +949,7 @@ func (tb *treeBuilder) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 func CheckpointOf(signed []byte) (Checkpoint, error) {
 	i := bytes.LastIndex(signed, []byte("\n\n"))
 	if i < 0 {
-		return Checkpoint{}, governor.Errorf(governor.Invalid, "ledger.CheckpointOf", "not a signed note: no blank line before the signatures")
+		return Checkpoint{}, fault.Errorf(fault.Invalid, "ledger.CheckpointOf", "not a signed note: no blank line before the signatures")
 	}
 	return ParseCheckpoint(signed[:i+1])
 }

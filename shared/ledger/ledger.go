@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
@@ -118,7 +118,7 @@ type Store interface {
 	// they had never arrived: the integrator drops the entries the
 	// governors' store does not vouch for. Entries written to the log and
 	// entries of the batch in progress are kept, and unknown hashes are
-	// ignored. It fails with a governor.Conflict error unless f holds the
+	// ignored. It fails with a fault.Conflict error unless f holds the
 	// lease, which it renews.
 	DropPending(ctx context.Context, f Fence, hashes []string) error
 	// Pending returns up to limit pending entries in hash order, with
@@ -134,8 +134,8 @@ type Store interface {
 	// has its planned index, at or above the committed size.
 	Lookup(ctx context.Context, hashes []string) (map[string]Entry, error)
 	// Leaves returns the leaves of the committed entries with indices
-	// start…end-1, in index order: a governor.NotFound error when one is
-	// not committed, governor.Internal when the stored entries contradict
+	// start…end-1, in index order: a fault.NotFound error when one is
+	// not committed, fault.Internal when the stored entries contradict
 	// their positions.
 	Leaves(ctx context.Context, start, end int64) ([][]byte, error)
 	// Tiles returns the data of each tile: exactly W hashes of the stored
@@ -153,7 +153,7 @@ type Store interface {
 	// does not hold it.
 	ReleaseLease(ctx context.Context, holder string) error
 	// BeginBatch records b as the batch in progress. It fails with a
-	// governor.Conflict error unless f holds the lease, no batch is in
+	// fault.Conflict error unless f holds the lease, no batch is in
 	// progress and b.Start is the committed size.
 	BeginBatch(ctx context.Context, f Fence, b Batch) error
 	// WriteEntries stores entries as the entries at indices start,
@@ -161,7 +161,7 @@ type Store interface {
 	// records of those with Pending set; Pending skips the others' from
 	// then on). It is idempotent; the entries become readable by index
 	// (Leaves) when their batch is committed. It fails with a
-	// governor.Conflict error unless f holds the lease (which it does not
+	// fault.Conflict error unless f holds the lease (which it does not
 	// renew), so that an integrator that lost the lease writes nothing
 	// once another one took it over.
 	WriteEntries(ctx context.Context, f Fence, start int64, entries []Entry) error
@@ -169,12 +169,12 @@ type Store interface {
 	// integrator does so when some of b's entries were never written (an
 	// integrator that stopped part-way through a batch of entries it held
 	// in memory) and starts a new batch at the same size with those that
-	// were. It fails with a governor.Conflict error unless f holds the
+	// were. It fails with a fault.Conflict error unless f holds the
 	// lease, which it renews, and b is the batch in progress (same start
 	// and hashes).
 	AbandonBatch(ctx context.Context, f Fence, b Batch) error
 	// CommitBatch stores c's tiles and state and ends the batch, in one
-	// transaction. It fails with a governor.Conflict error unless f holds
+	// transaction. It fails with a fault.Conflict error unless f holds
 	// the lease, c.Batch is the batch in progress (same start and hashes)
 	// and the committed size is c.Batch.Start.
 	CommitBatch(ctx context.Context, f Fence, c Commit) error
@@ -185,15 +185,15 @@ type Store interface {
 func CheckBatch(b Batch) error {
 	const op = "ledger.CheckBatch"
 	if b.Start < 0 || len(b.Hashes) > MaxBatch {
-		return governor.Errorf(governor.Invalid, op, "batch at %d of %d entries: want a start ≥ 0 and at most %d entries", b.Start, len(b.Hashes), MaxBatch)
+		return fault.Errorf(fault.Invalid, op, "batch at %d of %d entries: want a start ≥ 0 and at most %d entries", b.Start, len(b.Hashes), MaxBatch)
 	}
 	seen := make(map[string]bool, len(b.Hashes))
 	for _, h := range b.Hashes {
 		if !IsReceiptHash(h) {
-			return governor.Errorf(governor.Invalid, op, "%s is not a receipt hash", httpjson.Quote(h))
+			return fault.Errorf(fault.Invalid, op, "%s is not a receipt hash", httpjson.Quote(h))
 		}
 		if seen[h] {
-			return governor.Errorf(governor.Invalid, op, "entry %s appears twice in the batch", h)
+			return fault.Errorf(fault.Invalid, op, "entry %s appears twice in the batch", h)
 		}
 		seen[h] = true
 	}
@@ -209,15 +209,15 @@ func CheckCommit(c Commit) error {
 		return err
 	}
 	if c.State.Size != c.Batch.End() || len(c.State.Checkpoint) == 0 {
-		return governor.Errorf(governor.Invalid, op, "state of size %d after a batch ending at %d, checkpoint of %d bytes", c.State.Size, c.Batch.End(), len(c.State.Checkpoint))
+		return fault.Errorf(fault.Invalid, op, "state of size %d after a batch ending at %d, checkpoint of %d bytes", c.State.Size, c.Batch.End(), len(c.State.Checkpoint))
 	}
 	want := tlog.NewTiles(TileHeight, c.Batch.Start, c.Batch.End())
 	if len(c.Tiles) != len(want) {
-		return governor.Errorf(governor.Invalid, op, "%d tiles for a batch from %d to %d, which changes %d", len(c.Tiles), c.Batch.Start, c.Batch.End(), len(want))
+		return fault.Errorf(fault.Invalid, op, "%d tiles for a batch from %d to %d, which changes %d", len(c.Tiles), c.Batch.Start, c.Batch.End(), len(want))
 	}
 	for i, t := range c.Tiles {
 		if t.Tile != want[i] || len(t.Data) != t.Tile.W*tlog.HashSize {
-			return governor.Errorf(governor.Invalid, op, "tile %s with %d bytes, want %s", TilePath(t.Tile), len(t.Data), TilePath(want[i]))
+			return fault.Errorf(fault.Invalid, op, "tile %s with %d bytes, want %s", TilePath(t.Tile), len(t.Data), TilePath(want[i]))
 		}
 	}
 	return nil

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -30,7 +30,7 @@ const cachedTiles = 4096
 // NewLog returns a Log reading s.
 func NewLog(s Store) *Log { return &Log{store: s, cache: newTileCache(cachedTiles)} }
 
-// State returns the committed state; a governor.NotFound error when the
+// State returns the committed state; a fault.NotFound error when the
 // log has no checkpoint yet.
 func (l *Log) State(ctx context.Context) (State, error) {
 	st, err := l.store.State(ctx)
@@ -38,7 +38,7 @@ func (l *Log) State(ctx context.Context) (State, error) {
 		return st, err
 	}
 	if st.Checkpoint == nil {
-		return st, governor.Errorf(governor.NotFound, "ledger.State", "the ledger has no checkpoint yet")
+		return st, fault.Errorf(fault.NotFound, "ledger.State", "the ledger has no checkpoint yet")
 	}
 	return st, nil
 }
@@ -56,7 +56,7 @@ func treeSize(op string, size int64, st State) (int64, error) {
 	case size == 0:
 		return st.Size, nil
 	case size < 0 || size > st.Size:
-		return 0, governor.Errorf(governor.Invalid, op, "tree size %d is outside 1…%d, the ledger's size", size, st.Size)
+		return 0, fault.Errorf(fault.Invalid, op, "tree size %d is outside 1…%d, the ledger's size", size, st.Size)
 	}
 	return size, nil
 }
@@ -84,13 +84,13 @@ func IsReceiptHash(s string) bool {
 }
 
 // InclusionProof returns the proof that the receipt with hash is in the
-// tree of size size (0: the latest). It is a governor.NotFound error when
-// the receipt is not in that tree, and governor.Conflict when the stored
+// tree of size size (0: the latest). It is a fault.NotFound error when
+// the receipt is not in that tree, and fault.Conflict when the stored
 // entry does not match the stored tiles.
 func (l *Log) InclusionProof(ctx context.Context, hash string, size int64) (InclusionProof, error) {
 	const op = "ledger.InclusionProof"
 	if !IsReceiptHash(hash) {
-		return InclusionProof{}, governor.Errorf(governor.Invalid, op, "%s is not a receipt hash (64 lowercase hex digits)", httpjson.Quote(hash))
+		return InclusionProof{}, fault.Errorf(fault.Invalid, op, "%s is not a receipt hash (64 lowercase hex digits)", httpjson.Quote(hash))
 	}
 	st, err := l.State(ctx)
 	if err != nil {
@@ -107,11 +107,11 @@ func (l *Log) InclusionProof(ctx context.Context, hash string, size int64) (Incl
 	e, ok := found[hash]
 	switch {
 	case !ok:
-		return InclusionProof{}, governor.Errorf(governor.NotFound, op, "receipt %s is not in the ledger", hash)
+		return InclusionProof{}, fault.Errorf(fault.NotFound, op, "receipt %s is not in the ledger", hash)
 	case e.Index == Unassigned || e.Index >= st.Size:
-		return InclusionProof{}, governor.Errorf(governor.NotFound, op, "receipt %s is pending integration", hash)
+		return InclusionProof{}, fault.Errorf(fault.NotFound, op, "receipt %s is pending integration", hash)
 	case e.Index >= n:
-		return InclusionProof{}, governor.Errorf(governor.NotFound, op, "receipt %s has index %d, outside the tree of size %d", hash, e.Index, n)
+		return InclusionProof{}, fault.Errorf(fault.NotFound, op, "receipt %s has index %d, outside the tree of size %d", hash, e.Index, n)
 	}
 	r := l.reader(ctx, st)
 	p, err := l.prove(r, st, n, e)
@@ -128,14 +128,14 @@ func (l *Log) prove(r *treeReader, st State, n int64, e Entry) (InclusionProof, 
 	where := fmt.Sprintf("entry %d (receipt %s)", e.Index, e.Hash)
 	rec, err := receipt.Parse(e.Leaf)
 	if err != nil {
-		return InclusionProof{}, governor.Errorf(governor.Conflict, op, "%s: stored leaf is not a receipt: %s", where, governor.ErrorMessage(err))
+		return InclusionProof{}, fault.Errorf(fault.Conflict, op, "%s: stored leaf is not a receipt: %s", where, fault.ErrorMessage(err))
 	}
 	leafHash, err := r.ReadHashes([]int64{tlog.StoredHashIndex(0, e.Index)})
 	if err != nil {
 		return InclusionProof{}, err
 	}
 	if leafHash[0] != RecordHash(e.Leaf) {
-		return InclusionProof{}, governor.Errorf(governor.Conflict, op, "%s: stored leaf does not hash to its leaf hash in %s", where, TilePath(tlog.TileForIndex(TileHeight, tlog.StoredHashIndex(0, e.Index))))
+		return InclusionProof{}, fault.Errorf(fault.Conflict, op, "%s: stored leaf does not hash to its leaf hash in %s", where, TilePath(tlog.TileForIndex(TileHeight, tlog.StoredHashIndex(0, e.Index))))
 	}
 	proof, err := tlog.ProveRecord(n, e.Index, r)
 	if err != nil {
@@ -149,10 +149,10 @@ func (l *Log) prove(r *treeReader, st State, n int64, e Entry) (InclusionProof, 
 }
 
 func wrapTlog(op string, err error) error {
-	if governor.ErrorCode(err) != governor.Internal {
+	if fault.ErrorCode(err) != fault.Internal {
 		return err
 	}
-	return governor.Wrap(governor.Internal, op, err)
+	return fault.Wrap(fault.Internal, op, err)
 }
 
 // ConsistencyProof returns the proof that the tree of size to (0: the
@@ -168,7 +168,7 @@ func (l *Log) ConsistencyProof(ctx context.Context, from, to int64) (Consistency
 		return ConsistencyProof{}, err
 	}
 	if from < 0 || from > to {
-		return ConsistencyProof{}, governor.Errorf(governor.Invalid, op, "from=%d must be within 0…%d (to)", from, to)
+		return ConsistencyProof{}, fault.Errorf(fault.Invalid, op, "from=%d must be within 0…%d (to)", from, to)
 	}
 	r := l.reader(ctx, st)
 	p := ConsistencyProof{From: from, To: to, FromRoot: EmptyRoot, Proof: tlog.TreeProof{}}
@@ -188,7 +188,7 @@ func (l *Log) ConsistencyProof(ctx context.Context, from, to int64) (Consistency
 }
 
 // Tile returns the data of tile t (height TileHeight, L ≥ 0) of the
-// latest tree. A tile beyond the tree is a governor.NotFound error.
+// latest tree. A tile beyond the tree is a fault.NotFound error.
 func (l *Log) Tile(ctx context.Context, t tlog.Tile) ([]byte, error) {
 	const op = "ledger.Tile"
 	st, err := l.State(ctx)
@@ -209,11 +209,11 @@ func (l *Log) Tile(ctx context.Context, t tlog.Tile) ([]byte, error) {
 // size n holds (entry bundles have L = -1).
 func tileInTree(op string, t tlog.Tile, n int64) error {
 	if t.H != TileHeight || t.L < -1 || t.L > 63 || t.N < 0 || t.W < 1 || t.W > TileWidth {
-		return governor.Errorf(governor.Invalid, op, "%s is not a tile of height %d", TilePath(t), TileHeight)
+		return fault.Errorf(fault.Invalid, op, "%s is not a tile of height %d", TilePath(t), TileHeight)
 	}
 	level := max(t.L, 0)
 	if level*TileHeight >= 63 || t.N > (n>>(level*TileHeight))>>TileHeight || t.N<<TileHeight+int64(t.W) > n>>(level*TileHeight) {
-		return governor.Errorf(governor.NotFound, op, "%s is not in the tree of size %d", TilePath(t), n)
+		return fault.Errorf(fault.NotFound, op, "%s is not in the tree of size %d", TilePath(t), n)
 	}
 	return nil
 }
@@ -242,7 +242,7 @@ func EncodeBundle(leaves [][]byte) ([]byte, error) {
 	size := 0
 	for i, leaf := range leaves {
 		if len(leaf) > MaxLeafBytes {
-			return nil, governor.Errorf(governor.Invalid, "ledger.EncodeBundle", "leaf %d is %d bytes, at most %d fit", i, len(leaf), MaxLeafBytes)
+			return nil, fault.Errorf(fault.Invalid, "ledger.EncodeBundle", "leaf %d is %d bytes, at most %d fit", i, len(leaf), MaxLeafBytes)
 		}
 		size += 2 + len(leaf)
 	}
@@ -259,11 +259,11 @@ func DecodeBundle(data []byte) ([][]byte, error) {
 	var leaves [][]byte
 	for len(data) > 0 {
 		if len(data) < 2 {
-			return nil, governor.Errorf(governor.Invalid, "ledger.DecodeBundle", "entry %d: truncated length prefix", len(leaves))
+			return nil, fault.Errorf(fault.Invalid, "ledger.DecodeBundle", "entry %d: truncated length prefix", len(leaves))
 		}
 		n := int(binary.BigEndian.Uint16(data))
 		if len(data) < 2+n {
-			return nil, governor.Errorf(governor.Invalid, "ledger.DecodeBundle", "entry %d: %d bytes announced, %d left", len(leaves), n, len(data)-2)
+			return nil, fault.Errorf(fault.Invalid, "ledger.DecodeBundle", "entry %d: %d bytes announced, %d left", len(leaves), n, len(data)-2)
 		}
 		leaves = append(leaves, data[2:2+n])
 		data = data[2+n:]

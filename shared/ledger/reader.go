@@ -5,9 +5,8 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"golang.org/x/mod/sumdb/tlog"
-
-	"github.com/autonomics/autonomics/shared/governor"
 )
 
 // tileFetcher returns the data of tiles of height TileHeight, as
@@ -91,7 +90,7 @@ func (r *treeReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
 		if x < 0 || x >= tlog.StoredHashIndex(0, r.tree.N) {
-			return nil, governor.Errorf(governor.Invalid, "ledger.ReadHashes", "hash %d is not in the tree of size %d", x, r.tree.N)
+			return nil, fault.Errorf(fault.Invalid, "ledger.ReadHashes", "hash %d is not in the tree of size %d", x, r.tree.N)
 		}
 		t := treeTile(x, r.tree.N)
 		data, ok := r.verified[t]
@@ -103,7 +102,7 @@ func (r *treeReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		}
 		h, err := tlog.HashFromTile(t, data, x)
 		if err != nil {
-			return nil, governor.Wrap(governor.Internal, "ledger.ReadHashes", err)
+			return nil, fault.Wrap(fault.Internal, "ledger.ReadHashes", err)
 		}
 		out[i] = h
 	}
@@ -117,11 +116,11 @@ func (r *treeReader) authenticate(indexes []int64) ([]tlog.Hash, error) {
 	if err == nil {
 		return hashes, nil
 	}
-	var ge *governor.Error
+	var ge *fault.Error
 	if errors.As(err, &ge) {
 		return nil, err
 	}
-	return nil, governor.Errorf(governor.Conflict, "ledger.ReadHashes", "%v of tree size %d: %v", errInconsistentTiles, r.tree.N, err)
+	return nil, fault.Errorf(fault.Conflict, "ledger.ReadHashes", "%v of tree size %d: %v", errInconsistentTiles, r.tree.N, err)
 }
 
 // tileReader is the tlog.TileReader view of a treeReader.

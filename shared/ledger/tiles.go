@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
@@ -29,14 +29,14 @@ func TilePath(t tlog.Tile) string {
 func ParseTilePath(path string) (tlog.Tile, error) {
 	rest, ok := strings.CutPrefix(path, "tile/")
 	if !ok {
-		return tlog.Tile{}, governor.Errorf(governor.Invalid, "ledger.ParseTilePath", "%s does not start with tile/", httpjson.Quote(path))
+		return tlog.Tile{}, fault.Errorf(fault.Invalid, "ledger.ParseTilePath", "%s does not start with tile/", httpjson.Quote(path))
 	}
 	if r, ok := strings.CutPrefix(rest, "entries/"); ok {
 		rest = "data/" + r
 	}
 	t, err := tlog.ParseTilePath(fmt.Sprintf("tile/%d/%s", TileHeight, rest))
 	if err != nil {
-		return tlog.Tile{}, governor.Errorf(governor.Invalid, "ledger.ParseTilePath", "%s is not a tile path", httpjson.Quote(path))
+		return tlog.Tile{}, fault.Errorf(fault.Invalid, "ledger.ParseTilePath", "%s is not a tile path", httpjson.Quote(path))
 	}
 	return t, nil
 }
@@ -76,7 +76,7 @@ func (c *TileClient) Tile(ctx context.Context, t tlog.Tile) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) != t.W*tlog.HashSize {
-		return nil, governor.Errorf(governor.Invalid, "ledger.TileClient", "%s is %d bytes, want %d", TilePath(t), len(data), t.W*tlog.HashSize)
+		return nil, fault.Errorf(fault.Invalid, "ledger.TileClient", "%s is %d bytes, want %d", TilePath(t), len(data), t.W*tlog.HashSize)
 	}
 	return data, nil
 }
@@ -95,26 +95,26 @@ func (c *TileClient) get(ctx context.Context, path string, limit int64) ([]byte,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.Prefix, "/")+"/"+path, nil)
 	if err != nil {
-		return nil, governor.Wrap(governor.Invalid, op, err)
+		return nil, fault.Wrap(fault.Invalid, op, err)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, governor.Errorf(governor.NotFound, op, "GET %s: not found", path)
+		return nil, fault.Errorf(fault.NotFound, op, "GET %s: not found", path)
 	case resp.StatusCode >= 500:
-		return nil, governor.Errorf(governor.Unavailable, op, "GET %s: %s", path, resp.Status)
+		return nil, fault.Errorf(fault.Unavailable, op, "GET %s: %s", path, resp.Status)
 	case resp.StatusCode != http.StatusOK:
-		return nil, governor.Errorf(governor.Invalid, op, "GET %s: %s", path, resp.Status)
+		return nil, fault.Errorf(fault.Invalid, op, "GET %s: %s", path, resp.Status)
 	case int64(len(body)) > limit:
-		return nil, governor.Errorf(governor.Invalid, op, "GET %s: response longer than %d bytes", path, limit)
+		return nil, fault.Errorf(fault.Invalid, op, "GET %s: response longer than %d bytes", path, limit)
 	}
 	return body, nil
 }

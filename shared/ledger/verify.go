@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -58,10 +58,10 @@ func (e *VerifyError) Error() string {
 	return fmt.Sprintf("ledger verification failed at %s: %s: %s", e.Where, e.Problem, e.Detail)
 }
 
-// Unwrap returns a governor.Conflict error: the evidence contradicts
+// Unwrap returns a fault.Conflict error: the evidence contradicts
 // itself, and retrying does not help.
 func (e *VerifyError) Unwrap() error {
-	return governor.Errorf(governor.Conflict, "ledger.Verify", "%s at %s", e.Problem, e.Where)
+	return fault.Errorf(fault.Conflict, "ledger.Verify", "%s at %s", e.Problem, e.Where)
 }
 
 func failure(p Problem, where, format string, args ...any) *VerifyError {

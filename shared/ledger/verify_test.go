@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/ledger/memledger"
@@ -154,8 +155,8 @@ func checkProblem(t *testing.T, call string, err error, want ledger.Problem) {
 		t.Errorf("%s = %v, want nil", call, err)
 	case want != "" && (!errors.As(err, &ve) || ve.Problem != want):
 		t.Errorf("%s = %v, want a %s failure", call, err, want)
-	case want != "" && governor.ErrorCode(err) != governor.Conflict:
-		t.Errorf("%s error code = %q, want conflict", call, governor.ErrorCode(err))
+	case want != "" && fault.ErrorCode(err) != fault.Conflict:
+		t.Errorf("%s error code = %q, want conflict", call, fault.ErrorCode(err))
 	}
 }
 
@@ -434,7 +435,7 @@ func TestNewIntegratorOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		_, err := ledger.NewIntegrator(tc.o)
-		if (err == nil) != tc.ok || (err != nil && governor.ErrorCode(err) != governor.Invalid) {
+		if (err == nil) != tc.ok || (err != nil && fault.ErrorCode(err) != fault.Invalid) {
 			t.Errorf("NewIntegrator(%s) = %v, want ok %v", tc.name, err, tc.ok)
 		}
 	}
@@ -443,7 +444,7 @@ func TestNewIntegratorOptions(t *testing.T) {
 func TestRun(t *testing.T) {
 	l := newTestLog(t)
 	l.add(t, 3)
-	if err := l.in.Run(t.Context(), 0, 0); governor.ErrorCode(err) != governor.Invalid {
+	if err := l.in.Run(t.Context(), 0, 0); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("Run(interval 0) = %v, want invalid", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -348,8 +349,8 @@ func TestAccountRejectionReasonIsBounded(t *testing.T) {
 		if (err == nil) != c.ok {
 			t.Errorf("CheckEvent(rejected %.40s) = %v, want ok %v", c.data, err, c.ok)
 		}
-		if err != nil && governor.ErrorCode(err) != governor.Invalid {
-			t.Errorf("ErrorCode(CheckEvent(rejected %.40s)) = %s, want invalid", c.data, governor.ErrorCode(err))
+		if err != nil && fault.ErrorCode(err) != fault.Invalid {
+			t.Errorf("ErrorCode(CheckEvent(rejected %.40s)) = %s, want invalid", c.data, fault.ErrorCode(err))
 		}
 	}
 	for _, name := range []governor.EventName{"requested", "verified", "closed"} {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -505,7 +506,7 @@ func billCheckPayment(c *governor.Ctx) error {
 		return err
 	}
 	if d.Invoice == nil {
-		return governor.Errorf(governor.Internal, "machines.billing", "period %s is %s without an invoice", c.Instance().Subject, c.Instance().State)
+		return fault.Errorf(fault.Internal, "machines.billing", "period %s is %s without an invoice", c.Instance().Subject, c.Instance().State)
 	}
 	if *p.Amount != d.Invoice.Amount || (p.Currency != "" && p.Currency != d.Invoice.Currency) {
 		cur := p.Currency

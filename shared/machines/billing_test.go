@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -268,7 +269,7 @@ func runRowPayloads(t *testing.T, m *governor.Machine, cases []rowPayloadCase) {
 			if c.ok && err != nil {
 				t.Errorf("CheckEvent(%s %s) = %v, want nil", c.event, c.payload, err)
 			}
-			if !c.ok && governor.ErrorCode(err) != governor.Invalid {
+			if !c.ok && fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("CheckEvent(%s %s) = %v, want an invalid error", c.event, c.payload, err)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -251,15 +252,15 @@ func catalogMachine() *governor.Machine {
 func PlanOf(inst governor.Instance) (governor.Plan, error) {
 	const op = "machines.PlanOf"
 	if inst.Domain != governor.ProductCatalog {
-		return governor.Plan{}, governor.Errorf(governor.Invalid, op, "instance %s is not a %s instance", inst.Key, governor.ProductCatalog)
+		return governor.Plan{}, fault.Errorf(fault.Invalid, op, "instance %s is not a %s instance", inst.Key, governor.ProductCatalog)
 	}
 	if inst.State == "" || inst.State == governor.StateNone {
-		return governor.Plan{}, governor.Errorf(governor.NotFound, op, "plan %q is not in the catalog", inst.Subject)
+		return governor.Plan{}, fault.Errorf(fault.NotFound, op, "plan %q is not in the catalog", inst.Subject)
 	}
 	var d catData
 	if len(bytes.TrimSpace(inst.Data)) > 0 {
 		if err := json.Unmarshal(inst.Data, &d); err != nil {
-			return governor.Plan{}, governor.Wrap(governor.Internal, op+" "+inst.Key.String(), err)
+			return governor.Plan{}, fault.Wrap(fault.Internal, op+" "+inst.Key.String(), err)
 		}
 	}
 	p := governor.Plan{

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -263,7 +264,7 @@ func TestCatalogPlanOf(t *testing.T) {
 		name string
 		inst governor.Instance
 		want governor.Plan
-		code governor.Code
+		code fault.Code
 	}{
 		{
 			name: "published",
@@ -279,19 +280,19 @@ func TestCatalogPlanOf(t *testing.T) {
 			inst: governor.Instance{Key: key, State: catDraft, Data: json.RawMessage(`{"name":"Free","currency":"USD"}`)},
 			want: governor.Plan{SKU: "pro", State: catDraft, Currency: "USD", UnitPrices: map[string]int64{}, Limits: map[string]int64{}},
 		},
-		{name: "not drafted", inst: governor.Instance{Key: key, State: governor.StateNone}, code: governor.NotFound},
-		{name: "no state", inst: governor.Instance{Key: key}, code: governor.NotFound},
+		{name: "not drafted", inst: governor.Instance{Key: key, State: governor.StateNone}, code: fault.NotFound},
+		{name: "no state", inst: governor.Instance{Key: key}, code: fault.NotFound},
 		{
 			name: "another domain",
 			inst: governor.Instance{Key: governor.Key{Tenant: "t", Domain: governor.Billing, Subject: "pro"}, State: billOpen},
-			code: governor.Invalid,
+			code: fault.Invalid,
 		},
-		{name: "corrupt data", inst: governor.Instance{Key: key, State: catPublished, Data: json.RawMessage(`{"unit_prices":[]}`)}, code: governor.Internal},
+		{name: "corrupt data", inst: governor.Instance{Key: key, State: catPublished, Data: json.RawMessage(`{"unit_prices":[]}`)}, code: fault.Internal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := PlanOf(tt.inst)
-			if code := governor.ErrorCode(err); code != tt.code {
+			if code := fault.ErrorCode(err); code != tt.code {
 				t.Fatalf("PlanOf(%s %s) error %v, want code %q", tt.inst.State, tt.inst.Data, err, tt.code)
 			}
 			if err == nil && !reflect.DeepEqual(got, tt.want) {

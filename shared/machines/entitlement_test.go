@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/engine"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -309,8 +310,8 @@ func TestEntitlementPayloads(t *testing.T) {
 			if (err == nil) != c.ok {
 				t.Fatalf("CheckEvent(%s %s) = %v, want ok %v", c.event, c.data, err, c.ok)
 			}
-			if err != nil && governor.ErrorCode(err) != governor.Invalid {
-				t.Errorf("ErrorCode(CheckEvent(%s %s)) = %s, want %s", c.event, c.data, governor.ErrorCode(err), governor.Invalid)
+			if err != nil && fault.ErrorCode(err) != fault.Invalid {
+				t.Errorf("ErrorCode(CheckEvent(%s %s)) = %s, want %s", c.event, c.data, fault.ErrorCode(err), fault.Invalid)
 			}
 		})
 	}
@@ -709,8 +710,8 @@ func TestEntitlementHostilePayloadsAreRefused(t *testing.T) {
 			if (err == nil) != c.ok {
 				t.Fatalf("CheckEvent(%s %.60s) = %v, want ok %v", c.event, c.data, err, c.ok)
 			}
-			if err != nil && governor.ErrorCode(err) != governor.Invalid {
-				t.Errorf("ErrorCode(CheckEvent(%s)) = %s, want %s", c.event, governor.ErrorCode(err), governor.Invalid)
+			if err != nil && fault.ErrorCode(err) != fault.Invalid {
+				t.Errorf("ErrorCode(CheckEvent(%s)) = %s, want %s", c.event, fault.ErrorCode(err), fault.Invalid)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -169,8 +170,8 @@ func TestTenancyPayloads(t *testing.T) {
 			if (err == nil) != c.ok {
 				t.Fatalf("CheckEvent(%s %s) = %v, want ok %v", c.event, c.data, err, c.ok)
 			}
-			if err != nil && governor.ErrorCode(err) != governor.Invalid {
-				t.Errorf("ErrorCode(CheckEvent(%s %s)) = %s, want %s", c.event, c.data, governor.ErrorCode(err), governor.Invalid)
+			if err != nil && fault.ErrorCode(err) != fault.Invalid {
+				t.Errorf("ErrorCode(CheckEvent(%s %s)) = %s, want %s", c.event, c.data, fault.ErrorCode(err), fault.Invalid)
 			}
 		})
 	}

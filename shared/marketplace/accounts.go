@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/event"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // MaxListLimit bounds the links one Accounts.List call returns; a larger
@@ -19,25 +19,25 @@ const MaxListLimit = 1000
 // MaxAccountLen bounds a Procurement account id, in characters.
 const MaxAccountLen = 128
 
-// ValidAccount returns an Invalid *governor.Error unless id is a
+// ValidAccount returns an Invalid *fault.Error unless id is a
 // Procurement account id as Autonomics accepts it: 1–128 characters of
 // [A-Za-z0-9._-], not "." or "..", not starting with "__" (ids that are
 // not valid document ids either).
 func ValidAccount(id string) error {
 	if r := idReason(id); r != "" {
-		return governor.Errorf(governor.Invalid, "marketplace.ValidAccount", "account id %s: %s", quote(id), r)
+		return fault.Errorf(fault.Invalid, "marketplace.ValidAccount", "account id %s: %s", quote(id), r)
 	}
 	return nil
 }
 
-// ValidSource returns an Invalid *governor.Error unless s is one of
+// ValidSource returns an Invalid *fault.Error unless s is one of
 // LinkedBySignup, LinkedByNotification and LinkedByOperator.
 func ValidSource(s string) error {
 	switch s {
 	case LinkedBySignup, LinkedByNotification, LinkedByOperator:
 		return nil
 	}
-	return governor.Errorf(governor.Invalid, "marketplace.ValidSource", "link source %s: want %s, %s or %s",
+	return fault.Errorf(fault.Invalid, "marketplace.ValidSource", "link source %s: want %s, %s or %s",
 		quote(s), LinkedBySignup, LinkedByNotification, LinkedByOperator)
 }
 
@@ -58,11 +58,11 @@ func ValidListArgs(after string, limit int) (int, error) {
 	const op = "marketplace.List"
 	if after != "" {
 		if err := ValidAccount(after); err != nil {
-			return 0, governor.Errorf(governor.Invalid, op, "after: %s", governor.ErrorMessage(err))
+			return 0, fault.Errorf(fault.Invalid, op, "after: %s", fault.ErrorMessage(err))
 		}
 	}
 	if limit <= 0 {
-		return 0, governor.Errorf(governor.Invalid, op, "limit %d: must be positive", limit)
+		return 0, fault.Errorf(fault.Invalid, op, "limit %d: must be positive", limit)
 	}
 	return min(limit, MaxListLimit), nil
 }
@@ -174,10 +174,10 @@ func (m *MemAccounts) put(l Link) error {
 func CheckConflict(l Link, ofAccount Link, tenantAccount string) error {
 	const op = "marketplace.Put"
 	if ofAccount.Account != "" && ofAccount.Tenant != l.Tenant {
-		return governor.Errorf(governor.Conflict, op, "account %s is already linked to tenant %s", quote(l.Account), quote(ofAccount.Tenant))
+		return fault.Errorf(fault.Conflict, op, "account %s is already linked to tenant %s", quote(l.Account), quote(ofAccount.Tenant))
 	}
 	if tenantAccount != "" && tenantAccount != l.Account {
-		return governor.Errorf(governor.Conflict, op, "tenant %s is already linked to account %s", quote(l.Tenant), quote(tenantAccount))
+		return fault.Errorf(fault.Conflict, op, "tenant %s is already linked to account %s", quote(l.Tenant), quote(tenantAccount))
 	}
 	return nil
 }
@@ -192,7 +192,7 @@ func (m *MemAccounts) ByAccount(ctx context.Context, account string) (Link, erro
 	if l, ok := m.byAccount[account]; ok {
 		return l, nil
 	}
-	return Link{}, governor.Errorf(governor.NotFound, "marketplace.ByAccount", "account %s is not linked to a tenant", quote(account))
+	return Link{}, fault.Errorf(fault.NotFound, "marketplace.ByAccount", "account %s is not linked to a tenant", quote(account))
 }
 
 // ByTenant returns the link of tenant.
@@ -205,7 +205,7 @@ func (m *MemAccounts) ByTenant(ctx context.Context, tenant string) (Link, error)
 	if a, ok := m.byTenant[tenant]; ok {
 		return m.byAccount[a], nil
 	}
-	return Link{}, governor.Errorf(governor.NotFound, "marketplace.ByTenant", "tenant %s is not linked to a Marketplace account", quote(tenant))
+	return Link{}, fault.Errorf(fault.NotFound, "marketplace.ByTenant", "tenant %s is not linked to a Marketplace account", quote(tenant))
 }
 
 // List returns up to limit links after the account id after.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/store"
@@ -56,7 +57,7 @@ const PushPath = "/v1/notifications/push"
 const meterName = "github.com/autonomics/autonomics/shared/marketplace"
 
 // ProcurementReader reads entitlements and accounts from the Procurement
-// API. Its errors are *governor.Error values: NotFound for a resource
+// API. Its errors are *fault.Error values: NotFound for a resource
 // that does not exist, Unavailable for transient faults, Invalid for
 // refused requests.
 type ProcurementReader interface {
@@ -104,10 +105,10 @@ type Adapter struct {
 func NewAdapter(o AdapterOptions) (*Adapter, error) {
 	const op = "marketplace.NewAdapter"
 	if err := validProvider(o.Provider); err != nil {
-		return nil, governor.Errorf(governor.Invalid, op, "%s", governor.ErrorMessage(err))
+		return nil, fault.Errorf(fault.Invalid, op, "%s", fault.ErrorMessage(err))
 	}
 	if o.Procurement == nil || o.Accounts == nil || o.Publisher == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "procurement, accounts and publisher are required")
+		return nil, fault.Errorf(fault.Invalid, op, "procurement, accounts and publisher are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -121,7 +122,7 @@ func NewAdapter(o AdapterOptions) (*Adapter, error) {
 	c, err := o.MeterProvider.Meter(meterName).Int64Counter(MetricNotifications,
 		metric.WithDescription("Marketplace notifications handled, by event type and outcome."))
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	return &Adapter{o: o, source: engine.MarketplaceSourcePrefix + o.Provider, notifications: c}, nil
 }
@@ -129,7 +130,7 @@ func NewAdapter(o AdapterOptions) (*Adapter, error) {
 // validProvider checks a provider id: it names the events' source.
 func validProvider(p string) error {
 	if r := idReason(p); r != "" {
-		return governor.Errorf(governor.Invalid, "marketplace.Provider", "provider id %s: %s", quote(p), r)
+		return fault.Errorf(fault.Invalid, "marketplace.Provider", "provider id %s: %s", quote(p), r)
 	}
 	return nil
 }
@@ -180,10 +181,10 @@ func (a *Adapter) Handler() http.Handler {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if !errors.As(err, &tooBig) {
-				httpjson.Error(w, governor.Errorf(governor.Unavailable, op, "reading the push body: %s", httpjson.Truncate(err.Error(), 200)))
+				httpjson.Error(w, fault.Errorf(fault.Unavailable, op, "reading the push body: %s", httpjson.Truncate(err.Error(), 200)))
 				return
 			}
-			cause := &governor.Error{Code: governor.Invalid, Op: op, Message: "push body exceeds " + strconv.Itoa(event.MaxPushBytes) + " bytes", Err: tooBig}
+			cause := &fault.Error{Code: fault.Invalid, Op: op, Message: "push body exceeds " + strconv.Itoa(event.MaxPushBytes) + " bytes", Err: tooBig}
 			a.refuse(ctx, w, body, cause)
 			return
 		}
@@ -211,7 +212,7 @@ func (a *Adapter) refuse(ctx context.Context, w http.ResponseWriter, body []byte
 		attrs[AttrTruncated] = strconv.Itoa(MaxDeadLetterBody)
 	}
 	a.notifications.Add(ctx, 1, metric.WithAttributes(attribute.String("event_type", "unknown"), attribute.String("outcome", OutcomeInvalid)))
-	a.o.Logger.WarnContext(ctx, "push body refused and dead-lettered", "error", governor.ErrorMessage(cause), "bytes", len(body))
+	a.o.Logger.WarnContext(ctx, "push body refused and dead-lettered", "error", fault.ErrorMessage(cause), "bytes", len(body))
 	if err := a.deadLetter(ctx, event.Message{Data: body, Attributes: attrs}, Notification{}, cause); err != nil {
 		httpjson.Error(w, err)
 		return
@@ -226,15 +227,15 @@ func (a *Adapter) refuse(ctx context.Context, w http.ResponseWriter, body []byte
 func (a *Adapter) Handle(ctx context.Context, m event.Message) (Result, error) {
 	start := time.Now()
 	n, res, err := a.handle(ctx, m)
-	if err != nil && !governor.IsRetryable(err) {
-		res = Result{Outcome: OutcomeInvalid, Reason: governor.ErrorMessage(err)}
+	if err != nil && !fault.IsRetryable(err) {
+		res = Result{Outcome: OutcomeInvalid, Reason: fault.ErrorMessage(err)}
 		if dlErr := a.deadLetter(ctx, m, n, err); dlErr != nil {
-			res, err = Result{Outcome: OutcomeUnavailable, Reason: governor.ErrorMessage(dlErr)}, dlErr
+			res, err = Result{Outcome: OutcomeUnavailable, Reason: fault.ErrorMessage(dlErr)}, dlErr
 		} else {
 			err = nil
 		}
 	} else if err != nil {
-		res = Result{Outcome: OutcomeUnavailable, Reason: governor.ErrorMessage(err), State: res.State, Tenant: res.Tenant}
+		res = Result{Outcome: OutcomeUnavailable, Reason: fault.ErrorMessage(err), State: res.State, Tenant: res.Tenant}
 	}
 	eventType := n.EventType
 	if _, known := RuleOf(eventType); !known {
@@ -265,14 +266,14 @@ func (a *Adapter) handle(ctx context.Context, m event.Message) (Notification, Re
 		return n, Result{}, err
 	}
 	if n.ProviderID != a.o.Provider {
-		return n, Result{}, governor.Errorf(governor.Invalid, op, "providerId %s is not this provider's (%s)", quote(n.ProviderID), a.o.Provider)
+		return n, Result{}, fault.Errorf(fault.Invalid, op, "providerId %s is not this provider's (%s)", quote(n.ProviderID), a.o.Provider)
 	}
 	rule, ok := RuleOf(n.EventType)
 	if !ok {
-		return n, Result{}, governor.Errorf(governor.Invalid, op, "eventType %s is unknown", quote(n.EventType))
+		return n, Result{}, fault.Errorf(fault.Invalid, op, "eventType %s is unknown", quote(n.EventType))
 	}
 	if rule.Resource != n.Resource {
-		return n, Result{}, governor.Errorf(governor.Invalid, op, "%s carries an %s, want an %s", n.EventType, n.Resource, rule.Resource)
+		return n, Result{}, fault.Errorf(fault.Invalid, op, "%s carries an %s, want an %s", n.EventType, n.Resource, rule.Resource)
 	}
 	if rule.Ignored != "" {
 		return n, Result{Outcome: OutcomeIgnored, Reason: rule.Ignored}, nil
@@ -283,13 +284,13 @@ func (a *Adapter) handle(ctx context.Context, m event.Message) (Notification, Re
 	if n.Resource == ResourceEntitlement {
 		ent, err = a.o.Procurement.GetEntitlement(ctx, n.ID)
 		switch {
-		case governor.ErrorCode(err) == governor.NotFound:
+		case fault.ErrorCode(err) == fault.NotFound:
 			res.State = StateGone
 		case err != nil:
 			return n, res, err
 		default:
 			if ent == nil {
-				return n, res, governor.Errorf(governor.Unavailable, op, "procurement returned no entitlement %s", n.ID)
+				return n, res, fault.Errorf(fault.Unavailable, op, "procurement returned no entitlement %s", n.ID)
 			}
 			res.State = ent.State
 			if account, err = AccountOf(ent.Account); err != nil {
@@ -300,7 +301,7 @@ func (a *Adapter) handle(ctx context.Context, m event.Message) (Notification, Re
 		account = n.ID
 		acct, err := a.o.Procurement.GetAccount(ctx, n.ID)
 		switch {
-		case governor.ErrorCode(err) == governor.NotFound:
+		case fault.ErrorCode(err) == fault.NotFound:
 			res.State = StateGone
 		case err != nil:
 			return n, res, err
@@ -318,7 +319,7 @@ func (a *Adapter) handle(ctx context.Context, m event.Message) (Notification, Re
 		// Closing needs a tenant that exists: never link an account just
 		// to close it.
 		link, err = a.o.Accounts.ByAccount(ctx, account)
-		if governor.ErrorCode(err) == governor.NotFound {
+		if fault.ErrorCode(err) == fault.NotFound {
 			res.Outcome, res.Reason = OutcomeIgnored, "the account is not linked to a tenant"
 			return n, res, nil
 		}
@@ -372,7 +373,7 @@ func publish(ctx context.Context, p engine.Publisher, topic string, ev governor.
 	data, attrs := event.Encode(ev)
 	err := p.Publish(ctx, store.Message{Topic: topic, Data: data, Attributes: attrs, OrderingKey: ev.Tenant})
 	if err != nil {
-		return governor.Wrap(governor.Unavailable, "marketplace.publish", err)
+		return fault.Wrap(fault.Unavailable, "marketplace.publish", err)
 	}
 	return nil
 }
@@ -383,11 +384,11 @@ func AccountOf(name string) (string, error) {
 	const op = "marketplace.AccountOf"
 	i := strings.LastIndex(name, "accounts/")
 	if name == "" || i < 0 || (i > 0 && name[i-1] != '/') {
-		return "", governor.Errorf(governor.Invalid, op, "entitlement account %s: want providers/{provider}/accounts/{account}", quote(name))
+		return "", fault.Errorf(fault.Invalid, op, "entitlement account %s: want providers/{provider}/accounts/{account}", quote(name))
 	}
 	id := name[i+len("accounts/"):]
 	if err := ValidAccount(id); err != nil {
-		return "", governor.Errorf(governor.Invalid, op, "entitlement account %s: %s", quote(name), governor.ErrorMessage(err))
+		return "", fault.Errorf(fault.Invalid, op, "entitlement account %s: %s", quote(name), fault.ErrorMessage(err))
 	}
 	return id, nil
 }
@@ -396,8 +397,8 @@ func AccountOf(name string) (string, error) {
 func (a *Adapter) deadLetter(ctx context.Context, m event.Message, n Notification, cause error) error {
 	attrs := make(map[string]string, len(m.Attributes)+5)
 	maps.Copy(attrs, m.Attributes)
-	attrs[engine.AttrDeadLetterReason] = httpjson.Truncate(governor.ErrorMessage(cause), 1024)
-	attrs[engine.AttrDeadLetterCode] = string(governor.ErrorCode(cause))
+	attrs[engine.AttrDeadLetterReason] = httpjson.Truncate(fault.ErrorMessage(cause), 1024)
+	attrs[engine.AttrDeadLetterCode] = string(fault.ErrorCode(cause))
 	attrs[engine.AttrDeadLetterDomain] = DeadLetterDomain
 	if m.ID != "" {
 		attrs[engine.AttrOriginalID] = m.ID
@@ -406,7 +407,7 @@ func (a *Adapter) deadLetter(ctx context.Context, m event.Message, n Notificatio
 		attrs[AttrEventType] = n.EventType
 	}
 	if err := a.o.Publisher.Publish(ctx, store.Message{Topic: a.o.Topics.DeadLetter(), Data: m.Data, Attributes: attrs}); err != nil {
-		return governor.Wrap(governor.Unavailable, "marketplace.deadLetter", err)
+		return fault.Wrap(fault.Unavailable, "marketplace.deadLetter", err)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/marketplace"
 )
@@ -284,7 +285,7 @@ func TestAccountDeletedOfAnUnlinkedAccountLinksNothing(t *testing.T) {
 	if err != nil || res.Outcome != marketplace.OutcomeIgnored {
 		t.Errorf("Handle = %+v, %v; want ignored", res, err)
 	}
-	if _, err := h.accounts.ByAccount(context.Background(), accountID); governor.ErrorCode(err) != governor.NotFound {
+	if _, err := h.accounts.ByAccount(context.Background(), accountID); fault.ErrorCode(err) != fault.NotFound {
 		t.Errorf("a deletion created a link: %v", err)
 	}
 }
@@ -399,7 +400,7 @@ func TestNotAPushBodyIsDeadLetteredAndAcknowledged(t *testing.T) {
 			t.Errorf("push body %s = %d, want 204 once dead-lettered", body, code)
 		}
 		h.deadLettered(t, []byte(body), "")
-		if a := h.pub.On(h.topics.DeadLetter())[0].Attributes; a[engine.AttrDeadLetterReason] == "" || a[engine.AttrDeadLetterCode] != string(governor.Invalid) {
+		if a := h.pub.On(h.topics.DeadLetter())[0].Attributes; a[engine.AttrDeadLetterReason] == "" || a[engine.AttrDeadLetterCode] != string(fault.Invalid) {
 			t.Errorf("push body %s: dead letter attributes %v, want a reason and code invalid", body, a)
 		}
 		if h.proc.gets != 0 {
@@ -519,11 +520,11 @@ func TestAccountsOutageIsAnswered503(t *testing.T) {
 type downAccounts struct{}
 
 func (downAccounts) Link(context.Context, string, string) (marketplace.Link, error) {
-	return marketplace.Link{}, governor.Errorf(governor.Unavailable, "down", "firestore unavailable")
+	return marketplace.Link{}, fault.Errorf(fault.Unavailable, "down", "firestore unavailable")
 }
 
 func (downAccounts) ByAccount(context.Context, string) (marketplace.Link, error) {
-	return marketplace.Link{}, governor.Errorf(governor.Unavailable, "down", "firestore unavailable")
+	return marketplace.Link{}, fault.Errorf(fault.Unavailable, "down", "firestore unavailable")
 }
 
 func TestNotificationsAreCounted(t *testing.T) {
@@ -571,14 +572,14 @@ func TestNotificationsAreCounted(t *testing.T) {
 
 func TestNewAdapterRefusesBadOptions(t *testing.T) {
 	good := marketplace.AdapterOptions{Provider: provider, Procurement: newFakeProcurement(), Accounts: marketplace.NewMemAccounts(), Publisher: nil}
-	if _, err := marketplace.NewAdapter(good); governor.ErrorCode(err) != governor.Invalid {
+	if _, err := marketplace.NewAdapter(good); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("NewAdapter without a publisher = %v, want invalid", err)
 	}
 	h := newHarness(t)
 	_ = h
 	for _, p := range []string{"", "a/b", "has space"} {
 		o := marketplace.AdapterOptions{Provider: p, Procurement: newFakeProcurement(), Accounts: marketplace.NewMemAccounts(), Publisher: h.pub}
-		if _, err := marketplace.NewAdapter(o); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := marketplace.NewAdapter(o); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("NewAdapter(provider %q) = %v, want invalid", p, err)
 		}
 	}

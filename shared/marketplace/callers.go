@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/autonomics/autonomics/shared/caller"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
 
@@ -19,5 +19,5 @@ func Allowed(callers []string, r *http.Request) bool {
 // Forbidden answers 403 with an Invalid error saying who may call.
 func Forbidden(w http.ResponseWriter, message string) {
 	httpjson.Write(w, http.StatusForbidden, map[string]any{"error": map[string]string{
-		"code": string(governor.Invalid), "message": message}})
+		"code": string(fault.Invalid), "message": message}})
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/api/cloudcommerceprocurement/v1"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/marketplace"
 	"github.com/autonomics/autonomics/shared/store"
@@ -92,7 +93,7 @@ func (f *fakeProcurement) GetEntitlement(ctx context.Context, id string) (*cloud
 	f.gets++
 	e, ok := f.entitlements[id]
 	if !ok {
-		return nil, governor.Errorf(governor.NotFound, "fake.GetEntitlement", "entitlement %s not found", id)
+		return nil, fault.Errorf(fault.NotFound, "fake.GetEntitlement", "entitlement %s not found", id)
 	}
 	c := *e
 	return &c, nil
@@ -106,7 +107,7 @@ func (f *fakeProcurement) GetAccount(ctx context.Context, id string) (*cloudcomm
 	defer f.mu.Unlock()
 	a, ok := f.accounts[id]
 	if !ok {
-		return nil, governor.Errorf(governor.NotFound, "fake.GetAccount", "account %s not found", id)
+		return nil, fault.Errorf(fault.NotFound, "fake.GetAccount", "account %s not found", id)
 	}
 	c := *a
 	return &c, nil
@@ -118,7 +119,7 @@ func (f *fakeProcurement) ListEntitlements(ctx context.Context, filter, pageToke
 	}
 	state, ok := strings.CutPrefix(filter, "state=")
 	if !ok {
-		return nil, "", governor.Errorf(governor.Invalid, "fake.ListEntitlements", "filter %q", filter)
+		return nil, "", fault.Errorf(fault.Invalid, "fake.ListEntitlements", "filter %q", filter)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -133,7 +134,7 @@ func (f *fakeProcurement) ListEntitlements(ctx context.Context, filter, pageToke
 	if pageToken != "" {
 		n, err := strconv.Atoi(pageToken)
 		if err != nil || n < 0 || n > len(ids) {
-			return nil, "", governor.Errorf(governor.Invalid, "fake.ListEntitlements", "page token %q", pageToken)
+			return nil, "", fault.Errorf(fault.Invalid, "fake.ListEntitlements", "page token %q", pageToken)
 		}
 		start = n
 	}
@@ -152,7 +153,7 @@ func (f *fakeProcurement) ListEntitlements(ctx context.Context, filter, pageToke
 
 // unavailable is a Procurement 503 as the client reports it.
 func unavailable(method, arg string) error {
-	return governor.Errorf(governor.Unavailable, "fake."+method, "procurement answered 503")
+	return fault.Errorf(fault.Unavailable, "fake."+method, "procurement answered 503")
 }
 
 // fixture returns the data of testdata/notifications/name.json.

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/marketplace"
 )
@@ -28,13 +29,13 @@ func (g googleReader) mapErr(op string, err error) error {
 	if errors.As(err, &ge) {
 		switch {
 		case ge.Code == http.StatusNotFound:
-			return governor.Wrap(governor.NotFound, op, err)
+			return fault.Wrap(fault.NotFound, op, err)
 		case ge.Code >= 500 || ge.Code == http.StatusTooManyRequests:
-			return governor.Wrap(governor.Unavailable, op, err)
+			return fault.Wrap(fault.Unavailable, op, err)
 		}
-		return governor.Wrap(governor.Invalid, op, err)
+		return fault.Wrap(fault.Invalid, op, err)
 	}
-	return governor.Wrap(governor.Unavailable, op, err)
+	return fault.Wrap(fault.Unavailable, op, err)
 }
 
 func (g googleReader) GetEntitlement(ctx context.Context, id string) (*cloudcommerceprocurement.Entitlement, error) {

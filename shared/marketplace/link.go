@@ -35,7 +35,7 @@ type Link struct {
 }
 
 // Accounts is the account-to-tenant mapping the Marketplace components
-// keep. Every method returns *governor.Error values: NotFound when there
+// keep. Every method returns *fault.Error values: NotFound when there
 // is no link, Conflict when a link would tie an account or a tenant
 // twice, Invalid for ids that are not ids, Unavailable for transient
 // storage faults.

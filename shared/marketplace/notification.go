@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 )
@@ -65,11 +66,11 @@ type wireRef struct {
 // repeats no member name; eventId, eventType and providerId are required
 // strings; exactly one of entitlement and account is an object with an id.
 // Members Decode does not know are ignored. Every error is an Invalid
-// *governor.Error.
+// *fault.Error.
 func Decode(data []byte) (Notification, error) {
 	const op = "marketplace.Decode"
 	fail := func(format string, args ...any) (Notification, error) {
-		return Notification{}, governor.Errorf(governor.Invalid, op, format, args...)
+		return Notification{}, fault.Errorf(fault.Invalid, op, format, args...)
 	}
 	if len(data) > MaxNotificationBytes {
 		return fail("notification is %d bytes, limit %d", len(data), MaxNotificationBytes)
@@ -118,7 +119,7 @@ func Decode(data []byte) (Notification, error) {
 	}
 	if n.Resource == ResourceAccount {
 		if err := ValidAccount(n.ID); err != nil {
-			return fail("account.id: %s", governor.ErrorMessage(err))
+			return fail("account.id: %s", fault.ErrorMessage(err))
 		}
 	} else if err := event.ValidSubject(n.ID); err != nil || n.ID == governor.BroadcastSubject {
 		return fail("entitlement.id %s: must be 1-128 characters of [A-Za-z0-9._-]", quote(n.ID))

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/marketplace"
 )
 
@@ -61,8 +61,8 @@ func TestHostileNotificationsAreRefused(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Decode accepted it: %+v", n)
 			}
-			if governor.ErrorCode(err) != governor.Invalid || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Decode = %v (%s), want an invalid error containing %q", err, governor.ErrorCode(err), tt.want)
+			if fault.ErrorCode(err) != fault.Invalid || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Decode = %v (%s), want an invalid error containing %q", err, fault.ErrorCode(err), tt.want)
 			}
 		})
 	}
@@ -74,8 +74,8 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n, err := marketplace.Decode(data)
 		if err != nil {
-			if governor.ErrorCode(err) != governor.Invalid {
-				t.Fatalf("Decode error code %s, want invalid", governor.ErrorCode(err))
+			if fault.ErrorCode(err) != fault.Invalid {
+				t.Fatalf("Decode error code %s, want invalid", fault.ErrorCode(err))
 			}
 			return
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/topic"
@@ -65,7 +66,7 @@ var ReconciledStates = []string{
 
 // EntitlementLister lists the provider's entitlements matching a
 // Procurement filter, one page at a time; next is "" after the last page.
-// Errors are *governor.Error values, Unavailable when transient.
+// Errors are *fault.Error values, Unavailable when transient.
 type EntitlementLister interface {
 	ListEntitlements(ctx context.Context, filter, pageToken string) (entitlements []*cloudcommerceprocurement.Entitlement, next string, err error)
 }
@@ -117,10 +118,10 @@ type Reconciler struct {
 func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 	const op = "marketplace.NewReconciler"
 	if err := validProvider(o.Provider); err != nil {
-		return nil, governor.Errorf(governor.Invalid, op, "%s", governor.ErrorMessage(err))
+		return nil, fault.Errorf(fault.Invalid, op, "%s", fault.ErrorMessage(err))
 	}
 	if o.Procurement == nil || o.Accounts == nil || o.Governors == nil || o.Publisher == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "procurement, accounts, governors and publisher are required")
+		return nil, fault.Errorf(fault.Invalid, op, "procurement, accounts, governors and publisher are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -140,7 +141,7 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 	c, err := o.MeterProvider.Meter(meterName).Int64Counter(MetricDrift,
 		metric.WithDescription("Marketplace entitlements whose governor differed from Procurement, by Procurement state."))
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	return &Reconciler{o: o, source: engine.MarketplaceSourcePrefix + o.Provider, drift: c}, nil
 }
@@ -202,11 +203,11 @@ func (r *Reconciler) RunFrom(ctx context.Context, cursor Cursor) (Report, error)
 	if cursor.State != "" {
 		start = slices.Index(ReconciledStates, cursor.State)
 		if start < 0 {
-			return rep, governor.Errorf(governor.Invalid, op, "cursor state %s: want one of %s", quote(cursor.State), strings.Join(ReconciledStates, ", "))
+			return rep, fault.Errorf(fault.Invalid, op, "cursor state %s: want one of %s", quote(cursor.State), strings.Join(ReconciledStates, ", "))
 		}
 	}
 	if len(cursor.PageToken) > maxCursorBytes {
-		return rep, governor.Errorf(governor.Invalid, op, "page token is %d bytes, limit %d", len(cursor.PageToken), maxCursorBytes)
+		return rep, fault.Errorf(fault.Invalid, op, "page token is %d bytes, limit %d", len(cursor.PageToken), maxCursorBytes)
 	}
 	cache := map[string]map[string]governor.Instance{}
 	token := cursor.PageToken
@@ -233,7 +234,7 @@ func (r *Reconciler) RunFrom(ctx context.Context, cursor Cursor) (Report, error)
 				break
 			}
 			if next == token {
-				return rep, governor.Errorf(governor.Unavailable, op, "procurement returned the same page token twice")
+				return rep, fault.Errorf(fault.Unavailable, op, "procurement returned the same page token twice")
 			}
 			token = next
 		}
@@ -248,10 +249,10 @@ func (r *Reconciler) fail(ctx context.Context, rep *Report, at *Cursor, err erro
 	rep.Next = at
 	r.o.Logger.ErrorContext(ctx, "marketplace reconciliation stopped", "error", err.Error(), "checked", rep.Checked,
 		"drift", len(rep.Drifts), "events", rep.Events, "next_state", at.State)
-	if governor.ErrorCode(err) == "" || !governor.IsRetryable(err) {
+	if fault.ErrorCode(err) == "" || !fault.IsRetryable(err) {
 		return err
 	}
-	return governor.Wrap(governor.Unavailable, "marketplace.Reconcile", err)
+	return fault.Wrap(fault.Unavailable, "marketplace.Reconcile", err)
 }
 
 func (r *Reconciler) logRun(ctx context.Context, rep Report) {
@@ -271,11 +272,11 @@ func (r *Reconciler) one(ctx context.Context, rep *Report, listed string, e *clo
 		return nil
 	}
 	skip := func(id string, err error) error {
-		if governor.IsRetryable(err) {
+		if fault.IsRetryable(err) {
 			return err
 		}
 		if len(rep.Skipped) < maxSkips {
-			rep.Skipped = append(rep.Skipped, Skip{Entitlement: id, Reason: governor.ErrorMessage(err)})
+			rep.Skipped = append(rep.Skipped, Skip{Entitlement: id, Reason: fault.ErrorMessage(err)})
 		}
 		return nil
 	}
@@ -354,11 +355,11 @@ func EntitlementID(name string) (string, error) {
 	const op = "marketplace.EntitlementID"
 	i := strings.LastIndex(name, "/entitlements/")
 	if i < 0 {
-		return "", governor.Errorf(governor.Invalid, op, "entitlement name %s: want providers/{provider}/entitlements/{entitlement}", quote(name))
+		return "", fault.Errorf(fault.Invalid, op, "entitlement name %s: want providers/{provider}/entitlements/{entitlement}", quote(name))
 	}
 	id := name[i+len("/entitlements/"):]
 	if err := event.ValidSubject(id); err != nil || id == governor.BroadcastSubject {
-		return "", governor.Errorf(governor.Invalid, op, "entitlement name %s: the id must be 1-128 characters of [A-Za-z0-9._-]", quote(name))
+		return "", fault.Errorf(fault.Invalid, op, "entitlement name %s: the id must be 1-128 characters of [A-Za-z0-9._-]", quote(name))
 	}
 	return id, nil
 }
@@ -475,16 +476,16 @@ func (r *Reconciler) Handler() http.Handler {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				httpjson.Error(w, &governor.Error{Code: governor.Invalid, Op: "marketplace.reconcile", Message: "request body exceeds 4096 bytes", Err: tooBig})
+				httpjson.Error(w, &fault.Error{Code: fault.Invalid, Op: "marketplace.reconcile", Message: "request body exceeds 4096 bytes", Err: tooBig})
 				return
 			}
-			httpjson.Error(w, governor.Wrap(governor.Invalid, "marketplace.reconcile", err))
+			httpjson.Error(w, fault.Wrap(fault.Invalid, "marketplace.reconcile", err))
 			return
 		}
 		var c Cursor
 		if len(bytes.TrimSpace(body)) > 0 {
 			if err := httpjson.Unmarshal(body, &c); err != nil {
-				httpjson.Error(w, governor.Wrap(governor.Invalid, "marketplace.reconcile", err))
+				httpjson.Error(w, fault.Wrap(fault.Invalid, "marketplace.reconcile", err))
 				return
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/marketplace"
 	"github.com/autonomics/autonomics/shared/topic"
@@ -205,7 +206,7 @@ func TestReconcilerProcurement503StopsTheRun(t *testing.T) {
 	h.proc.entitlement("e-1", marketplace.EntitlementActive, "basic")
 	h.proc.setFail(unavailable)
 	rep, err := h.rec.Run(context.Background())
-	if governor.ErrorCode(err) != governor.Unavailable || rep.Next == nil {
+	if fault.ErrorCode(err) != fault.Unavailable || rep.Next == nil {
 		t.Errorf("Run with Procurement down = %+v, %v; want unavailable and where to continue", rep, err)
 	}
 	srv := httptest.NewServer(h.rec.Handler())
@@ -224,7 +225,7 @@ func TestReconcilerPublishFailureStopsTheRun(t *testing.T) {
 	h := newRecHarness(t)
 	h.proc.entitlement("e-1", marketplace.EntitlementActive, "basic")
 	h.pub.Fail(true)
-	if _, err := h.rec.Run(context.Background()); governor.ErrorCode(err) != governor.Unavailable {
+	if _, err := h.rec.Run(context.Background()); fault.ErrorCode(err) != fault.Unavailable {
 		t.Errorf("Run with Pub/Sub down = %v, want unavailable", err)
 	}
 }
@@ -232,8 +233,8 @@ func TestReconcilerPublishFailureStopsTheRun(t *testing.T) {
 func TestReconcilerGovernorsOutageStopsTheRun(t *testing.T) {
 	h := newRecHarness(t)
 	h.proc.entitlement("e-1", marketplace.EntitlementActive, "basic")
-	h.govs.fail = governor.Errorf(governor.Unavailable, "store", "firestore unavailable")
-	if _, err := h.rec.Run(context.Background()); governor.ErrorCode(err) != governor.Unavailable {
+	h.govs.fail = fault.Errorf(fault.Unavailable, "store", "firestore unavailable")
+	if _, err := h.rec.Run(context.Background()); fault.ErrorCode(err) != fault.Unavailable {
 		t.Errorf("Run with the governors' store down = %v, want unavailable", err)
 	}
 	if n := len(h.pub.On(h.topics.Domain(governor.Entitlement))); n != 0 {

@@ -13,13 +13,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
 )
 
 // MaxAttempts is how many times RunTx runs a transaction that conflicts
-// with concurrent commits before it gives up with a governor.Unavailable
+// with concurrent commits before it gives up with a fault.Unavailable
 // error.
 const MaxAttempts = 100
 
@@ -125,7 +126,7 @@ func (s *Store) RunTx(ctx context.Context, fn func(context.Context, store.Tx) er
 	const op = "memstore.RunTx"
 	for range MaxAttempts {
 		if err := ctx.Err(); err != nil {
-			return governor.Wrap(governor.Unavailable, op, err)
+			return fault.Wrap(fault.Unavailable, op, err)
 		}
 		t := &tx{s: s, reads: map[docKey]int64{}}
 		if err := fn(ctx, t); err != nil {
@@ -136,7 +137,7 @@ func (s *Store) RunTx(ctx context.Context, fn func(context.Context, store.Tx) er
 			return err
 		}
 	}
-	return governor.Errorf(governor.Unavailable, op, "transaction contention: gave up after %d attempts", MaxAttempts)
+	return fault.Errorf(fault.Unavailable, op, "transaction contention: gave up after %d attempts", MaxAttempts)
 }
 
 // revOf returns the revision of a document; 0 when it does not exist.
@@ -152,7 +153,7 @@ func (s *Store) commit(ctx context.Context, t *tx) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	for k, rev := range t.reads {
 		if s.revOf(k) != rev {
@@ -167,7 +168,7 @@ func (s *Store) commit(ctx context.Context, t *tx) error {
 	chain := s.receipts[k]
 	i, exists := slices.BinarySearchFunc(chain, c.Receipt.Seq, func(r receiptRec, seq int64) int { return cmp.Compare(r.r.Seq, seq) })
 	if exists {
-		return governor.Errorf(governor.Conflict, op, "receipt %d of %s already exists", c.Receipt.Seq, k)
+		return fault.Errorf(fault.Conflict, op, "receipt %d of %s already exists", c.Receipt.Seq, k)
 	}
 	s.rev++
 	s.instances[k] = instanceRec{inst: c.Instance, rev: s.rev}
@@ -221,7 +222,7 @@ func (t *tx) read(k docKey, rev int64) {
 func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 	const op = "memstore.Tx.Instance"
 	if t.changes != nil {
-		return governor.Instance{}, governor.Errorf(governor.Internal, op, "read after Write")
+		return governor.Instance{}, fault.Errorf(fault.Internal, op, "read after Write")
 	}
 	if err := store.CheckKey(op, k); err != nil {
 		return governor.Instance{}, err
@@ -240,7 +241,7 @@ func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 func (t *tx) Dedup(k governor.Key, source, id string) (store.Marker, bool, error) {
 	const op = "memstore.Tx.Dedup"
 	if t.changes != nil {
-		return store.Marker{}, false, governor.Errorf(governor.Internal, op, "read after Write")
+		return store.Marker{}, false, fault.Errorf(fault.Internal, op, "read after Write")
 	}
 	if err := store.CheckKey(op, k); err != nil {
 		return store.Marker{}, false, err
@@ -261,7 +262,7 @@ func (t *tx) Dedup(k governor.Key, source, id string) (store.Marker, bool, error
 func (t *tx) Write(c store.Changes) error {
 	const op = "memstore.Tx.Write"
 	if t.changes != nil {
-		return governor.Errorf(governor.Internal, op, "Write called twice in one transaction")
+		return fault.Errorf(fault.Internal, op, "Write called twice in one transaction")
 	}
 	at, err := store.CheckChanges(op, &c)
 	if err != nil {
@@ -293,7 +294,7 @@ func (t *tx) Write(c store.Changes) error {
 func (s *Store) Instances(ctx context.Context, tenant string, domain governor.Domain) ([]governor.Instance, error) {
 	const op = "memstore.Instances"
 	if err := ctx.Err(); err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	if err := store.CheckID(op, "tenant id", tenant); err != nil {
 		return nil, err
@@ -316,7 +317,7 @@ func (s *Store) Instances(ctx context.Context, tenant string, domain governor.Do
 func (s *Store) Chain(ctx context.Context, k governor.Key, after int64, limit int) ([]receipt.Receipt, error) {
 	const op = "memstore.Chain"
 	if err := ctx.Err(); err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	if err := store.CheckKey(op, k); err != nil {
 		return nil, err
@@ -345,7 +346,7 @@ func receiptPath(k governor.Key, seq int64) string {
 // parseToken returns the key and seq of the receipt a page token names.
 func parseToken(op, token, tenant string) (governor.Key, int64, error) {
 	bad := func(why string) error {
-		return governor.Errorf(governor.Invalid, op, "page token %q: %s", token, why)
+		return fault.Errorf(fault.Invalid, op, "page token %q: %s", token, why)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
@@ -382,13 +383,13 @@ func compareNewest(a, b *receiptRec) int { return compareReceipts(b, a) }
 func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.Receipt, string, error) {
 	const op = "memstore.Receipts"
 	if err := ctx.Err(); err != nil {
-		return nil, "", governor.Wrap(governor.Unavailable, op, err)
+		return nil, "", fault.Wrap(fault.Unavailable, op, err)
 	}
 	if err := store.CheckID(op, "tenant id", q.Tenant); err != nil {
 		return nil, "", err
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && q.From.After(q.To) {
-		return nil, "", governor.Errorf(governor.Invalid, op, "from %v after to %v", q.From, q.To)
+		return nil, "", fault.Errorf(fault.Invalid, op, "from %v after to %v", q.From, q.To)
 	}
 	size := q.PageSize
 	if size <= 0 {
@@ -412,7 +413,7 @@ func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.R
 		chain := s.receipts[k]
 		i, ok := slices.BinarySearchFunc(chain, seq, func(r receiptRec, seq int64) int { return cmp.Compare(r.r.Seq, seq) })
 		if !ok {
-			return nil, "", governor.Errorf(governor.Invalid, op, "page token %q: no such receipt", q.PageToken)
+			return nil, "", fault.Errorf(fault.Invalid, op, "page token %q: no such receipt", q.PageToken)
 		}
 		cursor = &chain[i]
 	}
@@ -451,10 +452,10 @@ func (s *Store) Receipts(ctx context.Context, q store.ReceiptQuery) ([]receipt.R
 func (s *Store) ReceiptsByExecution(ctx context.Context, executionID string) ([]receipt.Receipt, error) {
 	const op = "memstore.ReceiptsByExecution"
 	if err := ctx.Err(); err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	if executionID == "" {
-		return nil, governor.Errorf(governor.Invalid, op, "empty execution id")
+		return nil, fault.Errorf(fault.Invalid, op, "empty execution id")
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -474,7 +475,7 @@ func (s *Store) ReceiptsByExecution(ctx context.Context, executionID string) ([]
 func (s *Store) ReceiptsByCorrelation(ctx context.Context, tenant, correlationID string, limit int) ([]receipt.Receipt, error) {
 	const op = "memstore.ReceiptsByCorrelation"
 	if err := ctx.Err(); err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	if err := store.CheckID(op, "tenant id", tenant); err != nil {
 		return nil, err
@@ -508,7 +509,7 @@ func (s *Store) ReceiptsByCorrelation(ctx context.Context, tenant, correlationID
 func (s *Store) Tenants(ctx context.Context, q store.TenantQuery) ([]string, error) {
 	const op = "memstore.Tenants"
 	if err := ctx.Err(); err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	if err := store.CheckTenantQuery(op, q); err != nil {
 		return nil, err
@@ -540,10 +541,10 @@ func compareByInstance(a, b receipt.Receipt) int {
 func (s *Store) Outbox(ctx context.Context, receiptHash string) ([]store.OutboxEntry, error) {
 	const op = "memstore.Outbox"
 	if err := ctx.Err(); err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	if receiptHash == "" {
-		return nil, governor.Errorf(governor.Invalid, op, "empty receipt hash")
+		return nil, fault.Errorf(fault.Invalid, op, "empty receipt hash")
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -578,7 +579,7 @@ func (s *Store) Outbox(ctx context.Context, receiptHash string) ([]store.OutboxE
 func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([]store.OutboxEntry, error) {
 	const op = "memstore.Undelivered"
 	if err := ctx.Err(); err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	before = normTime(before)
 	type found struct {
@@ -614,7 +615,7 @@ func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([
 func (s *Store) MarkDelivered(ctx context.Context, markers ...string) error {
 	const op = "memstore.MarkDelivered"
 	if err := ctx.Err(); err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -637,7 +638,7 @@ func (s *Store) MarkDelivered(ctx context.Context, markers ...string) error {
 func (s *Store) DueTimers(ctx context.Context, t time.Time, limit int) ([]store.TimerEntry, error) {
 	const op = "memstore.DueTimers"
 	if err := ctx.Err(); err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	t = normTime(t)
 	s.mu.RLock()
@@ -661,7 +662,7 @@ func (s *Store) DueTimers(ctx context.Context, t time.Time, limit int) ([]store.
 func (s *Store) DeleteTimer(ctx context.Context, id string) error {
 	const op = "memstore.DeleteTimer"
 	if err := ctx.Err(); err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	if err := store.CheckID(op, "timer id", id); err != nil {
 		return err
@@ -676,7 +677,7 @@ func (s *Store) DeleteTimer(ctx context.Context, id string) error {
 func (s *Store) DeleteTimers(ctx context.Context, ids ...string) error {
 	const op = "memstore.DeleteTimers"
 	if err := ctx.Err(); err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	for _, id := range ids {
 		if err := store.CheckID(op, "timer id", id); err != nil {
@@ -695,7 +696,7 @@ func (s *Store) DeleteTimers(ctx context.Context, ids ...string) error {
 func (s *Store) MoveTimer(ctx context.Context, k governor.Key, name string, due time.Time) (governor.Timer, error) {
 	const op = "memstore.MoveTimer"
 	if err := ctx.Err(); err != nil {
-		return governor.Timer{}, governor.Wrap(governor.Unavailable, op, err)
+		return governor.Timer{}, fault.Wrap(fault.Unavailable, op, err)
 	}
 	if err := store.CheckKey(op, k); err != nil {
 		return governor.Timer{}, err
@@ -704,11 +705,11 @@ func (s *Store) MoveTimer(ctx context.Context, k governor.Key, name string, due 
 	defer s.mu.Unlock()
 	rec, ok := s.instances[k]
 	if !ok {
-		return governor.Timer{}, governor.Errorf(governor.NotFound, op, "%s does not exist", k)
+		return governor.Timer{}, fault.Errorf(fault.NotFound, op, "%s does not exist", k)
 	}
 	tm, ok := rec.inst.Timers[name]
 	if !ok {
-		return governor.Timer{}, governor.Errorf(governor.NotFound, op, "%s has no armed timer %s", k, name)
+		return governor.Timer{}, fault.Errorf(fault.NotFound, op, "%s has no armed timer %s", k, name)
 	}
 	old := tm
 	tm.Due = normTime(due)

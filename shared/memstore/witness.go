@@ -5,7 +5,7 @@ import (
 	"context"
 	"slices"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -19,7 +19,7 @@ var _ ledger.ReceiptWitness = (*Store)(nil)
 func (s *Store) StoredHashes(ctx context.Context, refs []ledger.ReceiptRef) (map[ledger.ReceiptRef]string, error) {
 	const op = "memstore.StoredHashes"
 	if err := ctx.Err(); err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op, err)
+		return nil, fault.Wrap(fault.Unavailable, op, err)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Environment variables read by FromEnv.
@@ -104,7 +104,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.ProjectID = getenv(EnvGoogleProject)
 	}
 	if c.ProjectID == "" {
-		return c, governor.Errorf(governor.Invalid, op, "%s (or %s) is required", EnvProject, EnvGoogleProject)
+		return c, fault.Errorf(fault.Invalid, op, "%s (or %s) is required", EnvProject, EnvGoogleProject)
 	}
 	if c.Database == "" {
 		c.Database = "(default)"
@@ -117,13 +117,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	timers, err := ParseTimers(getenv(EnvTimers))
 	if err != nil {
-		return c, governor.Wrap(governor.Invalid, op+" "+EnvTimers, err)
+		return c, fault.Wrap(fault.Invalid, op+" "+EnvTimers, err)
 	}
 	c.Timers = timers
 	if v := getenv(EnvDedupTTL); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return c, governor.Errorf(governor.Invalid, op, "%s=%q: want a positive duration", EnvDedupTTL, v)
+			return c, fault.Errorf(fault.Invalid, op, "%s=%q: want a positive duration", EnvDedupTTL, v)
 		}
 		c.DedupTTL = d
 	}
@@ -131,28 +131,28 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	switch c.Telemetry {
 	case "", "none", "gcp", "otlp", "stdout":
 	default:
-		return c, governor.Errorf(governor.Invalid, op, "%s=%q: want none, gcp, otlp or stdout", EnvTelemetry, c.Telemetry)
+		return c, fault.Errorf(fault.Invalid, op, "%s=%q: want none, gcp, otlp or stdout", EnvTelemetry, c.Telemetry)
 	}
 	if c.MetricsAddr = getenv(EnvMetricsAddr); c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			return c, governor.Errorf(governor.Invalid, op, "%s=%q: want host:port", EnvMetricsAddr, c.MetricsAddr)
+			return c, fault.Errorf(fault.Invalid, op, "%s=%q: want host:port", EnvMetricsAddr, c.MetricsAddr)
 		}
 	}
 	c.TraceSampleRatio = 1
 	if v := getenv(EnvTraceSampleRatio); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
 		if err != nil || r <= 0 || r > 1 {
-			return c, governor.Errorf(governor.Invalid, op, "%s=%q: want a number in (0, 1]", EnvTraceSampleRatio, v)
+			return c, fault.Errorf(fault.Invalid, op, "%s=%q: want a number in (0, 1]", EnvTraceSampleRatio, v)
 		}
 		c.TraceSampleRatio = r
 	}
 	c.Env = getenv(EnvEnvironment)
 	if err := checkEnvironment(c.Env); err != nil {
-		return c, governor.Wrap(governor.Invalid, op+" "+EnvEnvironment, err)
+		return c, fault.Wrap(fault.Invalid, op+" "+EnvEnvironment, err)
 	}
 	if v := getenv(EnvLogLevel); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return c, governor.Errorf(governor.Invalid, op, "%s=%q: want debug, info, warn or error", EnvLogLevel, v)
+			return c, fault.Errorf(fault.Invalid, op, "%s=%q: want debug, info, warn or error", EnvLogLevel, v)
 		}
 	}
 	return c, nil

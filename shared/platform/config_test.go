@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -44,7 +44,7 @@ func TestFromEnvErrors(t *testing.T) {
 		tests = append(tests, map[string]string{EnvProject: "p", EnvEnvironment: v})
 	}
 	for _, m := range tests {
-		if _, err := FromEnv(env(m)); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := FromEnv(env(m)); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("FromEnv(%v) = %v, want an invalid error", m, err)
 		}
 	}
@@ -74,7 +74,7 @@ func TestTestClocksAreOnInNamedNonProductionOnly(t *testing.T) {
 func TestProductionMisspelledIsRefused(t *testing.T) {
 	for _, v := range []string{"production", "PROD", "Prod", "prod "} {
 		_, err := FromEnv(env(map[string]string{EnvProject: "p", EnvEnvironment: v}))
-		if governor.ErrorCode(err) != governor.Invalid || !strings.Contains(err.Error(), `spelled "prod"`) {
+		if fault.ErrorCode(err) != fault.Invalid || !strings.Contains(err.Error(), `spelled "prod"`) {
 			t.Errorf("FromEnv(%s=%q) = %v, want an invalid error naming the spelling", EnvEnvironment, v, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/topic"
@@ -47,7 +48,7 @@ func (l *Lazy) GovernorFunction(domain governor.Domain) http.HandlerFunc {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			httpjson.Write(w, http.StatusMethodNotAllowed, map[string]any{"error": map[string]string{
-				"code": string(governor.Invalid), "message": "a governor function takes POST only"}})
+				"code": string(fault.Invalid), "message": "a governor function takes POST only"}})
 			return
 		}
 		rt, err := l.Runtime(ctx)
@@ -55,7 +56,7 @@ func (l *Lazy) GovernorFunction(domain governor.Domain) http.HandlerFunc {
 			// Configuration errors are logged; the error makes Pub/Sub
 			// redeliver until the deployment is fixed.
 			slog.ErrorContext(ctx, "governor function not configured", "domain", domain, "error", err.Error())
-			httpjson.Error(w, governor.Wrap(governor.Unavailable, "platform.GovernorFunction", err))
+			httpjson.Error(w, fault.Wrap(fault.Unavailable, "platform.GovernorFunction", err))
 			return
 		}
 		// The instance may be frozen once the invocation returns.
@@ -83,9 +84,9 @@ func readPush(w http.ResponseWriter, r *http.Request) (event.Message, []byte, er
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return event.Message{}, nil, governor.Errorf(governor.Invalid, op, "request body exceeds %d bytes", MaxRequestBytes)
+			return event.Message{}, nil, fault.Errorf(fault.Invalid, op, "request body exceeds %d bytes", MaxRequestBytes)
 		}
-		return event.Message{}, nil, governor.Errorf(governor.Invalid, op, "reading request body: %v", err)
+		return event.Message{}, nil, fault.Errorf(fault.Invalid, op, "reading request body: %v", err)
 	}
 	msg, err := parseRequest(r, body)
 	return msg, body, err
@@ -98,10 +99,10 @@ func parseRequest(r *http.Request, body []byte) (event.Message, error) {
 	if m.ReadEncoding() != binding.EncodingUnknown {
 		ce, err := binding.ToEvent(r.Context(), m)
 		if err != nil {
-			return event.Message{}, governor.Errorf(governor.Invalid, op, "CloudEvent: %s", httpjson.Truncate(err.Error(), 256))
+			return event.Message{}, fault.Errorf(fault.Invalid, op, "CloudEvent: %s", httpjson.Truncate(err.Error(), 256))
 		}
 		if ce.Type() != event.MessagePublishedType {
-			return event.Message{ID: ce.ID()}, governor.Errorf(governor.Invalid, op, "CloudEvent type %s: want %s",
+			return event.Message{ID: ce.ID()}, fault.Errorf(fault.Invalid, op, "CloudEvent type %s: want %s",
 				httpjson.Quote(ce.Type()), event.MessagePublishedType)
 		}
 		msg, err := event.ParsePush(ce.Data())

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/topic"
 )
@@ -34,7 +35,7 @@ func TestHundredMegabytePushIsCappedBeforeReading(t *testing.T) {
 	body := &countingReader{n: 100 << 20}
 	r := httptest.NewRequest(http.MethodPost, "/Billing", body)
 	msg, kept, err := readPush(httptest.NewRecorder(), r)
-	if governor.ErrorCode(err) != governor.Invalid || !strings.Contains(err.Error(), "exceeds") {
+	if fault.ErrorCode(err) != fault.Invalid || !strings.Contains(err.Error(), "exceeds") {
 		t.Fatalf("readPush(100 MB) = %v, want an invalid error saying the body is too large", err)
 	}
 	if kept != nil || msg.ID != "" {

@@ -12,8 +12,8 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/autonomics/autonomics/shared/engine"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
-	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/pubsub"
 	"github.com/autonomics/autonomics/shared/telemetry"
@@ -48,7 +48,7 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		Writer: w, SampleRatio: cfg.TraceSampleRatio, MetricsAddr: cfg.MetricsAddr,
 	})
 	if err != nil {
-		return nil, governor.Wrap(governor.Invalid, op+" telemetry", err)
+		return nil, fault.Wrap(fault.Invalid, op+" telemetry", err)
 	}
 	// The client libraries (Firestore, Pub/Sub) record their own spans
 	// through the global providers, nested under the engine's spans.
@@ -57,7 +57,7 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 	otel.SetTextMapPropagator(telemetry.Propagator)
 	fc, err := fs.NewClientWithDatabase(ctx, cfg.ProjectID, cfg.Database)
 	if err != nil {
-		return nil, governor.Wrap(governor.Unavailable, op+" firestore", err)
+		return nil, fault.Wrap(fault.Unavailable, op+" firestore", err)
 	}
 	clients := map[string]*fs.Client{cfg.Database: fc}
 	for _, db := range []string{cfg.LedgerDatabase, cfg.MonitorDatabase} {
@@ -67,14 +67,14 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		c, err := fs.NewClientWithDatabase(ctx, cfg.ProjectID, db)
 		if err != nil {
 			closeAll(clients)
-			return nil, governor.Wrap(governor.Unavailable, op+" firestore "+db, err)
+			return nil, fault.Wrap(fault.Unavailable, op+" firestore "+db, err)
 		}
 		clients[db] = c
 	}
 	pc, err := ps.NewClient(ctx, cfg.ProjectID)
 	if err != nil {
 		closeAll(clients)
-		return nil, governor.Wrap(governor.Unavailable, op+" pubsub", err)
+		return nil, fault.Wrap(fault.Unavailable, op+" pubsub", err)
 	}
 	rt := &Runtime{
 		Config:           cfg,

@@ -13,8 +13,8 @@
 // Receive pulls from a subscription and is meant for tests, the demo and
 // load tools; the governor functions receive push deliveries instead.
 //
-// Errors carry governor codes: governor.NotFound for a missing topic or
+// Errors carry governor codes: fault.NotFound for a missing topic or
 // subscription (a configuration error, not worth retrying),
-// governor.Invalid for a request Pub/Sub refuses as malformed, and
-// governor.Unavailable for everything else, which a retry may cure.
+// fault.Invalid for a request Pub/Sub refuses as malformed, and
+// fault.Unavailable for everything else, which a retry may cure.
 package pubsub

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/store"
 )
 
@@ -55,11 +55,11 @@ var errClosed = errors.New("publisher closed")
 func (p *Publisher) Publish(ctx context.Context, m store.Message) error {
 	const op = "pubsub.Publish"
 	if m.Topic == "" {
-		return governor.Errorf(governor.Invalid, op, "message has no topic")
+		return fault.Errorf(fault.Invalid, op, "message has no topic")
 	}
 	t, err := p.topic(m.Topic)
 	if err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	res := t.Publish(ctx, &ps.Message{
 		Data:        m.Data,
@@ -84,7 +84,7 @@ func (p *Publisher) Publish(ctx context.Context, m store.Message) error {
 				}
 			}()
 		}
-		return governor.Wrap(governor.Unavailable, op, ctx.Err())
+		return fault.Wrap(fault.Unavailable, op, ctx.Err())
 	}
 	return published(ctx, t, m, res)
 }
@@ -142,13 +142,13 @@ func (p *Publisher) Close() {
 func wrap(op string, err error) error {
 	switch {
 	case errors.Is(err, ps.ErrOversizedMessage):
-		return governor.Wrap(governor.Invalid, op, err)
+		return fault.Wrap(fault.Invalid, op, err)
 	}
 	switch status.Code(err) {
 	case codes.NotFound:
-		return governor.Wrap(governor.NotFound, op, err)
+		return fault.Wrap(fault.NotFound, op, err)
 	case codes.InvalidArgument:
-		return governor.Wrap(governor.Invalid, op, err)
+		return fault.Wrap(fault.Invalid, op, err)
 	}
-	return governor.Wrap(governor.Unavailable, op, err)
+	return fault.Wrap(fault.Unavailable, op, err)
 }

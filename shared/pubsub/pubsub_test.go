@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/store"
 )
 
@@ -146,18 +146,18 @@ func TestEnsureConflict(t *testing.T) {
 	tests := []struct {
 		name string
 		sub  Subscription
-		want governor.Code
+		want fault.Code
 	}{
 		{"same", Subscription{Name: name, Topic: topic, Ordered: true}, ""},
-		{"other topic", Subscription{Name: name, Topic: other, Ordered: true}, governor.Conflict},
-		{"ordering changed", Subscription{Name: name, Topic: topic}, governor.Conflict},
-		{"no name", Subscription{Topic: topic}, governor.Invalid},
-		{"missing topic", Subscription{Name: unique(t, "orphan"), Topic: unique(t, "missing")}, governor.NotFound},
+		{"other topic", Subscription{Name: name, Topic: other, Ordered: true}, fault.Conflict},
+		{"ordering changed", Subscription{Name: name, Topic: topic}, fault.Conflict},
+		{"no name", Subscription{Topic: topic}, fault.Invalid},
+		{"missing topic", Subscription{Name: unique(t, "orphan"), Topic: unique(t, "missing")}, fault.NotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := Ensure(ctx, client, project, nil, []Subscription{tt.sub})
-			if got := governor.ErrorCode(err); got != tt.want {
+			if got := fault.ErrorCode(err); got != tt.want {
 				t.Errorf("Ensure(%+v) = %v (code %q), want code %q", tt.sub, err, got, tt.want)
 			}
 		})
@@ -282,8 +282,8 @@ func TestPublishMissingTopic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := p.Publish(ctx, store.Message{Topic: topic, Data: []byte("x"), OrderingKey: tt.key})
-			if got := governor.ErrorCode(err); got != governor.NotFound {
-				t.Errorf("Publish(missing topic, key %q) = %v (code %q), want code %q", tt.key, err, got, governor.NotFound)
+			if got := fault.ErrorCode(err); got != fault.NotFound {
+				t.Errorf("Publish(missing topic, key %q) = %v (code %q), want code %q", tt.key, err, got, fault.NotFound)
 			}
 		})
 	}
@@ -312,17 +312,17 @@ func TestPublishRefused(t *testing.T) {
 		p    *Publisher
 		ctx  context.Context
 		m    store.Message
-		want governor.Code
+		want fault.Code
 	}{
-		{"no topic", NewPublisher(client, PublisherOptions{}), ctx, store.Message{Data: []byte("x")}, governor.Invalid},
-		{"closed", closed, ctx, store.Message{Topic: topic, Data: []byte("x")}, governor.Unavailable},
-		{"canceled", NewPublisher(client, PublisherOptions{}), canceled, store.Message{Topic: topic, Data: []byte("x"), OrderingKey: "k"}, governor.Unavailable},
+		{"no topic", NewPublisher(client, PublisherOptions{}), ctx, store.Message{Data: []byte("x")}, fault.Invalid},
+		{"closed", closed, ctx, store.Message{Topic: topic, Data: []byte("x")}, fault.Unavailable},
+		{"canceled", NewPublisher(client, PublisherOptions{}), canceled, store.Message{Topic: topic, Data: []byte("x"), OrderingKey: "k"}, fault.Unavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			defer tt.p.Close()
 			err := tt.p.Publish(tt.ctx, tt.m)
-			if got := governor.ErrorCode(err); got != tt.want {
+			if got := fault.ErrorCode(err); got != tt.want {
 				t.Errorf("Publish(%+v) = %v (code %q), want code %q", tt.m, err, got, tt.want)
 			}
 		})
@@ -415,19 +415,19 @@ func TestSubscriptionProto(t *testing.T) {
 func TestWrap(t *testing.T) {
 	tests := []struct {
 		err  error
-		want governor.Code
+		want fault.Code
 	}{
-		{status.Error(codes.NotFound, "topic"), governor.NotFound},
-		{fmt.Errorf("publish: %w", status.Error(codes.NotFound, "topic")), governor.NotFound},
-		{status.Error(codes.InvalidArgument, "attribute"), governor.Invalid},
-		{ps.ErrOversizedMessage, governor.Invalid},
-		{status.Error(codes.Unavailable, "down"), governor.Unavailable},
-		{status.Error(codes.PermissionDenied, "iam"), governor.Unavailable},
-		{context.DeadlineExceeded, governor.Unavailable},
-		{errors.New("other"), governor.Unavailable},
+		{status.Error(codes.NotFound, "topic"), fault.NotFound},
+		{fmt.Errorf("publish: %w", status.Error(codes.NotFound, "topic")), fault.NotFound},
+		{status.Error(codes.InvalidArgument, "attribute"), fault.Invalid},
+		{ps.ErrOversizedMessage, fault.Invalid},
+		{status.Error(codes.Unavailable, "down"), fault.Unavailable},
+		{status.Error(codes.PermissionDenied, "iam"), fault.Unavailable},
+		{context.DeadlineExceeded, fault.Unavailable},
+		{errors.New("other"), fault.Unavailable},
 	}
 	for _, tt := range tests {
-		if got := governor.ErrorCode(wrap("op", tt.err)); got != tt.want {
+		if got := fault.ErrorCode(wrap("op", tt.err)); got != tt.want {
 			t.Errorf("ErrorCode(wrap(op, %v)) = %q, want %q", tt.err, got, tt.want)
 		}
 	}

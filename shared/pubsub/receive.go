@@ -14,7 +14,7 @@ import (
 // time, in order.
 //
 // Receive is meant for tests, the demo and load tools. It returns an error
-// only when Pub/Sub refuses the pull, e.g. governor.NotFound for a missing
+// only when Pub/Sub refuses the pull, e.g. fault.NotFound for a missing
 // subscription.
 func Receive(ctx context.Context, client *ps.Client, subscription string, fn func(context.Context, *ps.Message)) error {
 	if err := client.Subscriber(subscription).Receive(ctx, fn); err != nil {

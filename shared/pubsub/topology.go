@@ -7,11 +7,10 @@ import (
 
 	ps "cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/autonomics/autonomics/shared/fault"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
-
-	"github.com/autonomics/autonomics/shared/governor"
 )
 
 // Subscription describes a subscription for Ensure.
@@ -49,7 +48,7 @@ type Subscription struct {
 // Existing resources are kept: Ensure can run at every start. The push
 // endpoint of an existing subscription is brought to the one asked for,
 // since local ports change between runs; an existing subscription that
-// reads another topic, or whose ordering differs, is a governor.Conflict
+// reads another topic, or whose ordering differs, is a fault.Conflict
 // (neither can change without recreating it). Other settings of an
 // existing subscription are left as they are.
 func Ensure(ctx context.Context, client *ps.Client, project string, topics []string, subs []Subscription) error {
@@ -71,7 +70,7 @@ func Ensure(ctx context.Context, client *ps.Client, project string, topics []str
 func ensureSubscription(ctx context.Context, client *ps.Client, project string, s Subscription) error {
 	const op = "pubsub.Ensure"
 	if s.Name == "" || s.Topic == "" {
-		return governor.Errorf(governor.Invalid, op, "subscription %q needs a name and a topic", s.Name)
+		return fault.Errorf(fault.Invalid, op, "subscription %q needs a name and a topic", s.Name)
 	}
 	want := s.proto(project)
 	_, err := client.SubscriptionAdminClient.CreateSubscription(ctx, want)
@@ -86,10 +85,10 @@ func ensureSubscription(ctx context.Context, client *ps.Client, project string, 
 		return wrap(op, err)
 	}
 	if got.GetTopic() != want.Topic {
-		return governor.Errorf(governor.Conflict, op, "subscription %s reads %s, not %s", want.Name, got.GetTopic(), want.Topic)
+		return fault.Errorf(fault.Conflict, op, "subscription %s reads %s, not %s", want.Name, got.GetTopic(), want.Topic)
 	}
 	if got.GetEnableMessageOrdering() != want.EnableMessageOrdering {
-		return governor.Errorf(governor.Conflict, op, "subscription %s has message ordering %v, want %v",
+		return fault.Errorf(fault.Conflict, op, "subscription %s has message ordering %v, want %v",
 			want.Name, got.GetEnableMessageOrdering(), want.EnableMessageOrdering)
 	}
 	if got.GetPushConfig().GetPushEndpoint() != s.PushEndpoint {

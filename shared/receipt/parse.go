@@ -5,11 +5,11 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Parse decodes the JSON of one receipt. It accepts any whitespace and
-// member order, and refuses, with a governor.Invalid error, anything that
+// member order, and refuses, with a fault.Invalid error, anything that
 // is not exactly a receipt: unknown, missing or duplicate members, nulls,
 // floats, values of the wrong type, seq outside 1…MaxSeq, lone surrogate
 // escapes, invalid UTF-8 and trailing data. Parse does not check the hash;
@@ -18,7 +18,7 @@ func Parse(b []byte) (Receipt, error) {
 	p := parser{b: string(b)}
 	r, err := p.receipt()
 	if err != nil {
-		return Receipt{}, governor.Errorf(governor.Invalid, "receipt.Parse", "%v", err)
+		return Receipt{}, fault.Errorf(fault.Invalid, "receipt.Parse", "%v", err)
 	}
 	return r, nil
 }

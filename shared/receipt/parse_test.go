@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/gowebpki/jcs"
 )
@@ -120,8 +121,8 @@ func TestParseRejects(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse(%q) = %+v, nil, want an error", tt.in, got)
 			}
-			if code := governor.ErrorCode(err); code != governor.Invalid {
-				t.Errorf("ErrorCode(Parse(%q)) = %q, want %q", tt.in, code, governor.Invalid)
+			if code := fault.ErrorCode(err); code != fault.Invalid {
+				t.Errorf("ErrorCode(Parse(%q)) = %q, want %q", tt.in, code, fault.Invalid)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Parse(%q) = %v, want an error containing %q", tt.in, err, tt.want)
@@ -166,7 +167,7 @@ func TestJSONMarshalers(t *testing.T) {
 		t.Errorf("json.Unmarshal(%s) = %+v, want %+v", b, back, r)
 	}
 	bad := strings.Replace(string(b), `"seq":1`, `"seq":1.5`, 1)
-	if err := json.Unmarshal([]byte(bad), &back); governor.ErrorCode(err) != governor.Invalid {
+	if err := json.Unmarshal([]byte(bad), &back); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("json.Unmarshal(float seq) = %v, want an Invalid error", err)
 	}
 }
@@ -182,8 +183,8 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		got, err := Parse(in)
 		if err != nil {
-			if governor.ErrorCode(err) != governor.Invalid {
-				t.Fatalf("ErrorCode(Parse(%q)) = %q, want invalid", in, governor.ErrorCode(err))
+			if fault.ErrorCode(err) != fault.Invalid {
+				t.Fatalf("ErrorCode(Parse(%q)) = %q, want invalid", in, fault.ErrorCode(err))
 			}
 			return
 		}

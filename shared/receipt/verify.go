@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -46,10 +47,10 @@ func (e *ChainError) Error() string {
 	return fmt.Sprintf("receipt chain broken at index %d (seq %d): %s: %s", e.Index, e.Seq, e.Problem, e.Detail)
 }
 
-// Unwrap returns a governor.Conflict error, so that a broken chain is
+// Unwrap returns a fault.Conflict error, so that a broken chain is
 // reported as stored data contradicting itself and is never retried.
 func (e *ChainError) Unwrap() error {
-	return governor.Errorf(governor.Conflict, "receipt.Verify", "%s at seq %d", e.Problem, e.Seq)
+	return fault.Errorf(fault.Conflict, "receipt.Verify", "%s at seq %d", e.Problem, e.Seq)
 }
 
 // Verify checks that chain is one instance's receipts from seq 1 on, each

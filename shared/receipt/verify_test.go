@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -312,10 +313,10 @@ func TestChainError(t *testing.T) {
 	if msg := err.Error(); !strings.Contains(msg, "index 1 (seq 2): broken_link") {
 		t.Errorf("Error() = %q, want it to name index, seq and problem", msg)
 	}
-	if code := governor.ErrorCode(err); code != governor.Conflict {
-		t.Errorf("ErrorCode(Verify(relinked)) = %q, want %q", code, governor.Conflict)
+	if code := fault.ErrorCode(err); code != fault.Conflict {
+		t.Errorf("ErrorCode(Verify(relinked)) = %q, want %q", code, fault.Conflict)
 	}
-	if governor.IsRetryable(err) {
+	if fault.IsRetryable(err) {
 		t.Errorf("IsRetryable(Verify(relinked)) = true, want false")
 	}
 }

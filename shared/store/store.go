@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -82,7 +83,7 @@ func MarkerHash(k governor.Key, source, id string) string {
 func ParseMarkerID(op, id string) (tenant, hash string, err error) {
 	tenant, hash, ok := strings.Cut(id, "/")
 	if !ok || len(hash) != sha256.Size*2 || strings.Trim(hash, "0123456789abcdef") != "" {
-		return "", "", governor.Errorf(governor.Invalid, op, "marker id %q is not a tenant and a hex SHA-256", truncateID(id))
+		return "", "", fault.Errorf(fault.Invalid, op, "marker id %q is not a tenant and a hex SHA-256", truncateID(id))
 	}
 	if err := CheckID(op, "tenant id", tenant); err != nil {
 		return "", "", err

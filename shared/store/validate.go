@@ -5,6 +5,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 )
 
@@ -17,15 +18,15 @@ const MaxSeq int64 = 999_999_999_999
 func CheckID(op, what, id string) error {
 	switch {
 	case id == "":
-		return governor.Errorf(governor.Invalid, op, "empty %s", what)
+		return fault.Errorf(fault.Invalid, op, "empty %s", what)
 	case len(id) > 1500:
-		return governor.Errorf(governor.Invalid, op, "%s longer than 1500 bytes", what)
+		return fault.Errorf(fault.Invalid, op, "%s longer than 1500 bytes", what)
 	case strings.Contains(id, "/"):
-		return governor.Errorf(governor.Invalid, op, "%s %q contains '/'", what, id)
+		return fault.Errorf(fault.Invalid, op, "%s %q contains '/'", what, id)
 	case id == "." || id == "..":
-		return governor.Errorf(governor.Invalid, op, "%s %q is reserved", what, id)
+		return fault.Errorf(fault.Invalid, op, "%s %q is reserved", what, id)
 	case len(id) >= 4 && strings.HasPrefix(id, "__") && strings.HasSuffix(id, "__"):
-		return governor.Errorf(governor.Invalid, op, "%s %q is reserved", what, id)
+		return fault.Errorf(fault.Invalid, op, "%s %q is reserved", what, id)
 	}
 	return nil
 }
@@ -37,10 +38,10 @@ func CheckKey(op string, k governor.Key) error {
 		return err
 	}
 	if k.Domain == "" || k.Subject == "" {
-		return governor.Errorf(governor.Invalid, op, "incomplete key %s", k)
+		return fault.Errorf(fault.Invalid, op, "incomplete key %s", k)
 	}
 	if strings.Contains(string(k.Domain), ":") {
-		return governor.Errorf(governor.Invalid, op, "domain %q contains ':'", k.Domain)
+		return fault.Errorf(fault.Invalid, op, "domain %q contains ':'", k.Domain)
 	}
 	return CheckID(op, "instance id", string(k.Domain)+":"+k.Subject)
 }
@@ -54,30 +55,30 @@ func CheckChanges(op string, c *Changes) (time.Time, error) {
 	}
 	for name := range c.Instance.Timers {
 		if name == "" {
-			return time.Time{}, governor.Errorf(governor.Invalid, op, "instance %s has a timer without a name", k)
+			return time.Time{}, fault.Errorf(fault.Invalid, op, "instance %s has a timer without a name", k)
 		}
 	}
 	r := &c.Receipt
 	if r.Key() != k {
-		return time.Time{}, governor.Errorf(governor.Invalid, op, "receipt of %s written with instance %s", r.Key(), k)
+		return time.Time{}, fault.Errorf(fault.Invalid, op, "receipt of %s written with instance %s", r.Key(), k)
 	}
 	if r.Seq < 1 || r.Seq > MaxSeq {
-		return time.Time{}, governor.Errorf(governor.Invalid, op, "receipt seq %d outside 1…%d", r.Seq, MaxSeq)
+		return time.Time{}, fault.Errorf(fault.Invalid, op, "receipt seq %d outside 1…%d", r.Seq, MaxSeq)
 	}
 	at, err := time.Parse(time.RFC3339Nano, r.DecidedAt)
 	if err != nil {
-		return time.Time{}, governor.Errorf(governor.Invalid, op, "receipt decided_at %q: %v", r.DecidedAt, err)
+		return time.Time{}, fault.Errorf(fault.Invalid, op, "receipt decided_at %q: %v", r.DecidedAt, err)
 	}
 	if d := c.Dedup; d.Source != "" || d.EventID != "" {
 		if d.EventID == "" {
-			return time.Time{}, governor.Errorf(governor.Invalid, op, "dedup marker without an event id")
+			return time.Time{}, fault.Errorf(fault.Invalid, op, "dedup marker without an event id")
 		}
 		if d.Key != (governor.Key{}) && d.Key != k {
-			return time.Time{}, governor.Errorf(governor.Invalid, op, "dedup marker of %s written with instance %s", d.Key, k)
+			return time.Time{}, fault.Errorf(fault.Invalid, op, "dedup marker of %s written with instance %s", d.Key, k)
 		}
 	}
 	if len(c.Outbox) > 0 && c.Dedup.EventID == "" {
-		return time.Time{}, governor.Errorf(governor.Invalid, op, "outbox entries without a dedup marker to hold them")
+		return time.Time{}, fault.Errorf(fault.Invalid, op, "outbox entries without a dedup marker to hold them")
 	}
 	seen := map[string]bool{}
 	for _, e := range c.Outbox {
@@ -85,7 +86,7 @@ func CheckChanges(op string, c *Changes) (time.Time, error) {
 			return time.Time{}, err
 		}
 		if seen[e.ID] {
-			return time.Time{}, governor.Errorf(governor.Invalid, op, "outbox id %q written twice", e.ID)
+			return time.Time{}, fault.Errorf(fault.Invalid, op, "outbox id %q written twice", e.ID)
 		}
 		seen[e.ID] = true
 	}
@@ -98,7 +99,7 @@ func CheckChanges(op string, c *Changes) (time.Time, error) {
 			return time.Time{}, err
 		}
 		if seen[e.ID] {
-			return time.Time{}, governor.Errorf(governor.Invalid, op, "timer id %q armed twice", e.ID)
+			return time.Time{}, fault.Errorf(fault.Invalid, op, "timer id %q armed twice", e.ID)
 		}
 		seen[e.ID] = true
 	}
@@ -117,11 +118,11 @@ func CheckTenantQuery(op string, q TenantQuery) error {
 	for _, f := range []struct{ what, v string }{{"prefix", q.Prefix}, {"after", q.After}} {
 		switch {
 		case len(f.v) > 1500:
-			return governor.Errorf(governor.Invalid, op, "tenant %s longer than 1500 bytes", f.what)
+			return fault.Errorf(fault.Invalid, op, "tenant %s longer than 1500 bytes", f.what)
 		case !utf8.ValidString(f.v):
-			return governor.Errorf(governor.Invalid, op, "tenant %s %q is not UTF-8", f.what, f.v)
+			return fault.Errorf(fault.Invalid, op, "tenant %s %q is not UTF-8", f.what, f.v)
 		case strings.Contains(f.v, "/"):
-			return governor.Errorf(governor.Invalid, op, "tenant %s %q contains '/'", f.what, f.v)
+			return fault.Errorf(fault.Invalid, op, "tenant %s %q contains '/'", f.what, f.v)
 		}
 	}
 	return nil
@@ -132,11 +133,11 @@ func CheckTenantQuery(op string, q TenantQuery) error {
 func CheckCorrelationID(op, id string) error {
 	switch {
 	case id == "":
-		return governor.Errorf(governor.Invalid, op, "empty correlation id")
+		return fault.Errorf(fault.Invalid, op, "empty correlation id")
 	case len(id) > 1500:
-		return governor.Errorf(governor.Invalid, op, "correlation id longer than 1500 bytes")
+		return fault.Errorf(fault.Invalid, op, "correlation id longer than 1500 bytes")
 	case !utf8.ValidString(id):
-		return governor.Errorf(governor.Invalid, op, "correlation id %q is not UTF-8", id)
+		return fault.Errorf(fault.Invalid, op, "correlation id %q is not UTF-8", id)
 	}
 	return nil
 }

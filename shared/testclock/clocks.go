@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // DefaultMaxTenants is how many tenants' clocks a Memory keeps.
@@ -58,7 +58,7 @@ func NewMemory(max int) *Memory {
 // Load implements Clocks.
 func (m *Memory) Load(ctx context.Context, tenant string) (State, error) {
 	if err := ctx.Err(); err != nil {
-		return State{}, governor.Wrap(governor.Unavailable, "testclock.Memory.Load", err)
+		return State{}, fault.Wrap(fault.Unavailable, "testclock.Memory.Load", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -70,7 +70,7 @@ func (m *Memory) Load(ctx context.Context, tenant string) (State, error) {
 // Save implements Clocks.
 func (m *Memory) Save(ctx context.Context, tenant string, s State) error {
 	if err := ctx.Err(); err != nil {
-		return governor.Wrap(governor.Unavailable, "testclock.Memory.Save", err)
+		return fault.Wrap(fault.Unavailable, "testclock.Memory.Save", err)
 	}
 	s.Timers = maps.Clone(s.Timers)
 	m.mu.Lock()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
@@ -115,10 +116,10 @@ type Clock struct {
 func New(o Options) (*Clock, error) {
 	const op = "testclock.New"
 	if o.Store == nil || o.Publisher == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "store and publisher are required")
+		return nil, fault.Errorf(fault.Invalid, op, "store and publisher are required")
 	}
 	if o.MaxTimers < 0 || o.MaxAhead < 0 || o.Hold < 0 || o.Wait.Every < 0 || o.Wait.Timeout < 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "negative bound")
+		return nil, fault.Errorf(fault.Invalid, op, "negative bound")
 	}
 	if o.Clocks == nil {
 		o.Clocks = NewMemory(DefaultMaxTenants)
@@ -150,7 +151,7 @@ func (c *Clock) Enabled() bool { return c.o.Enabled }
 // check refuses calls in production and bad tenant ids.
 func (c *Clock) check(op, tenant string) error {
 	if !c.o.Enabled {
-		return governor.Errorf(governor.NotFound, op, "there are no test clocks in production")
+		return fault.Errorf(fault.NotFound, op, "there are no test clocks in production")
 	}
 	return event.ValidTenant(tenant)
 }
@@ -191,11 +192,11 @@ func (c *Clock) Advance(ctx context.Context, tenant string, to time.Time) ([]Fir
 		return nil, err
 	}
 	if to.IsZero() {
-		return nil, governor.Errorf(governor.Invalid, op, "no time to advance to")
+		return nil, fault.Errorf(fault.Invalid, op, "no time to advance to")
 	}
 	to = to.UTC()
 	if !c.lock(tenant) {
-		return nil, governor.Errorf(governor.Conflict, op, "an advance of tenant %s is in progress", tenant)
+		return nil, fault.Errorf(fault.Conflict, op, "an advance of tenant %s is in progress", tenant)
 	}
 	defer c.unlock(tenant)
 	st, err := c.o.Clocks.Load(ctx, tenant)
@@ -203,11 +204,11 @@ func (c *Clock) Advance(ctx context.Context, tenant string, to time.Time) ([]Fir
 		return nil, err
 	}
 	if !st.To.IsZero() && !to.After(st.To) {
-		return nil, governor.Errorf(governor.Invalid, op, "%s is not after the last advance of tenant %s, to %s",
+		return nil, fault.Errorf(fault.Invalid, op, "%s is not after the last advance of tenant %s, to %s",
 			to.Format(time.RFC3339Nano), tenant, st.To.Format(time.RFC3339Nano))
 	}
 	if limit := c.o.Now().UTC().Add(st.Offset).Add(c.o.MaxAhead); to.After(limit) {
-		return nil, governor.Errorf(governor.Invalid, op, "%s is more than %s ahead of the clock of tenant %s",
+		return nil, fault.Errorf(fault.Invalid, op, "%s is more than %s ahead of the clock of tenant %s",
 			to.Format(time.RFC3339), c.o.MaxAhead, tenant)
 	}
 	if st.Timers == nil {
@@ -226,7 +227,7 @@ func (c *Clock) Advance(ctx context.Context, tenant string, to time.Time) ([]Fir
 		}
 		next := timers[i]
 		if len(out) >= c.o.MaxTimers {
-			err := &governor.Error{Code: governor.Conflict, Op: op, Err: ErrMoreDue,
+			err := &fault.Error{Code: fault.Conflict, Op: op, Err: ErrMoreDue,
 				Message: fmt.Sprintf("fired %d timers, the most one advance fires; the next, %s of %s/%s, falls due %s: advance again",
 					len(out), next.timer.Name, next.key.Domain, next.key.Subject, next.due.Format(time.RFC3339))}
 			return out, c.save(ctx, tenant, st, err)
@@ -328,7 +329,7 @@ func (c *Clock) fire(ctx context.Context, a armed) (Fired, error) {
 	// Should the timeout be lost, the tick fires the timer within Hold.
 	if hold := now.Add(c.o.Hold); a.timer.Due.After(hold) {
 		if _, err := c.o.Store.MoveTimer(ctx, a.key, a.timer.Name, hold); err != nil {
-			if governor.ErrorCode(err) == governor.NotFound {
+			if fault.ErrorCode(err) == fault.NotFound {
 				return Fired{}, errGone
 			}
 			return Fired{}, err
@@ -339,7 +340,7 @@ func (c *Clock) fire(ctx context.Context, a armed) (Fired, error) {
 	for attempt := range publishAttempts {
 		if attempt > 0 {
 			if err := sleep(ctx, time.Duration(attempt)*c.o.Wait.Every); err != nil {
-				return Fired{}, governor.Wrap(governor.Unavailable, op, err)
+				return Fired{}, fault.Wrap(fault.Unavailable, op, err)
 			}
 		}
 		if err = c.o.Publisher.Publish(ctx, m); err == nil {
@@ -347,7 +348,7 @@ func (c *Clock) fire(ctx context.Context, a armed) (Fired, error) {
 		}
 	}
 	if err != nil {
-		return Fired{}, governor.Wrap(governor.Unavailable, op+" publish timeout "+a.timer.Name+" of "+a.key.String(), err)
+		return Fired{}, fault.Wrap(fault.Unavailable, op+" publish timeout "+a.timer.Name+" of "+a.key.String(), err)
 	}
 	r, err := c.wait(ctx, a)
 	if err != nil {
@@ -388,7 +389,7 @@ func (c *Clock) wait(ctx context.Context, a armed) (receipt.Receipt, error) {
 	for {
 		rs, err := c.o.Store.ReceiptsByExecution(ctx, a.timer.ID)
 		switch {
-		case err != nil && !governor.IsRetryable(err):
+		case err != nil && !fault.IsRetryable(err):
 			return receipt.Receipt{}, err
 		case err != nil:
 			last = err
@@ -408,7 +409,7 @@ func (c *Clock) wait(ctx context.Context, a armed) (receipt.Receipt, error) {
 			if last != nil {
 				msg += "; last error: " + last.Error()
 			}
-			return receipt.Receipt{}, governor.Errorf(governor.Unavailable, op, "%s", msg)
+			return receipt.Receipt{}, fault.Errorf(fault.Unavailable, op, "%s", msg)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/memstore"
@@ -259,7 +260,7 @@ func TestAdvanceIsBounded(t *testing.T) {
 	s.send(t, "t1", governor.Subscription, "created", "sub-1", `{"plan":"gold","trial_days":1}`)
 	to := start.Add(65 * day)
 	fired, err := s.clock.Advance(context.Background(), "t1", to)
-	if len(fired) != 2 || !errors.Is(err, ErrMoreDue) || governor.ErrorCode(err) != governor.Conflict {
+	if len(fired) != 2 || !errors.Is(err, ErrMoreDue) || fault.ErrorCode(err) != fault.Conflict {
 		t.Fatalf("Advance = %d fired, %v; want 2 and a conflict with ErrMoreDue", len(fired), err)
 	}
 	if !strings.Contains(err.Error(), "advance again") {
@@ -277,10 +278,10 @@ func TestTestClocksAreRefusedInProduction(t *testing.T) {
 	s := newStack(t, stackOptions{clockOff: true})
 	s.send(t, "t1", governor.Subscription, "created", "sub-1", `{"plan":"gold","trial_days":1}`)
 	fired, err := s.clock.Advance(context.Background(), "t1", start.Add(5*day))
-	if governor.ErrorCode(err) != governor.NotFound || len(fired) != 0 {
+	if fault.ErrorCode(err) != fault.NotFound || len(fired) != 0 {
 		t.Fatalf("Advance in production = %v, %v; want a not-found error", fired, err)
 	}
-	if _, err := s.clock.Now(context.Background(), "t1"); governor.ErrorCode(err) != governor.NotFound {
+	if _, err := s.clock.Now(context.Background(), "t1"); fault.ErrorCode(err) != fault.NotFound {
 		t.Errorf("Now in production = %v, want a not-found error", err)
 	}
 	if s.clock.Enabled() {
@@ -299,7 +300,7 @@ func TestTimeoutRefusedByAProductionEngineIsNotLost(t *testing.T) {
 	s := newStack(t, stackOptions{production: true, clock: Options{Wait: Wait{Every: time.Millisecond, Timeout: 50 * time.Millisecond}}})
 	s.send(t, "t1", governor.Subscription, "created", "sub-1", `{"plan":"gold","trial_days":14}`)
 	fired, err := s.clock.Advance(context.Background(), "t1", start.Add(15*day))
-	if len(fired) != 0 || governor.ErrorCode(err) != governor.Unavailable || !strings.Contains(err.Error(), "AUTONOMICS_ENV") {
+	if len(fired) != 0 || fault.ErrorCode(err) != fault.Unavailable || !strings.Contains(err.Error(), "AUTONOMICS_ENV") {
 		t.Fatalf("Advance = %v, %v; want an unavailable error naming AUTONOMICS_ENV", fired, err)
 	}
 	dead := s.pub.on(s.names.DeadLetter())
@@ -344,7 +345,7 @@ func TestPublishOutageFailsTheAdvanceAndLosesNothing(t *testing.T) {
 	s.pub.mu.Unlock()
 	to := start.Add(15 * day)
 	fired, err := s.clock.Advance(context.Background(), "t1", to)
-	if len(fired) != 0 || !governor.IsRetryable(err) {
+	if len(fired) != 0 || !fault.IsRetryable(err) {
 		t.Fatalf("Advance = %v, %v; want a retryable error", fired, err)
 	}
 	s.pub.mu.Lock()
@@ -378,7 +379,7 @@ func TestAdvanceRefusesBadTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fired, err := s.clock.Advance(ctx, tt.tenant, tt.to)
-		if governor.ErrorCode(err) != governor.Invalid || !strings.Contains(err.Error(), tt.want) || len(fired) != 0 {
+		if fault.ErrorCode(err) != fault.Invalid || !strings.Contains(err.Error(), tt.want) || len(fired) != 0 {
 			t.Errorf("%s: Advance(%q, %s) = %v, %v; want an invalid error containing %q", tt.name, tt.tenant, tt.to, fired, err, tt.want)
 		}
 	}
@@ -412,7 +413,7 @@ func TestConcurrentAdvanceOfOneTenantIsAConflict(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	_, err := s.clock.Advance(context.Background(), "t1", start.Add(3*day))
-	if governor.ErrorCode(err) != governor.Conflict {
+	if fault.ErrorCode(err) != fault.Conflict {
 		t.Errorf("concurrent Advance = %v, want a conflict", err)
 	}
 	// Another tenant is not held up.
@@ -485,7 +486,7 @@ func TestMemoryIsBounded(t *testing.T) {
 
 func TestNewRefusesMissingDependencies(t *testing.T) {
 	for _, o := range []Options{{}, {Store: memstore.New()}, {Store: memstore.New(), Publisher: &feeder{}, MaxTimers: -1}} {
-		if _, err := New(o); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := New(o); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("New(%+v) = %v, want an invalid error", o, err)
 		}
 	}

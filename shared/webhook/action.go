@@ -13,6 +13,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/strictjson"
@@ -105,12 +106,12 @@ func (k Kinds) Known(kind string) bool { return slices.Contains(k.All(), kind) }
 // kinds, ce-tenantid, optional ce-subject, ce-time, ce-correlationid,
 // ce-causationid and ce-traceparent, and data empty or a JSON object of at
 // most event.MaxDataBytes with no repeated member. Every error is an
-// Invalid *governor.Error whose message quotes at most a short prefix of
+// Invalid *fault.Error whose message quotes at most a short prefix of
 // the input.
 func DecodeAction(m event.Message, kinds Kinds) (Action, error) {
 	const op = "webhook.DecodeAction"
 	fail := func(format string, args ...any) (Action, error) {
-		return Action{}, governor.Errorf(governor.Invalid, op, format, args...)
+		return Action{}, fault.Errorf(fault.Invalid, op, format, args...)
 	}
 	if len(m.Data) > event.MaxMessageBytes {
 		return fail("message data is %d bytes, limit %d", len(m.Data), event.MaxMessageBytes)
@@ -164,7 +165,7 @@ func DecodeAction(m event.Message, kinds Kinds) (Action, error) {
 		return fail("%s is not an action of the %s governor", quote(a.Kind), a.Domain)
 	}
 	if err := event.ValidTenant(a.Tenant); err != nil {
-		return fail("ce-tenantid: %s", governor.ErrorMessage(err))
+		return fail("ce-tenantid: %s", fault.ErrorMessage(err))
 	}
 	if a.Subject == "" {
 		a.Subject = governor.DefaultSubject

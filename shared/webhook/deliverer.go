@@ -22,7 +22,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/autonomics/autonomics/shared/engine"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/topic"
 )
 
@@ -107,10 +107,10 @@ type Deliverer struct {
 func New(o Options) (*Deliverer, error) {
 	const op = "webhook.New"
 	if o.Store == nil || o.Publisher == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "store and publisher are required")
+		return nil, fault.Errorf(fault.Invalid, op, "store and publisher are required")
 	}
 	if len(o.Kinds) == 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "no action kinds")
+		return nil, fault.Errorf(fault.Invalid, op, "no action kinds")
 	}
 	if o.Guard == nil {
 		o.Guard = &Guard{}
@@ -134,7 +134,7 @@ func New(o Options) (*Deliverer, error) {
 	m := o.MeterProvider.Meter("github.com/autonomics/autonomics/shared/webhook")
 	failures, err := m.Int64Counter(MetricFailures, metric.WithDescription("Webhook deliveries that failed for good (dead-lettered, actuation_failed sent)."))
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	return &Deliverer{o: o, clients: o.Guard.Clients(), slots: map[string]chan struct{}{}, failures: failures}, nil
 }
@@ -183,7 +183,7 @@ func (d *Deliverer) PutEndpoint(ctx context.Context, e Endpoint) (Endpoint, bool
 		return Endpoint{}, false, err
 	}
 	if len(all) >= MaxEndpoints && !slices.ContainsFunc(all, func(x Endpoint) bool { return x.ID == e.ID }) {
-		return Endpoint{}, false, governor.Errorf(governor.Conflict, "webhook.PutEndpoint", "%d endpoints exist, the most there may be", MaxEndpoints)
+		return Endpoint{}, false, fault.Errorf(fault.Conflict, "webhook.PutEndpoint", "%d endpoints exist, the most there may be", MaxEndpoints)
 	}
 	err = d.o.Store.RunTx(ctx, func(ctx context.Context, tx Tx) error {
 		old, ok, err := tx.Endpoint(e.ID)
@@ -223,7 +223,7 @@ func (d *Deliverer) Endpoint(ctx context.Context, id string) (Endpoint, error) {
 		return Endpoint{}, err
 	}
 	if !ok {
-		return Endpoint{}, governor.Errorf(governor.NotFound, "webhook.Endpoint", "no endpoint %s", quote(id))
+		return Endpoint{}, fault.Errorf(fault.NotFound, "webhook.Endpoint", "no endpoint %s", quote(id))
 	}
 	return e, nil
 }
@@ -243,7 +243,7 @@ func (d *Deliverer) DeleteEndpoint(ctx context.Context, id string) error {
 			return err
 		}
 		if !ok {
-			return governor.Errorf(governor.NotFound, "webhook.DeleteEndpoint", "no endpoint %s", quote(id))
+			return fault.Errorf(fault.NotFound, "webhook.DeleteEndpoint", "no endpoint %s", quote(id))
 		}
 		return tx.DeleteEndpoint(id)
 	})
@@ -517,7 +517,7 @@ func endpointOf(deliveryID string) string {
 func (d *Deliverer) run(id string) string {
 	ctx := context.Background()
 	ep, err := d.Endpoint(ctx, endpointOf(id))
-	if err != nil && governor.ErrorCode(err) != governor.NotFound {
+	if err != nil && fault.ErrorCode(err) != fault.NotFound {
 		d.o.Logger.Warn("delivery not attempted; the next sweep does", "delivery", id, "error", err.Error())
 		return ""
 	}
@@ -679,12 +679,12 @@ func (d *Deliverer) post(ctx context.Context, c claimed) result {
 	res := result{started: start}
 	u, err := d.o.Guard.CheckURL(c.ep.URL)
 	if err != nil {
-		res.outcome, res.err = Refused, governor.ErrorMessage(err)
+		res.outcome, res.err = Refused, fault.ErrorMessage(err)
 		return res
 	}
 	secs, err := secrets(ctx, d.o.Secrets, &c.ep)
 	if err != nil {
-		res.outcome, res.err = Refused, "signing secret unavailable: "+governor.ErrorMessage(err)
+		res.outcome, res.err = Refused, "signing secret unavailable: "+fault.ErrorMessage(err)
 		return res
 	}
 	body := c.action.Body()

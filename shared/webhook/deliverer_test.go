@@ -13,6 +13,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/topic"
@@ -237,7 +238,7 @@ func TestRetriesExhaustedAfterThreeDays(t *testing.T) {
 		t.Errorf("%d attempts in 3 days", len(h.Attempts))
 	}
 	dl := f.pub.On(f.topics.DeadLetter())
-	if len(dl) != 1 || string(dl[0].Data) != string(a.Raw) || dl[0].Attributes[engine.AttrDeadLetterCode] != string(governor.Unavailable) ||
+	if len(dl) != 1 || string(dl[0].Data) != string(a.Raw) || dl[0].Attributes[engine.AttrDeadLetterCode] != string(fault.Unavailable) ||
 		!strings.Contains(dl[0].Attributes[engine.AttrDeadLetterReason], "retries exhausted") {
 		t.Errorf("dead letters %+v", dl)
 	}
@@ -415,10 +416,10 @@ func TestCrashBeforeTheActionIsRecordedLosesNothing(t *testing.T) {
 	f.endpoint("ops", "")
 	f.store.FailWrites(func(v any) bool { _, ok := v.(webhook.Action); return ok })
 	a := webhooktest.ActionSpec{ID: "act-1", Domain: governor.MultiTenant, Kind: "tenant.provision", Tenant: "acme", Time: f.clock.Now()}.Action(t, kinds)
-	if _, err := f.d.Accept(ctx, a); governor.ErrorCode(err) != governor.Unavailable {
+	if _, err := f.d.Accept(ctx, a); fault.ErrorCode(err) != fault.Unavailable {
 		t.Fatalf("Accept during the fault = %v, want unavailable (the push is redelivered)", err)
 	}
-	if _, err := f.d.History(ctx, "act-1"); governor.ErrorCode(err) != governor.NotFound {
+	if _, err := f.d.History(ctx, "act-1"); fault.ErrorCode(err) != fault.NotFound {
 		t.Fatalf("after the fault the action is recorded: %v", err)
 	}
 	f.store.FailWrites(nil)
@@ -456,10 +457,10 @@ func TestRedeliverSendsTheSameWebhookID(t *testing.T) {
 	if got := f.recv.IDs(); !slices.Equal(got, []string{"act-1", "act-1"}) {
 		t.Errorf("receiver saw %q", got)
 	}
-	if _, _, err := f.d.Redeliver(ctx, "nope", ""); governor.ErrorCode(err) != governor.NotFound {
+	if _, _, err := f.d.Redeliver(ctx, "nope", ""); fault.ErrorCode(err) != fault.NotFound {
 		t.Errorf("Redeliver of an unknown action = %v, want not_found", err)
 	}
-	if _, _, err := f.d.Redeliver(ctx, "act-1", "nope"); governor.ErrorCode(err) != governor.NotFound {
+	if _, _, err := f.d.Redeliver(ctx, "act-1", "nope"); fault.ErrorCode(err) != fault.NotFound {
 		t.Errorf("Redeliver to an unknown endpoint = %v, want not_found", err)
 	}
 }
@@ -494,7 +495,7 @@ func TestReplayWindow(t *testing.T) {
 	if err != nil || rest.Actions != 3 || rest.Next != "" {
 		t.Errorf("Replay after %s = %+v, %v; want the 3 remaining actions", page.Next, rest, err)
 	}
-	if _, _, err := f.d.Replay(ctx, e.ID, webhooktest.Epoch.Add(time.Hour), webhooktest.Epoch, "", 0); governor.ErrorCode(err) != governor.Invalid {
+	if _, _, err := f.d.Replay(ctx, e.ID, webhooktest.Epoch.Add(time.Hour), webhooktest.Epoch, "", 0); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("Replay of an empty window = %v, want invalid", err)
 	}
 }
@@ -578,7 +579,7 @@ func TestDeletedEndpointFailsItsQueue(t *testing.T) {
 			t.Errorf("%s: %s (%s), reported %v; want failed, endpoint_deleted, reported", id, del.State, del.Failure, del.Reported)
 		}
 	}
-	if err := f.d.DeleteEndpoint(ctx, "ops"); governor.ErrorCode(err) != governor.NotFound {
+	if err := f.d.DeleteEndpoint(ctx, "ops"); fault.ErrorCode(err) != fault.NotFound {
 		t.Errorf("deleting it again = %v, want not_found", err)
 	}
 }
@@ -615,11 +616,11 @@ func TestDecodeActionRefusesForgeries(t *testing.T) {
 			m := base.Message()
 			tt.mutate(&m)
 			_, err := webhook.DecodeAction(m, kinds)
-			if governor.ErrorCode(err) != governor.Invalid {
+			if fault.ErrorCode(err) != fault.Invalid {
 				t.Fatalf("DecodeAction = %v, want invalid", err)
 			}
-			if len(governor.ErrorMessage(err)) > 600 {
-				t.Errorf("the error echoes %d bytes", len(governor.ErrorMessage(err)))
+			if len(fault.ErrorMessage(err)) > 600 {
+				t.Errorf("the error echoes %d bytes", len(fault.ErrorMessage(err)))
 			}
 		})
 	}

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // AllKinds subscribes an endpoint to every action kind.
@@ -83,7 +83,7 @@ var (
 // ValidEndpointID returns an Invalid error unless id is a valid endpoint id.
 func ValidEndpointID(id string) error {
 	if !endpointID.MatchString(id) {
-		return governor.Errorf(governor.Invalid, "webhook.ValidEndpointID", "endpoint id %s: want 1 to 63 of [a-z0-9_-], starting with a letter or digit", quote(id))
+		return fault.Errorf(fault.Invalid, "webhook.ValidEndpointID", "endpoint id %s: want 1 to 63 of [a-z0-9_-], starting with a letter or digit", quote(id))
 	}
 	return nil
 }
@@ -100,55 +100,55 @@ func (e *Endpoint) Check(g *Guard, kinds Kinds, inline bool) error {
 		return err
 	}
 	if len(e.URL) > MaxURLBytes {
-		return governor.Errorf(governor.Invalid, op, "url is %d bytes, limit %d", len(e.URL), MaxURLBytes)
+		return fault.Errorf(fault.Invalid, op, "url is %d bytes, limit %d", len(e.URL), MaxURLBytes)
 	}
 	if _, err := g.CheckURL(e.URL); err != nil {
 		return err
 	}
 	if len(e.Kinds) == 0 || len(e.Kinds) > maxEndpointKinds {
-		return governor.Errorf(governor.Invalid, op, "kinds: want 1 to %d action kinds, or [%q]", maxEndpointKinds, AllKinds)
+		return fault.Errorf(fault.Invalid, op, "kinds: want 1 to %d action kinds, or [%q]", maxEndpointKinds, AllKinds)
 	}
 	seen := map[string]bool{}
 	for _, k := range e.Kinds {
 		if seen[k] {
-			return governor.Errorf(governor.Invalid, op, "kinds: %s is listed twice", quote(k))
+			return fault.Errorf(fault.Invalid, op, "kinds: %s is listed twice", quote(k))
 		}
 		seen[k] = true
 		if k == AllKinds {
 			if len(e.Kinds) > 1 {
-				return governor.Errorf(governor.Invalid, op, "kinds: %q stands alone", AllKinds)
+				return fault.Errorf(fault.Invalid, op, "kinds: %q stands alone", AllKinds)
 			}
 			continue
 		}
 		if !kinds.Known(k) {
-			return governor.Errorf(governor.Invalid, op, "kinds: %s is not an action any governor emits (%s)", quote(k), strings.Join(kinds.All(), ", "))
+			return fault.Errorf(fault.Invalid, op, "kinds: %s is not an action any governor emits (%s)", quote(k), strings.Join(kinds.All(), ", "))
 		}
 	}
 	if len(e.Secrets) == 0 || len(e.Secrets) > MaxSecrets {
-		return governor.Errorf(governor.Invalid, op, "secrets: want 1 secret, or 2 while rotating")
+		return fault.Errorf(fault.Invalid, op, "secrets: want 1 secret, or 2 while rotating")
 	}
 	for i, s := range e.Secrets {
 		switch {
 		case IsSecretRef(s):
 		case strings.HasPrefix(s, SecretPrefix):
 			if !inline {
-				return governor.Errorf(governor.Invalid, op, "secrets[%d]: inline secrets are refused here; give a Secret Manager version (projects/P/secrets/S/versions/V)", i)
+				return fault.Errorf(fault.Invalid, op, "secrets[%d]: inline secrets are refused here; give a Secret Manager version (projects/P/secrets/S/versions/V)", i)
 			}
 			if _, err := ParseSecret(s); err != nil {
-				return governor.Errorf(governor.Invalid, op, "secrets[%d]: %s", i, governor.ErrorMessage(err))
+				return fault.Errorf(fault.Invalid, op, "secrets[%d]: %s", i, fault.ErrorMessage(err))
 			}
 		default:
-			return governor.Errorf(governor.Invalid, op, "secrets[%d]: want %q followed by base64, or projects/P/secrets/S/versions/V", i, SecretPrefix)
+			return fault.Errorf(fault.Invalid, op, "secrets[%d]: want %q followed by base64, or projects/P/secrets/S/versions/V", i, SecretPrefix)
 		}
 	}
 	if e.Timeout < 0 || e.Timeout > MaxTimeout {
-		return governor.Errorf(governor.Invalid, op, "timeout: at most %v", MaxTimeout)
+		return fault.Errorf(fault.Invalid, op, "timeout: at most %v", MaxTimeout)
 	}
 	if e.MaxInFlight < 0 || e.MaxInFlight > MaxInFlight {
-		return governor.Errorf(governor.Invalid, op, "max_in_flight: at most %d", MaxInFlight)
+		return fault.Errorf(fault.Invalid, op, "max_in_flight: at most %d", MaxInFlight)
 	}
 	if len(e.DisabledReason) > maxReasonBytes {
-		return governor.Errorf(governor.Invalid, op, "disabled_reason: at most %d bytes", maxReasonBytes)
+		return fault.Errorf(fault.Invalid, op, "disabled_reason: at most %d bytes", maxReasonBytes)
 	}
 	return nil
 }
@@ -238,7 +238,7 @@ func (c *CachedResolver) Resolve(ctx context.Context, ref string) (Secret, error
 type noResolver struct{}
 
 func (noResolver) Resolve(context.Context, string) (Secret, error) {
-	return Secret{}, governor.Errorf(governor.Unavailable, "webhook.Resolve", "no Secret Manager client: secret references cannot be resolved here")
+	return Secret{}, fault.Errorf(fault.Unavailable, "webhook.Resolve", "no Secret Manager client: secret references cannot be resolved here")
 }
 
 // secrets returns the signing secrets of e.

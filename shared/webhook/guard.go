@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Guard decides which endpoints webhooks may be sent to: at registration
@@ -73,7 +73,7 @@ func (g *Guard) CheckAddr(ip netip.Addr) error {
 		}
 	}
 	if why != "" {
-		return governor.Wrap(governor.Invalid, "webhook.Guard", &refusedError{addr: ip.String(), why: why})
+		return fault.Wrap(fault.Invalid, "webhook.Guard", &refusedError{addr: ip.String(), why: why})
 	}
 	return nil
 }
@@ -94,20 +94,20 @@ func (g *Guard) CheckURL(raw string) (*url.URL, error) {
 	const op = "webhook.CheckURL"
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Opaque != "" {
-		return nil, governor.Errorf(governor.Invalid, op, "url %s: want an absolute https URL", quote(raw))
+		return nil, fault.Errorf(fault.Invalid, op, "url %s: want an absolute https URL", quote(raw))
 	}
 	if u.User != nil {
-		return nil, governor.Errorf(governor.Invalid, op, "url: no user information (credentials) in the URL")
+		return nil, fault.Errorf(fault.Invalid, op, "url: no user information (credentials) in the URL")
 	}
 	if u.Fragment != "" {
-		return nil, governor.Errorf(governor.Invalid, op, "url %s: no fragment", quote(raw))
+		return nil, fault.Errorf(fault.Invalid, op, "url %s: no fragment", quote(raw))
 	}
 	host := strings.ToLower(u.Hostname())
 	if host == "" {
-		return nil, governor.Errorf(governor.Invalid, op, "url %s: no host", quote(raw))
+		return nil, fault.Errorf(fault.Invalid, op, "url %s: no host", quote(raw))
 	}
 	if p := u.Port(); p != "" && (len(p) > 5 || p == "0") {
-		return nil, governor.Errorf(governor.Invalid, op, "url %s: bad port", quote(raw))
+		return nil, fault.Errorf(fault.Invalid, op, "url %s: bad port", quote(raw))
 	}
 	ip, perr := netip.ParseAddr(strings.Trim(host, "[]"))
 	literal := perr == nil
@@ -118,23 +118,23 @@ func (g *Guard) CheckURL(raw string) (*url.URL, error) {
 	case "https":
 	case "http":
 		if !g.AllowLoopback || !(loopbackName || literal && ip.Unmap().IsLoopback()) {
-			return nil, governor.Errorf(governor.Invalid, op, "url %s: webhooks go over https (plain http only to loopback, on the local stack)", quote(raw))
+			return nil, fault.Errorf(fault.Invalid, op, "url %s: webhooks go over https (plain http only to loopback, on the local stack)", quote(raw))
 		}
 	default:
-		return nil, governor.Errorf(governor.Invalid, op, "url %s: want https", quote(raw))
+		return nil, fault.Errorf(fault.Invalid, op, "url %s: want https", quote(raw))
 	}
 	if literal {
 		if err := g.CheckAddr(ip); err != nil {
-			return nil, governor.Errorf(governor.Invalid, op, "url %s: %s", quote(raw), errors.Unwrap(err).Error())
+			return nil, fault.Errorf(fault.Invalid, op, "url %s: %s", quote(raw), errors.Unwrap(err).Error())
 		}
 	}
 	for _, m := range metadataHosts {
 		if name == m || strings.HasSuffix(name, "."+m) {
-			return nil, governor.Errorf(governor.Invalid, op, "url %s: the metadata server is refused", quote(raw))
+			return nil, fault.Errorf(fault.Invalid, op, "url %s: the metadata server is refused", quote(raw))
 		}
 	}
 	if loopbackName && !g.AllowLoopback {
-		return nil, governor.Errorf(governor.Invalid, op, "url %s: loopback is refused", quote(raw))
+		return nil, fault.Errorf(fault.Invalid, op, "url %s: loopback is refused", quote(raw))
 	}
 	return u, nil
 }
@@ -145,11 +145,11 @@ func (g *Guard) CheckURL(raw string) (*url.URL, error) {
 func (g *Guard) Control(network, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
-		return governor.Wrap(governor.Invalid, "webhook.Guard", err)
+		return fault.Wrap(fault.Invalid, "webhook.Guard", err)
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return governor.Wrap(governor.Invalid, "webhook.Guard", err)
+		return fault.Wrap(fault.Invalid, "webhook.Guard", err)
 	}
 	return g.CheckAddr(ip)
 }
@@ -162,7 +162,7 @@ func loopbackOnly(network, address string, _ syscall.RawConn) error {
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil || !ip.Unmap().IsLoopback() {
-		return governor.Wrap(governor.Invalid, "webhook.Guard", &refusedError{addr: host, why: "not loopback (plain http)"})
+		return fault.Wrap(fault.Invalid, "webhook.Guard", &refusedError{addr: host, why: "not loopback (plain http)"})
 	}
 	return nil
 }
@@ -239,7 +239,7 @@ func (g *Guard) Clients() Clients {
 	plain := loopbackOnly
 	if !g.AllowLoopback {
 		plain = func(string, string, syscall.RawConn) error {
-			return governor.Wrap(governor.Invalid, "webhook.Guard", &refusedError{addr: "any", why: "plain http (loopback is not allowed)"})
+			return fault.Wrap(fault.Invalid, "webhook.Guard", &refusedError{addr: "any", why: "plain http (loopback is not allowed)"})
 		}
 	}
 	return Clients{Secure: mk(g.Control), Plain: mk(plain)}

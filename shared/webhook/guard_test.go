@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/webhook"
 	"github.com/autonomics/autonomics/shared/webhook/webhooktest"
 )
@@ -20,7 +20,7 @@ import (
 func checkURL(t *testing.T, g webhook.Guard, raw string) error {
 	t.Helper()
 	_, err := g.CheckURL(raw)
-	if err != nil && governor.ErrorCode(err) != governor.Invalid {
+	if err != nil && fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("CheckURL(%q) = %v, want an invalid error", raw, err)
 	}
 	return err

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Bounds of the operations that take many records.
@@ -110,9 +110,9 @@ func (d *Deliverer) Redeliver(ctx context.Context, actionID, endpointID string) 
 		}
 		switch {
 		case ep.Disabled:
-			return nil, &Batch{}, governor.Errorf(governor.Conflict, op, "endpoint %s is disabled (%s)", quote(ep.ID), ep.DisabledReason)
+			return nil, &Batch{}, fault.Errorf(fault.Conflict, op, "endpoint %s is disabled (%s)", quote(ep.ID), ep.DisabledReason)
 		case !ep.Wants(a.Kind):
-			return nil, &Batch{}, governor.Errorf(governor.Conflict, op, "endpoint %s does not receive %s actions", quote(ep.ID), a.Kind)
+			return nil, &Batch{}, fault.Errorf(fault.Conflict, op, "endpoint %s does not receive %s actions", quote(ep.ID), a.Kind)
 		}
 		targets = []Endpoint{ep}
 	} else {
@@ -199,7 +199,7 @@ func (d *Deliverer) action(ctx context.Context, id string) (Action, error) {
 		return Action{}, err
 	}
 	if !ok {
-		return Action{}, governor.Errorf(governor.NotFound, "webhook.Action", "no action %s has been recorded", quote(id))
+		return Action{}, fault.Errorf(fault.NotFound, "webhook.Action", "no action %s has been recorded", quote(id))
 	}
 	return a, nil
 }
@@ -228,20 +228,20 @@ func (d *Deliverer) Replay(ctx context.Context, endpointID string, from, to time
 	}
 	limit = min(limit, MaxReplayLimit)
 	if !from.Before(to) {
-		return r, &Batch{}, governor.Errorf(governor.Invalid, op, "from must be before to")
+		return r, &Batch{}, fault.Errorf(fault.Invalid, op, "from must be before to")
 	}
 	ep, err := d.Endpoint(ctx, endpointID)
 	if err != nil {
 		return r, &Batch{}, err
 	}
 	if ep.Disabled {
-		return r, &Batch{}, governor.Errorf(governor.Conflict, op, "endpoint %s is disabled (%s)", quote(ep.ID), ep.DisabledReason)
+		return r, &Batch{}, fault.Errorf(fault.Conflict, op, "endpoint %s is disabled (%s)", quote(ep.ID), ep.DisabledReason)
 	}
 	var afterTime time.Time
 	if after != "" {
 		a, err := d.action(ctx, after)
 		if err != nil {
-			return r, &Batch{}, governor.Errorf(governor.Invalid, op, "after: %s", governor.ErrorMessage(err))
+			return r, &Batch{}, fault.Errorf(fault.Invalid, op, "after: %s", fault.ErrorMessage(err))
 		}
 		afterTime = a.Time
 	}

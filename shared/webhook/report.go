@@ -11,6 +11,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -64,9 +65,9 @@ func FailureMessage(topics interface {
 func DeadLetterMessage(deadLetterTopic string, a Action, del Delivery) store.Message {
 	attrs := make(map[string]string, len(a.Attributes)+6)
 	maps.Copy(attrs, a.Attributes)
-	code := governor.Invalid
+	code := fault.Invalid
 	if del.Failure == FailureExhausted {
-		code = governor.Unavailable
+		code = fault.Unavailable
 	}
 	attrs[engine.AttrDeadLetterReason] = truncate("webhook endpoint "+del.EndpointID+": "+del.Reason, 1024)
 	attrs[engine.AttrDeadLetterCode] = string(code)

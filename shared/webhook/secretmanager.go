@@ -6,10 +6,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"google.golang.org/api/googleapi"
 	secretmanager "google.golang.org/api/secretmanager/v1"
-
-	"github.com/autonomics/autonomics/shared/governor"
 )
 
 // SecretManager resolves secret references through the Secret Manager API
@@ -25,30 +24,30 @@ type SecretManager struct {
 func (m *SecretManager) Resolve(ctx context.Context, ref string) (Secret, error) {
 	const op = "webhook.SecretManager"
 	if !IsSecretRef(ref) {
-		return Secret{}, governor.Errorf(governor.Invalid, op, "%s is not a Secret Manager version name", quote(ref))
+		return Secret{}, fault.Errorf(fault.Invalid, op, "%s is not a Secret Manager version name", quote(ref))
 	}
 	m.once.Do(func() { m.svc, m.err = secretmanager.NewService(context.WithoutCancel(ctx)) })
 	if m.err != nil {
-		return Secret{}, governor.Wrap(governor.Unavailable, op, m.err)
+		return Secret{}, fault.Wrap(fault.Unavailable, op, m.err)
 	}
 	resp, err := m.svc.Projects.Secrets.Versions.Access(ref).Context(ctx).Do()
 	if err != nil {
-		code := governor.Unavailable
+		code := fault.Unavailable
 		if e, ok := err.(*googleapi.Error); ok && (e.Code == 403 || e.Code == 404) {
-			code = governor.NotFound
+			code = fault.NotFound
 		}
-		return Secret{}, governor.Wrap(code, op+" "+ref, err)
+		return Secret{}, fault.Wrap(code, op+" "+ref, err)
 	}
 	if resp.Payload == nil {
-		return Secret{}, governor.Errorf(governor.NotFound, op, "%s has no payload", ref)
+		return Secret{}, fault.Errorf(fault.NotFound, op, "%s has no payload", ref)
 	}
 	b, err := base64.StdEncoding.DecodeString(resp.Payload.Data)
 	if err != nil {
-		return Secret{}, governor.Errorf(governor.Invalid, op, "%s: payload is not base64", ref)
+		return Secret{}, fault.Errorf(fault.Invalid, op, "%s: payload is not base64", ref)
 	}
 	s, err := ParseSecret(strings.TrimSpace(string(b)))
 	if err != nil {
-		return Secret{}, governor.Errorf(governor.Invalid, op, "%s: %s", ref, governor.ErrorMessage(err))
+		return Secret{}, fault.Errorf(fault.Invalid, op, "%s: %s", ref, fault.ErrorMessage(err))
 	}
 	return s, nil
 }

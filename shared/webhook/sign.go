@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Standard Webhooks headers.
@@ -53,10 +53,10 @@ func ParseSecret(s string) (Secret, error) {
 	const op = "webhook.ParseSecret"
 	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, SecretPrefix))
 	if err != nil {
-		return Secret{}, governor.Errorf(governor.Invalid, op, "a secret is %q followed by standard base64", SecretPrefix)
+		return Secret{}, fault.Errorf(fault.Invalid, op, "a secret is %q followed by standard base64", SecretPrefix)
 	}
 	if len(b) < MinSecretBytes || len(b) > MaxSecretBytes {
-		return Secret{}, governor.Errorf(governor.Invalid, op, "a secret's key is %d to %d bytes, this one %d", MinSecretBytes, MaxSecretBytes, len(b))
+		return Secret{}, fault.Errorf(fault.Invalid, op, "a secret's key is %d to %d bytes, this one %d", MinSecretBytes, MaxSecretBytes, len(b))
 	}
 	return Secret{key: b}, nil
 }
@@ -120,21 +120,21 @@ func Headers(h http.Header, id string, ts time.Time, body []byte, secrets ...Sec
 // (DefaultTolerance when tolerance is 0; negative skips the check), and
 // one of the space-separated "v1," signatures must be that of one of the
 // secrets, compared in constant time. Signatures of other versions are
-// ignored. Every failure is an Invalid *governor.Error.
+// ignored. Every failure is an Invalid *fault.Error.
 func Verify(h http.Header, body []byte, now time.Time, tolerance time.Duration, secrets ...Secret) error {
 	const op = "webhook.Verify"
 	id, ts, sigs := h.Get(HeaderID), h.Get(HeaderTimestamp), h.Get(HeaderSignature)
 	switch {
 	case id == "":
-		return governor.Errorf(governor.Invalid, op, "missing %s", HeaderID)
+		return fault.Errorf(fault.Invalid, op, "missing %s", HeaderID)
 	case ts == "":
-		return governor.Errorf(governor.Invalid, op, "missing %s", HeaderTimestamp)
+		return fault.Errorf(fault.Invalid, op, "missing %s", HeaderTimestamp)
 	case sigs == "":
-		return governor.Errorf(governor.Invalid, op, "missing %s", HeaderSignature)
+		return fault.Errorf(fault.Invalid, op, "missing %s", HeaderSignature)
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return governor.Errorf(governor.Invalid, op, "%s is not integer Unix seconds", HeaderTimestamp)
+		return fault.Errorf(fault.Invalid, op, "%s is not integer Unix seconds", HeaderTimestamp)
 	}
 	if tolerance == 0 {
 		tolerance = DefaultTolerance
@@ -144,7 +144,7 @@ func Verify(h http.Header, body []byte, now time.Time, tolerance time.Duration, 
 		// Abs, not -d: the distance to a time centuries away saturates
 		// at the most negative Duration, whose negation is itself.
 		if d.Abs() >= tolerance {
-			return governor.Errorf(governor.Invalid, op, "%s is %v away from now, tolerance %v", HeaderTimestamp, d.Round(time.Second), tolerance)
+			return fault.Errorf(fault.Invalid, op, "%s is %v away from now, tolerance %v", HeaderTimestamp, d.Round(time.Second), tolerance)
 		}
 	}
 	for _, s := range secrets {
@@ -156,5 +156,5 @@ func Verify(h http.Header, body []byte, now time.Time, tolerance time.Duration, 
 			}
 		}
 	}
-	return governor.Errorf(governor.Invalid, op, "no signature matches")
+	return fault.Errorf(fault.Invalid, op, "no signature matches")
 }

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // RunConformanceTests runs the suite, one subtest per behaviour, each on
@@ -59,9 +59,9 @@ var base = time.Date(2026, 11, 3, 8, 15, 0, 123456789, time.UTC)
 
 func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-func wantCode(t *testing.T, what string, err error, code governor.Code) {
+func wantCode(t *testing.T, what string, err error, code fault.Code) {
 	t.Helper()
-	if got := governor.ErrorCode(err); got != code {
+	if got := fault.ErrorCode(err); got != code {
 		t.Errorf("%s = %v (code %q), want code %q", what, err, got, code)
 	}
 }
@@ -111,8 +111,8 @@ func testPolicies(t *testing.T, s alerting.Store) {
 		t.Errorf("DeletePolicy(%s) = %v", p.Name, err)
 	}
 	_, err = s.Policy(ctx, p.Name)
-	wantCode(t, "Policy(deleted)", err, governor.NotFound)
-	wantCode(t, "DeletePolicy(deleted)", s.DeletePolicy(ctx, p.Name), governor.NotFound)
+	wantCode(t, "Policy(deleted)", err, fault.NotFound)
+	wantCode(t, "DeletePolicy(deleted)", s.DeletePolicy(ctx, p.Name), fault.NotFound)
 }
 
 func testInvalidPolicy(t *testing.T, s alerting.Store) {
@@ -124,10 +124,10 @@ func testInvalidPolicy(t *testing.T, s alerting.Store) {
 		{Name: "x", Metric: "m", Comparison: "eq", Severity: alerting.Warning},
 	} {
 		_, err := s.PutPolicy(ctx, p)
-		wantCode(t, fmt.Sprintf("PutPolicy(%+v)", p), err, governor.Invalid)
+		wantCode(t, fmt.Sprintf("PutPolicy(%+v)", p), err, fault.Invalid)
 	}
 	_, err := s.Policy(ctx, "missing")
-	wantCode(t, "Policy(missing)", err, governor.NotFound)
+	wantCode(t, "Policy(missing)", err, fault.NotFound)
 }
 
 func testSilences(t *testing.T, s alerting.Store) {
@@ -157,13 +157,13 @@ func testSilences(t *testing.T, s alerting.Store) {
 		t.Errorf("Silences() = %+v, %v, want a-first then maint-42 ending %v", list, err, sl.EndsAt)
 	}
 	_, err = s.PutSilence(ctx, alerting.Silence{ID: "bad/id", Matchers: alerting.Labels{"x": "y"}, EndsAt: base})
-	wantCode(t, "PutSilence(bad/id)", err, governor.Invalid)
+	wantCode(t, "PutSilence(bad/id)", err, fault.Invalid)
 	if err := s.DeleteSilence(ctx, sl.ID); err != nil {
 		t.Errorf("DeleteSilence = %v", err)
 	}
 	_, err = s.Silence(ctx, sl.ID)
-	wantCode(t, "Silence(deleted)", err, governor.NotFound)
-	wantCode(t, "DeleteSilence(deleted)", s.DeleteSilence(ctx, sl.ID), governor.NotFound)
+	wantCode(t, "Silence(deleted)", err, fault.NotFound)
+	wantCode(t, "DeleteSilence(deleted)", s.DeleteSilence(ctx, sl.ID), fault.NotFound)
 }
 
 // acquire takes lease name for holder at now or fails the test.
@@ -250,7 +250,7 @@ func testAlerts(t *testing.T, s alerting.Store) {
 		t.Errorf("Alert(updated) = %+v, %v, want resolved at %v", got, err, a.ResolvedAt)
 	}
 	_, err = s.Alert(ctx, b.Fingerprint)
-	wantCode(t, "Alert(deleted)", err, governor.NotFound)
+	wantCode(t, "Alert(deleted)", err, fault.NotFound)
 }
 
 func testLargeCommit(t *testing.T, s alerting.Store) {
@@ -288,12 +288,12 @@ func testInvalidAlert(t *testing.T, s alerting.Store) {
 	} {
 		a := sampleAlert(1)
 		mod(&a)
-		wantCode(t, fmt.Sprintf("CommitAlerts(%s %q)", a.Fingerprint, a.State), s.CommitAlerts(ctx, f, []alerting.Alert{a}, nil), governor.Invalid)
+		wantCode(t, fmt.Sprintf("CommitAlerts(%s %q)", a.Fingerprint, a.State), s.CommitAlerts(ctx, f, []alerting.Alert{a}, nil), fault.Invalid)
 	}
 	_, err := s.Alert(ctx, sampleAlert(1).Fingerprint)
-	wantCode(t, "Alert(never written)", err, governor.NotFound)
+	wantCode(t, "Alert(never written)", err, fault.NotFound)
 	_, err = s.AcquireLease(ctx, "bad/lease", "h", base, time.Minute)
-	wantCode(t, "AcquireLease(bad/lease)", err, governor.Invalid)
+	wantCode(t, "AcquireLease(bad/lease)", err, fault.Invalid)
 }
 
 func testLease(t *testing.T, s alerting.Store) {
@@ -335,9 +335,9 @@ func testLease(t *testing.T, s alerting.Store) {
 		t.Errorf("AcquireLease(c, after release) = %+v, %v, want held by c", l, err)
 	}
 	_, err = s.AcquireLease(ctx, name, "", base, time.Minute)
-	wantCode(t, "AcquireLease(no holder)", err, governor.Invalid)
+	wantCode(t, "AcquireLease(no holder)", err, fault.Invalid)
 	_, err = s.AcquireLease(ctx, name, "d", base, 0)
-	wantCode(t, "AcquireLease(zero ttl)", err, governor.Invalid)
+	wantCode(t, "AcquireLease(zero ttl)", err, fault.Invalid)
 }
 
 func testFencedCommit(t *testing.T, s alerting.Store) {
@@ -346,12 +346,12 @@ func testFencedCommit(t *testing.T, s alerting.Store) {
 	a := sampleAlert(7)
 	expired := f
 	expired.Now = base.Add(time.Minute)
-	wantCode(t, "CommitAlerts(after expiry)", s.CommitAlerts(ctx, expired, []alerting.Alert{a}, nil), governor.Conflict)
+	wantCode(t, "CommitAlerts(after expiry)", s.CommitAlerts(ctx, expired, []alerting.Alert{a}, nil), fault.Conflict)
 	acquire(t, s, "fence", "b", base.Add(time.Minute))
-	wantCode(t, "CommitAlerts(by the old holder)", s.CommitAlerts(ctx, alerting.Fence{Lease: "fence", Holder: "a", Now: base.Add(61 * time.Second)}, []alerting.Alert{a}, nil), governor.Conflict)
-	wantCode(t, "CommitAlerts(no such lease)", s.CommitAlerts(ctx, alerting.Fence{Lease: "nobody", Holder: "a", Now: base}, []alerting.Alert{a}, nil), governor.Conflict)
+	wantCode(t, "CommitAlerts(by the old holder)", s.CommitAlerts(ctx, alerting.Fence{Lease: "fence", Holder: "a", Now: base.Add(61 * time.Second)}, []alerting.Alert{a}, nil), fault.Conflict)
+	wantCode(t, "CommitAlerts(no such lease)", s.CommitAlerts(ctx, alerting.Fence{Lease: "nobody", Holder: "a", Now: base}, []alerting.Alert{a}, nil), fault.Conflict)
 	_, err := s.Alert(ctx, a.Fingerprint)
-	wantCode(t, "Alert(after refused commits)", err, governor.NotFound)
+	wantCode(t, "Alert(after refused commits)", err, fault.NotFound)
 }
 
 func testConcurrentAcquire(t *testing.T, s alerting.Store) {
@@ -409,9 +409,9 @@ func testCancelledContext(t *testing.T, s alerting.Store) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := s.Policies(ctx)
-	wantCode(t, "Policies(cancelled)", err, governor.Unavailable)
+	wantCode(t, "Policies(cancelled)", err, fault.Unavailable)
 	_, err = s.AcquireLease(ctx, "cancelled", "a", base, time.Minute)
-	wantCode(t, "AcquireLease(cancelled)", err, governor.Unavailable)
+	wantCode(t, "AcquireLease(cancelled)", err, fault.Unavailable)
 	_, err = s.Alerts(ctx)
-	wantCode(t, "Alerts(cancelled)", err, governor.Unavailable)
+	wantCode(t, "Alerts(cancelled)", err, fault.Unavailable)
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Store is the in-memory alerting.Store. The zero value is not usable;
@@ -38,7 +38,7 @@ func New() *Store {
 
 func check(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	return nil
 }
@@ -98,7 +98,7 @@ func (s *Store) Policy(ctx context.Context, name string) (alerting.Policy, error
 	defer s.mu.Unlock()
 	p, ok := s.policies[name]
 	if !ok {
-		return alerting.Policy{}, governor.Errorf(governor.NotFound, op, "no policy %q", name)
+		return alerting.Policy{}, fault.Errorf(fault.NotFound, op, "no policy %q", name)
 	}
 	return copyPolicy(p), nil
 }
@@ -112,7 +112,7 @@ func (s *Store) DeletePolicy(ctx context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.policies[name]; !ok {
-		return governor.Errorf(governor.NotFound, op, "no policy %q", name)
+		return fault.Errorf(fault.NotFound, op, "no policy %q", name)
 	}
 	delete(s.policies, name)
 	return nil
@@ -159,7 +159,7 @@ func (s *Store) Silence(ctx context.Context, id string) (alerting.Silence, error
 	defer s.mu.Unlock()
 	sl, ok := s.silences[id]
 	if !ok {
-		return alerting.Silence{}, governor.Errorf(governor.NotFound, op, "no silence %q", id)
+		return alerting.Silence{}, fault.Errorf(fault.NotFound, op, "no silence %q", id)
 	}
 	return copySilence(sl), nil
 }
@@ -173,7 +173,7 @@ func (s *Store) DeleteSilence(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.silences[id]; !ok {
-		return governor.Errorf(governor.NotFound, op, "no silence %q", id)
+		return fault.Errorf(fault.NotFound, op, "no silence %q", id)
 	}
 	delete(s.silences, id)
 	return nil
@@ -219,7 +219,7 @@ func (s *Store) Alert(ctx context.Context, fp string) (alerting.Alert, error) {
 	defer s.mu.Unlock()
 	a, ok := s.alerts[fp]
 	if !ok {
-		return alerting.Alert{}, governor.Errorf(governor.NotFound, op, "no alert %q", fp)
+		return alerting.Alert{}, fault.Errorf(fault.NotFound, op, "no alert %q", fp)
 	}
 	return copyAlert(a), nil
 }
@@ -239,7 +239,7 @@ func (s *Store) CommitAlerts(ctx context.Context, f alerting.Fence, put []alerti
 	defer s.mu.Unlock()
 	l := s.leases[f.Lease]
 	if !l.HeldBy(f.Holder, f.Now) {
-		return governor.Errorf(governor.Conflict, op, "lease %q is not held by %q at %s (holder %q until %s)",
+		return fault.Errorf(fault.Conflict, op, "lease %q is not held by %q at %s (holder %q until %s)",
 			f.Lease, f.Holder, f.Now.UTC().Format(time.RFC3339Nano), l.Holder, l.Expires.UTC().Format(time.RFC3339Nano))
 	}
 	for _, a := range put {
@@ -279,7 +279,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 		return alerting.Lease{}, err
 	}
 	if holder == "" || ttl <= 0 {
-		return alerting.Lease{}, governor.Errorf(governor.Invalid, op, "lease %q needs a holder and a positive ttl", name)
+		return alerting.Lease{}, fault.Errorf(fault.Invalid, op, "lease %q needs a holder and a positive ttl", name)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

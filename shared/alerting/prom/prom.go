@@ -8,8 +8,8 @@
 // --web.enable-remote-write-receiver.
 //
 // Both bound what they read from the engine and tell a refused request
-// (governor.Invalid) from an engine that cannot answer now
-// (governor.Unavailable, retried by the caller's next cycle).
+// (fault.Invalid) from an engine that cannot answer now
+// (fault.Unavailable, retried by the caller's next cycle).
 package prom
 
 import (
@@ -29,7 +29,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // ManagedURL returns the Prometheus HTTP API base URL of Managed Service
@@ -77,7 +77,7 @@ func New(o Options) (*Querier, error) {
 	const op = "prom.New"
 	u, err := url.Parse(o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, governor.Errorf(governor.Invalid, op, "engine URL %q: want an http or https URL", o.URL)
+		return nil, fault.Errorf(fault.Invalid, op, "engine URL %q: want an http or https URL", o.URL)
 	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
@@ -97,7 +97,7 @@ func New(o Options) (*Querier, error) {
 	client.Transport = limitTransport{next: rt, limit: o.MaxResponseBytes}
 	c, err := api.NewClient(api.Config{Address: strings.TrimSuffix(o.URL, "/"), Client: &client})
 	if err != nil {
-		return nil, governor.Wrap(governor.Invalid, op, err)
+		return nil, fault.Wrap(fault.Invalid, op, err)
 	}
 	return &Querier{api: v1.NewAPI(c), url: o.URL}, nil
 }
@@ -127,7 +127,7 @@ func (q *Querier) Query(ctx context.Context, expr string, at time.Time) ([]alert
 	case nil:
 		return nil, nil
 	}
-	return nil, governor.Errorf(governor.Invalid, op, "expression %s returns a %s, want an instant vector", quote(expr), val.Type())
+	return nil, fault.Errorf(fault.Invalid, op, "expression %s returns a %s, want an instant vector", quote(expr), val.Type())
 }
 
 // Ping asks the engine a trivial query, for health checks.
@@ -166,13 +166,13 @@ func labelsOf(m model.Metric) alerting.Labels {
 // alerting.ErrAnswerTooLarge.
 func classify(op string, err error) error {
 	if errors.Is(err, alerting.ErrAnswerTooLarge) {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	var ae *v1.Error
 	if errors.As(err, &ae) && ae.Type == v1.ErrBadData {
-		return governor.Errorf(governor.Invalid, op, "the metrics engine refuses the expression: %s", truncate(ae.Msg, 300))
+		return fault.Errorf(fault.Invalid, op, "the metrics engine refuses the expression: %s", truncate(ae.Msg, 300))
 	}
-	return governor.Wrap(governor.Unavailable, op, errors.New(truncate(err.Error(), 500)))
+	return fault.Wrap(fault.Unavailable, op, errors.New(truncate(err.Error(), 500)))
 }
 
 // limitTransport caps the body of every answer.

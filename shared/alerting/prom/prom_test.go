@@ -14,7 +14,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/alerting/prom"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/promtest"
 )
 
@@ -30,10 +30,10 @@ func TestQueryAgainstPrometheus(t *testing.T) {
 	if got, err := q.Query(t.Context(), `scalar(up_test)`, now); err != nil || len(got) != 1 || got[0].Value != 1 || got[0].Labels != nil {
 		t.Errorf("Query(scalar) = %+v, %v; want one unlabelled element", got, err)
 	}
-	if _, err := q.Query(t.Context(), `sum(rate(up_test[5m])`, now); governor.ErrorCode(err) != governor.Invalid {
+	if _, err := q.Query(t.Context(), `sum(rate(up_test[5m])`, now); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("Query(unbalanced) = %v, want invalid", err)
 	}
-	if _, err := q.Query(t.Context(), `up_test[5m]`, now); governor.ErrorCode(err) != governor.Invalid {
+	if _, err := q.Query(t.Context(), `up_test[5m]`, now); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("Query(range vector) = %v, want invalid", err)
 	}
 }
@@ -50,7 +50,7 @@ func TestHugeEngineAnswerIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Query(t.Context(), "x", time.Now()); governor.ErrorCode(err) != governor.Unavailable {
+	if _, err := q.Query(t.Context(), "x", time.Now()); fault.ErrorCode(err) != fault.Unavailable {
 		t.Errorf("Query with a %d-byte answer over a 10 kB cap = %v, want unavailable", len(big), err)
 	}
 }
@@ -75,7 +75,7 @@ func TestHugeEngineAnswerIsMarkedTooLarge(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = q.Query(t.Context(), "x", time.Now())
-			if governor.ErrorCode(err) != governor.Unavailable || !errors.Is(err, alerting.ErrAnswerTooLarge) {
+			if fault.ErrorCode(err) != fault.Unavailable || !errors.Is(err, alerting.ErrAnswerTooLarge) {
 				t.Errorf("Query with a %d-byte answer over a 10 kB cap = %v, want unavailable, alerting.ErrAnswerTooLarge", len(big), err)
 			}
 		})
@@ -84,10 +84,10 @@ func TestHugeEngineAnswerIsMarkedTooLarge(t *testing.T) {
 
 func TestEngineURLMustBeHTTP(t *testing.T) {
 	for _, u := range []string{"", "ftp://x", "localhost:9090", "http://"} {
-		if _, err := prom.New(prom.Options{URL: u}); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := prom.New(prom.Options{URL: u}); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("New(%q) = %v, want invalid", u, err)
 		}
-		if _, err := prom.NewWriter(prom.WriterOptions{URL: u}); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := prom.NewWriter(prom.WriterOptions{URL: u}); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("NewWriter(%q) = %v, want invalid", u, err)
 		}
 	}
@@ -132,7 +132,7 @@ func TestRemoteWriteRefusalIsNotRetried(t *testing.T) {
 	defer srv.Close()
 	w, _ := prom.NewWriter(prom.WriterOptions{URL: srv.URL, Backoff: time.Millisecond})
 	err := w.Write(t.Context(), []alerting.Sample{{Name: "m", Value: 1, Time: time.Now()}})
-	if governor.ErrorCode(err) != governor.Invalid || calls.Load() != 1 || !strings.Contains(err.Error(), "out of order") {
+	if fault.ErrorCode(err) != fault.Invalid || calls.Load() != 1 || !strings.Contains(err.Error(), "out of order") {
 		t.Errorf("Write refused with 400 = %v after %d calls, want invalid after one", err, calls.Load())
 	}
 }
@@ -143,7 +143,7 @@ func TestRemoteWriteKeepsFailingIsUnavailable(t *testing.T) {
 	}))
 	defer srv.Close()
 	w, _ := prom.NewWriter(prom.WriterOptions{URL: srv.URL, Backoff: time.Millisecond, Attempts: 3})
-	if err := w.Write(t.Context(), []alerting.Sample{{Name: "m", Value: 1, Time: time.Now()}}); governor.ErrorCode(err) != governor.Unavailable {
+	if err := w.Write(t.Context(), []alerting.Sample{{Name: "m", Value: 1, Time: time.Now()}}); fault.ErrorCode(err) != fault.Unavailable {
 		t.Errorf("Write to an engine that keeps failing = %v, want unavailable", err)
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // WriterOptions configure a Writer.
@@ -49,7 +49,7 @@ type Writer struct {
 func NewWriter(o WriterOptions) (*Writer, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, governor.Errorf(governor.Invalid, "prom.NewWriter", "remote write URL %q: want an http or https URL", o.URL)
+		return nil, fault.Errorf(fault.Invalid, "prom.NewWriter", "remote write URL %q: want an http or https URL", o.URL)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -85,7 +85,7 @@ func (w *Writer) Write(ctx context.Context, samples []alerting.Sample) error {
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return governor.Wrap(governor.Unavailable, op, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), last))
+				return fault.Wrap(fault.Unavailable, op, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), last))
 			case <-t.C:
 			}
 			wait *= 2
@@ -96,10 +96,10 @@ func (w *Writer) Write(ctx context.Context, samples []alerting.Sample) error {
 		}
 		last = err
 		if !retry {
-			return governor.Wrap(governor.Invalid, op, err)
+			return fault.Wrap(fault.Invalid, op, err)
 		}
 	}
-	return governor.Wrap(governor.Unavailable, op, last)
+	return fault.Wrap(fault.Unavailable, op, last)
 }
 
 // attempt posts body once and says whether a failure may be retried.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/console"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Epoch is the time the suite's records start at.
@@ -30,9 +30,9 @@ func DeadLetter(id string, i int) console.DeadLetter {
 	}
 }
 
-func code(t *testing.T, call string, err error, want governor.Code) {
+func code(t *testing.T, call string, err error, want fault.Code) {
 	t.Helper()
-	if got := governor.ErrorCode(err); err == nil || got != want {
+	if got := fault.ErrorCode(err); err == nil || got != want {
 		t.Fatalf("%s = %v, want a %s error", call, err, want)
 	}
 }
@@ -86,14 +86,14 @@ func Run(t *testing.T, newRecords Factory) {
 	t.Run("MissingDeadLetterIsNotFound", func(t *testing.T) {
 		r := newRecords(t, console.RecordLimits{})
 		_, err := r.DeadLetter(ctx, "nope")
-		code(t, "DeadLetter(nope)", err, governor.NotFound)
-		code(t, "MarkReplayed(nope)", r.MarkReplayed(ctx, "nope", console.Replay{By: "a", At: Epoch}), governor.NotFound)
+		code(t, "DeadLetter(nope)", err, fault.NotFound)
+		code(t, "MarkReplayed(nope)", r.MarkReplayed(ctx, "nope", console.Replay{By: "a", At: Epoch}), fault.NotFound)
 	})
 	t.Run("BadIDIsInvalid", func(t *testing.T) {
 		r := newRecords(t, console.RecordLimits{})
 		for _, id := range []string{"", "a/b", "..", "__x__"} {
 			_, err := r.PutDeadLetter(ctx, DeadLetter(id, 0))
-			code(t, fmt.Sprintf("PutDeadLetter(%q)", id), err, governor.Invalid)
+			code(t, fmt.Sprintf("PutDeadLetter(%q)", id), err, fault.Invalid)
 		}
 	})
 	t.Run("DeadLettersNewestFirstInPages", func(t *testing.T) {
@@ -197,9 +197,9 @@ func Run(t *testing.T, newRecords Factory) {
 	t.Run("BadCheckpointIsInvalid", func(t *testing.T) {
 		r := newRecords(t, console.RecordLimits{})
 		_, err := r.PutCheckpoint(ctx, console.CheckpointRecord{Size: -1, Root: "AAA="})
-		code(t, "PutCheckpoint(size -1)", err, governor.Invalid)
+		code(t, "PutCheckpoint(size -1)", err, fault.Invalid)
 		_, err = r.PutCheckpoint(ctx, console.CheckpointRecord{Size: 1})
-		code(t, "PutCheckpoint(no root)", err, governor.Invalid)
+		code(t, "PutCheckpoint(no root)", err, fault.Invalid)
 	})
 	t.Run("PruneKeepsTheLargestCheckpoints", func(t *testing.T) {
 		r := newRecords(t, console.RecordLimits{MaxCheckpoints: 2})
@@ -219,8 +219,8 @@ func Run(t *testing.T, newRecords Factory) {
 	t.Run("BadLimitIsInvalid", func(t *testing.T) {
 		r := newRecords(t, console.RecordLimits{})
 		_, err := r.DeadLetters(ctx, console.DeadLetterQuery{})
-		code(t, "DeadLetters(limit 0)", err, governor.Invalid)
+		code(t, "DeadLetters(limit 0)", err, fault.Invalid)
 		_, err = r.Checkpoints(ctx, 0)
-		code(t, "Checkpoints(0)", err, governor.Invalid)
+		code(t, "Checkpoints(0)", err, fault.Invalid)
 	})
 }

@@ -39,8 +39,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/autonomics/autonomics/shared/console"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore/fserr"
-	"github.com/autonomics/autonomics/shared/governor"
 )
 
 // Collection names.
@@ -76,7 +76,7 @@ func New(client *fs.Client, o Options) (*Store, error) {
 		o.Namespace = DefaultNamespace
 	}
 	if err := console.ValidID("namespace", o.Namespace); err != nil {
-		return nil, governor.Errorf(governor.Invalid, "fsconsole.New", "%s", governor.ErrorMessage(err))
+		return nil, fault.Errorf(fault.Invalid, "fsconsole.New", "%s", fault.ErrorMessage(err))
 	}
 	return &Store{c: client, root: client.Collection(ColRoot).Doc(o.Namespace), lim: o.Limits.WithDefaults()}, nil
 }
@@ -133,7 +133,7 @@ func (s *Store) deadLetterData(d console.DeadLetter) map[string]any {
 func decodeDeadLetter(snap *fs.DocumentSnapshot) (console.DeadLetter, error) {
 	var d deadLetterDoc
 	if err := snap.DataTo(&d); err != nil {
-		return console.DeadLetter{}, governor.Wrap(governor.Internal, "fsconsole.deadletter "+snap.Ref.ID, err)
+		return console.DeadLetter{}, fault.Wrap(fault.Internal, "fsconsole.deadletter "+snap.Ref.ID, err)
 	}
 	out := console.DeadLetter{
 		ID: snap.Ref.ID, ReceivedAt: d.ReceivedAt.UTC(), PublishTime: d.PublishTime.UTC(), Reason: d.Reason, Code: d.Code,
@@ -176,7 +176,7 @@ func (s *Store) DeadLetter(ctx context.Context, id string) (console.DeadLetter, 
 	}
 	snap, err := s.col(ColDeadLetters).Doc(id).Get(ctx)
 	if status.Code(err) == codes.NotFound {
-		return console.DeadLetter{}, governor.Errorf(governor.NotFound, op, "no dead letter %q", id)
+		return console.DeadLetter{}, fault.Errorf(fault.NotFound, op, "no dead letter %q", id)
 	}
 	if err != nil {
 		return console.DeadLetter{}, fserr.Wrap(op, err)
@@ -188,7 +188,7 @@ func (s *Store) DeadLetter(ctx context.Context, id string) (console.DeadLetter, 
 func (s *Store) DeadLetters(ctx context.Context, q console.DeadLetterQuery) ([]console.DeadLetter, error) {
 	const op = "fsconsole.DeadLetters"
 	if q.Limit <= 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "limit %d: want at least 1", q.Limit)
+		return nil, fault.Errorf(fault.Invalid, op, "limit %d: want at least 1", q.Limit)
 	}
 	query := s.col(ColDeadLetters).OrderBy("received_at", fs.Desc).OrderBy(fs.DocumentID, fs.Desc)
 	if !q.After.IsZero() {
@@ -222,7 +222,7 @@ func (s *Store) MarkReplayed(ctx context.Context, id string, r console.Replay) e
 		{Path: "replayed_by", Value: r.By}, {Path: "replayed_at", Value: ts(r.At)}, {Path: "replay_message_id", Value: r.MessageID},
 	})
 	if status.Code(err) == codes.NotFound {
-		return governor.Errorf(governor.NotFound, op, "no dead letter %q", id)
+		return fault.Errorf(fault.NotFound, op, "no dead letter %q", id)
 	}
 	return fserr.Wrap(op, err)
 }
@@ -244,10 +244,10 @@ type checkpointDoc struct {
 func (s *Store) PutCheckpoint(ctx context.Context, c console.CheckpointRecord) (bool, error) {
 	const op = "fsconsole.PutCheckpoint"
 	if c.Size < 0 {
-		return false, governor.Errorf(governor.Invalid, op, "checkpoint size %d is negative", c.Size)
+		return false, fault.Errorf(fault.Invalid, op, "checkpoint size %d is negative", c.Size)
 	}
 	if c.Root == "" || len(c.Root) > 64 {
-		return false, governor.Errorf(governor.Invalid, op, "checkpoint root %q: want a base64 hash", c.Root)
+		return false, fault.Errorf(fault.Invalid, op, "checkpoint root %q: want a base64 hash", c.Root)
 	}
 	_, err := s.col(ColCheckpoints).Doc(checkpointID(c)).Create(ctx, map[string]any{
 		"size": c.Size, "root": c.Root, "time": ts(c.Time), "seen_at": ts(c.SeenAt),
@@ -265,7 +265,7 @@ func (s *Store) PutCheckpoint(ctx context.Context, c console.CheckpointRecord) (
 func (s *Store) Checkpoints(ctx context.Context, limit int) ([]console.CheckpointRecord, error) {
 	const op = "fsconsole.Checkpoints"
 	if limit <= 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "limit %d: want at least 1", limit)
+		return nil, fault.Errorf(fault.Invalid, op, "limit %d: want at least 1", limit)
 	}
 	snaps, err := s.col(ColCheckpoints).OrderBy("size", fs.Desc).OrderBy(fs.DocumentID, fs.Desc).Limit(limit).Documents(ctx).GetAll()
 	if err != nil {
@@ -275,7 +275,7 @@ func (s *Store) Checkpoints(ctx context.Context, limit int) ([]console.Checkpoin
 	for _, snap := range snaps {
 		var d checkpointDoc
 		if err := snap.DataTo(&d); err != nil {
-			return nil, governor.Wrap(governor.Internal, op+" "+snap.Ref.ID, err)
+			return nil, fault.Wrap(fault.Internal, op+" "+snap.Ref.ID, err)
 		}
 		out = append(out, console.CheckpointRecord{Size: d.Size, Root: d.Root, Time: d.Time.UTC(), SeenAt: d.SeenAt.UTC()})
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/ledger/memledger"
@@ -91,7 +92,7 @@ func (f *fakeData) Governors(_ context.Context, tenant string) ([]governor.Insta
 		return nil, err
 	}
 	if _, found := slices.BinarySearch(f.tenants, tenant); !found {
-		return nil, governor.Errorf(governor.NotFound, "fake", "no tenant %q", tenant)
+		return nil, fault.Errorf(fault.NotFound, "fake", "no tenant %q", tenant)
 	}
 	return f.insts[tenant], nil
 }
@@ -104,7 +105,7 @@ func (f *fakeData) Timeline(_ context.Context, q TimelineQuery) ([]receipt.Recei
 	if q.PageToken != "" {
 		n, err := strconv.Atoi(q.PageToken)
 		if err != nil || n < 0 {
-			return nil, "", governor.Errorf(governor.Invalid, "fake", "bad page token")
+			return nil, "", fault.Errorf(fault.Invalid, "fake", "bad page token")
 		}
 		off = n
 	}
@@ -171,7 +172,7 @@ func (f *fakeData) CreateSilence(_ context.Context, s NewSilence, by string) (Si
 		return Silence{}, err
 	}
 	if len(s.Comment) > 1024 {
-		return Silence{}, governor.Errorf(governor.Invalid, "fake", "comment is longer than 1024 bytes")
+		return Silence{}, fault.Errorf(fault.Invalid, "fake", "comment is longer than 1024 bytes")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -194,7 +195,7 @@ func (f *fakeData) ExpireSilence(_ context.Context, id, _ string) error {
 			return nil
 		}
 	}
-	return governor.Errorf(governor.NotFound, "fake", "no silence %q", id)
+	return fault.Errorf(fault.NotFound, "fake", "no silence %q", id)
 }
 
 func (f *fakeData) DeadLetters(_ context.Context, after string, limit int) ([]DeadLetter, string, error) {
@@ -207,7 +208,7 @@ func (f *fakeData) DeadLetters(_ context.Context, after string, limit int) ([]De
 	if after != "" {
 		i = slices.IndexFunc(f.letters, func(d DeadLetter) bool { return d.ID == after })
 		if i < 0 {
-			return nil, "", governor.Errorf(governor.Invalid, "fake", "bad cursor")
+			return nil, "", fault.Errorf(fault.Invalid, "fake", "bad cursor")
 		}
 		i++
 	}
@@ -228,7 +229,7 @@ func (f *fakeData) ReplayDeadLetter(_ context.Context, id, _ string) (string, er
 	for _, d := range f.letters {
 		if d.ID == id {
 			if !d.Replayable {
-				return "", governor.Errorf(governor.Conflict, "fake", "%s", d.NotReplayable)
+				return "", fault.Errorf(fault.Conflict, "fake", "%s", d.NotReplayable)
 			}
 			f.nextID++
 			m := fmt.Sprintf("msg-%d", f.nextID)
@@ -236,7 +237,7 @@ func (f *fakeData) ReplayDeadLetter(_ context.Context, id, _ string) (string, er
 			return m, nil
 		}
 	}
-	return "", governor.Errorf(governor.NotFound, "fake", "no dead letter %q", id)
+	return "", fault.Errorf(fault.NotFound, "fake", "no dead letter %q", id)
 }
 
 func (f *fakeData) Checkpoints(_ context.Context, limit int) ([]Checkpoint, error) {

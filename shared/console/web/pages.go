@@ -15,6 +15,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/caller"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -90,27 +91,27 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 // errorBody is the body of the error page.
 type errorBody struct {
 	Status  int
-	Code    governor.Code
+	Code    fault.Code
 	Message string
 }
 
 // fail renders err as an error page with the status its code maps to.
 // Internal errors are shown without their message.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := governor.ErrorCode(err)
-	msg := governor.ErrorMessage(err)
+	code := fault.ErrorCode(err)
+	msg := fault.ErrorMessage(err)
 	status := httpjson.Status(code)
-	if code == governor.Internal {
+	if code == fault.Internal {
 		c.o.Logger.ErrorContext(r.Context(), "console request failed", "path", r.URL.Path, "error", err.Error())
 		msg = "internal error"
-	} else if code == governor.Unavailable {
+	} else if code == fault.Unavailable {
 		c.o.Logger.WarnContext(r.Context(), "console request failed", "path", r.URL.Path, "error", err.Error())
 	}
 	c.render(w, r, status, "error.html", page{Heading: http.StatusText(status), Body: errorBody{Status: status, Code: code, Message: msg}})
 }
 
 func invalid(format string, args ...any) error {
-	return governor.Errorf(governor.Invalid, "web", format, args...)
+	return fault.Errorf(fault.Invalid, "web", format, args...)
 }
 
 // tenantOf validates the {tenant} path value.
@@ -408,7 +409,7 @@ func (c *Console) cascade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(rs) == 0 {
-		c.fail(w, r, governor.Errorf(governor.NotFound, "web", "tenant %s has no receipt with correlation id %s", httpjson.Quote(tenant), httpjson.Quote(corr)))
+		c.fail(w, r, fault.Errorf(fault.NotFound, "web", "tenant %s has no receipt with correlation id %s", httpjson.Quote(tenant), httpjson.Quote(corr)))
 		return
 	}
 	body := cascadeBody{CorrelationID: corr, Count: len(rs), Truncated: len(rs) >= MaxCascade, Roots: c.tree(rs)}
@@ -539,13 +540,13 @@ func (c *Console) createSilence(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		c.renderAlerts(w, r, http.StatusBadRequest, f, governor.ErrorMessage(err))
+		c.renderAlerts(w, r, http.StatusBadRequest, f, fault.ErrorMessage(err))
 		return
 	}
 	_, err = c.o.Data.CreateSilence(r.Context(), NewSilence{Matchers: ms, EndsAt: c.o.Now().Add(d).UTC(), Comment: f.Comment}, caller.Email(r))
 	if err != nil {
-		if governor.ErrorCode(err) == governor.Invalid {
-			c.renderAlerts(w, r, http.StatusBadRequest, f, governor.ErrorMessage(err))
+		if fault.ErrorCode(err) == fault.Invalid {
+			c.renderAlerts(w, r, http.StatusBadRequest, f, fault.ErrorMessage(err))
 			return
 		}
 		c.fail(w, r, err)
@@ -659,14 +660,14 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request) {
 	res := &replayResult{ID: id}
 	status := http.StatusOK
 	published, err := c.o.Data.ReplayDeadLetter(r.Context(), id, caller.Email(r))
-	switch code := governor.ErrorCode(err); {
+	switch code := fault.ErrorCode(err); {
 	case err == nil:
 		res.Published = published
-	case code == governor.Internal:
+	case code == fault.Internal:
 		c.fail(w, r, err)
 		return
 	default:
-		res.Problem = governor.ErrorMessage(err)
+		res.Problem = fault.ErrorMessage(err)
 		status = httpjson.Status(code)
 	}
 	c.renderDeadLetters(w, r, status, "", res)

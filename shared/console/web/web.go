@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -198,7 +199,7 @@ type Console struct {
 // New returns the console's pages over opts.Data.
 func New(opts Options) (*Console, error) {
 	if opts.Data == nil {
-		return nil, governor.Errorf(governor.Invalid, "web.New", "Data is required")
+		return nil, fault.Errorf(fault.Invalid, "web.New", "Data is required")
 	}
 	if opts.Machines == nil {
 		opts.Machines = machines.New(nil)
@@ -222,12 +223,12 @@ func New(opts Options) (*Console, error) {
 	}
 	t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, "web.New", err)
+		return nil, fault.Wrap(fault.Internal, "web.New", err)
 	}
 	c.tmpl = t
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, "web.New", err)
+		return nil, fault.Wrap(fault.Internal, "web.New", err)
 	}
 	c.static = http.StripPrefix("/static/", http.FileServerFS(sub))
 	c.routes()
@@ -248,7 +249,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /ledger", c.ledger)
 	m.Handle("GET /static/", c.static)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		c.fail(w, r, governor.Errorf(governor.NotFound, "web", "no page at %s", r.URL.Path))
+		c.fail(w, r, fault.Errorf(fault.NotFound, "web", "no page at %s", r.URL.Path))
 	})
 	c.mux = m
 }
@@ -259,7 +260,7 @@ func (c *Console) Handler() http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusForbidden, "error.html", page{Heading: http.StatusText(http.StatusForbidden),
-			Body: errorBody{Status: http.StatusForbidden, Code: governor.Invalid, Message: "a form from another origin is refused"}})
+			Body: errorBody{Status: http.StatusForbidden, Code: fault.Invalid, Message: "a form from another origin is refused"}})
 	}))
 	h := cop.Handler(c.mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

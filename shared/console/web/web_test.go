@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -50,7 +51,7 @@ func postForm(path string, v url.Values) *http.Request {
 }
 
 func TestNewRequiresData(t *testing.T) {
-	if _, err := New(Options{}); governor.ErrorCode(err) != governor.Invalid {
+	if _, err := New(Options{}); fault.ErrorCode(err) != fault.Invalid {
 		t.Fatalf("New(no data) = %v, want invalid", err)
 	}
 }
@@ -417,7 +418,7 @@ func TestDeadLettersAndLedgerPages(t *testing.T) {
 
 func TestUnavailableDataIs503(t *testing.T) {
 	fx := newFixture(t)
-	fx.data.fail = governor.Errorf(governor.Unavailable, "fake", "firestore is down")
+	fx.data.fail = fault.Errorf(fault.Unavailable, "fake", "firestore is down")
 	h := newConsole(t, fx.data).Handler()
 	for _, p := range []string{"/", "/tenants/acme", "/tenants/acme/timeline", "/alerts", "/deadletters", "/ledger"} {
 		if code, _ := get(t, h, p); code != 503 {

@@ -8,10 +8,9 @@ import (
 	"context"
 	"errors"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/autonomics/autonomics/shared/governor"
 )
 
 // Wrap returns err as a governor error of operation op with the code its
@@ -21,23 +20,23 @@ func Wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ge *governor.Error
+	var ge *fault.Error
 	if errors.As(err, &ge) {
 		return err
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
-	code := governor.Internal
+	code := fault.Internal
 	switch status.Code(err) {
 	case codes.Aborted, codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Canceled:
-		code = governor.Unavailable
+		code = fault.Unavailable
 	case codes.InvalidArgument:
-		code = governor.Invalid
+		code = fault.Invalid
 	case codes.NotFound:
-		code = governor.NotFound
+		code = fault.NotFound
 	case codes.AlreadyExists:
-		code = governor.Conflict
+		code = fault.Conflict
 	}
-	return governor.Wrap(code, op, err)
+	return fault.Wrap(code, op, err)
 }

@@ -5,29 +5,28 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/autonomics/autonomics/shared/governor"
 )
 
 func TestWrap(t *testing.T) {
 	tests := []struct {
 		err  error
-		want governor.Code
+		want fault.Code
 	}{
-		{status.Error(codes.Aborted, "contention"), governor.Unavailable},
-		{status.Error(codes.Unavailable, "down"), governor.Unavailable},
-		{status.Error(codes.NotFound, "gone"), governor.NotFound},
-		{status.Error(codes.AlreadyExists, "dup"), governor.Conflict},
-		{status.Error(codes.InvalidArgument, "bad"), governor.Invalid},
-		{status.Error(codes.PermissionDenied, "no"), governor.Internal},
-		{context.DeadlineExceeded, governor.Unavailable},
-		{governor.Errorf(governor.NotFound, "x", "kept"), governor.NotFound},
-		{errors.New("other"), governor.Internal},
+		{status.Error(codes.Aborted, "contention"), fault.Unavailable},
+		{status.Error(codes.Unavailable, "down"), fault.Unavailable},
+		{status.Error(codes.NotFound, "gone"), fault.NotFound},
+		{status.Error(codes.AlreadyExists, "dup"), fault.Conflict},
+		{status.Error(codes.InvalidArgument, "bad"), fault.Invalid},
+		{status.Error(codes.PermissionDenied, "no"), fault.Internal},
+		{context.DeadlineExceeded, fault.Unavailable},
+		{fault.Errorf(fault.NotFound, "x", "kept"), fault.NotFound},
+		{errors.New("other"), fault.Internal},
 	}
 	for _, tt := range tests {
-		if got := governor.ErrorCode(Wrap("op", tt.err)); got != tt.want {
+		if got := fault.ErrorCode(Wrap("op", tt.err)); got != tt.want {
 			t.Errorf("Wrap(%v) code = %s, want %s", tt.err, got, tt.want)
 		}
 	}

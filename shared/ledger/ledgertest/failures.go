@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -69,7 +69,7 @@ func testIntegrateAndProve(t *testing.T, h Harness) {
 	g := newGovernors()
 	in := integrator(t, s, "a", ledger.IntegratorOptions{Witness: g, BatchSize: 250, WriteChunk: 100, Publish: pub.publish})
 	_, err := log.State(ctx)
-	checkCode(t, "Log.State(new log)", err, governor.NotFound)
+	checkCode(t, "Log.State(new log)", err, fault.NotFound)
 	p := drain(ctx, t, in, s)
 	if p.Size != 0 || p.Checkpoint == nil {
 		t.Fatalf("first pass on an empty log = size %d, checkpoint %q; want a checkpoint of size 0", p.Size, p.Checkpoint)
@@ -112,25 +112,25 @@ func testIntegrateAndProve(t *testing.T, h Harness) {
 		name string
 		hash string
 		size int64
-		want governor.Code
+		want fault.Code
 	}{
-		{"pending receipt", late.Hash, 0, governor.NotFound},
-		{"unknown receipt", missing.Hash, 0, governor.NotFound},
-		{"receipt after the requested size", rs[600].Hash, old.Size, governor.NotFound},
-		{"size beyond the log", rs[0].Hash, cp.Size + 1, governor.Invalid},
-		{"malformed hash", "xyz", 0, governor.Invalid},
+		{"pending receipt", late.Hash, 0, fault.NotFound},
+		{"unknown receipt", missing.Hash, 0, fault.NotFound},
+		{"receipt after the requested size", rs[600].Hash, old.Size, fault.NotFound},
+		{"size beyond the log", rs[0].Hash, cp.Size + 1, fault.Invalid},
+		{"malformed hash", "xyz", 0, fault.Invalid},
 	} {
 		_, err := log.InclusionProof(ctx, tc.hash, tc.size)
 		checkCode(t, "InclusionProof("+tc.name+")", err, tc.want)
 	}
 	for _, tc := range []struct {
 		from, to int64
-		want     governor.Code
-	}{{5, 3, governor.Invalid}, {1, cp.Size + 1, governor.Invalid}, {-1, 3, governor.Invalid}} {
+		want     fault.Code
+	}{{5, 3, fault.Invalid}, {1, cp.Size + 1, fault.Invalid}, {-1, 3, fault.Invalid}} {
 		_, err := log.ConsistencyProof(ctx, tc.from, tc.to)
 		checkCode(t, fmt.Sprintf("ConsistencyProof(%d, %d)", tc.from, tc.to), err, tc.want)
 	}
-	if _, err := log.Tile(ctx, tlog.Tile{H: ledger.TileHeight, L: 0, N: 2, W: 256}); governor.ErrorCode(err) != governor.NotFound {
+	if _, err := log.Tile(ctx, tlog.Tile{H: ledger.TileHeight, L: 0, N: 2, W: 256}); fault.ErrorCode(err) != fault.NotFound {
 		t.Errorf("Tile(tile/0/002, beyond a tree of size %d) = %v, want not found", cp.Size, err)
 	}
 }
@@ -362,7 +362,7 @@ func testTamperedTile(t *testing.T, h Harness) {
 			_, err = ledger.Audit(ctx, log, cp)
 			checkVerifyError(t, "Audit(tampered "+ledger.TilePath(tile)+")", err, tc.want, tc.where)
 			_, err = log.InclusionProof(ctx, rs[tc.victim].Hash, 0)
-			checkCode(t, "InclusionProof(receipt in the tampered tree)", err, governor.Conflict)
+			checkCode(t, "InclusionProof(receipt in the tampered tree)", err, fault.Conflict)
 			if !tc.edge {
 				return
 			}
@@ -374,7 +374,7 @@ func testTamperedTile(t *testing.T, h Harness) {
 				t.Fatalf("AddPending = %v", err)
 			}
 			_, err = in.Integrate(ctx)
-			checkCode(t, "Integrate(on tampered tiles)", err, governor.Conflict)
+			checkCode(t, "Integrate(on tampered tiles)", err, fault.Conflict)
 			if st, err := s.State(ctx); err != nil || st.Size != cp.Size {
 				t.Errorf("State().Size after a refused pass = %d, %v; want %d", st.Size, err, cp.Size)
 			}
@@ -405,7 +405,7 @@ func testTamperedEntry(t *testing.T, h Harness) {
 	_, err = ledger.Audit(ctx, log, cp)
 	checkVerifyError(t, "Audit(tampered entry)", err, ledger.EntryMismatch, fmt.Sprintf("entry %d (tile/entries/000)", victim.Index))
 	_, err = log.InclusionProof(ctx, victim.Hash, 0)
-	checkCode(t, "InclusionProof(tampered entry)", err, governor.Conflict)
+	checkCode(t, "InclusionProof(tampered entry)", err, fault.Conflict)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("entry %d", victim.Index)) {
 		t.Errorf("InclusionProof(tampered entry) = %v, want it to name entry %d", err, victim.Index)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -290,9 +291,9 @@ func checkLog(ctx context.Context, t testing.TB, s ledger.Store, rs []receipt.Re
 }
 
 // checkCode fails the test unless err carries code want.
-func checkCode(t testing.TB, call string, err error, want governor.Code) {
+func checkCode(t testing.TB, call string, err error, want fault.Code) {
 	t.Helper()
-	if got := governor.ErrorCode(err); got != want {
+	if got := fault.ErrorCode(err); got != want {
 		t.Errorf("%s = %v (code %q), want code %q", call, err, got, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -47,8 +48,8 @@ func testDropPending(t *testing.T, h Harness) {
 	if _, err := s.AcquireLease(ctx, "a", t0, time.Minute); err != nil {
 		t.Fatalf("AcquireLease = %v", err)
 	}
-	checkCode(t, "DropPending(by b, who does not hold the lease)", s.DropPending(ctx, b, hashesOf(es[:1])), governor.Conflict)
-	checkCode(t, "DropPending(nothing, by b)", s.DropPending(ctx, b, nil), governor.Conflict)
+	checkCode(t, "DropPending(by b, who does not hold the lease)", s.DropPending(ctx, b, hashesOf(es[:1])), fault.Conflict)
+	checkCode(t, "DropPending(nothing, by b)", s.DropPending(ctx, b, nil), fault.Conflict)
 	// es[0] is written to the log, es[1] is in the batch in progress.
 	commitEntries(t, s, a, 0, es[:1])
 	batch := ledger.Batch{Start: 1, Hashes: hashesOf(es[1:2]), Holder: "a", CreatedAt: t0}
@@ -146,7 +147,7 @@ func testForgedReceipts(t *testing.T, h Harness) {
 	if _, err := s.AddPending(ctx, entries(t, []receipt.Receipt{late, forge(genuine, "forged-late")}, t0.Add(3*time.Hour))); err != nil {
 		t.Fatalf("AddPending = %v", err)
 	}
-	down := governor.Errorf(governor.Unavailable, "test", "governors' store unavailable")
+	down := fault.Errorf(fault.Unavailable, "test", "governors' store unavailable")
 	g.mu.Lock()
 	g.fail = down
 	g.mu.Unlock()

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 )
 
@@ -121,7 +121,7 @@ func testInvalidEntries(t *testing.T, h Harness) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			n, err := h.Store.AddPending(ctx, []ledger.Entry{good, tc.entry})
-			checkCode(t, "AddPending("+tc.name+")", err, governor.Invalid)
+			checkCode(t, "AddPending("+tc.name+")", err, fault.Invalid)
 			if n != 0 {
 				t.Errorf("AddPending(%s) = %d, want 0", tc.name, n)
 			}
@@ -192,7 +192,7 @@ func testLease(t *testing.T, h Harness) {
 		}
 	}
 	_, err := s.AcquireLease(ctx, "", t0, ttl)
-	checkCode(t, "AcquireLease(no holder)", err, governor.Invalid)
+	checkCode(t, "AcquireLease(no holder)", err, fault.Invalid)
 }
 
 // hashesOf returns the hashes of es.
@@ -271,9 +271,9 @@ func testBatchProtocol(t *testing.T, h Harness) {
 		t.Fatalf("AcquireLease(a) = %v", err)
 	}
 	first := ledger.Batch{Start: 0, Hashes: hashesOf(es[:3]), Holder: "a", CreatedAt: t0}
-	checkCode(t, "BeginBatch(by b, who does not hold the lease)", s.BeginBatch(ctx, b, first), governor.Conflict)
-	checkCode(t, "BeginBatch(at 1 in an empty log)", s.BeginBatch(ctx, a, ledger.Batch{Start: 1, Hashes: first.Hashes}), governor.Conflict)
-	checkCode(t, "BeginBatch(repeated hash)", s.BeginBatch(ctx, a, ledger.Batch{Hashes: []string{es[0].Hash, es[0].Hash}}), governor.Invalid)
+	checkCode(t, "BeginBatch(by b, who does not hold the lease)", s.BeginBatch(ctx, b, first), fault.Conflict)
+	checkCode(t, "BeginBatch(at 1 in an empty log)", s.BeginBatch(ctx, a, ledger.Batch{Start: 1, Hashes: first.Hashes}), fault.Conflict)
+	checkCode(t, "BeginBatch(repeated hash)", s.BeginBatch(ctx, a, ledger.Batch{Hashes: []string{es[0].Hash, es[0].Hash}}), fault.Invalid)
 	if err := s.BeginBatch(ctx, a, first); err != nil {
 		t.Fatalf("BeginBatch(first) = %v", err)
 	}
@@ -281,8 +281,8 @@ func testBatchProtocol(t *testing.T, h Harness) {
 	if err != nil || !ok || got.Start != 0 || !slices.Equal(got.Hashes, first.Hashes) || got.Holder != "a" || !got.CreatedAt.Equal(t0) {
 		t.Fatalf("Batch() = %+v, %v, %v; want %+v", got, ok, err, first)
 	}
-	checkCode(t, "BeginBatch(while a batch is in progress)", s.BeginBatch(ctx, a, first), governor.Conflict)
-	checkCode(t, "WriteEntries(by b, who does not hold the lease)", s.WriteEntries(ctx, b, 0, es[:3]), governor.Conflict)
+	checkCode(t, "BeginBatch(while a batch is in progress)", s.BeginBatch(ctx, a, first), fault.Conflict)
+	checkCode(t, "WriteEntries(by b, who does not hold the lease)", s.WriteEntries(ctx, b, 0, es[:3]), fault.Conflict)
 	if err := s.WriteEntries(ctx, a, 0, es[:3]); err != nil {
 		t.Fatalf("WriteEntries = %v", err)
 	}
@@ -314,18 +314,18 @@ func testBatchProtocol(t *testing.T, h Harness) {
 		t.Errorf("Pending after a written entry was pushed again = %v, %v; want it absent", hashesOf(pending), err)
 	}
 	_, err = s.Leaves(ctx, 0, 1)
-	checkCode(t, "Leaves(written, not committed)", err, governor.NotFound)
+	checkCode(t, "Leaves(written, not committed)", err, fault.NotFound)
 	c := fakeCommit(first)
-	checkCode(t, "CommitBatch(by b)", s.CommitBatch(ctx, b, c), governor.Conflict)
+	checkCode(t, "CommitBatch(by b)", s.CommitBatch(ctx, b, c), fault.Conflict)
 	other := first
 	other.Hashes = hashesOf([]ledger.Entry{es[0], es[2], es[1]})
-	checkCode(t, "CommitBatch(another batch)", s.CommitBatch(ctx, a, fakeCommit(other)), governor.Conflict)
+	checkCode(t, "CommitBatch(another batch)", s.CommitBatch(ctx, a, fakeCommit(other)), fault.Conflict)
 	bad := c
 	bad.State.Size = 2
-	checkCode(t, "CommitBatch(state of the wrong size)", s.CommitBatch(ctx, a, bad), governor.Invalid)
+	checkCode(t, "CommitBatch(state of the wrong size)", s.CommitBatch(ctx, a, bad), fault.Invalid)
 	bad = c
 	bad.Tiles = nil
-	checkCode(t, "CommitBatch(without its tiles)", s.CommitBatch(ctx, a, bad), governor.Invalid)
+	checkCode(t, "CommitBatch(without its tiles)", s.CommitBatch(ctx, a, bad), fault.Invalid)
 	if err := s.CommitBatch(ctx, a, c); err != nil {
 		t.Fatalf("CommitBatch = %v", err)
 	}
@@ -336,23 +336,23 @@ func testBatchProtocol(t *testing.T, h Harness) {
 	if _, ok, err := s.Batch(ctx); err != nil || ok {
 		t.Errorf("Batch after commit = %v, %v; want none", ok, err)
 	}
-	checkCode(t, "CommitBatch(again)", s.CommitBatch(ctx, a, c), governor.Conflict)
-	checkCode(t, "BeginBatch(at the old size)", s.BeginBatch(ctx, a, ledger.Batch{Start: 0, Hashes: hashesOf(es[3:])}), governor.Conflict)
+	checkCode(t, "CommitBatch(again)", s.CommitBatch(ctx, a, c), fault.Conflict)
+	checkCode(t, "BeginBatch(at the old size)", s.BeginBatch(ctx, a, ledger.Batch{Start: 0, Hashes: hashesOf(es[3:])}), fault.Conflict)
 	// The lease moves to b: a is fenced off, b continues.
 	if l, err := s.AcquireLease(ctx, "b", t0.Add(time.Hour), time.Minute); err != nil || l.Holder != "b" {
 		t.Fatalf("AcquireLease(b, after a's lease expired) = %+v, %v", l, err)
 	}
 	second := ledger.Batch{Start: 3, Hashes: hashesOf(es[3:]), Holder: "a"}
-	checkCode(t, "BeginBatch(by a, after b took over)", s.BeginBatch(ctx, a, second), governor.Conflict)
+	checkCode(t, "BeginBatch(by a, after b took over)", s.BeginBatch(ctx, a, second), fault.Conflict)
 	second.Holder = "b"
 	if err := s.BeginBatch(ctx, b, second); err != nil {
 		t.Fatalf("BeginBatch(by b) = %v", err)
 	}
-	checkCode(t, "WriteEntries(by a, after b took over)", s.WriteEntries(ctx, a, 3, es[3:]), governor.Conflict)
+	checkCode(t, "WriteEntries(by a, after b took over)", s.WriteEntries(ctx, a, 3, es[3:]), fault.Conflict)
 	if err := s.WriteEntries(ctx, b, 3, es[3:]); err != nil {
 		t.Fatalf("WriteEntries = %v", err)
 	}
-	checkCode(t, "CommitBatch(by a, after b took over)", s.CommitBatch(ctx, a, fakeCommit(second)), governor.Conflict)
+	checkCode(t, "CommitBatch(by a, after b took over)", s.CommitBatch(ctx, a, fakeCommit(second)), fault.Conflict)
 	if err := s.CommitBatch(ctx, b, fakeCommit(second)); err != nil {
 		t.Fatalf("CommitBatch(by b) = %v", err)
 	}
@@ -382,7 +382,7 @@ func testAbandonBatch(t *testing.T, h Harness) {
 		t.Fatalf("AcquireLease = %v", err)
 	}
 	first := ledger.Batch{Start: 0, Hashes: hashesOf(es[:3]), Holder: "a", CreatedAt: t0}
-	checkCode(t, "AbandonBatch(none in progress)", s.AbandonBatch(ctx, a, first), governor.Conflict)
+	checkCode(t, "AbandonBatch(none in progress)", s.AbandonBatch(ctx, a, first), fault.Conflict)
 	if err := s.BeginBatch(ctx, a, first); err != nil {
 		t.Fatalf("BeginBatch = %v", err)
 	}
@@ -393,20 +393,20 @@ func testAbandonBatch(t *testing.T, h Harness) {
 	if err := s.WriteEntries(ctx, a, 2, es[2:3]); err != nil {
 		t.Fatalf("WriteEntries = %v", err)
 	}
-	checkCode(t, "AbandonBatch(by b, who does not hold the lease)", s.AbandonBatch(ctx, b, first), governor.Conflict)
+	checkCode(t, "AbandonBatch(by b, who does not hold the lease)", s.AbandonBatch(ctx, b, first), fault.Conflict)
 	other := first
 	other.Hashes = hashesOf(es[1:4])
-	checkCode(t, "AbandonBatch(another batch)", s.AbandonBatch(ctx, a, other), governor.Conflict)
+	checkCode(t, "AbandonBatch(another batch)", s.AbandonBatch(ctx, a, other), fault.Conflict)
 	if err := s.AbandonBatch(ctx, a, first); err != nil {
 		t.Fatalf("AbandonBatch = %v", err)
 	}
 	if _, ok, err := s.Batch(ctx); err != nil || ok {
 		t.Fatalf("Batch after AbandonBatch = %v, %v; want none", ok, err)
 	}
-	checkCode(t, "CommitBatch(the abandoned batch)", s.CommitBatch(ctx, a, fakeCommit(first)), governor.Conflict)
+	checkCode(t, "CommitBatch(the abandoned batch)", s.CommitBatch(ctx, a, fakeCommit(first)), fault.Conflict)
 	// The written entries are not in the log, and the replacement puts
 	// them elsewhere.
-	if _, err := s.Leaves(ctx, 0, 1); governor.ErrorCode(err) != governor.NotFound {
+	if _, err := s.Leaves(ctx, 0, 1); fault.ErrorCode(err) != fault.NotFound {
 		t.Errorf("Leaves(0, 1) after AbandonBatch = %v, want NotFound", err)
 	}
 	second := []ledger.Entry{es[2], es[3], es[0]}
@@ -460,11 +460,11 @@ func testTilesAndLeaves(t *testing.T, h Harness) {
 		}
 	}
 	_, err = s.Tiles(ctx, []tlog.Tile{tile(0, 1, 45)})
-	checkCode(t, "Tiles(wider than stored)", err, governor.NotFound)
+	checkCode(t, "Tiles(wider than stored)", err, fault.NotFound)
 	_, err = s.Tiles(ctx, []tlog.Tile{tile(2, 0, 1)})
-	checkCode(t, "Tiles(never stored)", err, governor.NotFound)
+	checkCode(t, "Tiles(never stored)", err, fault.NotFound)
 	_, err = s.Tiles(ctx, []tlog.Tile{{H: 2, L: 0, N: 0, W: 1}})
-	checkCode(t, "Tiles(height 2)", err, governor.Invalid)
+	checkCode(t, "Tiles(height 2)", err, fault.Invalid)
 
 	for _, r := range [][2]int64{{0, 300}, {1, 3}, {250, 262}, {299, 300}, {7, 7}} {
 		leaves, err := s.Leaves(ctx, r[0], r[1])
@@ -479,7 +479,7 @@ func testTilesAndLeaves(t *testing.T, h Harness) {
 		}
 	}
 	_, err = s.Leaves(ctx, 298, 301)
-	checkCode(t, "Leaves(beyond the log)", err, governor.NotFound)
+	checkCode(t, "Leaves(beyond the log)", err, fault.NotFound)
 }
 
 func testCancelledContext(t *testing.T, h Harness) {
@@ -487,11 +487,11 @@ func testCancelledContext(t *testing.T, h Harness) {
 	cancel()
 	es := entries(t, receipts(rand.New(rand.NewPCG(8, 8)), "acme", 1), t0)
 	_, err := h.Store.AddPending(ctx, es)
-	checkCode(t, "AddPending(cancelled)", err, governor.Unavailable)
+	checkCode(t, "AddPending(cancelled)", err, fault.Unavailable)
 	_, err = h.Store.AcquireLease(ctx, "a", t0, time.Minute)
-	checkCode(t, "AcquireLease(cancelled)", err, governor.Unavailable)
+	checkCode(t, "AcquireLease(cancelled)", err, fault.Unavailable)
 	_, err = h.Store.State(ctx)
-	checkCode(t, "State(cancelled)", err, governor.Unavailable)
+	checkCode(t, "State(cancelled)", err, fault.Unavailable)
 	if got, err := h.Store.Pending(t.Context(), 0); err != nil || len(got) != 0 {
 		t.Errorf("Pending after a cancelled add = %d entries, %v; want none", len(got), err)
 	}

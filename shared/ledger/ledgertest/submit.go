@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
@@ -117,7 +117,7 @@ func testGroupCommit(t *testing.T, h Harness) {
 	}
 	bad := es[0]
 	bad.Hash = "abc"
-	if _, err := in.Submit(ctx, bad); governor.ErrorCode(err) != governor.Invalid {
+	if _, err := in.Submit(ctx, bad); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("Submit(entry with a short hash) = %v, want an Invalid error", err)
 	}
 	_, stop := runLoop(t, in, first)
@@ -239,7 +239,7 @@ func testCrashWithSubmitted(t *testing.T, h Harness) {
 	failed, deferred := 0, 0
 	for _, e := range es {
 		switch o := <-outcomes[e.Hash]; {
-		case governor.ErrorCode(o.err) == governor.Unavailable:
+		case fault.ErrorCode(o.err) == fault.Unavailable:
 			failed++
 		case o.err == nil && o.adm == ledger.Deferred:
 			deferred++

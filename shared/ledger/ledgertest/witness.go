@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/receipt"
@@ -184,5 +185,5 @@ func testWitnessCancelled(t *testing.T, s WitnessStore) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := s.StoredHashes(ctx, []ledger.ReceiptRef{ledger.RefOf(&rs[0])})
-	checkCode(t, "StoredHashes(cancelled)", err, governor.Unavailable)
+	checkCode(t, "StoredHashes(cancelled)", err, fault.Unavailable)
 }

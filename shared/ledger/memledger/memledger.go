@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 )
 
@@ -42,7 +42,7 @@ func New() *Store {
 
 func live(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
-		return governor.Wrap(governor.Unavailable, op, err)
+		return fault.Wrap(fault.Unavailable, op, err)
 	}
 	return nil
 }
@@ -55,7 +55,7 @@ func (s *Store) AddPending(ctx context.Context, entries []ledger.Entry) (int, er
 	}
 	for _, e := range entries {
 		if !ledger.IsReceiptHash(e.Hash) || len(e.Leaf) == 0 || len(e.Leaf) > ledger.MaxLeafBytes {
-			return 0, governor.Errorf(governor.Invalid, op, "entry %q: want a receipt hash and a leaf of 1…%d bytes", e.Hash, ledger.MaxLeafBytes)
+			return 0, fault.Errorf(fault.Invalid, op, "entry %q: want a receipt hash and a leaf of 1…%d bytes", e.Hash, ledger.MaxLeafBytes)
 		}
 	}
 	s.mu.Lock()
@@ -154,7 +154,7 @@ func (s *Store) Leaves(ctx context.Context, start, end int64) ([][]byte, error) 
 		return nil, err
 	}
 	if start < 0 || end < start {
-		return nil, governor.Errorf(governor.Invalid, op, "range %d…%d", start, end)
+		return nil, fault.Errorf(fault.Invalid, op, "range %d…%d", start, end)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -162,11 +162,11 @@ func (s *Store) Leaves(ctx context.Context, start, end int64) ([][]byte, error) 
 	for i := start; i < end; i++ {
 		h, ok := s.byIndex[i]
 		if !ok {
-			return nil, governor.Errorf(governor.NotFound, op, "entry %d is not in the log", i)
+			return nil, fault.Errorf(fault.NotFound, op, "entry %d is not in the log", i)
 		}
 		e := s.entries[h]
 		if e == nil || e.Index != i {
-			return nil, governor.Errorf(governor.Internal, op, "entry %d is receipt %s, whose stored entry says otherwise", i, h)
+			return nil, fault.Errorf(fault.Internal, op, "entry %d is receipt %s, whose stored entry says otherwise", i, h)
 		}
 		out = append(out, slices.Clone(e.Leaf))
 	}
@@ -184,11 +184,11 @@ func (s *Store) Tiles(ctx context.Context, tiles []tlog.Tile) ([][]byte, error) 
 	out := make([][]byte, len(tiles))
 	for i, t := range tiles {
 		if t.H != ledger.TileHeight || t.L < 0 || t.W < 1 || t.W > ledger.TileWidth {
-			return nil, governor.Errorf(governor.Invalid, op, "%s is not a hash tile of height %d", ledger.TilePath(t), ledger.TileHeight)
+			return nil, fault.Errorf(fault.Invalid, op, "%s is not a hash tile of height %d", ledger.TilePath(t), ledger.TileHeight)
 		}
 		data := s.tiles[[2]int64{int64(t.L), t.N}]
 		if len(data) < t.W*tlog.HashSize {
-			return nil, governor.Errorf(governor.NotFound, op, "%s is not stored (%d hashes stored)", ledger.TilePath(t), len(data)/tlog.HashSize)
+			return nil, fault.Errorf(fault.NotFound, op, "%s is not stored (%d hashes stored)", ledger.TilePath(t), len(data)/tlog.HashSize)
 		}
 		out[i] = slices.Clone(data[:t.W*tlog.HashSize])
 	}
@@ -229,7 +229,7 @@ func (s *Store) AcquireLease(ctx context.Context, holder string, now time.Time, 
 		return ledger.Lease{}, err
 	}
 	if holder == "" || ttl <= 0 {
-		return ledger.Lease{}, governor.Errorf(governor.Invalid, op, "a holder and a positive ttl are required")
+		return ledger.Lease{}, fault.Errorf(fault.Invalid, op, "a holder and a positive ttl are required")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -255,7 +255,7 @@ func (s *Store) ReleaseLease(ctx context.Context, holder string) error {
 // holds checks that f's holder holds the lease; s.mu is held.
 func (s *Store) holds(op string, f ledger.Fence) error {
 	if s.lease.Holder != f.Holder || f.Holder == "" {
-		return governor.Errorf(governor.Conflict, op, "%q does not hold the lease (held by %q)", f.Holder, s.lease.Holder)
+		return fault.Errorf(fault.Conflict, op, "%q does not hold the lease (held by %q)", f.Holder, s.lease.Holder)
 	}
 	return nil
 }
@@ -283,9 +283,9 @@ func (s *Store) BeginBatch(ctx context.Context, f ledger.Fence, b ledger.Batch) 
 	}
 	switch {
 	case s.batch != nil:
-		return governor.Errorf(governor.Conflict, op, "a batch at %d is in progress", s.batch.Start)
+		return fault.Errorf(fault.Conflict, op, "a batch at %d is in progress", s.batch.Start)
 	case b.Start != s.state.Size:
-		return governor.Errorf(governor.Conflict, op, "batch starts at %d, the log's size is %d", b.Start, s.state.Size)
+		return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", b.Start, s.state.Size)
 	}
 	s.renew(f)
 	c := b
@@ -303,7 +303,7 @@ func (s *Store) WriteEntries(ctx context.Context, f ledger.Fence, start int64, e
 	}
 	for _, e := range entries {
 		if !ledger.IsReceiptHash(e.Hash) || len(e.Leaf) == 0 {
-			return governor.Errorf(governor.Invalid, op, "entry %q: want a receipt hash and a leaf", e.Hash)
+			return fault.Errorf(fault.Invalid, op, "entry %q: want a receipt hash and a leaf", e.Hash)
 		}
 	}
 	s.mu.Lock()
@@ -330,7 +330,7 @@ func (s *Store) AbandonBatch(ctx context.Context, f ledger.Fence, b ledger.Batch
 		return err
 	}
 	if s.batch == nil || s.batch.Start != b.Start || !slices.Equal(s.batch.Hashes, b.Hashes) {
-		return governor.Errorf(governor.Conflict, op, "the batch at %d of %d entries is not in progress", b.Start, len(b.Hashes))
+		return fault.Errorf(fault.Conflict, op, "the batch at %d of %d entries is not in progress", b.Start, len(b.Hashes))
 	}
 	s.renew(f)
 	s.batch = nil
@@ -353,12 +353,12 @@ func (s *Store) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Commit
 	}
 	switch {
 	case s.batch == nil:
-		return governor.Errorf(governor.Conflict, op, "no batch is in progress")
+		return fault.Errorf(fault.Conflict, op, "no batch is in progress")
 	case s.batch.Start != c.Batch.Start || !slices.Equal(s.batch.Hashes, c.Batch.Hashes):
-		return governor.Errorf(governor.Conflict, op, "the batch in progress (at %d, %d entries) is not the batch committed (at %d, %d entries)",
+		return fault.Errorf(fault.Conflict, op, "the batch in progress (at %d, %d entries) is not the batch committed (at %d, %d entries)",
 			s.batch.Start, len(s.batch.Hashes), c.Batch.Start, len(c.Batch.Hashes))
 	case s.state.Size != c.Batch.Start:
-		return governor.Errorf(governor.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, s.state.Size)
+		return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, s.state.Size)
 	}
 	s.renew(f)
 	for _, t := range c.Tiles {

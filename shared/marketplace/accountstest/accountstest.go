@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/marketplace"
 )
 
@@ -93,14 +93,14 @@ func Run(t *testing.T, newAccounts func() marketplace.Accounts) {
 			"account tied to another tenant": {Account: "E-1", Tenant: "initech", Source: marketplace.LinkedByOperator},
 			"tenant tied to another account": {Account: "E-2", Tenant: "acme", Source: marketplace.LinkedByOperator},
 		} {
-			if err := a.Put(ctx, l); governor.ErrorCode(err) != governor.Conflict {
+			if err := a.Put(ctx, l); fault.ErrorCode(err) != fault.Conflict {
 				t.Errorf("%s: Put(%+v) = %v, want a conflict", name, l, err)
 			}
 		}
-		if _, err := a.ByAccount(ctx, "E-2"); governor.ErrorCode(err) != governor.NotFound {
+		if _, err := a.ByAccount(ctx, "E-2"); fault.ErrorCode(err) != fault.NotFound {
 			t.Errorf("a refused Put wrote account E-2: ByAccount = %v", err)
 		}
-		if l, err := a.ByTenant(ctx, "initech"); governor.ErrorCode(err) != governor.NotFound {
+		if l, err := a.ByTenant(ctx, "initech"); fault.ErrorCode(err) != fault.NotFound {
 			t.Errorf("a refused Put wrote tenant initech: ByTenant = %+v, %v", l, err)
 		}
 	})
@@ -109,16 +109,16 @@ func Run(t *testing.T, newAccounts func() marketplace.Accounts) {
 		if err := a.Put(ctx, marketplace.Link{Account: "E-OTHER", Tenant: marketplace.DefaultTenant("E-NEW"), Source: marketplace.LinkedByOperator}); err != nil {
 			t.Fatal(err)
 		}
-		if l, err := a.Link(ctx, "E-NEW", marketplace.LinkedByNotification); governor.ErrorCode(err) != governor.Conflict {
+		if l, err := a.Link(ctx, "E-NEW", marketplace.LinkedByNotification); fault.ErrorCode(err) != fault.Conflict {
 			t.Errorf("Link onto a tenant tied to another account = %+v, %v; want a conflict", l, err)
 		}
 	})
 	t.Run("NotFound", func(t *testing.T) {
 		a := newAccounts()
-		if _, err := a.ByAccount(ctx, "E-NONE"); governor.ErrorCode(err) != governor.NotFound {
+		if _, err := a.ByAccount(ctx, "E-NONE"); fault.ErrorCode(err) != fault.NotFound {
 			t.Errorf("ByAccount(missing) = %v, want not_found", err)
 		}
-		if _, err := a.ByTenant(ctx, "nobody"); governor.ErrorCode(err) != governor.NotFound {
+		if _, err := a.ByTenant(ctx, "nobody"); fault.ErrorCode(err) != fault.NotFound {
 			t.Errorf("ByTenant(missing) = %v, want not_found", err)
 		}
 	})
@@ -161,29 +161,29 @@ func Run(t *testing.T, newAccounts func() marketplace.Accounts) {
 		a := newAccounts()
 		bad := []string{"", ".", "..", "__x", "a/b", "a b", "é", strings.Repeat("a", 129)}
 		for _, id := range bad {
-			if _, err := a.Link(ctx, id, marketplace.LinkedBySignup); governor.ErrorCode(err) != governor.Invalid {
+			if _, err := a.Link(ctx, id, marketplace.LinkedBySignup); fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("Link(%q) = %v, want invalid", id, err)
 			}
-			if _, err := a.ByAccount(ctx, id); governor.ErrorCode(err) != governor.Invalid {
+			if _, err := a.ByAccount(ctx, id); fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("ByAccount(%q) = %v, want invalid", id, err)
 			}
-			if err := a.Put(ctx, marketplace.Link{Account: id, Tenant: "acme", Source: marketplace.LinkedByOperator}); governor.ErrorCode(err) != governor.Invalid {
+			if err := a.Put(ctx, marketplace.Link{Account: id, Tenant: "acme", Source: marketplace.LinkedByOperator}); fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("Put(account %q) = %v, want invalid", id, err)
 			}
-			if err := a.Put(ctx, marketplace.Link{Account: "E-1", Tenant: id, Source: marketplace.LinkedByOperator}); governor.ErrorCode(err) != governor.Invalid {
+			if err := a.Put(ctx, marketplace.Link{Account: "E-1", Tenant: id, Source: marketplace.LinkedByOperator}); fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("Put(tenant %q) = %v, want invalid", id, err)
 			}
-			if _, err := a.ByTenant(ctx, id); governor.ErrorCode(err) != governor.Invalid {
+			if _, err := a.ByTenant(ctx, id); fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("ByTenant(%q) = %v, want invalid", id, err)
 			}
 		}
-		if _, err := a.Link(ctx, "E-1", "hearsay"); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := a.Link(ctx, "E-1", "hearsay"); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("Link with source hearsay = %v, want invalid", err)
 		}
-		if _, err := a.List(ctx, "", 0); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := a.List(ctx, "", 0); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("List(limit 0) = %v, want invalid", err)
 		}
-		if _, err := a.List(ctx, "a/b", 10); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := a.List(ctx, "a/b", 10); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("List(after a/b) = %v, want invalid", err)
 		}
 		if page, err := a.List(ctx, "", 10); err != nil || len(page) != 0 {

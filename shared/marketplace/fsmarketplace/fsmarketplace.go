@@ -26,8 +26,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore/fserr"
-	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/marketplace"
 )
 
@@ -75,7 +75,7 @@ func New(client *fs.Client, o Options) (*Accounts, error) {
 		o.Namespace = DefaultNamespace
 	}
 	if !namespacePattern.MatchString(o.Namespace) {
-		return nil, governor.Errorf(governor.Invalid, "fsmarketplace.New", "namespace %q: want 1 to 63 of [a-z0-9_-], starting with a letter or digit", o.Namespace)
+		return nil, fault.Errorf(fault.Invalid, "fsmarketplace.New", "namespace %q: want 1 to 63 of [a-z0-9_-], starting with a letter or digit", o.Namespace)
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -114,7 +114,7 @@ func data(l marketplace.Link) map[string]any {
 func decode(snap *fs.DocumentSnapshot) (marketplace.Link, error) {
 	var d linkDoc
 	if err := snap.DataTo(&d); err != nil {
-		return marketplace.Link{}, governor.Wrap(governor.Internal, "fsmarketplace.link "+snap.Ref.ID, err)
+		return marketplace.Link{}, fault.Wrap(fault.Internal, "fsmarketplace.link "+snap.Ref.ID, err)
 	}
 	return marketplace.Link{Account: d.Account, Tenant: d.Tenant, Source: d.Source, CreatedAt: d.CreatedAt.UTC()}, nil
 }
@@ -216,7 +216,7 @@ func (a *Accounts) ByTenant(ctx context.Context, tenant string) (marketplace.Lin
 func (a *Accounts) read(ctx context.Context, op string, ref *fs.DocumentRef, missing string) (marketplace.Link, error) {
 	snap, err := ref.Get(ctx)
 	if status.Code(err) == codes.NotFound {
-		return marketplace.Link{}, governor.Errorf(governor.NotFound, op, "%s", missing)
+		return marketplace.Link{}, fault.Errorf(fault.NotFound, op, "%s", missing)
 	}
 	if err != nil {
 		return marketplace.Link{}, fserr.Wrap(op, err)

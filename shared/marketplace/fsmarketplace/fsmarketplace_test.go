@@ -9,7 +9,7 @@ import (
 
 	fs "cloud.google.com/go/firestore"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/marketplace"
 	"github.com/autonomics/autonomics/shared/marketplace/accountstest"
 	"github.com/autonomics/autonomics/shared/marketplace/fsmarketplace"
@@ -53,7 +53,7 @@ func TestConformance(t *testing.T) {
 
 func TestNewRefusesABadNamespace(t *testing.T) {
 	for _, ns := range []string{"a/b", "UPPER", "-lead", "__x__"} {
-		if _, err := fsmarketplace.New(nil, fsmarketplace.Options{Namespace: ns}); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := fsmarketplace.New(nil, fsmarketplace.Options{Namespace: ns}); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("New(namespace %q) = %v, want invalid", ns, err)
 		}
 	}

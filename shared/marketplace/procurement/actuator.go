@@ -26,6 +26,7 @@ import (
 	"github.com/autonomics/autonomics/shared/caller"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/marketplace"
@@ -109,7 +110,7 @@ const (
 )
 
 // API is the part of the Procurement API the actuator calls; *Client
-// implements it. Errors are *governor.Error values as Client returns
+// implements it. Errors are *fault.Error values as Client returns
 // them.
 type API interface {
 	GetAccount(ctx context.Context, id string) (*cp.Account, error)
@@ -192,10 +193,10 @@ type Actuator struct {
 func NewActuator(o ActuatorOptions) (*Actuator, error) {
 	const op = "procurement.NewActuator"
 	if o.Client == nil || o.Accounts == nil || o.Publisher == nil || o.Topics == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "client, accounts, publisher and topics are required")
+		return nil, fault.Errorf(fault.Invalid, op, "client, accounts, publisher and topics are required")
 	}
 	if len(o.Kinds) == 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "no action kinds")
+		return nil, fault.Errorf(fault.Invalid, op, "no action kinds")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -216,12 +217,12 @@ func NewActuator(o ActuatorOptions) (*Actuator, error) {
 		o.AttemptTimeout = DefaultAttemptTimeout
 	}
 	if o.MaxDeliveries < 0 {
-		return nil, governor.Errorf(governor.Invalid, op, "max deliveries %d: want 0 (unlimited) or more", o.MaxDeliveries)
+		return nil, fault.Errorf(fault.Invalid, op, "max deliveries %d: want 0 (unlimited) or more", o.MaxDeliveries)
 	}
 	m := o.MeterProvider.Meter("github.com/autonomics/autonomics/shared/marketplace/procurement")
 	actions, err := m.Int64Counter(MetricActions, metric.WithDescription("Marketplace actions handled by the Procurement actuator, by kind and outcome."))
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	return &Actuator{o: o, log: o.Logger, actions: actions, sleep: sleepCtx, locks: keyedLock{m: map[string]*lockEntry{}}}, nil
 }
@@ -262,7 +263,7 @@ func (a *Actuator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/actions/push", a.push)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Error(w, governor.Errorf(governor.NotFound, "procurement.Handler", "no route for %s %s", httpjson.Quote(r.Method), httpjson.Quote(r.URL.Path)))
+		httpjson.Error(w, fault.Errorf(fault.NotFound, "procurement.Handler", "no route for %s %s", httpjson.Quote(r.Method), httpjson.Quote(r.URL.Path)))
 	})
 	return mux
 }
@@ -272,7 +273,7 @@ func (a *Actuator) push(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if len(a.o.Callers) > 0 && !slices.Contains(a.o.Callers, caller.Email(r)) {
 		httpjson.Write(w, http.StatusForbidden, map[string]any{"error": map[string]string{
-			"code": string(governor.Invalid), "message": "only the push identity of the actions subscription may push actions"}})
+			"code": string(fault.Invalid), "message": "only the push identity of the actions subscription may push actions"}})
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxPushBody))
@@ -280,10 +281,10 @@ func (a *Actuator) push(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &tooBig):
 		a.log.WarnContext(ctx, "push body over its cap refused", "limit", MaxPushBody)
-		a.deadLetterInvalid(w, r, event.Message{Data: body}, &governor.Error{Code: governor.Invalid, Op: op, Message: "push body exceeds " + strconv.Itoa(MaxPushBody) + " bytes", Err: tooBig})
+		a.deadLetterInvalid(w, r, event.Message{Data: body}, &fault.Error{Code: fault.Invalid, Op: op, Message: "push body exceeds " + strconv.Itoa(MaxPushBody) + " bytes", Err: tooBig})
 		return
 	case err != nil:
-		httpjson.Error(w, governor.Errorf(governor.Unavailable, op, "reading the push body: %s", truncate(err.Error(), 200)))
+		httpjson.Error(w, fault.Errorf(fault.Unavailable, op, "reading the push body: %s", truncate(err.Error(), 200)))
 		return
 	}
 	m, err := event.ParsePush(body)
@@ -297,7 +298,7 @@ func (a *Actuator) push(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := a.HandleDelivery(ctx, act, m.DeliveryAttempt); err != nil {
-		httpjson.Error(w, governor.Wrap(governor.Unavailable, op, err))
+		httpjson.Error(w, fault.Wrap(fault.Unavailable, op, err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -309,7 +310,7 @@ func (a *Actuator) push(w http.ResponseWriter, r *http.Request) {
 // 503.
 func (a *Actuator) deadLetterInvalid(w http.ResponseWriter, r *http.Request, m event.Message, cause error) {
 	ctx := r.Context()
-	reason := truncate(governor.ErrorMessage(cause), 1000)
+	reason := truncate(fault.ErrorMessage(cause), 1000)
 	attrs := make(map[string]string, len(m.Attributes)+5)
 	maps.Copy(attrs, m.Attributes)
 	if len(m.Data) > marketplace.MaxDeadLetterBody {
@@ -317,14 +318,14 @@ func (a *Actuator) deadLetterInvalid(w http.ResponseWriter, r *http.Request, m e
 		attrs[marketplace.AttrTruncated] = strconv.Itoa(marketplace.MaxDeadLetterBody)
 	}
 	attrs[engine.AttrDeadLetterReason] = reason
-	attrs[engine.AttrDeadLetterCode] = string(governor.Invalid)
+	attrs[engine.AttrDeadLetterCode] = string(fault.Invalid)
 	attrs[engine.AttrDeadLetterDomain] = DeadLetterDomain
 	if m.ID != "" {
 		attrs[engine.AttrOriginalID] = m.ID
 	}
 	a.log.ErrorContext(ctx, "message on the actions topic refused and dead-lettered", "message_id", truncate(m.ID, 64), "error", reason)
 	if err := a.o.Publisher.Publish(ctx, store.Message{Topic: a.o.Topics.DeadLetter(), Data: m.Data, Attributes: attrs}); err != nil {
-		httpjson.Error(w, governor.Wrap(governor.Unavailable, "procurement.deadLetter", err))
+		httpjson.Error(w, fault.Wrap(fault.Unavailable, "procurement.deadLetter", err))
 		return
 	}
 	a.count(ctx, "invalid", OutcomeFailed)
@@ -369,19 +370,19 @@ func (a *Actuator) HandleDelivery(ctx context.Context, act webhook.Action, deliv
 	}
 	if act.Kind == KindApprovePlanChange || act.Kind == KindRejectPlanChange {
 		if err := validID(data.Plan); err != nil {
-			return a.fail(ctx, log, act, "data.plan: "+governor.ErrorMessage(err), 0)
+			return a.fail(ctx, log, act, "data.plan: "+fault.ErrorMessage(err), 0)
 		}
 	}
 	link, err := a.o.Accounts.ByTenant(ctx, act.Tenant)
-	switch governor.ErrorCode(err) {
+	switch fault.ErrorCode(err) {
 	case "":
-	case governor.NotFound:
+	case fault.NotFound:
 		log.InfoContext(ctx, "tenant has no Marketplace account (sold directly); action skipped")
 		a.count(ctx, act.Kind, OutcomeSkipped)
 		return OutcomeSkipped, nil
 	default:
-		reason := "reading the tenant's Marketplace account: " + governor.ErrorMessage(err)
-		if !governor.IsRetryable(err) {
+		reason := "reading the tenant's Marketplace account: " + fault.ErrorMessage(err)
+		if !fault.IsRetryable(err) {
 			return a.fail(ctx, log, act, reason, 0)
 		}
 		if giveUp := a.giveUp(act, delivery); giveUp != "" {
@@ -389,7 +390,7 @@ func (a *Actuator) HandleDelivery(ctx context.Context, act webhook.Action, deliv
 		}
 		log.WarnContext(ctx, "tenant's Marketplace account not read; Pub/Sub will redeliver", "error", err.Error())
 		a.count(ctx, act.Kind, OutcomeRetried)
-		return OutcomeRetried, governor.Wrap(governor.Unavailable, op, err)
+		return OutcomeRetried, fault.Wrap(fault.Unavailable, op, err)
 	}
 	log = log.With("account", link.Account)
 	attempts := 0
@@ -405,23 +406,23 @@ func (a *Actuator) HandleDelivery(ctx context.Context, act webhook.Action, deliv
 			return out, nil
 		}
 		last = err
-		if !governor.IsRetryable(err) {
-			return a.fail(ctx, log, act, governor.ErrorMessage(err), attempts)
+		if !fault.IsRetryable(err) {
+			return a.fail(ctx, log, act, fault.ErrorMessage(err), attempts)
 		}
 		if i >= len(a.o.Backoff) || ctx.Err() != nil {
 			break
 		}
-		log.InfoContext(ctx, "marketplace action failed for now; retrying", "attempt", attempts, "error", governor.ErrorMessage(err))
+		log.InfoContext(ctx, "marketplace action failed for now; retrying", "attempt", attempts, "error", fault.ErrorMessage(err))
 		if a.sleep(ctx, a.o.Backoff[i]) != nil {
 			break
 		}
 	}
 	if giveUp := a.giveUp(act, delivery); giveUp != "" {
-		return a.fail(ctx, log, act, giveUp+": "+governor.ErrorMessage(last), attempts)
+		return a.fail(ctx, log, act, giveUp+": "+fault.ErrorMessage(last), attempts)
 	}
-	log.WarnContext(ctx, "marketplace action failed for now; Pub/Sub will redeliver", "attempts", attempts, "error", governor.ErrorMessage(last))
+	log.WarnContext(ctx, "marketplace action failed for now; Pub/Sub will redeliver", "attempts", attempts, "error", fault.ErrorMessage(last))
 	a.count(ctx, act.Kind, OutcomeRetried)
-	return OutcomeRetried, governor.Wrap(governor.Unavailable, op, last)
+	return OutcomeRetried, fault.Wrap(fault.Unavailable, op, last)
 }
 
 // giveUp says why an action still failing for now is to fail for good
@@ -447,7 +448,7 @@ func (a *Actuator) attempt(ctx context.Context, log *slog.Logger, act webhook.Ac
 	}
 	unlock, err := a.locks.lock(ctx, resource)
 	if err != nil {
-		return "", governor.Wrap(governor.Unavailable, "procurement.attempt", err)
+		return "", fault.Wrap(fault.Unavailable, "procurement.attempt", err)
 	}
 	defer unlock()
 	c := &calls{a: a, ctx: ctx, log: log}
@@ -465,7 +466,7 @@ func (a *Actuator) attempt(ctx context.Context, log *slog.Logger, act webhook.Ac
 	case KindRejectPlanChange:
 		return c.rejectPlanChange(account, act.Subject, data.Plan, data.Reason)
 	}
-	return "", governor.Errorf(governor.Invalid, "procurement.attempt", "unknown kind %s", act.Kind)
+	return "", fault.Errorf(fault.Invalid, "procurement.attempt", "unknown kind %s", act.Kind)
 }
 
 // calls makes and logs the Procurement calls of one attempt.
@@ -479,7 +480,7 @@ type calls struct {
 func (c *calls) logCall(method, resource string, start time.Time, err error) {
 	attrs := []any{"method", method, "resource", resource, "status", HTTPStatus(err), "duration_ms", time.Since(start).Milliseconds()}
 	if err != nil {
-		attrs = append(attrs, "error", governor.ErrorMessage(err))
+		attrs = append(attrs, "error", fault.ErrorMessage(err))
 		c.log.WarnContext(c.ctx, "procurement call", attrs...)
 		return
 	}
@@ -501,7 +502,7 @@ func (c *calls) entitlement(account, id string) (*cp.Entitlement, error) {
 		return nil, err
 	}
 	if got := AccountID(e.Account); got != account {
-		return nil, governor.Errorf(governor.Conflict, "procurement.entitlement", "entitlement %s belongs to account %s, not to the tenant's account %s", id, quote(e.Account), account)
+		return nil, fault.Errorf(fault.Conflict, "procurement.entitlement", "entitlement %s belongs to account %s, not to the tenant's account %s", id, quote(e.Account), account)
 	}
 	return e, nil
 }
@@ -574,7 +575,7 @@ func (c *calls) approveEntitlement(account, id string) (Outcome, error) {
 	case StateActive, StatePendingPlanChange, StatePendingPlanChangeApproval, StatePendingCancellation, StateSuspended:
 		return OutcomeAlready, nil
 	default:
-		return "", governor.Errorf(governor.Conflict, op, "entitlement %s is %s: it can no longer be approved", id, e.State)
+		return "", fault.Errorf(fault.Conflict, op, "entitlement %s is %s: it can no longer be approved", id, e.State)
 	}
 	err = c.do("entitlements.approve", "entitlements/"+id, func() error { return c.a.o.Client.ApproveEntitlement(c.ctx, id) })
 	if err == nil {
@@ -584,7 +585,7 @@ func (c *calls) approveEntitlement(account, id string) (Outcome, error) {
 		// Say why, when it is the account: it is approved at sign-up,
 		// which may not have happened yet.
 		if acc, aerr := c.account(account); aerr == nil && signupState(acc) != "APPROVED" {
-			return "", &governor.Error{Code: governor.Unavailable, Op: op, Message: "account " + account + " is not approved yet (signup " + strings.ToLower(signupState(acc)) + ")", Err: err}
+			return "", &fault.Error{Code: fault.Unavailable, Op: op, Message: "account " + account + " is not approved yet (signup " + strings.ToLower(signupState(acc)) + ")", Err: err}
 		}
 	}
 	return "", err
@@ -593,7 +594,7 @@ func (c *calls) approveEntitlement(account, id string) (Outcome, error) {
 func (c *calls) rejectEntitlement(account, id, reason string) (Outcome, error) {
 	const op = "procurement.rejectEntitlement"
 	e, err := c.entitlement(account, id)
-	if governor.ErrorCode(err) == governor.NotFound {
+	if fault.ErrorCode(err) == fault.NotFound {
 		return OutcomeAlready, nil
 	}
 	if err != nil {
@@ -604,7 +605,7 @@ func (c *calls) rejectEntitlement(account, id, reason string) (Outcome, error) {
 	case StateCancelled:
 		return OutcomeAlready, nil
 	default:
-		return "", governor.Errorf(governor.Conflict, op, "entitlement %s is %s: only one awaiting activation can be rejected", id, e.State)
+		return "", fault.Errorf(fault.Conflict, op, "entitlement %s is %s: only one awaiting activation can be rejected", id, e.State)
 	}
 	if err := c.do("entitlements.reject", "entitlements/"+id, func() error { return c.a.o.Client.RejectEntitlement(c.ctx, id, reason) }); err != nil {
 		return "", err
@@ -624,7 +625,7 @@ func (c *calls) approvePlanChange(account, id, plan string) (Outcome, error) {
 		e.State != StatePendingPlanChangeApproval && e.Plan == plan:
 		return OutcomeAlready, nil
 	default:
-		return "", governor.Errorf(governor.Conflict, op, "entitlement %s is %s on plan %s with pending plan %s: the change to %s is no longer pending",
+		return "", fault.Errorf(fault.Conflict, op, "entitlement %s is %s on plan %s with pending plan %s: the change to %s is no longer pending",
 			id, e.State, quote(e.Plan), quote(e.NewPendingPlan), plan)
 	}
 	if err := c.do("entitlements.approvePlanChange", "entitlements/"+id, func() error { return c.a.o.Client.ApprovePlanChange(c.ctx, id, plan) }); err != nil {
@@ -643,7 +644,7 @@ func (c *calls) rejectPlanChange(account, id, plan, reason string) (Outcome, err
 	case e.State == StatePendingPlanChangeApproval && e.NewPendingPlan == plan:
 	case e.State == StatePendingPlanChange && e.NewPendingPlan == plan,
 		e.State != StatePendingPlanChangeApproval && e.Plan == plan:
-		return "", governor.Errorf(governor.Conflict, op, "entitlement %s is %s on plan %s: the change to %s was approved already", id, e.State, quote(e.Plan), plan)
+		return "", fault.Errorf(fault.Conflict, op, "entitlement %s is %s on plan %s: the change to %s was approved already", id, e.State, quote(e.Plan), plan)
 	default:
 		// The change is no longer pending (withdrawn or rejected).
 		return OutcomeAlready, nil
@@ -702,7 +703,7 @@ func DeadLetterMessage(deadLetterTopic string, act webhook.Action, reason string
 	attrs := make(map[string]string, len(act.Attributes)+5)
 	maps.Copy(attrs, act.Attributes)
 	attrs[engine.AttrDeadLetterReason] = Truncate("procurement: "+reason, 1024)
-	attrs[engine.AttrDeadLetterCode] = string(governor.Invalid)
+	attrs[engine.AttrDeadLetterCode] = string(fault.Invalid)
 	attrs[engine.AttrDeadLetterDomain] = DeadLetterDomain
 	attrs[AttrAttempts] = strconv.Itoa(attempts)
 	if act.MessageID != "" {
@@ -721,12 +722,12 @@ func (a *Actuator) fail(ctx context.Context, log *slog.Logger, act webhook.Actio
 	if err := a.o.Publisher.Publish(ctx, DeadLetterMessage(a.o.Topics.DeadLetter(), act, reason, attempts)); err != nil {
 		log.WarnContext(ctx, "failed action not dead-lettered; Pub/Sub will redeliver", "error", err.Error())
 		a.count(ctx, act.Kind, OutcomeRetried)
-		return OutcomeRetried, governor.Wrap(governor.Unavailable, op, err)
+		return OutcomeRetried, fault.Wrap(fault.Unavailable, op, err)
 	}
 	if err := a.o.Publisher.Publish(ctx, FailureMessage(a.o.Topics, act, reason, attempts, now)); err != nil {
 		log.WarnContext(ctx, "actuation_failed not published; Pub/Sub will redeliver", "error", err.Error())
 		a.count(ctx, act.Kind, OutcomeRetried)
-		return OutcomeRetried, governor.Wrap(governor.Unavailable, op, err)
+		return OutcomeRetried, fault.Wrap(fault.Unavailable, op, err)
 	}
 	a.count(ctx, act.Kind, OutcomeFailed)
 	return OutcomeFailed, nil

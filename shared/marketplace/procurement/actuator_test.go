@@ -22,6 +22,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/marketplace"
@@ -56,7 +57,7 @@ func (f *fakeAccounts) ByTenant(_ context.Context, tenant string) (marketplace.L
 	}
 	l, ok := f.links[tenant]
 	if !ok {
-		return marketplace.Link{}, governor.Errorf(governor.NotFound, "fake.ByTenant", "no link for tenant %s", tenant)
+		return marketplace.Link{}, fault.Errorf(fault.NotFound, "fake.ByTenant", "no link for tenant %s", tenant)
 	}
 	return l, nil
 }
@@ -261,7 +262,7 @@ func TestAccountNotYetApprovedIsRetriedThenSucceeds(t *testing.T) {
 	tenant, ent := e.customer(t, "acct-1", false)
 	a := e.approveEnt(t, tenant, ent)
 	out, err := e.handle(t, a)
-	if out != OutcomeRetried || governor.ErrorCode(err) != governor.Unavailable || !strings.Contains(err.Error(), "not approved yet") {
+	if out != OutcomeRetried || fault.ErrorCode(err) != fault.Unavailable || !strings.Contains(err.Error(), "not approved yet") {
 		t.Fatalf("before account approval: %s, %v; want retried, unavailable", out, err)
 	}
 	if n := len(e.s.CallsMatching(ent + ":approve")); n != 4 {
@@ -452,7 +453,7 @@ func TestDirectSoldTenantIsSkipped(t *testing.T) {
 func TestAccountsUnavailableIsRetried(t *testing.T) {
 	e := newEnv(t)
 	tenant, ent := e.customer(t, "acct-1", true)
-	e.accounts.err = governor.Errorf(governor.Unavailable, "fake", "firestore down")
+	e.accounts.err = fault.Errorf(fault.Unavailable, "fake", "firestore down")
 	a := e.approveEnt(t, tenant, ent)
 	if st := e.postAction(t, a); st != http.StatusServiceUnavailable {
 		t.Fatalf("push: %d, want 503", st)
@@ -500,7 +501,7 @@ func TestInvalidActionIsDeadLettered(t *testing.T) {
 		t.Fatalf("%d dead letters, want 3", len(dl))
 	}
 	for _, m := range dl {
-		if m.Attributes[engine.AttrDeadLetterReason] == "" || m.Attributes[engine.AttrDeadLetterCode] != string(governor.Invalid) {
+		if m.Attributes[engine.AttrDeadLetterReason] == "" || m.Attributes[engine.AttrDeadLetterCode] != string(fault.Invalid) {
 			t.Errorf("dead letter attributes %v", m.Attributes)
 		}
 	}
@@ -548,7 +549,7 @@ func TestOversizePushIsDeadLetteredAndAcknowledged(t *testing.T) {
 func TestAccountsPermanentErrorFailsForGood(t *testing.T) {
 	e := newEnv(t)
 	tenant, ent := e.customer(t, "acct-1", true)
-	e.accounts.err = governor.Errorf(governor.Invalid, "fake", "link document is corrupt")
+	e.accounts.err = fault.Errorf(fault.Invalid, "fake", "link document is corrupt")
 	a := e.approveEnt(t, tenant, ent)
 	if st := e.postAction(t, a); st != http.StatusNoContent {
 		t.Fatalf("push: %d, want 204 (failed for good, reported)", st)
@@ -566,7 +567,7 @@ func TestAccountsPermanentErrorFailsForGood(t *testing.T) {
 func TestAccountsUnavailablePastGiveUpAfterFailsForGood(t *testing.T) {
 	e := newEnv(t)
 	tenant, ent := e.customer(t, "acct-1", true)
-	e.accounts.err = governor.Errorf(governor.Unavailable, "fake", "firestore down")
+	e.accounts.err = fault.Errorf(fault.Unavailable, "fake", "firestore down")
 	a := e.approveEnt(t, tenant, ent)
 	if out, err := e.handle(t, a); out != OutcomeRetried || err == nil {
 		t.Fatalf("young action: %s, %v; want retried", out, err)
@@ -625,7 +626,7 @@ func TestLastDeliveryOfATransientFailureFailsForGood(t *testing.T) {
 func TestLastDeliveryWithAccountsDownFailsForGood(t *testing.T) {
 	e := newEnv(t, func(o *ActuatorOptions) { o.MaxDeliveries = 3 })
 	tenant, ent := e.customer(t, "acct-1", true)
-	e.accounts.err = governor.Errorf(governor.Unavailable, "fake", "firestore down")
+	e.accounts.err = fault.Errorf(fault.Unavailable, "fake", "firestore down")
 	a := e.approveEnt(t, tenant, ent)
 	if st := e.post(t, pushAt(t, a, 2)); st != http.StatusServiceUnavailable {
 		t.Fatalf("delivery 2: %d, want 503", st)
@@ -638,7 +639,7 @@ func TestLastDeliveryWithAccountsDownFailsForGood(t *testing.T) {
 
 func TestNegativeMaxDeliveriesIsRefused(t *testing.T) {
 	_, err := NewActuator(ActuatorOptions{Client: &Client{}, Accounts: &fakeAccounts{}, Publisher: &webhooktest.Publisher{}, Topics: topics, Kinds: kinds, MaxDeliveries: -1})
-	if governor.ErrorCode(err) != governor.Invalid {
+	if fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("NewActuator with MaxDeliveries -1 = %v; want Invalid", err)
 	}
 }
@@ -768,7 +769,7 @@ func TestActionsAreCounted(t *testing.T) {
 }
 
 func TestNewActuatorRefusesMissingOptions(t *testing.T) {
-	if _, err := NewActuator(ActuatorOptions{}); governor.ErrorCode(err) != governor.Invalid {
+	if _, err := NewActuator(ActuatorOptions{}); fault.ErrorCode(err) != fault.Invalid {
 		t.Fatalf("empty options: %v", err)
 	}
 	e := newEnv(t)
@@ -875,7 +876,7 @@ func TestHangingProcurementIsCutOffAndRetried(t *testing.T) {
 	e.accounts.link("acct-1")
 	a := e.approveEnt(t, marketplace.DefaultTenant("acct-1"), "ent-1")
 	out, err := e.handle(t, a)
-	if out != OutcomeRetried || governor.ErrorCode(err) != governor.Unavailable {
+	if out != OutcomeRetried || fault.ErrorCode(err) != fault.Unavailable {
 		t.Fatalf("hanging Procurement: %s, %v; want retried, unavailable", out, err)
 	}
 }

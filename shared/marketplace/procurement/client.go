@@ -27,7 +27,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/autonomics/autonomics/shared/event"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // MaxReason bounds a rejection reason: the API truncates longer ones.
@@ -54,11 +54,11 @@ type Client struct {
 func NewClient(ctx context.Context, provider string, opts ...option.ClientOption) (*Client, error) {
 	const op = "procurement.NewClient"
 	if err := validID(provider); err != nil {
-		return nil, governor.Errorf(governor.Invalid, op, "provider: %s", governor.ErrorMessage(err))
+		return nil, fault.Errorf(fault.Invalid, op, "provider: %s", fault.ErrorMessage(err))
 	}
 	svc, err := cp.NewService(ctx, opts...)
 	if err != nil {
-		return nil, governor.Wrap(governor.Invalid, op, err)
+		return nil, fault.Wrap(fault.Invalid, op, err)
 	}
 	return &Client{provider: provider, svc: svc}, nil
 }
@@ -100,7 +100,7 @@ func AccountID(name string) string {
 // tenant ids; anything else would change the path it is put in.
 func validID(id string) error {
 	if err := event.ValidTenant(id); err != nil {
-		return governor.Errorf(governor.Invalid, "procurement.validID", "id %s: not a Procurement id", quote(id))
+		return fault.Errorf(fault.Invalid, "procurement.validID", "id %s: not a Procurement id", quote(id))
 	}
 	return nil
 }
@@ -109,7 +109,7 @@ func validID(id string) error {
 func check(op string, ids ...string) error {
 	for _, id := range ids {
 		if err := validID(id); err != nil {
-			return governor.Errorf(governor.Invalid, op, "%s", governor.ErrorMessage(err))
+			return fault.Errorf(fault.Invalid, op, "%s", fault.ErrorMessage(err))
 		}
 	}
 	return nil
@@ -154,7 +154,7 @@ const ListPageSize = 100
 func (c *Client) ListEntitlements(ctx context.Context, filter, pageToken string) ([]*cp.Entitlement, string, error) {
 	const op = "procurement.ListEntitlements"
 	if len(filter) > MaxFilter || len(pageToken) > MaxFilter {
-		return nil, "", governor.Errorf(governor.Invalid, op, "filter and page token are at most %d bytes", MaxFilter)
+		return nil, "", fault.Errorf(fault.Invalid, op, "filter and page token are at most %d bytes", MaxFilter)
 	}
 	call := c.svc.Providers.Entitlements.List("providers/" + c.provider).PageSize(ListPageSize).Context(ctx)
 	if filter != "" {
@@ -256,7 +256,7 @@ func (c *Client) SetMessage(ctx context.Context, id, message string) (*cp.Entitl
 		return nil, err
 	}
 	if len(message) > MaxMessage {
-		return nil, governor.Errorf(governor.Invalid, op, "message is %d bytes, limit %d", len(message), MaxMessage)
+		return nil, fault.Errorf(fault.Invalid, op, "message is %d bytes, limit %d", len(message), MaxMessage)
 	}
 	e, err := c.svc.Providers.Entitlements.Patch(c.EntitlementName(id), &cp.Entitlement{MessageToUser: message, ForceSendFields: []string{"MessageToUser"}}).
 		UpdateMask("messageToUser").Context(ctx).Do()
@@ -272,7 +272,7 @@ const SignupApproval = "signup"
 
 // --- Errors ----------------------------------------------------------------------
 
-// mapError maps an error of Google's client to a *governor.Error that
+// mapError maps an error of Google's client to a *fault.Error that
 // wraps it: 404 NotFound; 400 FAILED_PRECONDITION Unavailable (retryable:
 // the state may still change, see IsPrecondition); 408, 429 and 5xx and
 // network faults Unavailable; other 4xx Invalid (permanent). A cancelled
@@ -283,7 +283,7 @@ func mapError(op, resource string, err error) error {
 	}
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) {
-		return &governor.Error{Code: governor.Unavailable, Op: op, Message: resource + ": " + truncate(err.Error(), 200), Err: err}
+		return &fault.Error{Code: fault.Unavailable, Op: op, Message: resource + ": " + truncate(err.Error(), 200), Err: err}
 	}
 	status := rpcStatus(ge)
 	msg := fmt.Sprintf("%s: HTTP %d", resource, ge.Code)
@@ -293,16 +293,16 @@ func mapError(op, resource string, err error) error {
 	if ge.Message != "" {
 		msg += ": " + truncate(ge.Message, 300)
 	}
-	code := governor.Invalid
+	code := fault.Invalid
 	switch {
 	case ge.Code == http.StatusNotFound:
-		code = governor.NotFound
+		code = fault.NotFound
 	case status == StatusFailedPrecondition:
-		code = governor.Unavailable
+		code = fault.Unavailable
 	case ge.Code == http.StatusRequestTimeout, ge.Code == http.StatusTooManyRequests, ge.Code >= 500:
-		code = governor.Unavailable
+		code = fault.Unavailable
 	}
-	return &governor.Error{Code: code, Op: op, Message: msg, Err: err}
+	return &fault.Error{Code: code, Op: op, Message: msg, Err: err}
 }
 
 // rpcStatus reads the google.rpc status of an error body

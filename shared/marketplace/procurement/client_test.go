@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/api/option"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/marketplace/standin"
 )
 
@@ -44,8 +44,8 @@ func TestClientLifecycleThroughGoogleClient(t *testing.T) {
 	if acc.Name != "providers/"+provider+"/accounts/acct-1" || signupState(acc) != "PENDING" {
 		t.Fatalf("account %+v", acc)
 	}
-	if err := c.ApproveEntitlement(ctx, ent); !IsPrecondition(err) || governor.ErrorCode(err) != governor.Unavailable {
-		t.Fatalf("approve before account: %v (code %s), want FAILED_PRECONDITION, unavailable", err, governor.ErrorCode(err))
+	if err := c.ApproveEntitlement(ctx, ent); !IsPrecondition(err) || fault.ErrorCode(err) != fault.Unavailable {
+		t.Fatalf("approve before account: %v (code %s), want FAILED_PRECONDITION, unavailable", err, fault.ErrorCode(err))
 	}
 	if err := c.ApproveAccount(ctx, "acct-1"); err != nil {
 		t.Fatal(err)
@@ -127,10 +127,10 @@ func TestClientListPages(t *testing.T) {
 	if len(got) != len(want) {
 		t.Fatalf("%d active, want %d", len(got), len(want))
 	}
-	if _, _, err := c.ListEntitlements(ctx, "state=active OR plan=x", ""); governor.ErrorCode(err) != governor.Invalid {
+	if _, _, err := c.ListEntitlements(ctx, "state=active OR plan=x", ""); fault.ErrorCode(err) != fault.Invalid {
 		t.Fatalf("unsupported filter: %v", err)
 	}
-	if _, _, err := c.ListEntitlements(ctx, "", "forged-token"); governor.ErrorCode(err) != governor.Invalid {
+	if _, _, err := c.ListEntitlements(ctx, "", "forged-token"); fault.ErrorCode(err) != fault.Invalid {
 		t.Fatalf("forged page token: %v", err)
 	}
 }
@@ -146,22 +146,22 @@ func TestClientErrorsMapToCodes(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		status int
-		want   governor.Code
+		want   fault.Code
 		http   int
 	}{
-		{"unavailable", 503, governor.Unavailable, 503},
-		{"internal", 500, governor.Unavailable, 500},
-		{"throttled", 429, governor.Unavailable, 429},
-		{"forbidden", 403, governor.Invalid, 403},
-		{"not found", 404, governor.NotFound, 404},
+		{"unavailable", 503, fault.Unavailable, 503},
+		{"internal", 500, fault.Unavailable, 500},
+		{"throttled", 429, fault.Unavailable, 429},
+		{"forbidden", 403, fault.Invalid, 403},
+		{"not found", 404, fault.NotFound, 404},
 	} {
 		s.FailNext("GET /v1/providers/"+provider+"/accounts/acct-1", tc.status, 1)
 		_, err := c.GetAccount(ctx, "acct-1")
-		if governor.ErrorCode(err) != tc.want || HTTPStatus(err) != tc.http || IsPrecondition(err) {
-			t.Errorf("%s: %v (code %s, status %d), want %s", tc.name, err, governor.ErrorCode(err), HTTPStatus(err), tc.want)
+		if fault.ErrorCode(err) != tc.want || HTTPStatus(err) != tc.http || IsPrecondition(err) {
+			t.Errorf("%s: %v (code %s, status %d), want %s", tc.name, err, fault.ErrorCode(err), HTTPStatus(err), tc.want)
 		}
 	}
-	if _, err := c.GetAccount(ctx, "nope"); governor.ErrorCode(err) != governor.NotFound {
+	if _, err := c.GetAccount(ctx, "nope"); fault.ErrorCode(err) != fault.NotFound {
 		t.Errorf("unknown account: %v", err)
 	}
 }
@@ -170,14 +170,14 @@ func TestClientRefusesIDsThatAreNotIDs(t *testing.T) {
 	s, c := stand(t)
 	ctx := context.Background()
 	for _, id := range []string{"", "../accounts/x", "a/b", "e:approve", "a?b", strings.Repeat("x", 200)} {
-		if _, err := c.GetEntitlement(ctx, id); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := c.GetEntitlement(ctx, id); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("GetEntitlement(%q): %v, want invalid", id, err)
 		}
-		if err := c.ApproveAccount(ctx, id); governor.ErrorCode(err) != governor.Invalid {
+		if err := c.ApproveAccount(ctx, id); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("ApproveAccount(%q): %v, want invalid", id, err)
 		}
 	}
-	if err := c.ApprovePlanChange(ctx, "e", "bad/plan"); governor.ErrorCode(err) != governor.Invalid {
+	if err := c.ApprovePlanChange(ctx, "e", "bad/plan"); fault.ErrorCode(err) != fault.Invalid {
 		t.Errorf("bad plan: %v", err)
 	}
 	if n := len(s.Calls()); n != 0 {
@@ -194,7 +194,7 @@ func TestClientNetworkFaultIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.GetAccount(context.Background(), "acct")
-	if governor.ErrorCode(err) != governor.Unavailable || HTTPStatus(err) != 0 {
+	if fault.ErrorCode(err) != fault.Unavailable || HTTPStatus(err) != 0 {
 		t.Fatalf("network fault: %v", err)
 	}
 }

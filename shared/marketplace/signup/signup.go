@@ -17,6 +17,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/marketplace"
@@ -97,14 +98,14 @@ type Server struct {
 	mux      *http.ServeMux
 }
 
-// New returns a Server, or an Invalid *governor.Error for bad options.
+// New returns a Server, or an Invalid *fault.Error for bad options.
 func New(o Options) (*Server, error) {
 	const op = "signup.New"
 	if o.Accounts == nil || o.Publisher == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "accounts and a publisher are required")
+		return nil, fault.Errorf(fault.Invalid, op, "accounts and a publisher are required")
 	}
 	if err := event.ValidTenant(o.Provider); err != nil {
-		return nil, governor.Errorf(governor.Invalid, op, "provider id %s is not valid", httpjson.Quote(o.Provider))
+		return nil, fault.Errorf(fault.Invalid, op, "provider id %s is not valid", httpjson.Quote(o.Provider))
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -122,7 +123,7 @@ func New(o Options) (*Server, error) {
 	if o.Redirect != "" {
 		u, err := url.Parse(o.Redirect)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-			return nil, governor.Errorf(governor.Invalid, op, "redirect %s is not an absolute http(s) URL", httpjson.Quote(o.Redirect))
+			return nil, fault.Errorf(fault.Invalid, op, "redirect %s is not an absolute http(s) URL", httpjson.Quote(o.Redirect))
 		}
 		s.redirect = u
 	}
@@ -134,7 +135,7 @@ func New(o Options) (*Server, error) {
 	s.signups, err = o.MeterProvider.Meter("github.com/autonomics/autonomics/shared/marketplace/signup").Int64Counter(MetricSignups,
 		metric.WithDescription("Marketplace sign-ups, by outcome (accepted, refused) and the reason of a refusal."))
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /signup", s.signup)
@@ -142,7 +143,7 @@ func New(o Options) (*Server, error) {
 		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, http.StatusNotFound, string(governor.NotFound), "no route for "+httpjson.Quote(r.Method)+" "+httpjson.Quote(r.URL.Path))
+		s.fail(w, r, http.StatusNotFound, string(fault.NotFound), "no route for "+httpjson.Quote(r.Method)+" "+httpjson.Quote(r.URL.Path))
 	})
 	return s, nil
 }
@@ -207,7 +208,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	log = log.With("tenant", link.Tenant)
 	if err := s.publish(ctx, claims.Account, link.Tenant); err != nil {
 		log.ErrorContext(ctx, "sign-up failed: publishing its events; the customer can retry", "error", err.Error())
-		s.failErr(w, r, governor.Wrap(governor.Unavailable, "signup", err))
+		s.failErr(w, r, fault.Wrap(fault.Unavailable, "signup", err))
 		return
 	}
 	s.count(ctx, OutcomeAccepted, "")
@@ -313,12 +314,12 @@ func (s *Server) count(ctx context.Context, outcome string, reason Reason) {
 // failErr answers a failure after verification with the status of its
 // code; internal errors keep their message to the logs.
 func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
-	code := governor.ErrorCode(err)
-	msg := governor.ErrorMessage(err)
-	if code == governor.Internal {
+	code := fault.ErrorCode(err)
+	msg := fault.ErrorMessage(err)
+	if code == fault.Internal {
 		msg = "internal error"
 	}
-	if code == governor.Unavailable {
+	if code == fault.Unavailable {
 		w.Header().Set("Retry-After", "1")
 	}
 	s.fail(w, r, httpjson.Status(code), string(code), msg)

@@ -17,6 +17,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/marketplace"
 	"github.com/autonomics/autonomics/shared/store"
@@ -133,9 +134,9 @@ func TestLinkFailureWritesNoEvent(t *testing.T) {
 		err    error
 		status int
 	}{
-		{"unavailable", governor.Errorf(governor.Unavailable, "accounts", "firestore is down"), http.StatusServiceUnavailable},
-		{"conflict", governor.Errorf(governor.Conflict, "accounts", "tenant tied to another account"), http.StatusConflict},
-		{"internal", governor.Errorf(governor.Internal, "accounts", "secret detail"), http.StatusInternalServerError},
+		{"unavailable", fault.Errorf(fault.Unavailable, "accounts", "firestore is down"), http.StatusServiceUnavailable},
+		{"conflict", fault.Errorf(fault.Conflict, "accounts", "tenant tied to another account"), http.StatusConflict},
+		{"internal", fault.Errorf(fault.Internal, "accounts", "secret detail"), http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -294,7 +295,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := good()
 			tt.edit(&o)
-			if _, err := New(o); governor.ErrorCode(err) != governor.Invalid {
+			if _, err := New(o); fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("New = %v, want an Invalid error", err)
 			}
 		})
@@ -330,7 +331,7 @@ func (f *flakyPublisher) Publish(ctx context.Context, m store.Message) error {
 	}
 	f.mu.Unlock()
 	if fail {
-		return governor.Errorf(governor.Unavailable, "flaky", "publishing is down for now")
+		return fault.Errorf(fault.Unavailable, "flaky", "publishing is down for now")
 	}
 	return f.inner.Publish(ctx, m)
 }
@@ -399,7 +400,7 @@ func TestPlainHTTPIssuerOffLoopbackIsRefused(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("NewVerifier(issuer %s) = %v; want accepted %v", tt.issuer, err, tt.ok)
 		}
-		if err != nil && governor.ErrorCode(err) != governor.Invalid {
+		if err != nil && fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("issuer %s: %v, want Invalid", tt.issuer, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/listen"
@@ -98,23 +99,23 @@ type Verifier struct {
 // loopback address.
 func loopback(host string) bool { return listen.IsLoopbackHost(host) }
 
-// NewVerifier returns a Verifier, or an Invalid *governor.Error for bad
+// NewVerifier returns a Verifier, or an Invalid *fault.Error for bad
 // options.
 func NewVerifier(o VerifierOptions) (*Verifier, error) {
 	const op = "signup.NewVerifier"
 	if o.Audience == "" {
-		return nil, governor.Errorf(governor.Invalid, op, "an audience (the provider's domain) is required")
+		return nil, fault.Errorf(fault.Invalid, op, "an audience (the provider's domain) is required")
 	}
 	if o.Issuer == "" {
 		o.Issuer = GoogleIssuer
 	}
 	u, err := url.Parse(o.Issuer)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return nil, governor.Errorf(governor.Invalid, op, "issuer %s is not an absolute http(s) URL", httpjson.Quote(o.Issuer))
+		return nil, fault.Errorf(fault.Invalid, op, "issuer %s is not an absolute http(s) URL", httpjson.Quote(o.Issuer))
 	}
 	if u.Scheme == "http" && !loopback(u.Hostname()) {
 		// Keys fetched in the clear could be swapped by anyone on the path.
-		return nil, governor.Errorf(governor.Invalid, op, "issuer %s: http is allowed only on a loopback host (localhost, 127.0.0.0/8, ::1); use https", httpjson.Quote(o.Issuer))
+		return nil, fault.Errorf(fault.Invalid, op, "issuer %s: http is allowed only on a loopback host (localhost, 127.0.0.0/8, ::1); use https", httpjson.Quote(o.Issuer))
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{}

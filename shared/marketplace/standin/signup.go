@@ -15,9 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/autonomics/autonomics/shared/governor"
 )
 
 // CertPath is the path of the certificates that sign Marketplace sign-up
@@ -123,7 +122,7 @@ func (s *Server) MintToken(claims jwt.Claims) (string, error) {
 	t.Header["kid"] = s.key.kid
 	signed, err := t.SignedString(s.key.priv)
 	if err != nil {
-		return "", governor.Wrap(governor.Internal, "standin.MintToken", err)
+		return "", fault.Wrap(fault.Internal, "standin.MintToken", err)
 	}
 	return signed, nil
 }

@@ -37,7 +37,7 @@ import (
 	cp "google.golang.org/api/cloudcommerceprocurement/v1"
 
 	"github.com/autonomics/autonomics/shared/event"
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Default bounds of a Server's state.
@@ -140,8 +140,8 @@ type Notification struct {
 	Err string `json:"error,omitempty"`
 }
 
-// fault is an injected failure.
-type fault struct {
+// injected is an injected failure.
+type injected struct {
 	match  string
 	status int
 	left   int // < 0: forever
@@ -160,14 +160,14 @@ type Server struct {
 	calls    []Call   // ring of o.MaxCalls
 	next     int      // next slot of calls once full
 	notes    []Notification
-	faults   []fault
+	faults   []injected
 	seq      uint64
 }
 
 // New returns a Server for o.Provider, which must be a valid id.
 func New(o Options) (*Server, error) {
 	if err := validID(o.Provider); err != nil {
-		return nil, governor.Errorf(governor.Invalid, "standin.New", "provider: %s", err)
+		return nil, fault.Errorf(fault.Invalid, "standin.New", "provider: %s", err)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -186,7 +186,7 @@ func New(o Options) (*Server, error) {
 	def(&o.MaxNotifications, DefaultMaxNotifications)
 	key, err := testKey()
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, "standin.New", err)
+		return nil, fault.Wrap(fault.Internal, "standin.New", err)
 	}
 	return &Server{
 		o: o, key: key, issuer: GoogleIssuer,
@@ -256,7 +256,7 @@ func (s *Server) FailNext(methodSubstring string, status, n int) {
 		n = -1
 	}
 	s.mu.Lock()
-	s.faults = append(s.faults, fault{match: methodSubstring, status: status, left: n})
+	s.faults = append(s.faults, injected{match: methodSubstring, status: status, left: n})
 	s.mu.Unlock()
 }
 
@@ -378,7 +378,7 @@ func (s *Server) send(ctx context.Context, notes []note) error {
 				rec.Err = err.Error()
 				s.o.Logger.WarnContext(ctx, "stand-in notification not published", "event_id", id, "event_type", n.eventType, "error", err.Error())
 				if first == nil {
-					first = governor.Wrap(governor.Unavailable, "standin.Notify", err)
+					first = fault.Wrap(fault.Unavailable, "standin.Notify", err)
 				}
 			}
 		}
@@ -417,7 +417,7 @@ type PurchaseOptions struct {
 func (s *Server) CreateAccount(ctx context.Context, id string) error {
 	const op = "standin.CreateAccount"
 	if err := validID(id); err != nil {
-		return governor.Errorf(governor.Invalid, op, "account id: %s", err)
+		return fault.Errorf(fault.Invalid, op, "account id: %s", err)
 	}
 	s.mu.Lock()
 	n, err := s.createAccount(id)
@@ -432,10 +432,10 @@ func (s *Server) CreateAccount(ctx context.Context, id string) error {
 func (s *Server) createAccount(id string) (note, error) {
 	const op = "standin.CreateAccount"
 	if _, ok := s.accounts[id]; ok {
-		return note{}, governor.Errorf(governor.Conflict, op, "account %s exists", id)
+		return note{}, fault.Errorf(fault.Conflict, op, "account %s exists", id)
 	}
 	if len(s.accounts) >= s.o.MaxAccounts {
-		return note{}, governor.Errorf(governor.Unavailable, op, "the stand-in holds %d accounts, its limit", len(s.accounts))
+		return note{}, fault.Errorf(fault.Unavailable, op, "the stand-in holds %d accounts, its limit", len(s.accounts))
 	}
 	now := stamp(s.now())
 	s.accounts[id] = &cp.Account{
@@ -454,7 +454,7 @@ func (s *Server) Purchase(ctx context.Context, account, product, plan string, po
 	const op = "standin.Purchase"
 	for what, v := range map[string]string{"account id": account, "product": product, "plan": plan} {
 		if err := validID(v); err != nil {
-			return "", governor.Errorf(governor.Invalid, op, "%s: %s", what, err)
+			return "", fault.Errorf(fault.Invalid, op, "%s: %s", what, err)
 		}
 	}
 	s.mu.Lock()
@@ -469,7 +469,7 @@ func (s *Server) Purchase(ctx context.Context, account, product, plan string, po
 	}
 	if len(s.ents) >= s.o.MaxEntitlements {
 		s.mu.Unlock()
-		return "", governor.Errorf(governor.Unavailable, op, "the stand-in holds %d entitlements, its limit", len(s.ents))
+		return "", fault.Errorf(fault.Unavailable, op, "the stand-in holds %d entitlements, its limit", len(s.ents))
 	}
 	id := s.newID("entitlement")
 	now := stamp(s.now())
@@ -502,7 +502,7 @@ func (s *Server) change(ctx context.Context, op, id string, f func(e *cp.Entitle
 	e, ok := s.ents[id]
 	if !ok {
 		s.mu.Unlock()
-		return governor.Errorf(governor.NotFound, op, "no entitlement %s", id)
+		return fault.Errorf(fault.NotFound, op, "no entitlement %s", id)
 	}
 	now := stamp(s.now())
 	notes, err := f(e, now)
@@ -517,7 +517,7 @@ func (s *Server) change(ctx context.Context, op, id string, f func(e *cp.Entitle
 }
 
 func stateErr(op string, e *cp.Entitlement, want ...string) error {
-	return governor.Errorf(governor.Conflict, op, "entitlement %s is %s, not %s", lastSegment(e.Name), e.State, strings.Join(want, " or "))
+	return fault.Errorf(fault.Conflict, op, "entitlement %s is %s, not %s", lastSegment(e.Name), e.State, strings.Join(want, " or "))
 }
 
 // RequestPlanChange has the buyer ask for plan on an active entitlement:
@@ -526,14 +526,14 @@ func stateErr(op string, e *cp.Entitlement, want ...string) error {
 func (s *Server) RequestPlanChange(ctx context.Context, ent, plan string) error {
 	const op = "standin.RequestPlanChange"
 	if err := validID(plan); err != nil {
-		return governor.Errorf(governor.Invalid, op, "plan: %s", err)
+		return fault.Errorf(fault.Invalid, op, "plan: %s", err)
 	}
 	return s.change(ctx, op, ent, func(e *cp.Entitlement, now string) ([]note, error) {
 		if e.State != Active {
 			return nil, stateErr(op, e, Active)
 		}
 		if e.Plan == plan {
-			return nil, governor.Errorf(governor.Conflict, op, "entitlement %s is on plan %s already", ent, plan)
+			return nil, fault.Errorf(fault.Conflict, op, "entitlement %s is on plan %s already", ent, plan)
 		}
 		e.State, e.NewPendingPlan = PendingPlanChangeApproval, plan
 		return []note{{eventType: EventEntitlementPlanChangeReq, ent: ent, newPlan: plan, update: now}}, nil
@@ -635,7 +635,7 @@ func (s *Server) Delete(ctx context.Context, ent string) error {
 	switch {
 	case !ok:
 		s.mu.Unlock()
-		return governor.Errorf(governor.NotFound, op, "no entitlement %s", ent)
+		return fault.Errorf(fault.NotFound, op, "no entitlement %s", ent)
 	case e.State != Cancelled:
 		s.mu.Unlock()
 		return stateErr(op, e, Cancelled)
@@ -662,7 +662,7 @@ func (s *Server) DeleteAccount(ctx context.Context, id string) error {
 	s.mu.Lock()
 	if _, ok := s.accounts[id]; !ok {
 		s.mu.Unlock()
-		return governor.Errorf(governor.NotFound, op, "no account %s", id)
+		return fault.Errorf(fault.NotFound, op, "no account %s", id)
 	}
 	now := stamp(s.now())
 	notes := s.cancelAll(id, "account-closed", now)
@@ -695,7 +695,7 @@ func (s *Server) cancelAll(account, reason, now string) []note {
 // segment.
 func validID(id string) error {
 	if err := event.ValidTenant(id); err != nil {
-		return fmt.Errorf("%q is not an id (%s)", truncate(id, 64), governor.ErrorMessage(err))
+		return fmt.Errorf("%q is not an id (%s)", truncate(id, 64), fault.ErrorMessage(err))
 	}
 	return nil
 }

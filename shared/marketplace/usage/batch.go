@@ -7,10 +7,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"google.golang.org/api/googleapi"
 	servicecontrol "google.golang.org/api/servicecontrol/v1"
-
-	"github.com/autonomics/autonomics/shared/governor"
 )
 
 // requestFrame is the size of a report request without its operations:
@@ -33,7 +32,7 @@ func (b *batcher) add(ctx context.Context, j job) error {
 	op := operation(j.window)
 	raw, err := json.Marshal(op)
 	if err != nil {
-		return governor.Wrap(governor.Internal, "usage.add", err)
+		return fault.Wrap(fault.Internal, "usage.add", err)
 	}
 	n := len(raw)
 	if len(b.ops) > 0 {
@@ -47,7 +46,7 @@ func (b *batcher) add(ctx context.Context, j job) error {
 	if requestFrame+n > b.r.o.MaxRequestBytes {
 		b.r.count(ctx, OutcomeFailed, 1)
 		b.rep.Failed++
-		return governor.Errorf(governor.Invalid, "usage.add", "operation %s is %d bytes, over the request limit", j.window.OperationID, len(raw))
+		return fault.Errorf(fault.Invalid, "usage.add", "operation %s is %d bytes, over the request limit", j.window.OperationID, len(raw))
 	}
 	if len(b.ops) == 0 {
 		b.size = requestFrame
@@ -111,7 +110,7 @@ func (b *batcher) send(ctx context.Context, jobs []job, ops []*servicecontrol.Op
 			r.o.Logger.WarnContext(ctx, "usage operation refused; it stays recorded for the next run",
 				"tenant", j.cur.c.Tenant, "entitlement", j.cur.c.Entitlement, "metric", j.cur.c.Metric, "operation_id", w.OperationID, "error", msg)
 			if first == nil {
-				first = governor.Errorf(governor.Unavailable, "usage.report", "operation %s refused: %s", w.OperationID, msg)
+				first = fault.Errorf(fault.Unavailable, "usage.report", "operation %s refused: %s", w.OperationID, msg)
 			}
 			continue
 		}
@@ -154,7 +153,7 @@ func (b *batcher) mark(ctx context.Context, jobs []job) error {
 		next.Pending = append([]Window(nil), st.orig[st.ok:]...)
 		next.Version++
 		next.UpdatedAt = b.now
-		if err := b.r.o.Windows.PutCursor(ctx, next); governor.ErrorCode(err) == governor.Conflict {
+		if err := b.r.o.Windows.PutCursor(ctx, next); fault.ErrorCode(err) == fault.Conflict {
 			// Another run sent the same windows and marked them first.
 			b.r.o.Logger.InfoContext(ctx, "usage cursor moved on in another run", "entitlement", st.c.Entitlement, "metric", st.c.Metric)
 			st.confirmed = st.ok
@@ -163,7 +162,7 @@ func (b *batcher) mark(ctx context.Context, jobs []job) error {
 			b.r.o.Logger.WarnContext(ctx, "reported usage not marked done; the next run resends it (deduplicated)",
 				"entitlement", st.c.Entitlement, "metric", st.c.Metric, "error", err.Error())
 			if first == nil {
-				first = governor.Wrap(governor.ErrorCode(err), "usage.mark", err)
+				first = fault.Wrap(fault.ErrorCode(err), "usage.mark", err)
 			}
 			// Stop retrying this cursor in this run.
 			st.confirmed = st.ok

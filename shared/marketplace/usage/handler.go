@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/marketplace"
 )
@@ -31,28 +31,28 @@ func (r *Reporter) Handler() http.Handler {
 		}
 		if req.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			httpjson.Write(w, http.StatusMethodNotAllowed, map[string]any{"error": map[string]string{"code": string(governor.Invalid), "message": "use POST"}})
+			httpjson.Write(w, http.StatusMethodNotAllowed, map[string]any{"error": map[string]string{"code": string(fault.Invalid), "message": "use POST"}})
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxHandlerBody))
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				httpjson.Error(w, &governor.Error{Code: governor.Invalid, Op: op, Message: "request body too large", Err: err})
+				httpjson.Error(w, &fault.Error{Code: fault.Invalid, Op: op, Message: "request body too large", Err: err})
 				return
 			}
-			httpjson.Error(w, governor.Errorf(governor.Invalid, op, "reading the body: %v", err))
+			httpjson.Error(w, fault.Errorf(fault.Invalid, op, "reading the body: %v", err))
 			return
 		}
 		if b := bytes.TrimSpace(body); len(b) > 0 {
 			var empty struct{}
 			if err := httpjson.Unmarshal(b, &empty); err != nil {
-				httpjson.Error(w, governor.Wrap(governor.Invalid, op, err))
+				httpjson.Error(w, fault.Wrap(fault.Invalid, op, err))
 				return
 			}
 		}
 		if !r.run.TryLock() {
-			httpjson.Error(w, governor.Errorf(governor.Conflict, op, "a usage report run is in progress"))
+			httpjson.Error(w, fault.Errorf(fault.Conflict, op, "a usage report run is in progress"))
 			return
 		}
 		defer r.run.Unlock()
@@ -60,9 +60,9 @@ func (r *Reporter) Handler() http.Handler {
 		if err != nil {
 			// The run's faults are not the caller's: 503 when a retry may
 			// finish the work, 500 otherwise; the logs say more.
-			code, status := governor.Unavailable, http.StatusServiceUnavailable
-			if governor.ErrorCode(err) != governor.Unavailable {
-				code, status = governor.Internal, http.StatusInternalServerError
+			code, status := fault.Unavailable, http.StatusServiceUnavailable
+			if fault.ErrorCode(err) != fault.Unavailable {
+				code, status = fault.Internal, http.StatusInternalServerError
 			}
 			msg := fmt.Sprintf("%d operations failed, %d held back by a check; see the logs", rep.Failed, rep.CheckFailed)
 			httpjson.Write(w, status, map[string]any{"report": rep, "error": map[string]string{"code": string(code), "message": msg}})

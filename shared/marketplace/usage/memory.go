@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // MemStore is a WindowStore in memory, for tests and local runs. It is
@@ -57,13 +57,13 @@ func (m *MemStore) Cursors(ctx context.Context, entitlement string) ([]Cursor, e
 func (m *MemStore) PutCursor(ctx context.Context, c Cursor) error {
 	const op = "usage.MemStore.PutCursor"
 	if err := ValidCursor(c); err != nil {
-		return governor.Wrap(governor.Invalid, op, err)
+		return fault.Wrap(fault.Invalid, op, err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	id := CursorID(c.Entitlement, c.Metric)
 	if cur := m.cursors[id]; cur.Version != c.Version-1 {
-		return governor.Errorf(governor.Conflict, op, "cursor %s is at version %d, not %d", id, cur.Version, c.Version-1)
+		return fault.Errorf(fault.Conflict, op, "cursor %s is at version %d, not %d", id, cur.Version, c.Version-1)
 	}
 	m.cursors[id] = clone(c)
 	return nil
@@ -80,7 +80,7 @@ func (m *MemStore) Block(ctx context.Context, entitlement string) (Block, bool, 
 // PutBlock writes b.
 func (m *MemStore) PutBlock(ctx context.Context, b Block) error {
 	if !validID(b.Entitlement) || !validID(b.Tenant) {
-		return governor.Errorf(governor.Invalid, "usage.MemStore.PutBlock", "block %q of tenant %q: ids must be 1-128 of [A-Za-z0-9._-]", b.Entitlement, b.Tenant)
+		return fault.Errorf(fault.Invalid, "usage.MemStore.PutBlock", "block %q of tenant %q: ids must be 1-128 of [A-Za-z0-9._-]", b.Entitlement, b.Tenant)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 )
 
 // Limits of what a cursor and the stores keep.
@@ -89,7 +89,7 @@ type Block struct {
 }
 
 // WindowStore keeps the reporter's cursors and blocks. Every method
-// returns *governor.Error values: Conflict when PutCursor finds another
+// returns *fault.Error values: Conflict when PutCursor finds another
 // version, Invalid for a record that is not one, Unavailable for transient
 // storage faults.
 type WindowStore interface {
@@ -117,18 +117,18 @@ type WindowStore interface {
 func ValidCursor(c Cursor) error {
 	const op = "usage.ValidCursor"
 	if !validID(c.Entitlement) || !validID(c.Metric) || !validID(c.Tenant) {
-		return governor.Errorf(governor.Invalid, op, "cursor %q/%q of tenant %q: ids must be 1-128 of [A-Za-z0-9._-]", c.Entitlement, c.Metric, c.Tenant)
+		return fault.Errorf(fault.Invalid, op, "cursor %q/%q of tenant %q: ids must be 1-128 of [A-Za-z0-9._-]", c.Entitlement, c.Metric, c.Tenant)
 	}
 	if c.Version < 1 {
-		return governor.Errorf(governor.Invalid, op, "cursor %s~%s: version %d, want ≥ 1", c.Entitlement, c.Metric, c.Version)
+		return fault.Errorf(fault.Invalid, op, "cursor %s~%s: version %d, want ≥ 1", c.Entitlement, c.Metric, c.Version)
 	}
 	if len(c.Pending) > MaxPending {
-		return governor.Errorf(governor.Invalid, op, "cursor %s~%s: %d pending windows, limit %d", c.Entitlement, c.Metric, len(c.Pending), MaxPending)
+		return fault.Errorf(fault.Invalid, op, "cursor %s~%s: %d pending windows, limit %d", c.Entitlement, c.Metric, len(c.Pending), MaxPending)
 	}
 	at := c.End
 	for i, w := range c.Pending {
 		if !w.Start.Equal(at) || !w.End.After(w.Start) || w.OperationID == "" || w.Value < 0 || w.Usage < 0 {
-			return governor.Errorf(governor.Invalid, op, "cursor %s~%s: pending window %d is not contiguous, empty or unnamed", c.Entitlement, c.Metric, i)
+			return fault.Errorf(fault.Invalid, op, "cursor %s~%s: pending window %d is not contiguous, empty or unnamed", c.Entitlement, c.Metric, i)
 		}
 		at = w.End
 	}

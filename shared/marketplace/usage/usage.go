@@ -48,6 +48,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/marketplace"
@@ -184,11 +185,11 @@ type Reporter struct {
 func New(o Options) (*Reporter, error) {
 	const op = "usage.New"
 	if o.Service == "" || o.Client == nil || o.Accounts == nil || o.Governors == nil || o.Windows == nil || o.Publisher == nil || o.Topics == nil {
-		return nil, governor.Errorf(governor.Invalid, op, "service, client, accounts, governors, windows, publisher and topics are required")
+		return nil, fault.Errorf(fault.Invalid, op, "service, client, accounts, governors, windows, publisher and topics are required")
 	}
 	for q, m := range o.Metrics {
 		if !validID(q) || m == "" || len(m) > 256 {
-			return nil, governor.Errorf(governor.Invalid, op, "metric mapping %q → %q: want a quota metric id and a metric name", q, m)
+			return nil, fault.Errorf(fault.Invalid, op, "metric mapping %q → %q: want a quota metric id and a metric name", q, m)
 		}
 	}
 	if o.Now == nil {
@@ -215,7 +216,7 @@ func New(o Options) (*Reporter, error) {
 	m := o.MeterProvider.Meter("github.com/autonomics/autonomics/shared/marketplace/usage")
 	c, err := m.Int64Counter(MetricReports, metric.WithDescription("Usage operations sent to Service Control, by outcome."))
 	if err != nil {
-		return nil, governor.Wrap(governor.Internal, op, err)
+		return nil, fault.Wrap(fault.Internal, op, err)
 	}
 	return &Reporter{o: o, reports: c}, nil
 }
@@ -317,7 +318,7 @@ func (r *Reporter) runLocked(ctx context.Context) (Report, error) {
 			return
 		}
 		rep.fail(err)
-		if first == nil || governor.ErrorCode(first) != governor.Unavailable && governor.ErrorCode(err) == governor.Unavailable {
+		if first == nil || fault.ErrorCode(first) != fault.Unavailable && fault.ErrorCode(err) == fault.Unavailable {
 			first = err
 		}
 	}
@@ -325,7 +326,7 @@ func (r *Reporter) runLocked(ctx context.Context) (Report, error) {
 	for {
 		links, err := r.o.Accounts.List(ctx, after, listPage)
 		if err != nil {
-			note(governor.Wrap(governor.ErrorCode(err), "usage.Run", fmt.Errorf("listing accounts: %w", err)))
+			note(fault.Wrap(fault.ErrorCode(err), "usage.Run", fmt.Errorf("listing accounts: %w", err)))
 			break
 		}
 		for _, l := range links {
@@ -339,7 +340,7 @@ func (r *Reporter) runLocked(ctx context.Context) (Report, error) {
 	}
 	note(b.flush(ctx))
 	if first == nil && rep.Failed > 0 {
-		first = governor.Errorf(governor.Unavailable, "usage.Run", "%d operations left for the next run", rep.Failed)
+		first = fault.Errorf(fault.Unavailable, "usage.Run", "%d operations left for the next run", rep.Failed)
 	}
 	r.o.Logger.InfoContext(ctx, "usage report run", "boundary", rep.Boundary, "tenants", rep.Tenants, "entitlements", rep.Entitlements,
 		"opened", rep.Opened, "reported", rep.Reported, "resent", rep.Resent, "late", rep.Late, "check_failed", rep.CheckFailed,
@@ -371,7 +372,7 @@ func (r *Reporter) tenant(ctx context.Context, tenant string, now, boundary time
 	const op = "usage.tenant"
 	ents, err := r.o.Governors.Instances(ctx, tenant, governor.Entitlement)
 	if err != nil {
-		return governor.Wrap(governor.ErrorCode(err), op, fmt.Errorf("tenant %s: entitlements: %w", tenant, err))
+		return fault.Wrap(fault.ErrorCode(err), op, fmt.Errorf("tenant %s: entitlements: %w", tenant, err))
 	}
 	var list []entitlement
 	for _, in := range ents {
@@ -392,7 +393,7 @@ func (r *Reporter) tenant(ctx context.Context, tenant string, now, boundary time
 	}
 	quotas, err := r.o.Governors.Instances(ctx, tenant, governor.QuotaSLA)
 	if err != nil {
-		return governor.Wrap(governor.ErrorCode(err), op, fmt.Errorf("tenant %s: quotas: %w", tenant, err))
+		return fault.Wrap(fault.ErrorCode(err), op, fmt.Errorf("tenant %s: quotas: %w", tenant, err))
 	}
 	usage := usageOf(quotas)
 	var first error
@@ -450,7 +451,7 @@ func (r *Reporter) entitlement(ctx context.Context, e entitlement, usage map[str
 			// First sight: the first window starts at this hour.
 			c = Cursor{Entitlement: e.id, Metric: m, Tenant: e.tenant, End: now.Truncate(r.o.Window), Version: 1, FirstSeen: now, UpdatedAt: now}
 			if err := r.o.Windows.PutCursor(ctx, c); err != nil {
-				if first == nil && governor.ErrorCode(err) != governor.Conflict {
+				if first == nil && fault.ErrorCode(err) != fault.Conflict {
 					first = err
 				}
 				continue
@@ -476,7 +477,7 @@ func (r *Reporter) entitlement(ctx context.Context, e entitlement, usage map[str
 			if err := r.o.Windows.PutCursor(ctx, next); err != nil {
 				// Another run holds this cursor, or the store is down:
 				// what was pending before is still sent.
-				if governor.ErrorCode(err) == governor.Conflict {
+				if fault.ErrorCode(err) == fault.Conflict {
 					continue
 				}
 				if first == nil {
@@ -621,7 +622,7 @@ func (r *Reporter) publish(ctx context.Context, e entitlement, name governor.Eve
 	err := r.o.Publisher.Publish(ctx, store.Message{Topic: r.o.Topics.Internal(governor.Entitlement), Data: payload, Attributes: attrs, OrderingKey: e.tenant})
 	if err != nil {
 		r.o.Logger.WarnContext(ctx, "usage event not published; the next run retries", "event", string(name), "entitlement", e.id, "error", err.Error())
-		return governor.Wrap(governor.Unavailable, "usage.publish", err)
+		return fault.Wrap(fault.Unavailable, "usage.publish", err)
 	}
 	r.o.Logger.InfoContext(ctx, "usage event published", "event", string(name), "id", ev.ID, "tenant", e.tenant, "entitlement", e.id)
 	return nil
@@ -661,12 +662,12 @@ func transient(ctx context.Context, err error) bool {
 
 // apiErr maps a Service Control error to a code.
 func apiErr(op string, err error) error {
-	code := governor.Unavailable
+	code := fault.Unavailable
 	var g *googleapi.Error
 	if errors.As(err, &g) && !(g.Code == http.StatusRequestTimeout || g.Code == http.StatusTooManyRequests || g.Code >= 500) {
-		code = governor.Invalid
+		code = fault.Invalid
 	}
-	return governor.Wrap(code, op, err)
+	return fault.Wrap(code, op, err)
 }
 
 func (r *Reporter) count(ctx context.Context, outcome string, n int) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/marketplace/usage"
 	"github.com/autonomics/autonomics/shared/marketplace/usage/scstandin"
@@ -183,7 +184,7 @@ func TestCrashBetweenReportAndRecording(t *testing.T) {
 	h.mustRun(at(12, 10))
 	h.usage(tenant, "api_calls", 60)
 	h.store.FailPuts(func(c usage.Cursor) bool { return len(c.Pending) == 0 && c.Version > 1 })
-	if _, err := h.run(at(13, 5)); governor.ErrorCode(err) != governor.Unavailable {
+	if _, err := h.run(at(13, 5)); fault.ErrorCode(err) != fault.Unavailable {
 		t.Fatalf("run with the done write failing = %v; want Unavailable", err)
 	}
 	first := h.reported("ent-1", metricName)
@@ -215,7 +216,7 @@ func TestCrashBeforeReportKeepsTheIntent(t *testing.T) {
 	h.mustRun(at(12, 10))
 	h.usage(tenant, "api_calls", 60)
 	h.sc.FailNext(scstandin.MethodReport, http.StatusServiceUnavailable, 1)
-	if _, err := h.run(at(13, 5)); governor.ErrorCode(err) != governor.Unavailable {
+	if _, err := h.run(at(13, 5)); fault.ErrorCode(err) != fault.Unavailable {
 		t.Fatalf("run with the report failing = %v; want Unavailable", err)
 	}
 	c, _, _ := h.store.Cursor(context.Background(), "ent-1", "api_calls")
@@ -252,7 +253,7 @@ func TestServiceControlDownLeavesEverythingForTheNextRun(t *testing.T) {
 	h.usage(tenant, "api_calls", 5)
 	h.sc.FailNext("", http.StatusInternalServerError, 2)
 	rep, err := h.run(at(13, 5))
-	if governor.ErrorCode(err) != governor.Unavailable || rep.Failed != 1 || rep.Reported != 0 {
+	if fault.ErrorCode(err) != fault.Unavailable || rep.Failed != 1 || rep.Reported != 0 {
 		t.Fatalf("run with Service Control down = %+v, %v; want 1 failed, Unavailable", rep, err)
 	}
 	h.mustRun(at(13, 30))
@@ -358,7 +359,7 @@ func TestBlockedEventIsRepublishedWhenPublishingFailed(t *testing.T) {
 	h.usage(tenant, "api_calls", 5)
 	h.sc.BlockConsumer(consumer("ent-1"), "BILLING_DISABLED")
 	h.pub.Fail(true)
-	if _, err := h.run(at(13, 5)); governor.ErrorCode(err) != governor.Unavailable {
+	if _, err := h.run(at(13, 5)); fault.ErrorCode(err) != fault.Unavailable {
 		t.Fatalf("run with publishing down = %v; want Unavailable", err)
 	}
 	if _, blocked, _ := h.store.Block(context.Background(), "ent-1"); blocked {
@@ -382,7 +383,7 @@ func TestFailedBlockRecordStillRestores(t *testing.T) {
 	h.usage(tenant, "api_calls", 5)
 	h.sc.BlockConsumer(consumer("ent-1"), "BILLING_DISABLED")
 	h.store.FailBlocks(true)
-	if _, err := h.run(at(13, 5)); governor.ErrorCode(err) != governor.Unavailable {
+	if _, err := h.run(at(13, 5)); fault.ErrorCode(err) != fault.Unavailable {
 		t.Fatalf("run with block writes down = %v; want Unavailable", err)
 	}
 	if _, recorded, _ := h.store.Block(context.Background(), "ent-1"); recorded {
@@ -552,7 +553,7 @@ func TestConcurrentReportersReportEachWindowOnce(t *testing.T) {
 	go func() { _, err := other.Run(context.Background()); done <- err }()
 	_, err1 := h.r.Run(context.Background())
 	err2 := <-done
-	if err1 != nil && governor.ErrorCode(err1) != governor.Unavailable || err2 != nil && governor.ErrorCode(err2) != governor.Unavailable {
+	if err1 != nil && fault.ErrorCode(err1) != fault.Unavailable || err2 != nil && fault.ErrorCode(err2) != fault.Unavailable {
 		t.Fatalf("concurrent runs: %v, %v", err1, err2)
 	}
 	h.mustRun(at(13, 30)) // finishes whatever the race left
@@ -601,7 +602,7 @@ func TestNewRefusesIncompleteOptions(t *testing.T) {
 	} {
 		o := h.opts
 		tweak(&o)
-		if _, err := usage.New(o); governor.ErrorCode(err) != governor.Invalid {
+		if _, err := usage.New(o); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("%s: New = %v; want Invalid", name, err)
 		}
 	}
@@ -672,7 +673,7 @@ func TestHandlerAnswers503WhenWorkIsLeft(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatal(err)
 	}
-	if rec.Code != http.StatusServiceUnavailable || body.Error.Code != string(governor.Unavailable) || body.Report.Failed != 1 {
+	if rec.Code != http.StatusServiceUnavailable || body.Error.Code != string(fault.Unavailable) || body.Report.Failed != 1 {
 		t.Fatalf("status %d body %s; want 503 with the report", rec.Code, rec.Body)
 	}
 }
@@ -680,8 +681,8 @@ func TestHandlerAnswers503WhenWorkIsLeft(t *testing.T) {
 func TestGovernorOutageIsUnavailable(t *testing.T) {
 	h := newHarness(t, nil)
 	h.customer("acct-1", "ent-1", "api_calls")
-	h.gov.fail = governor.Errorf(governor.Unavailable, "test", "firestore down")
-	if _, err := h.run(at(13, 5)); governor.ErrorCode(err) != governor.Unavailable {
+	h.gov.fail = fault.Errorf(fault.Unavailable, "test", "firestore down")
+	if _, err := h.run(at(13, 5)); fault.ErrorCode(err) != fault.Unavailable {
 		t.Fatalf("run with the governors unreadable = %v; want Unavailable", err)
 	}
 }
@@ -735,7 +736,7 @@ func TestOutageKeepsHourlyWindowsAndReportsThemLate(t *testing.T) {
 	for i, hour := range []int{13, 14, 15} {
 		h.usage(tenant, "api_calls", int64(10*(i+1)))
 		h.sc.FailNext(scstandin.MethodCheck, http.StatusServiceUnavailable, 1)
-		if _, err := h.run(at(hour, 5)); governor.ErrorCode(err) != governor.Unavailable {
+		if _, err := h.run(at(hour, 5)); fault.ErrorCode(err) != fault.Unavailable {
 			t.Fatalf("run at %d:05 with Service Control down = %v; want Unavailable", hour, err)
 		}
 	}

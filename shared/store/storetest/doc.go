@@ -8,10 +8,10 @@
 //   - Tx.Write validates the changes (complete instance key, receipt of
 //     that instance with seq in 1…MaxSeq and an RFC 3339 decided_at, dedup
 //     marker of that instance, outbox and timer ids usable as document ids)
-//     and refuses invalid ones with a governor.Invalid error; it may be
+//     and refuses invalid ones with a fault.Invalid error; it may be
 //     called once, and no read may follow it.
 //   - Receipts are append-only: writing a receipt at a seq that already
-//     exists fails the transaction with a governor.Conflict error.
+//     exists fails the transaction with a fault.Conflict error.
 //   - Chain with limit <= 0 returns every receipt after the given seq.
 //   - Receipts orders by decided_at, then by instance (domain:subject) and
 //     seq; PageSize <= 0 means 100, and the last page's token is "". A
@@ -29,7 +29,7 @@
 //   - Outbox returns a receipt's entries in the order they were written;
 //     Undelivered orders by created_at, then id; DueTimers by due, then id.
 //     A limit <= 0 means no limit. MarkDelivered ignores unknown ids.
-//   - A cancelled context makes RunTx fail with a governor.Unavailable
+//   - A cancelled context makes RunTx fail with a fault.Unavailable
 //     error and write nothing.
 //
 // The outbox and timer collections are global, and an adapter under test

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -213,20 +214,20 @@ func testInvalidKeys(f *fixture) {
 			f := f.with(t)
 			err := f.s.RunTx(f.ctx, func(ctx context.Context, tx store.Tx) error {
 				_, err := tx.Instance(tc.key)
-				f.checkCode(fmt.Sprintf("Instance(%+v)", tc.key), err, governor.Invalid)
+				f.checkCode(fmt.Sprintf("Instance(%+v)", tc.key), err, fault.Invalid)
 				_, _, err = tx.Dedup(tc.key, testSource, "evt")
-				f.checkCode(fmt.Sprintf("Dedup(%+v)", tc.key), err, governor.Invalid)
+				f.checkCode(fmt.Sprintf("Dedup(%+v)", tc.key), err, fault.Invalid)
 				return nil
 			})
 			if err != nil {
 				t.Errorf("RunTx = %v, want nil", err)
 			}
 			_, err = f.s.Chain(f.ctx, tc.key, 0, 0)
-			f.checkCode(fmt.Sprintf("Chain(%+v)", tc.key), err, governor.Invalid)
+			f.checkCode(fmt.Sprintf("Chain(%+v)", tc.key), err, fault.Invalid)
 		})
 	}
 	_, err := f.s.Instances(f.ctx, "", "")
-	f.checkCode(`Instances("", "")`, err, governor.Invalid)
+	f.checkCode(`Instances("", "")`, err, fault.Invalid)
 	_, err = f.s.Instances(f.ctx, "a/b", "")
-	f.checkCode(`Instances("a/b", "")`, err, governor.Invalid)
+	f.checkCode(`Instances("a/b", "")`, err, fault.Invalid)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -131,7 +132,7 @@ func testOutbox(f *fixture) {
 
 	f.checkOutbox(h, withMarker(c.Outbox, markerOf(c), false))
 	_, err := f.s.Outbox(f.ctx, "")
-	f.checkCode(`Outbox("")`, err, governor.Invalid)
+	f.checkCode(`Outbox("")`, err, fault.Invalid)
 	f.checkOutbox(other.Receipt.Hash, withMarker(other.Outbox, markerOf(other), false))
 	f.checkOutbox(f.id("unknown-hash"), nil)
 	f.checkOutbox(none.Receipt.Hash, nil)
@@ -162,7 +163,7 @@ func testOutboxWithoutMarker(f *fixture) {
 	c := decision(newInstance(k), f.id("e1"), "exceeded", f.at(0))
 	c.Dedup = store.Dedup{}
 	c.Outbox = []store.OutboxEntry{f.entry("o1", c.Receipt.Hash, f.at(0))}
-	f.checkCode("Write(outbox without a dedup marker)", f.commit(c), governor.Invalid)
+	f.checkCode("Write(outbox without a dedup marker)", f.commit(c), fault.Invalid)
 	if got := f.chain(k); len(got) != 0 {
 		f.Errorf("Chain(%s) = %v after a refused Write, want none", k, ids(got))
 	}
@@ -437,7 +438,7 @@ func testMoveTimer(f *fixture) {
 		{"timer not armed", k, "grace"},
 		{"no instance", f.key(governor.Subscription, "sub-none"), "trial_end"},
 	} {
-		if _, err := f.s.MoveTimer(f.ctx, tc.key, tc.tmr, f.at(0)); governor.ErrorCode(err) != governor.NotFound {
+		if _, err := f.s.MoveTimer(f.ctx, tc.key, tc.tmr, f.at(0)); fault.ErrorCode(err) != fault.NotFound {
 			f.Errorf("MoveTimer(%s) = %v, want not_found", tc.name, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
@@ -266,7 +267,7 @@ func testReceiptsInvalidQuery(f *fixture) {
 		f.Run(tc.name, func(t *testing.T) {
 			f := f.with(t)
 			_, _, err := f.s.Receipts(f.ctx, tc.q)
-			f.checkCode(fmt.Sprintf("Receipts(%+v)", tc.q), err, governor.Invalid)
+			f.checkCode(fmt.Sprintf("Receipts(%+v)", tc.q), err, fault.Invalid)
 		})
 	}
 }
@@ -303,7 +304,7 @@ func testReceiptsByExecution(f *fixture) {
 		{f.id("unknown"), nil},
 	}
 	_, err := f.s.ReceiptsByExecution(f.ctx, "")
-	f.checkCode(`ReceiptsByExecution("")`, err, governor.Invalid)
+	f.checkCode(`ReceiptsByExecution("")`, err, fault.Invalid)
 	for _, tc := range tests {
 		f.Run(tc.id, func(t *testing.T) {
 			got, err := f.s.ReceiptsByExecution(t.Context(), tc.id)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
@@ -268,9 +269,9 @@ func (f *fixture) chain(k governor.Key) []receipt.Receipt {
 }
 
 // checkCode fails the test unless err carries code want.
-func (f *fixture) checkCode(call string, err error, want governor.Code) {
+func (f *fixture) checkCode(call string, err error, want fault.Code) {
 	f.Helper()
-	if got := governor.ErrorCode(err); got != want {
+	if got := fault.ErrorCode(err); got != want {
 		f.Errorf("%s = %v (code %q), want code %q", call, err, got, want)
 	}
 }

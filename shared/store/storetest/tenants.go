@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
@@ -153,7 +154,7 @@ func testTenantsInvalidQuery(f *fixture) {
 		f.Run(tc.name, func(t *testing.T) {
 			f := f.with(t)
 			got, err := f.s.Tenants(f.ctx, tc.q)
-			f.checkCode(fmt.Sprintf("Tenants(%.40q…)", tc.q.Prefix+tc.q.After), err, governor.Invalid)
+			f.checkCode(fmt.Sprintf("Tenants(%.40q…)", tc.q.Prefix+tc.q.After), err, fault.Invalid)
 			if len(got) != 0 {
 				f.Errorf("Tenants of an invalid query = %q, want none", got)
 			}
@@ -268,7 +269,7 @@ func testReceiptsNewestPagination(f *fixture) {
 		f.Errorf("Receipts(newest first after the 4th oldest) = %v, %q, %v; want %v, \"\", nil", ids(got), next, err, ids(newest[len(newest)-3:]))
 	}
 	_, _, err = f.s.Receipts(f.ctx, store.ReceiptQuery{Tenant: f.tenant + "-b", PageToken: token, Newest: true})
-	f.checkCode("Receipts(newest first, token of another tenant)", err, governor.Invalid)
+	f.checkCode("Receipts(newest first, token of another tenant)", err, fault.Invalid)
 }
 
 // stepCorrelated commits a decision on *inst whose receipt carries
@@ -346,7 +347,7 @@ func testReceiptsByCorrelation(f *fixture) {
 		f.Run(tc.name, func(t *testing.T) {
 			f := f.with(t)
 			_, err := f.s.ReceiptsByCorrelation(f.ctx, tc.tenant, tc.corr, 0)
-			f.checkCode(fmt.Sprintf("ReceiptsByCorrelation(%q, %.20q…)", tc.tenant, tc.corr), err, governor.Invalid)
+			f.checkCode(fmt.Sprintf("ReceiptsByCorrelation(%q, %.20q…)", tc.tenant, tc.corr), err, fault.Invalid)
 		})
 	}
 }

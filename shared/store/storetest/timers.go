@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -106,7 +107,7 @@ func testDeleteTimersInvalidID(f *fixture) {
 	f.mustCommit(c)
 	for _, bad := range []string{"", "a/b", ".."} {
 		err := f.s.DeleteTimers(f.ctx, tm.ID, bad)
-		f.checkCode(fmt.Sprintf("DeleteTimers(%q, %q)", tm.ID, bad), err, governor.Invalid)
+		f.checkCode(fmt.Sprintf("DeleteTimers(%q, %q)", tm.ID, bad), err, fault.Invalid)
 	}
 	f.checkDue(0, 0, []store.TimerEntry{tm})
 	if err := f.s.DeleteTimers(f.ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
@@ -163,7 +164,7 @@ func testInvalidChanges(f *fixture) {
 				writeErr = tx.Write(c)
 				return writeErr
 			})
-			f.checkCode("Write", writeErr, governor.Invalid)
+			f.checkCode("Write", writeErr, fault.Invalid)
 			if err == nil {
 				t.Errorf("RunTx(fn returning the Write error) = nil, want an error")
 			}
@@ -190,7 +191,7 @@ func testDuplicateSeq(f *fixture) {
 	c2.Outbox = []store.OutboxEntry{f.entry("o1", c2.Receipt.Hash, f.at(0))}
 	f.cleanup(c2)
 	err := f.s.RunTx(f.ctx, func(ctx context.Context, tx store.Tx) error { return tx.Write(c2) })
-	f.checkCode("RunTx(Write of an existing seq)", err, governor.Conflict)
+	f.checkCode("RunTx(Write of an existing seq)", err, fault.Conflict)
 
 	if got := f.read(k); diffInstance(got, c1.Instance) != "" {
 		f.Errorf("Instance(%s) = %+v: %s", k, got, diffInstance(got, c1.Instance))
@@ -289,7 +290,7 @@ func testCancelledContext(f *fixture) {
 				}
 				return tx.Write(c)
 			})
-			f.checkCode("RunTx(cancelled context)", err, governor.Unavailable)
+			f.checkCode("RunTx(cancelled context)", err, fault.Unavailable)
 			f.checkNothingWritten(c)
 		})
 	}

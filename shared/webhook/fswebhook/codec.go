@@ -6,6 +6,7 @@ import (
 
 	fs "cloud.google.com/go/firestore"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/webhook"
 )
@@ -41,7 +42,7 @@ func endpointData(e webhook.Endpoint) map[string]any {
 func decodeEndpoint(snap *fs.DocumentSnapshot) (webhook.Endpoint, error) {
 	var d endpointDoc
 	if err := snap.DataTo(&d); err != nil {
-		return webhook.Endpoint{}, governor.Wrap(governor.Internal, "fswebhook.endpoint "+snap.Ref.ID, err)
+		return webhook.Endpoint{}, fault.Wrap(fault.Internal, "fswebhook.endpoint "+snap.Ref.ID, err)
 	}
 	return webhook.Endpoint{
 		ID: snap.Ref.ID, URL: d.URL, Kinds: d.Kinds, Secrets: d.Secrets, Disabled: d.Disabled, DisabledReason: d.DisabledReason,
@@ -80,7 +81,7 @@ func actionData(a webhook.Action) map[string]any {
 func decodeAction(snap *fs.DocumentSnapshot) (webhook.Action, error) {
 	var d actionDoc
 	if err := snap.DataTo(&d); err != nil {
-		return webhook.Action{}, governor.Wrap(governor.Internal, "fswebhook.action "+snap.Ref.ID, err)
+		return webhook.Action{}, fault.Wrap(fault.Internal, "fswebhook.action "+snap.Ref.ID, err)
 	}
 	var data json.RawMessage
 	if len(d.Data) > 0 {
@@ -155,7 +156,7 @@ func deliveryData(d webhook.Delivery) map[string]any {
 func decodeDelivery(snap *fs.DocumentSnapshot) (webhook.Delivery, error) {
 	var d deliveryDoc
 	if err := snap.DataTo(&d); err != nil {
-		return webhook.Delivery{}, governor.Wrap(governor.Internal, "fswebhook.delivery "+snap.Ref.ID, err)
+		return webhook.Delivery{}, fault.Wrap(fault.Internal, "fswebhook.delivery "+snap.Ref.ID, err)
 	}
 	return webhook.Delivery{
 		ID: snap.Ref.ID, ActionID: d.ActionID, EndpointID: d.EndpointID, Tenant: d.Tenant, Kind: d.Kind, Domain: governor.Domain(d.Domain),
@@ -200,7 +201,7 @@ func attemptData(a webhook.Attempt) map[string]any {
 func decodeAttempt(snap *fs.DocumentSnapshot) (webhook.Attempt, error) {
 	var d attemptDoc
 	if err := snap.DataTo(&d); err != nil {
-		return webhook.Attempt{}, governor.Wrap(governor.Internal, "fswebhook.attempt "+snap.Ref.ID, err)
+		return webhook.Attempt{}, fault.Wrap(fault.Internal, "fswebhook.attempt "+snap.Ref.ID, err)
 	}
 	return webhook.Attempt{
 		DeliveryID: d.DeliveryID, ActionID: d.ActionID, EndpointID: d.EndpointID, N: int(d.N), Cycle: int(d.Cycle),

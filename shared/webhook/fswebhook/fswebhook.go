@@ -54,8 +54,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore/fserr"
-	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/webhook"
 )
 
@@ -103,7 +103,7 @@ func New(client *fs.Client, o Options) (*Store, error) {
 		o.Namespace = DefaultNamespace
 	}
 	if webhook.ValidEndpointID(o.Namespace) != nil {
-		return nil, governor.Errorf(governor.Invalid, "fswebhook.New", "namespace %q: want 1 to 63 of [a-z0-9_-]", o.Namespace)
+		return nil, fault.Errorf(fault.Invalid, "fswebhook.New", "namespace %q: want 1 to 63 of [a-z0-9_-]", o.Namespace)
 	}
 	if o.Retention <= 0 {
 		o.Retention = DefaultRetention
@@ -200,7 +200,7 @@ func (t *tx) Lane(id string) (webhook.Lane, bool, error) {
 	}
 	var d laneDoc
 	if err := snap.DataTo(&d); err != nil {
-		return webhook.Lane{}, false, governor.Wrap(governor.Internal, "fswebhook.Lane "+id, err)
+		return webhook.Lane{}, false, fault.Wrap(fault.Internal, "fswebhook.Lane "+id, err)
 	}
 	return webhook.Lane{ID: id, EndpointID: d.EndpointID, Tenant: d.Tenant, Head: d.Head, Tail: d.Tail}, true, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/store"
 	"github.com/autonomics/autonomics/shared/webhook"
@@ -68,7 +69,7 @@ func (p *Publisher) Publish(ctx context.Context, m store.Message) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail {
-		return governor.Errorf(governor.Unavailable, "webhooktest.Publish", "publishing is down")
+		return fault.Errorf(fault.Unavailable, "webhooktest.Publish", "publishing is down")
 	}
 	p.msgs = append(p.msgs, m)
 	return nil
@@ -275,7 +276,7 @@ type faultyTx struct {
 
 func (t faultyTx) check(v any) error {
 	if t.write(v) {
-		return governor.Wrap(governor.Unavailable, "webhooktest.Faulty", ErrInjected)
+		return fault.Wrap(fault.Unavailable, "webhooktest.Faulty", ErrInjected)
 	}
 	return nil
 }

@@ -29,8 +29,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore/fserr"
-	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/marketplace/usage"
 )
 
@@ -71,7 +71,7 @@ func New(client *fs.Client, o Options) (*Store, error) {
 		o.Namespace = DefaultNamespace
 	}
 	if !usage.ValidID(o.Namespace) {
-		return nil, governor.Errorf(governor.Invalid, "fsusage.New", "namespace %q: want 1 to 128 of [A-Za-z0-9._-]", o.Namespace)
+		return nil, fault.Errorf(fault.Invalid, "fsusage.New", "namespace %q: want 1 to 128 of [A-Za-z0-9._-]", o.Namespace)
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -93,7 +93,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Cursor(ctx context.Context, entitlement, metric string) (usage.Cursor, bool, error) {
 	const op = "fsusage.Cursor"
 	if !usage.ValidID(entitlement) || !usage.ValidID(metric) {
-		return usage.Cursor{}, false, governor.Errorf(governor.Invalid, op, "cursor %q/%q: ids must be 1-128 of [A-Za-z0-9._-]", entitlement, metric)
+		return usage.Cursor{}, false, fault.Errorf(fault.Invalid, op, "cursor %q/%q: ids must be 1-128 of [A-Za-z0-9._-]", entitlement, metric)
 	}
 	snap, err := s.cursor(entitlement, metric).Get(ctx)
 	if status.Code(err) == codes.NotFound {
@@ -110,7 +110,7 @@ func (s *Store) Cursor(ctx context.Context, entitlement, metric string) (usage.C
 func (s *Store) Cursors(ctx context.Context, entitlement string) ([]usage.Cursor, error) {
 	const op = "fsusage.Cursors"
 	if !usage.ValidID(entitlement) {
-		return nil, governor.Errorf(governor.Invalid, op, "entitlement %q: want 1-128 of [A-Za-z0-9._-]", entitlement)
+		return nil, fault.Errorf(fault.Invalid, op, "entitlement %q: want 1-128 of [A-Za-z0-9._-]", entitlement)
 	}
 	snaps, err := s.root.Collection(ColUsage).Where("entitlement", "==", entitlement).Limit(usage.MaxCursors).Documents(ctx).GetAll()
 	if err != nil {
@@ -132,7 +132,7 @@ func (s *Store) Cursors(ctx context.Context, entitlement string) ([]usage.Cursor
 func (s *Store) PutCursor(ctx context.Context, c usage.Cursor) error {
 	const op = "fsusage.PutCursor"
 	if err := usage.ValidCursor(c); err != nil {
-		return governor.Wrap(governor.Invalid, op, err)
+		return fault.Wrap(fault.Invalid, op, err)
 	}
 	ref := s.cursor(c.Entitlement, c.Metric)
 	err := s.c.RunTransaction(ctx, func(ctx context.Context, t *fs.Transaction) error {
@@ -145,12 +145,12 @@ func (s *Store) PutCursor(ctx context.Context, c usage.Cursor) error {
 		default:
 			v, err := snap.DataAt("version")
 			if err != nil {
-				return governor.Errorf(governor.Internal, op, "cursor %s: no version", ref.ID)
+				return fault.Errorf(fault.Internal, op, "cursor %s: no version", ref.ID)
 			}
 			have, _ = v.(int64)
 		}
 		if have != c.Version-1 {
-			return governor.Errorf(governor.Conflict, op, "cursor %s is at version %d, not %d", ref.ID, have, c.Version-1)
+			return fault.Errorf(fault.Conflict, op, "cursor %s is at version %d, not %d", ref.ID, have, c.Version-1)
 		}
 		return t.Set(ref, encodeCursor(c))
 	}, fs.MaxAttempts(s.o.MaxAttempts))
@@ -161,7 +161,7 @@ func (s *Store) PutCursor(ctx context.Context, c usage.Cursor) error {
 func (s *Store) Block(ctx context.Context, entitlement string) (usage.Block, bool, error) {
 	const op = "fsusage.Block"
 	if !usage.ValidID(entitlement) {
-		return usage.Block{}, false, governor.Errorf(governor.Invalid, op, "entitlement %q: want 1-128 of [A-Za-z0-9._-]", entitlement)
+		return usage.Block{}, false, fault.Errorf(fault.Invalid, op, "entitlement %q: want 1-128 of [A-Za-z0-9._-]", entitlement)
 	}
 	snap, err := s.root.Collection(ColBlocks).Doc(entitlement).Get(ctx)
 	if status.Code(err) == codes.NotFound {
@@ -172,7 +172,7 @@ func (s *Store) Block(ctx context.Context, entitlement string) (usage.Block, boo
 	}
 	var d blockDoc
 	if err := snap.DataTo(&d); err != nil {
-		return usage.Block{}, false, governor.Wrap(governor.Internal, op, err)
+		return usage.Block{}, false, fault.Wrap(fault.Internal, op, err)
 	}
 	return usage.Block{Entitlement: d.Entitlement, Tenant: d.Tenant, Code: d.Code, Reason: d.Reason, WindowStart: d.WindowStart.UTC(), Since: d.Since.UTC()}, true, nil
 }
@@ -181,7 +181,7 @@ func (s *Store) Block(ctx context.Context, entitlement string) (usage.Block, boo
 func (s *Store) PutBlock(ctx context.Context, b usage.Block) error {
 	const op = "fsusage.PutBlock"
 	if !usage.ValidID(b.Entitlement) || !usage.ValidID(b.Tenant) {
-		return governor.Errorf(governor.Invalid, op, "block %q of tenant %q: ids must be 1-128 of [A-Za-z0-9._-]", b.Entitlement, b.Tenant)
+		return fault.Errorf(fault.Invalid, op, "block %q of tenant %q: ids must be 1-128 of [A-Za-z0-9._-]", b.Entitlement, b.Tenant)
 	}
 	d := blockDoc{Entitlement: b.Entitlement, Tenant: b.Tenant, Code: b.Code, Reason: b.Reason, WindowStart: b.WindowStart, Since: b.Since}
 	_, err := s.root.Collection(ColBlocks).Doc(b.Entitlement).Set(ctx, d)
@@ -192,7 +192,7 @@ func (s *Store) PutBlock(ctx context.Context, b usage.Block) error {
 func (s *Store) DeleteBlock(ctx context.Context, entitlement string) error {
 	const op = "fsusage.DeleteBlock"
 	if !usage.ValidID(entitlement) {
-		return governor.Errorf(governor.Invalid, op, "entitlement %q: want 1-128 of [A-Za-z0-9._-]", entitlement)
+		return fault.Errorf(fault.Invalid, op, "entitlement %q: want 1-128 of [A-Za-z0-9._-]", entitlement)
 	}
 	_, err := s.root.Collection(ColBlocks).Doc(entitlement).Delete(ctx)
 	return fserr.Wrap(op, err)
@@ -247,7 +247,7 @@ func encodeCursor(c usage.Cursor) cursorDoc {
 func decodeCursor(snap *fs.DocumentSnapshot) (usage.Cursor, error) {
 	var d cursorDoc
 	if err := snap.DataTo(&d); err != nil {
-		return usage.Cursor{}, governor.Wrap(governor.Internal, "fsusage.decodeCursor "+snap.Ref.ID, err)
+		return usage.Cursor{}, fault.Wrap(fault.Internal, "fsusage.decodeCursor "+snap.Ref.ID, err)
 	}
 	c := usage.Cursor{
 		Entitlement: d.Entitlement, Metric: d.Metric, Tenant: d.Tenant, End: d.End.UTC(), Usage: d.Usage,

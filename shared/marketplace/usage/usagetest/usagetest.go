@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/marketplace/usage"
 )
 
@@ -70,7 +70,7 @@ func Run(t *testing.T, newStore func(t *testing.T) usage.WindowStore) {
 		}
 		for _, v := range []int64{1, 3} {
 			c.Version = v
-			if err := s.PutCursor(ctx, c); governor.ErrorCode(err) != governor.Conflict {
+			if err := s.PutCursor(ctx, c); fault.ErrorCode(err) != fault.Conflict {
 				t.Errorf("PutCursor at version %d over version 1 = %v; want a Conflict", v, err)
 			}
 		}
@@ -104,10 +104,10 @@ func Run(t *testing.T, newStore func(t *testing.T) usage.WindowStore) {
 		wg.Wait()
 		wins := 0
 		for _, err := range errs {
-			switch governor.ErrorCode(err) {
+			switch fault.ErrorCode(err) {
 			case "":
 				wins++
-			case governor.Conflict, governor.Unavailable:
+			case fault.Conflict, fault.Unavailable:
 			default:
 				t.Errorf("concurrent PutCursor: %v", err)
 			}
@@ -122,7 +122,7 @@ func Run(t *testing.T, newStore func(t *testing.T) usage.WindowStore) {
 		if err := s.PutCursor(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.PutCursor(ctx, c); governor.ErrorCode(err) != governor.Conflict {
+		if err := s.PutCursor(ctx, c); fault.ErrorCode(err) != fault.Conflict {
 			t.Errorf("creating a cursor twice = %v; want a Conflict", err)
 		}
 	})
@@ -143,7 +143,7 @@ func Run(t *testing.T, newStore func(t *testing.T) usage.WindowStore) {
 			"gap":                  gap,
 			"too many pending":     tooMany,
 		} {
-			if err := s.PutCursor(ctx, c); governor.ErrorCode(err) != governor.Invalid {
+			if err := s.PutCursor(ctx, c); fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("%s: PutCursor = %v; want Invalid", name, err)
 			}
 		}
@@ -200,7 +200,7 @@ func Run(t *testing.T, newStore func(t *testing.T) usage.WindowStore) {
 		if _, ok, _ := s.Block(ctx, "ent-1"); ok {
 			t.Error("the block survived DeleteBlock")
 		}
-		if err := s.PutBlock(ctx, usage.Block{Entitlement: "a/b", Tenant: "t"}); governor.ErrorCode(err) != governor.Invalid {
+		if err := s.PutBlock(ctx, usage.Block{Entitlement: "a/b", Tenant: "t"}); fault.ErrorCode(err) != fault.Invalid {
 			t.Errorf("PutBlock of entitlement a/b = %v; want Invalid", err)
 		}
 	})
@@ -249,7 +249,7 @@ func (f *Faulty) PutBlock(ctx context.Context, b usage.Block) error {
 	fail := f.failBlocks
 	f.mu.Unlock()
 	if fail {
-		return governor.Wrap(governor.Unavailable, "usagetest.Faulty", ErrInjected)
+		return fault.Wrap(fault.Unavailable, "usagetest.Faulty", ErrInjected)
 	}
 	return f.WindowStore.PutBlock(ctx, b)
 }
@@ -268,7 +268,7 @@ func (f *Faulty) PutCursor(ctx context.Context, c usage.Cursor) error {
 	fail := f.fail
 	f.mu.Unlock()
 	if fail != nil && fail(c) {
-		return governor.Wrap(governor.Unavailable, "usagetest.Faulty", ErrInjected)
+		return fault.Wrap(fault.Unavailable, "usagetest.Faulty", ErrInjected)
 	}
 	return f.WindowStore.PutCursor(ctx, c)
 }

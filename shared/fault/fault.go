@@ -1,4 +1,9 @@
-package governor
+// Package fault is the typed error of Autonomics: a Code that transports
+// map to an HTTP status or a retry decision without reading messages, the
+// operation that failed, and a message fit for a log line or an API
+// response. Invalid, NotFound and Conflict errors are never retried;
+// Unavailable and Internal ones are.
+package fault
 
 import (
 	"errors"
