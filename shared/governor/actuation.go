@@ -67,8 +67,8 @@ func (m *Machine) decideActuationFailure(in Input) Decision {
 	_ = json.Unmarshal(in.Event.Data, &f)
 	d := Decision{From: inst.State, To: inst.State, Data: inst.Data, Timers: inst.Timers}
 	if inst.State == StateNone {
-		d.Outcome = Rejected
-		d.Reason = (&NoTransitionError{Domain: m.Domain, State: inst.State, Event: ActuationFailed}).Error()
+		r := (&NoTransitionError{Domain: m.Domain, State: inst.State, Event: ActuationFailed}).Rejection()
+		d.Outcome, d.Code, d.Reason = Rejected, r.Code, r.Reason()
 		return d
 	}
 	d.Outcome = Accepted

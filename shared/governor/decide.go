@@ -15,21 +15,6 @@ import (
 	"github.com/autonomics/autonomics/shared/fault"
 )
 
-// Rejection is returned by guards and Apply functions to refuse an event.
-// Decide turns it into a rejected decision; it is not an error of Decide.
-type Rejection struct {
-	Reason string
-}
-
-// Error implements error.
-func (r *Rejection) Error() string { return "rejected: " + r.Reason }
-
-// Reject returns a *Rejection with a formatted reason. By convention the
-// reason starts with a snake_case code, e.g. "amount_mismatch: ...".
-func Reject(format string, args ...any) error {
-	return &Rejection{Reason: fmt.Sprintf(format, args...)}
-}
-
 // NoTransitionError says that an event is not allowed in a state.
 type NoTransitionError struct {
 	Domain Domain
@@ -38,8 +23,11 @@ type NoTransitionError struct {
 }
 
 // Error implements error.
-func (e *NoTransitionError) Error() string {
-	return fmt.Sprintf("%s: event %s not allowed in state %s", ReasonNoTransition, e.Event, e.State)
+func (e *NoTransitionError) Error() string { return e.Rejection().Reason() }
+
+// Rejection returns the rejection a decision records for e.
+func (e *NoTransitionError) Rejection() *Rejection {
+	return &Rejection{Code: ReasonNoTransition, Detail: fmt.Sprintf("event %s not allowed in state %s", e.Event, e.State)}
 }
 
 // Ctx is what guards and Apply functions see of a decision in progress.
@@ -60,8 +48,30 @@ func (c *Ctx) Instance() Instance { return c.in.Instance }
 // Event returns the event being applied.
 func (c *Ctx) Event() Event { return c.in.Event }
 
-// Facts returns the facts loaded for the decision.
-func (c *Ctx) Facts() Facts { return c.in.Facts }
+// Read returns an instance the row's Needs named, as read in the
+// decision's transaction; one that does not exist has state StateNone. An
+// instance the row did not name is an Internal error: the engine reads
+// only what the row declares.
+func (c *Ctx) Read(k Key) (Instance, error) {
+	inst, ok := c.in.Reads[k]
+	if !ok {
+		return Instance{}, fault.Errorf(fault.Internal, "governor.Ctx.Read", "%s %s reads %s, which its row does not declare in Needs", c.m.Domain, c.in.Event.Name, k)
+	}
+	inst.Key = k
+	if inst.State == "" {
+		inst.State = StateNone
+	}
+	return inst, nil
+}
+
+// Provider returns the provider tenant, whose instances hold the
+// provider's own records (Scope.Provider).
+func (c *Ctx) Provider() string {
+	if c.in.Provider == "" {
+		return c.in.Event.Tenant
+	}
+	return c.in.Provider
+}
 
 // Now returns the decision time.
 func (c *Ctx) Now() time.Time { return c.in.Now }
@@ -139,9 +149,9 @@ func (c *Ctx) Cancel(name string) {
 	c.cancels = append(c.cancels, name)
 }
 
-// Emit publishes event name to domain d of the same tenant after commit.
+// emit publishes event name to domain d of the same tenant after commit.
 // Subject "" keeps the instance's subject; "*" broadcasts. data may be nil.
-func (c *Ctx) Emit(d Domain, name EventName, subject string, data any) error {
+func (c *Ctx) emit(d Domain, name EventName, subject string, data any) error {
 	if subject == "" {
 		subject = c.in.Instance.Subject
 	}
@@ -153,9 +163,9 @@ func (c *Ctx) Emit(d Domain, name EventName, subject string, data any) error {
 	return nil
 }
 
-// Actuate publishes an action of the given kind (e.g. "tenant.throttle")
+// actuate publishes an action of the given kind (e.g. "tenant.throttle")
 // for actuators after commit. data may be nil.
-func (c *Ctx) Actuate(kind string, data any) error {
+func (c *Ctx) actuate(kind string, data any) error {
 	raw, err := marshalData(data)
 	if err != nil {
 		return err
@@ -166,7 +176,7 @@ func (c *Ctx) Actuate(kind string, data any) error {
 
 func marshalData(data any) (json.RawMessage, error) {
 	switch d := data.(type) {
-	case nil:
+	case nil, None:
 		return json.RawMessage(`{}`), nil
 	case json.RawMessage:
 		return d, nil
@@ -196,14 +206,14 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 	if !m.HasState(inst.State) {
 		return Decision{}, fault.Errorf(fault.Internal, op, "instance %s in unknown state %q", inst.Key, inst.State)
 	}
-	reject := func(reason string) (Decision, error) {
+	reject := func(r *Rejection) (Decision, error) {
 		return Decision{
-			Outcome: Rejected, Reason: reason, From: inst.State, To: inst.State,
+			Outcome: Rejected, Code: r.Code, Reason: r.Reason(), From: inst.State, To: inst.State,
 			Data: inst.Data, Timers: inst.Timers,
 		}, nil
 	}
 	if ev.CascadeDepth >= MaxCascadeDepth {
-		return reject(fmt.Sprintf("%s: depth %d, limit %d", ReasonCascadeDepth, ev.CascadeDepth, MaxCascadeDepth))
+		return reject(&Rejection{Code: ReasonCascadeDepth, Detail: fmt.Sprintf("depth %d, limit %d", ev.CascadeDepth, MaxCascadeDepth)})
 	}
 	if ev.Name == ActuationFailed && m.actuates() {
 		return m.decideActuationFailure(in), nil
@@ -216,7 +226,7 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 		_ = json.Unmarshal(ev.Data, &p)
 		armed, ok := inst.Timers[string(timerName)]
 		if !ok || armed.ID != p.TimerID {
-			return reject(fmt.Sprintf("%s: timer %s %s is no longer armed", ReasonTimerCancelled, timerName, p.TimerID))
+			return reject(&Rejection{Code: ReasonTimerCancelled, Detail: fmt.Sprintf("timer %s %s is no longer armed", timerName, p.TimerID)})
 		}
 		if armed.Due.After(in.Now) {
 			// Only the scheduler sends timeouts, and only due ones: an
@@ -228,19 +238,19 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 	}
 	t := m.Lookup(inst.State, ev.Name)
 	if t == nil {
-		return reject((&NoTransitionError{Domain: m.Domain, State: inst.State, Event: ev.Name}).Error())
+		return reject((&NoTransitionError{Domain: m.Domain, State: inst.State, Event: ev.Name}).Rejection())
 	}
 	c := &Ctx{in: &in, m: m, t: t, data: inst.Data, target: t.To, arms: map[string]time.Duration{}}
 	for _, name := range t.Arm {
 		c.arms[name] = m.Timers[name]
 	}
 	for _, cs := range t.Cascade {
-		if err := c.Emit(cs.Domain, cs.Event, cs.Subject, nil); err != nil {
+		if err := c.emit(cs.Domain, cs.Event, cs.Subject, nil); err != nil {
 			return Decision{}, err
 		}
 	}
 	for _, kind := range t.Actuate {
-		if err := c.Actuate(kind, nil); err != nil {
+		if err := c.actuate(kind, nil); err != nil {
 			return Decision{}, err
 		}
 	}
@@ -251,7 +261,10 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 		if err := step(c); err != nil {
 			var r *Rejection
 			if errors.As(err, &r) {
-				return reject(r.Reason)
+				if !m.HasReason(r.Code) {
+					return Decision{}, fault.Errorf(fault.Internal, op, "%s: %s in %s rejects with undeclared reason %q", m.Domain, ev.Name, inst.State, r.Code)
+				}
+				return reject(r)
 			}
 			return Decision{}, fmt.Errorf("%s %s %s in %s: %w", op, m.Domain, ev.Name, inst.State, err)
 		}
@@ -261,6 +274,11 @@ func (m *Machine) Decide(in Input) (Decision, error) {
 	}
 	if err := m.checkEmits(t, c.emits); err != nil {
 		return Decision{}, err
+	}
+	for name := range c.arms {
+		if _, ok := m.Timers[name]; !ok {
+			return Decision{}, fault.Errorf(fault.Internal, op, "%s: %s in %s arms undeclared timer %q", m.Domain, ev.Name, inst.State, name)
+		}
 	}
 	return Decision{
 		Outcome: Accepted,

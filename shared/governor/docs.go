@@ -2,6 +2,7 @@ package governor
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,7 +48,21 @@ func Markdown(m *Machine) string {
 		fmt.Fprintf(&b, "| every existing state | `%s` {action_id, kind, reason, attempts} | same | an actuator reports that an action (%s) failed for good; data and timers unchanged, the receipt records it |\n",
 			ActuationFailed, "`"+strings.Join(m.Actions(), "`, `")+"`")
 	}
+	b.WriteString(ReasonsMarkdown(m))
 	b.WriteString(SendersMarkdown(m))
+	return b.String()
+}
+
+// ReasonsMarkdown renders the reason codes m may reject with: its own,
+// then those every machine may give.
+func ReasonsMarkdown(m *Machine) string {
+	var b strings.Builder
+	b.WriteString("\n## Rejection reasons\n\n")
+	b.WriteString("A rejected receipt's `reason` is one of these codes, then `: ` and a detail when there is one.\n\n")
+	b.WriteString("| code | when |\n|---|---|\n")
+	for _, r := range append(slices.Clone(m.Reasons), EngineReasons...) {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", r.Code, strings.ReplaceAll(r.Doc, "|", `\|`))
+	}
 	return b.String()
 }
 
@@ -121,6 +136,9 @@ func effectsCell(m *Machine, t *Transition) string {
 	}
 	for _, a := range t.Actuate {
 		parts = append(parts, fmt.Sprintf("actuate `%s`", a))
+	}
+	for _, r := range t.Emits {
+		parts = append(parts, "may "+r.String()+" "+string(r.Example))
 	}
 	if t.Note != "" {
 		parts = append(parts, strings.ReplaceAll(t.Note, "|", `\|`))

@@ -29,6 +29,7 @@ func testMachine() *Machine {
 		States:   []State{"a", "b", "c", "end"},
 		Terminal: []State{"end"},
 		Timers:   map[string]time.Duration{"t": time.Hour},
+		Reasons:  []Reason{{"unlucky", "the number is 13"}, {"no", "the counter says no"}},
 		Transitions: []Transition{
 			{From: []State{StateNone}, On: "start", To: "a", Arm: []string{"t"},
 				Apply: func(c *Ctx) error {
@@ -37,7 +38,7 @@ func testMachine() *Machine {
 						return err
 					}
 					if p.N == 13 {
-						return Reject("unlucky: %d", p.N)
+						return Reject("unlucky", "%d", p.N)
 					}
 					return c.Store(map[string]int{"n": p.N})
 				}},
@@ -162,13 +163,14 @@ func TestTimerIDsAreUnpredictableWithANonce(t *testing.T) {
 
 func TestUndeclaredEmissionIsInternal(t *testing.T) {
 	m := testMachine()
-	m.Transitions[2].Apply = func(c *Ctx) error { return c.Emit(Entitlement, "suspend", "", nil) }
+	suspend := Define(Entitlement, "suspend", None{})
+	m.Transitions[2].Apply = func(c *Ctx) error { return suspend.Emit(c, "", None{}) }
 	inst := Instance{Key: Key{Tenant: "t1", Domain: Billing, Subject: "s1"}, State: "a"}
 	_, err := m.Decide(Input{Instance: inst, Event: testEvent("stay", ``)})
-	if fault.ErrorCode(err) != fault.Internal || !strings.Contains(err.Error(), "undeclared domain entitlement") {
+	if fault.ErrorCode(err) != fault.Internal || !strings.Contains(err.Error(), "undeclared event autonomics.entitlement.suspend") {
 		t.Fatalf("Decide with an undeclared cascade = %v, want an internal error naming it", err)
 	}
-	m.EmitsTo = []Domain{Entitlement}
+	m.Transitions[2].Emits = []Ref{suspend.May("")}
 	if _, err := m.Decide(Input{Instance: inst, Event: testEvent("stay", ``)}); err != nil {
 		t.Fatalf("Decide with the cascade declared = %v, want nil", err)
 	}
@@ -372,11 +374,11 @@ func TestUpdate(t *testing.T) {
 		data    string
 	}{
 		{"stores the change", func(c *counter) error { c.N++; return nil }, Accepted, `{"N":2}`},
-		{"rejection stores nothing", func(c *counter) error { c.N++; return Reject("no: %d", c.N) }, Rejected, `{"N":1}`},
+		{"rejection stores nothing", func(c *counter) error { c.N++; return Reject("no", "%d", c.N) }, Rejected, `{"N":1}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := &Machine{Domain: Billing, States: []State{"a"}, Transitions: []Transition{
+			m := &Machine{Domain: Billing, States: []State{"a"}, Reasons: []Reason{{"no", "says no"}}, Transitions: []Transition{
 				{From: []State{"a"}, On: "bump", To: "a", Apply: func(c *Ctx) error { return Update(c, tt.fn) }},
 			}}
 			inst := Instance{Key: Key{Tenant: "t", Domain: Billing, Subject: "s"}, State: "a", Data: json.RawMessage(`{"N":1}`)}

@@ -52,13 +52,32 @@ type Transition struct {
 	// any effect Apply adds.
 	Cascade []Cascade
 	Actuate []string
+	// Emits declares the events and actions Apply may emit beyond the
+	// static ones (Message.May, Action.May). Decide refuses an undeclared
+	// emission as an Internal error, and CheckGraph sends each example to
+	// the machine that receives it.
+	Emits []Ref
+	// Needs names the other instances the guard and Apply read
+	// (Ctx.Read), computed from the event and the instance before the
+	// decision. The engine reads them in the decision's transaction.
+	Needs func(Scope) []Key
 	// Guard may refuse the event by returning Reject(...).
 	Guard func(*Ctx) error
 	// Apply updates data, picks a target among To and Alt, and adds
 	// dynamic effects. It may also return Reject(...).
 	Apply func(*Ctx) error
-	// Note documents guards and dynamic effects in the generated docs.
+	// Note documents guards and dynamic effects in the generated docs;
+	// numbers in it come from the values the code uses.
 	Note string
+}
+
+// Scope is what a row's Needs sees: the instance before the decision, the
+// event, and the provider tenant, whose instances hold the provider's own
+// records (the product catalog).
+type Scope struct {
+	Instance Instance
+	Event    Event
+	Provider string
 }
 
 // Targets returns To followed by Alt.
@@ -79,18 +98,47 @@ type Machine struct {
 	// Payloads validates the data of the named events before any state is
 	// read; events not listed carry no data (none, or an empty object).
 	Payloads map[EventName]PayloadCheck
-	// Needs says which facts an event requires; nil means none.
-	Needs func(Instance, Event) Needs
 	// Senders says which sender classes may send each event; every event
 	// but the timeouts (the scheduler's alone) needs a rule.
 	Senders map[EventName][]Sender
-	// EmitsTo lists the domains Apply functions may cascade to beyond the
-	// rows' static cascades, and ActionKinds the actions they may actuate
-	// beyond the rows' static ones. Decide refuses an undeclared emission
-	// as an Internal error, so CascadeTargets and Actions are exactly the
-	// topics a deployment must let the governor publish to.
-	EmitsTo     []Domain
-	ActionKinds []string
+	// Reasons lists the reason codes the machine's guards and Apply
+	// functions reject with, in documentation order; EngineReasons are
+	// every machine's without being listed. Decide refuses a rejection
+	// with an undeclared code as an Internal error.
+	Reasons []Reason
+}
+
+// HasReason reports whether code is one of EngineReasons or of m.Reasons.
+func (m *Machine) HasReason(code ReasonCode) bool {
+	for _, r := range EngineReasons {
+		if r.Code == code {
+			return true
+		}
+	}
+	for _, r := range m.Reasons {
+		if r.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// Reads returns the keys of the instances a decision of ev on inst needs
+// to read, as the matching row's Needs computes them with provider as the
+// provider tenant; nil when the row needs none or there is no row.
+func (m *Machine) Reads(inst Instance, ev Event, provider string) []Key {
+	s := inst.State
+	if s == "" {
+		s = StateNone
+	}
+	t := m.Lookup(s, ev.Name)
+	if t == nil || t.Needs == nil {
+		return nil
+	}
+	if provider == "" {
+		provider = ev.Tenant
+	}
+	return t.Needs(Scope{Instance: inst, Event: ev, Provider: provider})
 }
 
 // IsTerminal reports whether s is a terminal state of m.
@@ -133,12 +181,14 @@ func (m *Machine) HasEvent(name EventName) bool {
 
 // actuates reports whether m emits any action.
 func (m *Machine) actuates() bool {
-	if len(m.ActionKinds) > 0 {
-		return true
-	}
 	for i := range m.Transitions {
 		if len(m.Transitions[i].Actuate) > 0 {
 			return true
+		}
+		for _, r := range m.Transitions[i].Emits {
+			if r.Kind == KindActuate {
+				return true
+			}
 		}
 	}
 	return false
@@ -188,8 +238,20 @@ func (m *Machine) Validate() error {
 			return fault.Errorf(fault.Internal, op, "%s: terminal state %q not declared", m.Domain, s)
 		}
 	}
+	codes := map[ReasonCode]bool{}
+	for _, r := range append(slices.Clone(EngineReasons), m.Reasons...) {
+		if !snakeCase(string(r.Code)) || r.Doc == "" || codes[r.Code] {
+			return fault.Errorf(fault.Internal, op, "%s: reason %q must be snake_case, documented and declared once", m.Domain, r.Code)
+		}
+		codes[r.Code] = true
+	}
 	seen := map[string]int{}
 	for i, t := range m.Transitions {
+		for _, r := range t.Emits {
+			if (r.Kind != KindEvent && r.Kind != KindActuate) || r.Name == "" || (r.Kind == KindEvent && r.Domain == "") {
+				return fault.Errorf(fault.Internal, op, "%s row %d: malformed emission %+v", m.Domain, i, r)
+			}
+		}
 		for _, s := range append(slices.Clone(t.From), t.Targets()...) {
 			if !m.HasState(s) {
 				return fault.Errorf(fault.Internal, op, "%s row %d: state %q not declared", m.Domain, i, s)
@@ -391,4 +453,17 @@ func jsonFields(t reflect.Type, out map[string]reflect.Type) {
 		}
 		out[name] = f.Type
 	}
+}
+
+// snakeCase reports whether s is a non-empty snake_case word.
+func snakeCase(s string) bool {
+	if s == "" || s[0] == '_' || s[len(s)-1] == '_' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
 }

@@ -86,16 +86,18 @@ func (m *Machine) SendersOf(name EventName) []Sender {
 }
 
 // CascadeTargets returns the domains m may cascade to: those of its rows'
-// static cascades and those it declares in EmitsTo, sorted.
+// static cascades and declared emissions, sorted.
 func (m *Machine) CascadeTargets() []Domain {
 	set := map[Domain]bool{}
 	for _, t := range m.Transitions {
 		for _, c := range t.Cascade {
 			set[c.Domain] = true
 		}
-	}
-	for _, d := range m.EmitsTo {
-		set[d] = true
+		for _, r := range t.Emits {
+			if r.Kind == KindEvent {
+				set[r.Domain] = true
+			}
+		}
 	}
 	out := make([]Domain, 0, len(set))
 	for d := range set {
@@ -105,17 +107,19 @@ func (m *Machine) CascadeTargets() []Domain {
 	return out
 }
 
-// Actions returns the action kinds m may actuate: those of its rows and
-// those it declares in ActionKinds, sorted.
+// Actions returns the action kinds m may actuate: those of its rows'
+// static actions and declared emissions, sorted.
 func (m *Machine) Actions() []string {
 	set := map[string]bool{}
 	for _, t := range m.Transitions {
 		for _, a := range t.Actuate {
 			set[a] = true
 		}
-	}
-	for _, a := range m.ActionKinds {
-		set[a] = true
+		for _, r := range t.Emits {
+			if r.Kind == KindActuate {
+				set[r.Name] = true
+			}
+		}
 	}
 	out := make([]string, 0, len(set))
 	for a := range set {
@@ -125,52 +129,41 @@ func (m *Machine) Actions() []string {
 	return out
 }
 
-// checkEmits reports an Internal error for an emission of row t that m
-// does not declare. It allocates nothing: the row's own effects and the
-// machine's declarations are searched before the other rows.
+// checkEmits reports an Internal error for an emission of row t that the
+// row does not declare, statically or in Emits. It allocates nothing.
 func (m *Machine) checkEmits(t *Transition, emits []Emit) error {
 	for _, e := range emits {
-		if !m.declares(t, e) {
-			what := "cascades to undeclared domain " + string(e.Domain)
+		if !t.declares(e) {
+			what := "emits undeclared event " + e.Type
 			if e.Kind == KindActuate {
 				what = "actuates undeclared action " + strconv.Quote(e.Type)
 			}
-			return fault.Errorf(fault.Internal, "governor.Decide", "%s %s", m.Domain, what)
+			return fault.Errorf(fault.Internal, "governor.Decide", "%s %s: %s", m.Domain, t.On, what)
 		}
 	}
 	return nil
 }
 
-// declares reports whether e is among the effects m declares.
-func (m *Machine) declares(t *Transition, e Emit) bool {
+// declares reports whether e is among the effects row t declares.
+func (t *Transition) declares(e Emit) bool {
 	if e.Kind == KindActuate {
-		if slices.Contains(t.Actuate, e.Type) || slices.Contains(m.ActionKinds, e.Type) {
-			return true
-		}
-		for i := range m.Transitions {
-			if slices.Contains(m.Transitions[i].Actuate, e.Type) {
-				return true
-			}
-		}
-		return false
-	}
-	if slices.Contains(m.EmitsTo, e.Domain) {
-		return true
-	}
-	if cascadesTo(t, e.Domain) {
-		return true
-	}
-	for i := range m.Transitions {
-		if cascadesTo(&m.Transitions[i], e.Domain) {
+		if slices.Contains(t.Actuate, e.Type) {
 			return true
 		}
 	}
-	return false
-}
-
-func cascadesTo(t *Transition, d Domain) bool {
 	for _, c := range t.Cascade {
-		if c.Domain == d {
+		if e.Kind == KindEvent && c.Domain == e.Domain && isType(e.Type, c.Domain, string(c.Event)) {
+			return true
+		}
+	}
+	for _, r := range t.Emits {
+		if r.Kind != e.Kind {
+			continue
+		}
+		if e.Kind == KindActuate && r.Name == e.Type {
+			return true
+		}
+		if e.Kind == KindEvent && r.Domain == e.Domain && isType(e.Type, r.Domain, r.Name) {
 			return true
 		}
 	}
@@ -209,4 +202,14 @@ func (m *Machine) validateSenders() error {
 		}
 	}
 	return nil
+}
+
+// isType reports whether typ is TypeOf(d, name), without building it.
+func isType(typ string, d Domain, name string) bool {
+	rest, ok := strings.CutPrefix(typ, "autonomics.")
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutPrefix(rest, string(d))
+	return ok && len(rest) == len(name)+1 && rest[0] == '.' && rest[1:] == name
 }

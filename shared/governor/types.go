@@ -152,7 +152,10 @@ type Emit struct {
 // Decision is what Decide returns.
 type Decision struct {
 	Outcome Outcome
-	// Reason explains a rejection; for acceptances it is empty.
+	// Code is the rejection's reason code and Reason the reason a receipt
+	// records (the code, then ": " and a detail); both are empty for an
+	// acceptance.
+	Code   ReasonCode
 	Reason string
 	From   State
 	To     State
@@ -164,37 +167,17 @@ type Decision struct {
 	Emits []Emit
 }
 
-// Plan is a catalog entry as the guards see it.
-type Plan struct {
-	SKU        string           `json:"sku"`
-	State      State            `json:"state"`
-	Currency   string           `json:"currency"`
-	UnitPrices map[string]int64 `json:"unit_prices"`
-	Limits     map[string]int64 `json:"limits"`
-}
-
-// Facts are read from other instances inside the same transaction so that
-// guards can consult them. A Machine's Needs says which facts an event
-// requires.
-type Facts struct {
-	// Account is the state of the tenant's customer_account instance.
-	Account State
-	// Plans are the provider catalog's entries by SKU; a SKU missing from
-	// the map is not in the catalog.
-	Plans map[string]Plan
-}
-
-// Needs lists the facts a decision requires.
-type Needs struct {
-	Account bool
-	Plans   []string
-}
-
 // Input is everything Decide needs.
 type Input struct {
 	Instance Instance
 	Event    Event
-	Facts    Facts
+	// Reads holds the instances the row's Needs named, as the engine
+	// read them in the decision's transaction; a missing one is absent or
+	// has state StateNone.
+	Reads map[Key]Instance
+	// Provider is the provider tenant the Needs were computed with
+	// (Scope.Provider); "" means the event's tenant.
+	Provider string
 	Now      time.Time
 	// Nonce makes the ids of the timers this decision arms unpredictable:
 	// the engine passes fresh random bytes for every decision. With no
