@@ -219,7 +219,7 @@ func TestUsageListsEveryCommand(t *testing.T) {
 // state rewritten, its hash left) fails verification with hash_mismatch.
 func TestVerifyDetectsTamperedReceipt(t *testing.T) {
 	f := newFakeConsole(t)
-	f.receipts["acme"][1].ToState = "canceled"
+	f.receipts["acme"][1].ToState = "cancelled"
 	code, out, errs := f.run(t, "verify", "acme")
 	if code != exitFailure {
 		t.Fatalf("exit code %d, want 1\n%s%s", code, out, errs)
@@ -247,7 +247,7 @@ func TestVerifyDetectsTamperedReceipt(t *testing.T) {
 func TestVerifyDetectsRehashedReceipt(t *testing.T) {
 	f := newFakeConsole(t)
 	r := &f.receipts["acme"][1]
-	r.ToState = "canceled"
+	r.ToState = "cancelled"
 	r.Hash = r.ComputeHash()
 	code, out, _ := f.run(t, "verify", "acme", "-json")
 	var rep verifyOutput
@@ -623,7 +623,7 @@ func TestTimeArg(t *testing.T) {
 func TestVerifyWarnsOfStalePending(t *testing.T) {
 	f := newFakeConsole(t)
 	r := &f.receipts["acme"][2]
-	r.ToState = "canceled"
+	r.ToState = "cancelled"
 	r.Hash = r.ComputeHash()
 	f.mux.HandleFunc("GET /api/v1/checkpoints", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, `{"checkpoints":[{"size":%d,"root":"x","time":"2026-11-21T00:00:00Z"}]}`, f.size)
@@ -642,7 +642,7 @@ func TestVerifyDetectsRewrittenLastReceipt(t *testing.T) {
 	g := &f.governors["acme"][0]
 	g.LastHash = f.receipts["acme"][2].Hash
 	r := &f.receipts["acme"][2]
-	r.ToState = "canceled"
+	r.ToState = "cancelled"
 	r.Hash = r.ComputeHash()
 	code, out, _ := f.run(t, "verify", "acme")
 	if code != exitFailure || !strings.Contains(out, "head_mismatch  acme/subscription/ent-1") {

@@ -160,7 +160,7 @@ func (r *demoRunner) playMarketplace(ctx context.Context, m *marketplaceSide, cf
 		},
 		func() []want { return []want{at(entitlement, ent, "pending_cancellation")} },
 		func() []want {
-			return []want{at(entitlement, ent, "cancelled"), at(subscription, ent, "canceled")}
+			return []want{at(entitlement, ent, "cancelled"), at(subscription, ent, "cancelled")}
 		},
 	}
 	for i, st := range steps {

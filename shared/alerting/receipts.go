@@ -2,7 +2,6 @@ package alerting
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -268,7 +267,7 @@ func (m *ReceiptMetrics) Observe(r *receipt.Receipt, attrs map[string]string, pu
 	m.totals[k]++
 	ringAt(m.counts, k).add(now, 1, m.window)
 	out := []Sample{{Name: MetricDecisionsTotal, Labels: Labels{"domain": r.Domain, "outcome": r.Outcome}, Value: m.totals[k], Time: now}}
-	if r.Outcome == string(governor.Rejected) && strings.HasPrefix(r.Reason, governor.ReasonCascadeDepth) {
+	if r.Outcome == string(governor.Rejected) && governor.CodeOf(r.Reason) == governor.ReasonCascadeDepth {
 		m.depthX[r.Domain]++
 		out = append(out, Sample{Name: MetricCascadeDepthExceeded, Labels: Labels{"domain": r.Domain}, Value: m.depthX[r.Domain], Time: now})
 	}

@@ -172,8 +172,8 @@ type Input struct {
 	Instance Instance
 	Event    Event
 	// Reads holds the instances the row's Needs named, as the engine
-	// read them in the decision's transaction; a missing one is absent or
-	// has state StateNone.
+	// read them in the decision's transaction: every key the row named is
+	// present, one that does not exist with state StateNone or "".
 	Reads map[Key]Instance
 	// Provider is the provider tenant the Needs were computed with
 	// (Scope.Provider); "" means the event's tenant.

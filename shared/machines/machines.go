@@ -5,18 +5,26 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/machines/account"
+	"github.com/autonomics/autonomics/shared/machines/billing"
+	"github.com/autonomics/autonomics/shared/machines/catalog"
+	"github.com/autonomics/autonomics/shared/machines/compliance"
+	"github.com/autonomics/autonomics/shared/machines/entitlement"
+	"github.com/autonomics/autonomics/shared/machines/quota"
+	"github.com/autonomics/autonomics/shared/machines/subscription"
+	"github.com/autonomics/autonomics/shared/machines/tenancy"
 )
 
 // constructors builds each domain's machine with its default timers.
 var constructors = map[governor.Domain]func() *governor.Machine{
-	governor.CustomerAccount: accountMachine,
-	governor.Entitlement:     entitlementMachine,
-	governor.Subscription:    subscriptionMachine,
-	governor.Billing:         billingMachine,
-	governor.ProductCatalog:  catalogMachine,
-	governor.QuotaSLA:        quotaMachine,
-	governor.ComplianceAudit: complianceMachine,
-	governor.MultiTenant:     tenancyMachine,
+	account.Domain:      account.Machine,
+	entitlement.Domain:  entitlement.Machine,
+	subscription.Domain: subscription.Machine,
+	billing.Domain:      billing.Machine,
+	catalog.Domain:      catalog.Machine,
+	quota.Domain:        quota.Machine,
+	compliance.Domain:   compliance.Machine,
+	tenancy.Domain:      tenancy.Machine,
 }
 
 // New returns the eight machines by domain. timers overrides default

@@ -14,6 +14,12 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/machines/account"
+	"github.com/autonomics/autonomics/shared/machines/billing"
+	"github.com/autonomics/autonomics/shared/machines/catalog"
+	"github.com/autonomics/autonomics/shared/machines/entitlement"
+	"github.com/autonomics/autonomics/shared/machines/messages"
+	"github.com/autonomics/autonomics/shared/machines/subscription"
 	"github.com/autonomics/autonomics/shared/receipt"
 )
 
@@ -42,10 +48,32 @@ var samplePayloads = []string{
 	`{"reason":"Service Control check: SERVICE_NOT_ACTIVATED"}`,
 }
 
-func publishedPlan() governor.Plan {
-	return governor.Plan{SKU: "gold", State: "published", Currency: "USD",
+func publishedPlan() catalog.Plan {
+	return catalog.Plan{SKU: "gold", State: catalog.Published, Currency: "USD",
 		UnitPrices: map[string]int64{"api_calls": 2, "storage_gb": 10},
 		Limits:     map[string]int64{"api_calls": 1000, "seats": 5}}
+}
+
+// readsFor returns what the engine would read for a decision of ev on
+// inst: the instances the row's Needs names, with the account in state
+// acct and the catalog holding the published plan gold only.
+func readsFor(m *governor.Machine, inst governor.Instance, ev governor.Event, acct governor.State) map[governor.Key]governor.Instance {
+	keys := m.Reads(inst, ev, "")
+	if len(keys) == 0 {
+		return nil
+	}
+	out := map[governor.Key]governor.Instance{}
+	for _, k := range keys {
+		switch {
+		case k == account.Key(ev.Tenant):
+			out[k] = governor.Instance{Key: k, State: acct}
+		case k == catalog.Key(ev.Tenant, "gold"):
+			out[k] = catalog.Instance(ev.Tenant, publishedPlan())
+		default:
+			out[k] = governor.Instance{Key: k, State: governor.StateNone}
+		}
+	}
+	return out
 }
 
 func validPayloads(t testing.TB, m *governor.Machine, name governor.EventName) []json.RawMessage {
@@ -113,7 +141,7 @@ func TestPairsOutsideTableRejected(t *testing.T) {
 				for _, data := range validPayloads(t, m, name) {
 					inst := governor.Instance{Key: governor.Key{Tenant: "t", Domain: d, Subject: subjectFor(d, name)}, State: s, Version: 3, Data: json.RawMessage(`{"x":1}`)}
 					ev := governor.Event{ID: "e", Source: "s", Type: governor.TypeOf(d, name), Domain: d, Name: name, Tenant: "t", Subject: inst.Subject, Data: data}
-					got, err := m.Decide(governor.Input{Instance: inst, Event: ev, Facts: governor.Facts{Account: "active", Plans: map[string]governor.Plan{"gold": publishedPlan()}}, Now: now})
+					got, err := m.Decide(governor.Input{Instance: inst, Event: ev, Reads: readsFor(m, inst, ev, account.Active), Now: now})
 					if err != nil {
 						t.Errorf("Decide(%s %s, %s) error %v", d, s, name, err)
 						continue
@@ -155,7 +183,7 @@ func TestRandomWalks(t *testing.T) {
 
 // walkSources are the sources of a random walk's events: the provider's
 // and the Marketplace adapter's, whose entitlements behave differently.
-var walkSources = []string{"walk", entMarketplaceSourcePrefix + "walk"}
+var walkSources = []string{"walk", entitlement.MarketplaceSourcePrefix + "walk"}
 
 func randomWalk(t *testing.T, ms map[governor.Domain]*governor.Machine, m *governor.Machine, rng *rand.Rand, steps int) {
 	t.Helper()
@@ -169,7 +197,7 @@ func randomWalk(t *testing.T, ms map[governor.Domain]*governor.Machine, m *gover
 	}
 	inst := governor.Instance{Key: governor.Key{Tenant: "acme", Domain: m.Domain, Subject: subject}, State: governor.StateNone}
 	var chain []receipt.Receipt
-	accounts := []governor.State{"active", governor.StateNone, "pending_verification", "suspended"}
+	accounts := []governor.State{account.Active, governor.StateNone, account.PendingVerification, account.Suspended}
 	for i := 0; i < steps; i++ {
 		name := events[rng.IntN(len(events))]
 		var data json.RawMessage
@@ -192,8 +220,8 @@ func randomWalk(t *testing.T, ms map[governor.Domain]*governor.Machine, m *gover
 				now = tm.Due
 			}
 		}
-		facts := governor.Facts{Account: accounts[rng.IntN(len(accounts))], Plans: map[string]governor.Plan{"gold": publishedPlan()}}
-		d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Facts: facts, Now: now})
+		reads := readsFor(m, inst, ev, accounts[rng.IntN(len(accounts))])
+		d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Reads: reads, Now: now})
 		if err != nil {
 			t.Fatalf("%s: Decide(%s, %s %s) error %v", m.Domain, inst.State, name, data, err)
 		}
@@ -322,23 +350,12 @@ func BenchmarkSHA256ReceiptBytes(b *testing.B) {
 	}
 }
 
-// TestStaticCascadesAreAllowedFromGovernors checks every row's static
-// cascade against its target machine's sender rules: a cascade the target
-// would dead-letter is a broken contract between machines.
-func TestStaticCascadesAreAllowedFromGovernors(t *testing.T) {
-	ms := New(nil)
-	for _, d := range governor.Domains {
-		for _, row := range ms[d].Transitions {
-			for _, c := range row.Cascade {
-				target := ms[c.Domain]
-				if !target.HasEvent(c.Event) {
-					t.Errorf("%s %s cascades %s.%s, which %s does not have", d, row.On, c.Domain, c.Event, c.Domain)
-				}
-				if !target.May(governor.SenderGovernor, c.Event) {
-					t.Errorf("%s %s cascades %s.%s, which %s does not accept from a governor", d, row.On, c.Domain, c.Event, c.Domain)
-				}
-			}
-		}
+// TestGraph runs the engine's whole-graph check over the eight machines:
+// every cascade, static or dynamic, names an event its receiving machine
+// accepts from a governor, with data its payload check accepts.
+func TestGraph(t *testing.T) {
+	if err := governor.CheckGraph(New(nil)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -417,5 +434,110 @@ func TestActuationFailedIsRecordedInEveryState(t *testing.T) {
 				t.Errorf("%s May(%s, actuation_failed) = %v", d, s, got)
 			}
 		}
+	}
+}
+
+// TestCascadesToPerTenantGovernorsUseTheDefaultSubject checks the subject
+// convention of cascades: customer_account and multi_tenant have one
+// instance per tenant, with subject "default", so every cascade to them,
+// static or declared, names that subject.
+func TestCascadesToPerTenantGovernorsUseTheDefaultSubject(t *testing.T) {
+	perTenant := map[governor.Domain]bool{governor.CustomerAccount: true, governor.MultiTenant: true}
+	for d, m := range New(nil) {
+		for _, row := range m.Transitions {
+			for _, c := range row.Cascade {
+				if perTenant[c.Domain] && c.Subject != governor.DefaultSubject {
+					t.Errorf("%s %s cascades %s.%s to subject %q, want %q", d, row.On, c.Domain, c.Event, c.Subject, governor.DefaultSubject)
+				}
+			}
+			for _, r := range row.Emits {
+				if r.Kind == governor.KindEvent && perTenant[r.Domain] && r.Subject != governor.DefaultSubject {
+					t.Errorf("%s %s may emit %s.%s to subject %q, want %q", d, row.On, r.Domain, r.Name, r.Subject, governor.DefaultSubject)
+				}
+			}
+		}
+	}
+}
+
+// TestEntitlementCascadesAreAcceptedDownstream decides the entitlement
+// rows that cascade with data (the subscription's creation and plan
+// change, a quota limit per metric of the plan) and checks every emitted
+// event against the machine that receives it, data included.
+func TestEntitlementCascadesAreAcceptedDownstream(t *testing.T) {
+	ms := New(nil)
+	m := ms[entitlement.Domain]
+	key := governor.Key{Tenant: "tenant-1", Domain: entitlement.Domain, Subject: "ent-1"}
+	plans := map[string]catalog.Plan{
+		"pro":   {SKU: "pro", State: catalog.Published, Currency: "USD", Limits: map[string]int64{"api_calls": 1000, "seats": 5}},
+		"basic": {SKU: "basic", State: catalog.Published, Currency: "USD", Limits: map[string]int64{"api_calls": 100}},
+	}
+	inputs := []struct {
+		state governor.State
+		data  string
+		event governor.EventName
+		body  string
+	}{
+		{entitlement.ActivationRequested, `{"plan":"pro","trial_days":30}`, entitlement.Activated, ``},
+		{entitlement.ActivationRequested, `{"plan":"basic"}`, entitlement.Activated, ``},
+		{entitlement.ActivationRequested, `{"plan":"basic","marketplace":true}`, entitlement.Activated, ``},
+		{governor.StateNone, ``, entitlement.Activated, `{"plan":"pro","trial_days":3}`},
+		{entitlement.PendingPlanChange, `{"plan":"basic","pending_plan":"pro"}`, entitlement.PlanChanged, `{"plan":"pro"}`},
+	}
+	for _, in := range inputs {
+		t.Run(string(in.event)+" "+in.data, func(t *testing.T) {
+			inst := governor.Instance{Key: key, State: in.state, Data: json.RawMessage(in.data)}
+			ev := governor.Event{Domain: entitlement.Domain, Name: in.event, Tenant: key.Tenant, Subject: key.Subject, Data: json.RawMessage(in.body)}
+			reads := map[governor.Key]governor.Instance{}
+			for _, k := range m.Reads(inst, ev, "") {
+				reads[k] = governor.Instance{Key: k}
+				if p, ok := plans[k.Subject]; ok && k.Domain == catalog.Domain {
+					reads[k] = catalog.Instance(k.Tenant, p)
+				}
+			}
+			d, err := m.Decide(governor.Input{Instance: inst, Event: ev, Reads: reads, Now: time.Date(2026, 11, 14, 10, 0, 0, 0, time.UTC)})
+			if err != nil || d.Outcome != governor.Accepted || len(d.Emits) == 0 {
+				t.Fatalf("Decide(%s, %s) = %+v, %v, want accepted with cascades", in.state, in.event, d, err)
+			}
+			for _, e := range d.Emits {
+				if e.Kind != governor.KindEvent {
+					continue
+				}
+				name := governor.EventName(strings.TrimPrefix(e.Type, "autonomics."+string(e.Domain)+"."))
+				cev := governor.Event{ID: "c", Source: "s", Type: e.Type, Domain: e.Domain, Name: name, Tenant: key.Tenant, Subject: e.Subject, Data: e.Data}
+				if err := ms[e.Domain].CheckEvent(cev); err != nil {
+					t.Errorf("%s.CheckEvent(%s %s %s) = %v, want nil", e.Domain, e.Type, e.Subject, e.Data, err)
+				}
+			}
+		})
+	}
+}
+
+// TestSubscriptionRenewalClosesTheBillingPeriod checks the billing.closed
+// a renewal sends: the period of the subscription's start, with its plan,
+// data the billing machine accepts.
+func TestSubscriptionRenewalClosesTheBillingPeriod(t *testing.T) {
+	ms := New(nil)
+	key := governor.Key{Tenant: "tenant-1", Domain: subscription.Domain, Subject: "sub-1"}
+	d, err := ms[subscription.Domain].Decide(governor.Input{
+		Instance: governor.Instance{Key: key, State: subscription.Active, Data: json.RawMessage(`{"plan":"basic","period_start":"2026-01-02T00:00:00Z"}`)},
+		Event:    governor.Event{Domain: subscription.Domain, Name: subscription.Renewed, Tenant: key.Tenant, Subject: key.Subject},
+		Now:      time.Date(2026, 11, 14, 10, 0, 0, 0, time.UTC),
+	})
+	if err != nil || len(d.Emits) != 1 {
+		t.Fatalf("Decide(active, renewed) = %v, %v, want one emit", d, err)
+	}
+	e := d.Emits[0]
+	if e.Type != messages.BillingClosed.Type() || e.Domain != billing.Domain || e.Subject != "2026-01" {
+		t.Errorf("Decide(active, renewed) emits %s %s %s, want %s billing 2026-01", e.Type, e.Domain, e.Subject, messages.BillingClosed.Type())
+	}
+	var p messages.PeriodClose
+	dec := json.NewDecoder(strings.NewReader(string(e.Data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil || p.Plan != "basic" {
+		t.Errorf("billing.closed data %s: plan %q, err %v; want plan basic", e.Data, p.Plan, err)
+	}
+	cev := governor.Event{ID: "c", Source: "s", Type: e.Type, Domain: e.Domain, Name: messages.BillingClosed.Name, Tenant: key.Tenant, Subject: e.Subject, Data: e.Data}
+	if err := ms[billing.Domain].CheckEvent(cev); err != nil {
+		t.Errorf("billing.CheckEvent(%s) = %v, want nil", e.Data, err)
 	}
 }

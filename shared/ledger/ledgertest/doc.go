@@ -6,7 +6,7 @@
 // The suite pins the port's contract (pending entries, lookups, leaves,
 // tiles, the lease, and the batch protocol with its conflicts) and then
 // runs the integrator and the read side on the store through the failures
-// the design must survive:
+// the ledger must survive:
 //
 //   - two integrators racing for the lease while receipts arrive, with
 //     takeovers in the middle of batches: no index is assigned twice, no
