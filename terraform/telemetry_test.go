@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	"github.com/autonomics/autonomics/functions/gosrc"
 	"github.com/autonomics/autonomics/shared/telemetry"
 )
 
@@ -81,7 +82,7 @@ func (gm *goModule) instruments() ([]instrument, error) {
 			return nil
 		}
 		n := d.Name()
-		if path != gm.Root && (strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") || n == "testdata" || n == "dist" || n == "node_modules") {
+		if path != gm.Root && (gosrc.Ignored(n) || n == "testdata" || n == "dist" || n == "node_modules") {
 			return filepath.SkipDir
 		}
 		if path != gm.Root {
@@ -104,7 +105,7 @@ func (gm *goModule) instruments() ([]instrument, error) {
 		if rel == "." {
 			continue // the module root holds no package
 		}
-		p, err := gm.pkg(gm.Path + "/" + filepath.ToSlash(rel))
+		p, err := gm.Package(gm.Path + "/" + filepath.ToSlash(rel))
 		if err != nil {
 			return nil, err
 		}
@@ -123,13 +124,13 @@ func (gm *goModule) instruments() ([]instrument, error) {
 
 // pkgInstruments returns the instruments created in the files of p that
 // import the OpenTelemetry metric API.
-func (gm *goModule) pkgInstruments(p *goPkg) ([]instrument, error) {
+func (gm *goModule) pkgInstruments(p *gosrc.Package) ([]instrument, error) {
 	var keys []string
 	var out []instrument
 	var scanErr error
 	for _, f := range p.Files {
 		local := map[string]string{}
-		for name, path := range imports(f) {
+		for name, path := range gosrc.Imports(f) {
 			local[path] = name
 		}
 		metricName, usesMetrics := local[otelMetricAPI]
@@ -144,7 +145,7 @@ func (gm *goModule) pkgInstruments(p *goPkg) ([]instrument, error) {
 				return true
 			}
 			if x, ok := sel.X.(*ast.Ident); ok && usesAttrs && x.Name == attrName && slices.Contains(attributeFuncs, sel.Sel.Name) {
-				if k, ok := gm.resolveString(p, f, call.Args[0]); ok {
+				if k, ok := gm.ResolveString(p, f, call.Args[0]); ok {
 					keys = append(keys, k)
 				}
 				return true
@@ -156,8 +157,8 @@ func (gm *goModule) pkgInstruments(p *goPkg) ([]instrument, error) {
 			if x, ok := sel.X.(*ast.Ident); ok && x.Name == metricName {
 				return true // a function of the API package, not a Meter method
 			}
-			pos := relPos(gm.Root, p.Fset.Position(call.Pos()).String())
-			name, ok := gm.resolveString(p, f, call.Args[0])
+			pos := gm.Pos(p, call.Pos())
+			name, ok := gm.ResolveString(p, f, call.Args[0])
 			if !ok {
 				scanErr = fmt.Errorf("%s: the name of a %s is not a string constant", pos, sel.Sel.Name)
 				return false

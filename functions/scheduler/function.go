@@ -35,24 +35,24 @@ func init() {
 }
 
 func tick(w http.ResponseWriter, r *http.Request) {
-	rt, err := runtime.Runtime(r.Context())
+	eng, clients, err := runtime.Governors(r.Context())
 	if err != nil {
 		writeResult(w, 0, err)
 		return
 	}
-	defer func() { _ = rt.Telemetry.Flush(context.WithoutCancel(r.Context())) }()
-	n, err := rt.Engine.Tick(r.Context(), 0)
+	defer func() { _ = clients.Telemetry.Flush(context.WithoutCancel(r.Context())) }()
+	n, err := eng.Tick(r.Context(), 0)
 	writeResult(w, n, err)
 }
 
 func sweep(w http.ResponseWriter, r *http.Request) {
-	rt, err := runtime.Runtime(r.Context())
+	eng, clients, err := runtime.Governors(r.Context())
 	if err != nil {
 		writeResult(w, 0, err)
 		return
 	}
-	defer func() { _ = rt.Telemetry.Flush(context.WithoutCancel(r.Context())) }()
-	n, err := rt.Engine.Sweep(r.Context(), SweepAge, 0)
+	defer func() { _ = clients.Telemetry.Flush(context.WithoutCancel(r.Context())) }()
+	n, err := eng.Sweep(r.Context(), SweepAge, 0)
 	writeResult(w, n, err)
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
+	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/telemetry"
 
 	_ "github.com/autonomics/autonomics/functions/account"
@@ -40,7 +41,7 @@ func main() {
 	}
 	schedule := flag.Duration("schedule", 0, "call /Tick and /Sweep at this interval (0: never)")
 	flag.Parse()
-	log := telemetry.NewLogger(os.Stderr, telemetry.LogOptions{ProjectID: os.Getenv("AUTONOMICS_PROJECT"), Component: "functions-host"})
+	log := telemetry.NewLogger(os.Stderr, telemetry.LogOptions{ProjectID: os.Getenv(platform.EnvProject), Component: "functions-host"})
 	if err := os.Unsetenv("FUNCTION_TARGET"); err != nil {
 		log.Error("unset FUNCTION_TARGET", "error", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autonomics/autonomics/functions/gosrc"
 	"github.com/autonomics/autonomics/shared/fault"
 )
 
@@ -99,17 +100,17 @@ func with(base map[string]string, changes map[string]string) map[string]string {
 
 func TestDiscover(t *testing.T) {
 	root := writeTree(t, fixtureModule)
-	got, err := Discover(root, "example.com/fx")
+	a, err := Build(root)
 	if err != nil {
-		t.Fatalf("Discover() error = %v", err)
+		t.Fatalf("Build() error = %v", err)
 	}
-	want := []Registration{
-		{Package: "example.com/fx/functions/alpha", Kind: "CloudEvent", EntryPoint: "Alpha"},
-		{Package: "example.com/fx/functions/beta", Kind: "HTTP", EntryPoint: "Beta"},
-		{Package: "example.com/fx/functions/beta", Kind: "HTTP", EntryPoint: "Gamma"},
+	want := []gosrc.Registration{
+		{Package: "example.com/fx/functions/alpha", Kind: "CloudEvent", EntryPoint: "Alpha", Pos: "functions/alpha/alpha.go:14:15"},
+		{Package: "example.com/fx/functions/beta", Kind: "HTTP", EntryPoint: "Beta", Pos: "functions/beta/beta.go:10:2"},
+		{Package: "example.com/fx/functions/beta", Kind: "HTTP", EntryPoint: "Gamma", Pos: "functions/beta/beta.go:11:2"},
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("Discover() = %+v, want %+v", got, want)
+	if got := a.Registrations; !slices.Equal(got, want) {
+		t.Errorf("Build().Registrations = %+v, want %+v", got, want)
 	}
 }
 

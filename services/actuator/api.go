@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/caller"
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
-	"github.com/autonomics/autonomics/shared/store"
 	"github.com/autonomics/autonomics/shared/topic"
 	"github.com/autonomics/autonomics/shared/webhook"
 )
@@ -174,18 +174,8 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 // and acknowledges it.
 func (s *server) deadLetter(w http.ResponseWriter, r *http.Request, m event.Message, cause error) {
 	reason := httpjson.Truncate(fault.ErrorMessage(cause), 1000)
-	attrs := make(map[string]string, len(m.Attributes)+4)
-	for k, v := range m.Attributes {
-		attrs[k] = v
-	}
-	attrs[engine.AttrDeadLetterReason] = reason
-	attrs[engine.AttrDeadLetterCode] = string(fault.Invalid)
-	attrs[engine.AttrDeadLetterDomain] = webhook.DeadLetterDomain
-	if m.ID != "" {
-		attrs[engine.AttrOriginalID] = m.ID
-	}
 	s.log.ErrorContext(r.Context(), "message on the actions topic refused and dead-lettered", "message_id", httpjson.Truncate(m.ID, httpjson.MaxEcho), "error", reason)
-	if err := s.publisher.Publish(r.Context(), store.Message{Topic: s.topics.DeadLetter(), Data: m.Data, Attributes: attrs}); err != nil {
+	if err := s.publisher.Publish(r.Context(), deadletter.New(s.topics.DeadLetter(), m, webhook.DeadLetterDomain, fault.Invalid, reason)); err != nil {
 		httpjson.Error(w, fault.Wrap(fault.Unavailable, "actuator.deadLetter", err))
 		return
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/engine"
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
@@ -296,7 +296,7 @@ func TestForgedActionDeadLettered(t *testing.T) {
 		t.Fatalf("push of an action from outside = %d %s", code, body)
 	}
 	dl := a.pub.On(a.topics.DeadLetter())
-	if len(dl) != 1 || dl[0].Attributes[engine.AttrDeadLetterDomain] != webhook.DeadLetterDomain || dl[0].Attributes[engine.AttrDeadLetterCode] != "invalid" {
+	if len(dl) != 1 || dl[0].Attributes[deadletter.AttrDomain] != webhook.DeadLetterDomain || dl[0].Attributes[deadletter.AttrCode] != "invalid" {
 		t.Errorf("dead letters %+v", dl)
 	}
 	if len(a.recv.Requests()) != 0 {

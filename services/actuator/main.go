@@ -57,23 +57,23 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rt, err := platform.Connect(ctx, cfg.Platform, "actuator", os.Stdout)
+	clients, err := platform.Connect(ctx, cfg.Platform, "actuator", os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	st, err := fswebhook.New(rt.MonitorFirestore, fswebhook.Options{Namespace: cfg.Namespace, Retention: cfg.Retention})
+	defer clients.Close()
+	st, err := fswebhook.New(clients.MonitorFirestore, fswebhook.Options{Namespace: cfg.Namespace, Retention: cfg.Retention})
 	if err != nil {
 		return err
 	}
 	guard := cfg.Guard
 	opts := webhook.Options{
-		Store: st, Publisher: rt.Publisher, Topics: rt.Topics, Kinds: webhook.KindsOf(machines.New(nil)),
+		Store: st, Publisher: clients.Publisher, Topics: clients.Topics, Kinds: webhook.KindsOf(machines.New(nil)),
 		Guard: &guard, Secrets: &webhook.CachedResolver{Next: &webhook.SecretManager{}, TTL: 5 * time.Minute},
-		InlineSecrets: cfg.InlineSecrets, Policy: cfg.Policy, Logger: rt.Logger, EndpointCacheTTL: 5 * time.Second,
+		InlineSecrets: cfg.InlineSecrets, Policy: cfg.Policy, Logger: clients.Logger, EndpointCacheTTL: 5 * time.Second,
 	}
-	if rt.Telemetry != nil {
-		opts.MeterProvider = rt.Telemetry.Meter
+	if clients.Telemetry != nil {
+		opts.MeterProvider = clients.Telemetry.Meter
 	}
 	d, err := webhook.New(opts)
 	if err != nil {
@@ -84,9 +84,9 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		rt.Logger.Info("initial endpoints", "configured", len(cfg.Endpoints), "created", len(created))
+		clients.Logger.Info("initial endpoints", "configured", len(cfg.Endpoints), "created", len(created))
 	}
-	srv := &server{d: d, publisher: rt.Publisher, topics: rt.Topics, log: rt.Logger, callers: cfg.PushCallers, inlineWait: cfg.InlineWait}
+	srv := &server{d: d, publisher: clients.Publisher, topics: clients.Topics, log: clients.Logger, callers: cfg.PushCallers, inlineWait: cfg.InlineWait}
 	hs := &http.Server{Addr: listen.Addr(os.Getenv), Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
 	loop, stopLoop := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
@@ -103,16 +103,16 @@ func run() error {
 				return
 			case <-t.C:
 				if _, err := d.Sweep(loop, 0); err != nil && loop.Err() == nil {
-					rt.Logger.Error("sweep failed", "error", err.Error())
+					clients.Logger.Error("sweep failed", "error", err.Error())
 				}
 			}
 		}
 	}()
-	rt.Logger.Info("actuator listening", "addr", hs.Addr, "namespace", cfg.Namespace, "allow_loopback", guard.AllowLoopback,
+	clients.Logger.Info("actuator listening", "addr", hs.Addr, "namespace", cfg.Namespace, "allow_loopback", guard.AllowLoopback,
 		"allow_private", guard.AllowPrivate, "inline_secrets", cfg.InlineSecrets, "sweep_interval", cfg.SweepInterval.String(),
 		"retry_initial", cfg.Policy.Initial.String(), "retry_max_age", cfg.Policy.MaxAge.String())
 	err = listen.Serve(ctx, hs)
-	rt.Logger.Info("actuator stopped serving")
+	clients.Logger.Info("actuator stopped serving")
 	stopLoop()
 	<-loopDone
 	shutdown, cancel := context.WithTimeout(context.Background(), listen.DrainTimeout)
@@ -120,7 +120,7 @@ func run() error {
 	// Attempts still in flight after this are repeated once their lease
 	// expires: the same webhook-id, nothing lost.
 	if werr := d.Wait(shutdown); werr != nil {
-		rt.Logger.Warn("attempts still in flight at shutdown; they are repeated after their lease", "error", werr.Error())
+		clients.Logger.Warn("attempts still in flight at shutdown; they are repeated after their lease", "error", werr.Error())
 	}
 	return err
 }

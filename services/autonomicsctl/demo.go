@@ -16,6 +16,7 @@ import (
 
 	ps "cloud.google.com/go/pubsub/v2"
 
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
@@ -798,7 +799,7 @@ func (c *collector) addDeadLetter(attrs map[string]string) {
 		return
 	}
 	c.mu.Lock()
-	c.dead = append(c.dead, deadLetter{Tenant: tenant, Type: attrs["ce-type"], ID: attrs["ce-id"], Reason: attrs["dead_letter_reason"]})
+	c.dead = append(c.dead, deadLetter{Tenant: tenant, Type: attrs["ce-type"], ID: attrs["ce-id"], Reason: deadletter.Parse(attrs).Reason})
 	c.mu.Unlock()
 }
 

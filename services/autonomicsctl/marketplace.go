@@ -14,6 +14,7 @@ import (
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/marketplace/standin"
 	"github.com/autonomics/autonomics/shared/marketplace/usage/scstandin"
+	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/pubsub"
 	"github.com/autonomics/autonomics/shared/store"
 )
@@ -66,7 +67,7 @@ func (c stackConfig) marketplacePushSubscriptions() []pubsub.Subscription {
 func (c stackConfig) marketplaceEnv() []string {
 	base := serviceURL(c.standinPort()) + "/"
 	return []string{
-		"AUTONOMICS_MARKETPLACE_PROVIDER=" + localProvider,
+		platform.EnvMarketplaceProvider + "=" + localProvider,
 		"AUTONOMICS_MARKETPLACE_PROCUREMENT_ENDPOINT=" + base,
 		"AUTONOMICS_MARKETPLACE_SERVICE_CONTROL_ENDPOINT=" + base,
 		"AUTONOMICS_MARKETPLACE_SERVICE=" + localUsageService,
@@ -80,7 +81,7 @@ func (c stackConfig) marketplaceEnv() []string {
 // signupEnv is the sign-up service's environment beyond the stack's.
 func (c stackConfig) signupEnv() []string {
 	return []string{
-		"AUTONOMICS_MARKETPLACE_PROVIDER=" + localProvider,
+		platform.EnvMarketplaceProvider + "=" + localProvider,
 		"AUTONOMICS_MARKETPLACE_SIGNUP_AUDIENCE=" + localAudience,
 		"AUTONOMICS_MARKETPLACE_SIGNUP_ISSUER=" + standin.IssuerURL(serviceURL(c.standinPort())),
 	}

@@ -213,7 +213,7 @@ func newSimulation(t *testing.T, provider string) *simulation {
 	}
 	eng, err := engine.New(engine.Options{
 		Store: s.st, Publisher: s.q, Machines: machines.New(demoTimers), Topics: s.names,
-		Clock: func() time.Time { return s.now }, ProviderTenant: provider, PlanOf: machines.PlanOf,
+		Clock: func() time.Time { return s.now }, ProviderTenant: provider,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

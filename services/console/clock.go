@@ -10,8 +10,8 @@ import (
 )
 
 // newTestClock builds the tenants' test clocks (non-production only).
-func newTestClock(rt *platform.Runtime) (console.Clock, error) {
-	c, err := testclock.New(testclock.Options{Enabled: true, Store: rt.Store, Publisher: rt.Publisher, Topics: rt.Topics})
+func newTestClock(clients *platform.Clients) (console.Clock, error) {
+	c, err := testclock.New(testclock.Options{Enabled: true, Store: clients.Store, Publisher: clients.Publisher, Topics: clients.Topics})
 	if err != nil {
 		return nil, err
 	}

@@ -54,16 +54,16 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rt, err := platform.Connect(ctx, cfg.Platform, "console", os.Stdout)
+	clients, err := platform.Connect(ctx, cfg.Platform, "console", os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	c, err := newConsole(ctx, cfg, rt)
+	defer clients.Close()
+	c, err := newConsole(ctx, cfg, clients)
 	if err != nil {
 		return err
 	}
-	go refreshCheckpoints(ctx, c, cfg.CheckpointInterval, rt)
+	go refreshCheckpoints(ctx, c, cfg.CheckpointInterval, clients)
 	h, err := newHandler(c, cfg)
 	if err != nil {
 		return err
@@ -74,21 +74,21 @@ func run() error {
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 	}
-	rt.Logger.Info("console listening", "addr", hs.Addr, "monitor", cfg.MonitorURL, "test_clock", cfg.Platform.TestClock())
+	clients.Logger.Info("console listening", "addr", hs.Addr, "monitor", cfg.MonitorURL, "test_clock", cfg.Platform.TestClock())
 	err = listen.Serve(ctx, hs)
-	rt.Logger.Info("console stopped")
+	clients.Logger.Info("console stopped")
 	return err
 }
 
-// newConsole wires the console's data on rt.
-func newConsole(ctx context.Context, cfg config, rt *platform.Runtime) (*console.Console, error) {
-	records, err := fsconsole.New(rt.MonitorFirestore, fsconsole.Options{Namespace: cfg.Namespace})
+// newConsole wires the console's data on clients.
+func newConsole(ctx context.Context, cfg config, clients *platform.Clients) (*console.Console, error) {
+	records, err := fsconsole.New(clients.MonitorFirestore, fsconsole.Options{Namespace: cfg.Namespace})
 	if err != nil {
 		return nil, err
 	}
 	o := console.Options{
-		Store: rt.Store, Records: records, Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger,
-		Ledger: ledger.NewLog(firestore.NewLedger(rt.LedgerFirestore, firestore.LedgerOptions{})),
+		Store: clients.Store, Records: records, Publisher: clients.Publisher, Topics: clients.Topics, Logger: clients.Logger,
+		Ledger: ledger.NewLog(firestore.NewLedger(clients.LedgerFirestore, firestore.LedgerOptions{})),
 	}
 	if cfg.MonitorURL != "" {
 		hc := &http.Client{Timeout: 30 * time.Second}
@@ -103,7 +103,7 @@ func newConsole(ctx context.Context, cfg config, rt *platform.Runtime) (*console
 		}
 	}
 	if cfg.Platform.TestClock() {
-		if o.Clock, err = newTestClock(rt); err != nil {
+		if o.Clock, err = newTestClock(clients); err != nil {
 			return nil, err
 		}
 	}
@@ -137,12 +137,12 @@ func newHandler(c *console.Console, cfg config) (http.Handler, error) {
 
 // refreshCheckpoints records the ledger's checkpoint in the history every
 // interval, until ctx ends.
-func refreshCheckpoints(ctx context.Context, c *console.Console, every time.Duration, rt *platform.Runtime) {
+func refreshCheckpoints(ctx context.Context, c *console.Console, every time.Duration, clients *platform.Clients) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		if err := c.RefreshCheckpoint(ctx); err != nil && ctx.Err() == nil {
-			rt.Logger.Warn("checkpoint not recorded; the next refresh retries", "error", err.Error())
+			clients.Logger.Warn("checkpoint not recorded; the next refresh retries", "error", err.Error())
 		}
 		select {
 		case <-ctx.Done():

@@ -74,10 +74,10 @@ func run(args []string, stdout io.Writer) error {
 	return serve(cfg)
 }
 
-// newServer builds the API on rt: accepted events go through
-// rt.Publisher to the domain topics rt.Topics names; ID tokens are
-// verified against cfg.Audience with Google's published keys.
-func newServer(ctx context.Context, cfg config, rt *platform.Runtime) (*ingest.Server, error) {
+// newServer builds the API on clients: accepted events go through
+// clients.Publisher to the domain topics clients.Topics names; ID tokens
+// are verified against cfg.Audience with Google's published keys.
+func newServer(ctx context.Context, cfg config, clients *platform.Clients) (*ingest.Server, error) {
 	var tokens ingest.TokenVerifier
 	if cfg.Audience != "" {
 		g, err := ingest.NewGoogleTokens(ctx, cfg.Audience)
@@ -88,10 +88,10 @@ func newServer(ctx context.Context, cfg config, rt *platform.Runtime) (*ingest.S
 	}
 	o := ingest.Options{
 		Rules: cfg.Rules, Keys: cfg.Keys, Tokens: tokens,
-		Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger,
+		Publisher: clients.Publisher, Topics: clients.Topics, Logger: clients.Logger,
 	}
-	if rt.Telemetry != nil {
-		o.MeterProvider = rt.Telemetry.Meter
+	if clients.Telemetry != nil {
+		o.MeterProvider = clients.Telemetry.Meter
 	}
 	return ingest.New(o)
 }
@@ -99,12 +99,12 @@ func newServer(ctx context.Context, cfg config, rt *platform.Runtime) (*ingest.S
 func serve(cfg config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rt, err := platform.Connect(ctx, cfg.Platform, "ingest", os.Stdout)
+	clients, err := platform.Connect(ctx, cfg.Platform, "ingest", os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	srv, err := newServer(ctx, cfg, rt)
+	defer clients.Close()
+	srv, err := newServer(ctx, cfg, clients)
 	if err != nil {
 		return err
 	}
@@ -115,9 +115,9 @@ func serve(cfg config) error {
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 	}
-	rt.Logger.Info("ingest API listening", "addr", hs.Addr, "producers", len(cfg.Rules.Producers()),
+	clients.Logger.Info("ingest API listening", "addr", hs.Addr, "producers", len(cfg.Rules.Producers()),
 		"hmac_keys", len(cfg.Keys), "audience", cfg.Audience)
 	err = listen.Serve(ctx, hs)
-	rt.Logger.Info("ingest API stopped")
+	clients.Logger.Info("ingest API stopped")
 	return err
 }

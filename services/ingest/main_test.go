@@ -157,8 +157,8 @@ func TestServiceOnEmulator(t *testing.T) {
 	}
 	pub := pubsub.NewPublisher(client, pubsub.PublisherOptions{DelayThreshold: time.Millisecond})
 	defer pub.Close()
-	rt := &platform.Runtime{Config: cfg.Platform, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PubSub: client, Publisher: pub, Topics: names}
-	srv, err := newServer(ctx, cfg, rt)
+	clients := &platform.Clients{Config: cfg.Platform, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PubSub: client, Publisher: pub, Topics: names}
+	srv, err := newServer(ctx, cfg, clients)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ const (
 	// EnvOrigin is the checkpoints' origin line; it must be the key's name.
 	EnvOrigin = "AUTONOMICS_LEDGER_ORIGIN"
 	// EnvLedgerName is the ledger's document id under "ledgers".
-	EnvLedgerName = "AUTONOMICS_LEDGER_NAME"
+	EnvLedgerName = platform.EnvLedgerName
 	// EnvInterval is the period of the integration loop; "0" turns the
 	// loop off and leaves integration to POST /v1/integrate.
 	EnvInterval = "AUTONOMICS_LEDGER_INTERVAL"

@@ -108,7 +108,7 @@ func deploy(t *testing.T, govDB, ledgerDB string) *deployment {
 		govClient: govClient, ledgerClient: ledgerClient, ledgerName: fmt.Sprintf("test-%016x", rand.Uint64()),
 		gov: firestore.New(govClient, firestore.Options{}), logs: &syncBuffer{}, metrics: sdkmetric.NewManualReader(), key: vkey,
 	}
-	rt := &platform.Runtime{
+	clients := &platform.Clients{
 		Logger:          slog.New(slog.NewJSONHandler(d.logs, nil)),
 		Firestore:       govClient,
 		LedgerFirestore: ledgerClient,
@@ -120,7 +120,7 @@ func deploy(t *testing.T, govDB, ledgerDB string) *deployment {
 		Signer: signer, VerifierKey: vkey, LedgerName: d.ledgerName, Holder: "it",
 		BatchSize: ledger.DefaultBatchSize, LeaseTTL: ledger.DefaultLeaseTTL,
 	}
-	if d.srv, err = newService(cfg, rt); err != nil {
+	if d.srv, err = newService(cfg, clients); err != nil {
 		t.Fatalf("newService = %v", err)
 	}
 	d.ledger = firestore.NewLedger(ledgerClient, firestore.LedgerOptions{Name: cfg.LedgerName})

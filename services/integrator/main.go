@@ -122,33 +122,33 @@ func writeKey(file, origin string, force bool, stdout io.Writer) error {
 	return err
 }
 
-// newService builds the server and its integrator on rt: the ledger in
-// the ledger's database (rt.LedgerFirestore); the governors' receipts, the
-// integrator's witness, read (and only read) from the governors' database
-// (rt.Firestore); checkpoints published through rt.Publisher when it is
-// set.
-func newService(cfg config, rt *platform.Runtime) (*server, error) {
+// newService builds the server and its integrator on clients: the ledger
+// in the ledger's database (clients.LedgerFirestore); the governors'
+// receipts, the integrator's witness, read (and only read) from the
+// governors' database (clients.Firestore); checkpoints published through
+// clients.Publisher when it is set.
+func newService(cfg config, clients *platform.Clients) (*server, error) {
 	const op = "integrator.newService"
 	switch {
-	case rt.LedgerFirestore == nil:
+	case clients.LedgerFirestore == nil:
 		return nil, fault.Errorf(fault.Invalid, op, "no client of the ledger's database")
-	case rt.Firestore == nil:
+	case clients.Firestore == nil:
 		return nil, fault.Errorf(fault.Invalid, op, "no client of the governors' database")
 	}
-	st := firestore.NewLedger(rt.LedgerFirestore, firestore.LedgerOptions{Name: cfg.LedgerName})
-	governors := firestore.New(rt.Firestore, firestore.Options{})
-	srv := &server{store: st, verifierKey: cfg.VerifierKey, log: rt.Logger, clock: time.Now}
+	st := firestore.NewLedger(clients.LedgerFirestore, firestore.LedgerOptions{Name: cfg.LedgerName})
+	governors := firestore.New(clients.Firestore, firestore.Options{})
+	srv := &server{store: st, verifierKey: cfg.VerifierKey, log: clients.Logger, clock: time.Now}
 	opts := ledger.IntegratorOptions{
 		Store: st, Witness: governors, Signer: cfg.Signer, VerifierKey: cfg.VerifierKey, Holder: cfg.Holder,
-		LeaseTTL: cfg.LeaseTTL, BatchSize: cfg.BatchSize, Logger: rt.Logger, Observe: srv.observe,
+		LeaseTTL: cfg.LeaseTTL, BatchSize: cfg.BatchSize, Logger: clients.Logger, Observe: srv.observe,
 	}
-	if rt.Telemetry != nil {
-		opts.MeterProvider = rt.Telemetry.Meter
+	if clients.Telemetry != nil {
+		opts.MeterProvider = clients.Telemetry.Meter
 	}
-	if rt.Publisher != nil {
-		topic := rt.Topics.Checkpoints()
+	if clients.Publisher != nil {
+		topic := clients.Topics.Checkpoints()
 		opts.Publish = func(ctx context.Context, signed []byte, cp ledger.Checkpoint) error {
-			return rt.Publisher.Publish(ctx, store.Message{Topic: topic, Data: signed, Attributes: map[string]string{
+			return clients.Publisher.Publish(ctx, store.Message{Topic: topic, Data: signed, Attributes: map[string]string{
 				"content-type": "text/plain; charset=utf-8",
 				"origin":       cp.Origin,
 				"tree_size":    fmt.Sprint(cp.Size),
@@ -169,12 +169,12 @@ func serve() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rt, err := platform.Connect(ctx, cfg.Platform, "integrator", os.Stdout)
+	clients, err := platform.Connect(ctx, cfg.Platform, "integrator", os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	srv, err := newService(cfg, rt)
+	defer clients.Close()
+	srv, err := newService(cfg, clients)
 	if err != nil {
 		return err
 	}
@@ -187,16 +187,16 @@ func serve() error {
 		}
 	}()
 	hs := &http.Server{Addr: listen.Addr(os.Getenv), Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second}
-	rt.Logger.Info("integrator listening", "addr", hs.Addr, "origin", cfg.Signer.Name(), "verifier_key", cfg.VerifierKey,
+	clients.Logger.Info("integrator listening", "addr", hs.Addr, "origin", cfg.Signer.Name(), "verifier_key", cfg.VerifierKey,
 		"holder", cfg.Holder, "ledger", cfg.LedgerName, "interval", cfg.Interval.String(), "idle", cfg.Idle.String(), "batch", cfg.BatchSize)
 	err = listen.Serve(ctx, hs)
-	rt.Logger.Info("integrator stopped serving")
+	clients.Logger.Info("integrator stopped serving")
 	shutdown, cancel := context.WithTimeout(context.Background(), listen.DrainTimeout)
 	defer cancel()
 	stopLoop()
 	<-loopDone
 	if rerr := srv.integrator.Release(shutdown); rerr != nil {
-		rt.Logger.Warn("lease not released; it expires on its own", "error", rerr.Error())
+		clients.Logger.Warn("lease not released; it expires on its own", "error", rerr.Error())
 	}
 	return err
 }

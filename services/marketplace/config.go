@@ -23,7 +23,7 @@ const (
 	// EnvProvider is the Marketplace provider id (Producer Portal): the
 	// Procurement resources are providers/<id>/…, and the events' source
 	// is marketplace/<id>. Required.
-	EnvProvider = "AUTONOMICS_MARKETPLACE_PROVIDER"
+	EnvProvider = platform.EnvMarketplaceProvider
 	// EnvProcurementEndpoint and EnvServiceControlEndpoint override the
 	// Google endpoints (https://cloudcommerceprocurement.googleapis.com/,
 	// https://servicecontrol.googleapis.com/); the local stack points them
@@ -43,7 +43,7 @@ const (
 	EnvUsageWindow = "AUTONOMICS_MARKETPLACE_USAGE_WINDOW"
 	// EnvNamespace separates deployments sharing the monitor database
 	// (default "default"); the sign-up service must use the same.
-	EnvNamespace = "AUTONOMICS_MARKETPLACE_NAMESPACE"
+	EnvNamespace = platform.EnvMarketplaceNamespace
 	// EnvGiveUpAfter is how long the Procurement actuator retries an
 	// action that keeps failing for now before it reports it failed
 	// (default 1h).

@@ -63,12 +63,12 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rt, err := platform.Connect(ctx, cfg.Platform, "marketplace", os.Stdout)
+	clients, err := platform.Connect(ctx, cfg.Platform, "marketplace", os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	h, err := newHandler(ctx, cfg, rt)
+	defer clients.Close()
+	h, err := newHandler(ctx, cfg, clients)
 	if err != nil {
 		return err
 	}
@@ -77,17 +77,17 @@ func run() error {
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 10 * time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 	}
-	rt.Logger.Info("marketplace listening", "addr", hs.Addr, "provider", cfg.Provider,
+	clients.Logger.Info("marketplace listening", "addr", hs.Addr, "provider", cfg.Provider,
 		"procurement", firstNonEmpty(cfg.ProcurementEndpoint, "Google"), "service_control", firstNonEmpty(cfg.ServiceControlEndpoint, "Google"))
 	err = listen.Serve(ctx, hs)
-	rt.Logger.Info("marketplace stopped")
+	clients.Logger.Info("marketplace stopped")
 	return err
 }
 
 // newHandler wires the adapter, the actuator, the reconciler and the
-// usage reporter on rt.
-func newHandler(ctx context.Context, cfg config, rt *platform.Runtime) (http.Handler, error) {
-	accounts, err := fsmarketplace.New(rt.MonitorFirestore, fsmarketplace.Options{Namespace: cfg.Namespace})
+// usage reporter on clients.
+func newHandler(ctx context.Context, cfg config, clients *platform.Clients) (http.Handler, error) {
+	accounts, err := fsmarketplace.New(clients.MonitorFirestore, fsmarketplace.Options{Namespace: cfg.Namespace})
 	if err != nil {
 		return nil, err
 	}
@@ -96,27 +96,27 @@ func newHandler(ctx context.Context, cfg config, rt *platform.Runtime) (http.Han
 		return nil, err
 	}
 	var mp metric.MeterProvider
-	if rt.Telemetry != nil && rt.Telemetry.Meter != nil {
-		mp = rt.Telemetry.Meter
+	if clients.Telemetry != nil && clients.Telemetry.Meter != nil {
+		mp = clients.Telemetry.Meter
 	}
 	adapter, err := marketplace.NewAdapter(marketplace.AdapterOptions{
 		Provider: cfg.Provider, Procurement: client, Accounts: accounts,
-		Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger, MeterProvider: mp, Callers: cfg.PushCallers,
+		Publisher: clients.Publisher, Topics: clients.Topics, Logger: clients.Logger, MeterProvider: mp, Callers: cfg.PushCallers,
 	})
 	if err != nil {
 		return nil, err
 	}
 	actuator, err := procurement.NewActuator(procurement.ActuatorOptions{
-		Client: client, Accounts: accounts, Publisher: rt.Publisher, Topics: rt.Topics,
-		Kinds: webhook.KindsOf(machines.New(nil)), Logger: rt.Logger, MeterProvider: mp,
+		Client: client, Accounts: accounts, Publisher: clients.Publisher, Topics: clients.Topics,
+		Kinds: webhook.KindsOf(machines.New(nil)), Logger: clients.Logger, MeterProvider: mp,
 		GiveUpAfter: cfg.GiveUpAfter, Callers: cfg.PushCallers, MaxDeliveries: cfg.MaxDeliveries,
 	})
 	if err != nil {
 		return nil, err
 	}
 	reconciler, err := marketplace.NewReconciler(marketplace.ReconcilerOptions{
-		Provider: cfg.Provider, Procurement: client, Accounts: accounts, Governors: rt.Store,
-		Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger, MeterProvider: mp, Callers: cfg.SchedulerCallers,
+		Provider: cfg.Provider, Procurement: client, Accounts: accounts, Governors: clients.Store,
+		Publisher: clients.Publisher, Topics: clients.Topics, Logger: clients.Logger, MeterProvider: mp, Callers: cfg.SchedulerCallers,
 	})
 	if err != nil {
 		return nil, err
@@ -126,7 +126,7 @@ func newHandler(ctx context.Context, cfg config, rt *platform.Runtime) (http.Han
 	mux.Handle("POST "+actionsPath, actuator.Handler())
 	mux.Handle("POST "+marketplace.ReconcilePath, reconciler.Handler())
 	if cfg.Service != "" {
-		windows, err := fsusage.New(rt.MonitorFirestore, fsusage.Options{Namespace: cfg.Namespace})
+		windows, err := fsusage.New(clients.MonitorFirestore, fsusage.Options{Namespace: cfg.Namespace})
 		if err != nil {
 			return nil, err
 		}
@@ -135,9 +135,9 @@ func newHandler(ctx context.Context, cfg config, rt *platform.Runtime) (http.Han
 			return nil, err
 		}
 		reporter, err := usage.New(usage.Options{
-			Service: cfg.Service, Client: sc, Accounts: accounts, Governors: rt.Store, Windows: windows,
-			Publisher: rt.Publisher, Topics: rt.Topics, Metrics: cfg.UsageMetrics, Window: cfg.UsageWindow,
-			Logger: rt.Logger, MeterProvider: mp, Callers: cfg.SchedulerCallers,
+			Service: cfg.Service, Client: sc, Accounts: accounts, Governors: clients.Store, Windows: windows,
+			Publisher: clients.Publisher, Topics: clients.Topics, Metrics: cfg.UsageMetrics, Window: cfg.UsageWindow,
+			Logger: clients.Logger, MeterProvider: mp, Callers: cfg.SchedulerCallers,
 		})
 		if err != nil {
 			return nil, err

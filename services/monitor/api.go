@@ -11,13 +11,12 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/alerting"
-	"github.com/autonomics/autonomics/shared/engine"
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/health"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/receipt"
-	"github.com/autonomics/autonomics/shared/store"
 )
 
 // Handler returns the HTTP API of the monitor. Every body is capped
@@ -364,18 +363,8 @@ func (s *service) pushReceipt(w http.ResponseWriter, r *http.Request) {
 // deadLetter copies a bad push message to the dead-letter topic and
 // acknowledges it.
 func (s *service) deadLetter(w http.ResponseWriter, r *http.Request, m event.Message, cause error) {
-	attrs := make(map[string]string, len(m.Attributes)+4)
-	for k, v := range m.Attributes {
-		attrs[k] = v
-	}
-	attrs[engine.AttrDeadLetterReason] = httpjson.Truncate(fault.ErrorMessage(cause), 1000)
-	attrs[engine.AttrDeadLetterCode] = string(fault.ErrorCode(cause))
-	attrs[engine.AttrDeadLetterDomain] = "monitor"
-	if m.ID != "" {
-		attrs[engine.AttrOriginalID] = m.ID
-	}
 	s.d.log.ErrorContext(r.Context(), "receipt message refused and dead-lettered", "message_id", m.ID, "error", httpjson.Truncate(cause.Error(), 1000))
-	err := s.d.publisher.Publish(r.Context(), store.Message{Topic: s.d.topics.DeadLetter(), Data: m.Data, Attributes: attrs})
+	err := s.d.publisher.Publish(r.Context(), deadletter.New(s.d.topics.DeadLetter(), m, "monitor", fault.ErrorCode(cause), fault.ErrorMessage(cause)))
 	if err != nil {
 		writeError(w, fault.Wrap(fault.Unavailable, "monitor.deadLetter", err))
 		return

@@ -315,12 +315,12 @@ func TestMonitorStateUsesMonitorDatabase(t *testing.T) {
 	t.Cleanup(func() { mon.Close() })
 	cfg := testConfig(t, map[string]string{EnvHolderID: "instance-a", EnvNamespace: c.namespace, platform.EnvMonitorDatabase: monDB,
 		EnvPrometheusURL: c.prom.URL, EnvRemoteWriteURL: c.prom.WriteURL})
-	rt := &platform.Runtime{
+	clients := &platform.Clients{
 		Config: cfg.Platform, Logger: slog.New(slog.DiscardHandler),
 		Firestore: c.fs, MonitorFirestore: mon, PubSub: c.ps,
 		Store: firestore.New(c.fs, firestore.Options{}), Publisher: c.pub, Topics: c.topics,
 	}
-	d, err := wire(rt, cfg)
+	d, err := wire(clients, cfg)
 	if err != nil {
 		t.Fatalf("wire = %v", err)
 	}

@@ -56,12 +56,12 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rt, err := platform.Connect(ctx, cfg.Platform, "monitor", os.Stdout)
+	clients, err := platform.Connect(ctx, cfg.Platform, "monitor", os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	d, err := wire(rt, cfg)
+	defer clients.Close()
+	d, err := wire(clients, cfg)
 	if err != nil {
 		return err
 	}
@@ -75,50 +75,50 @@ func run() error {
 	loop, stopLoop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { svc.run(loop); close(done) }()
-	rt.Logger.Info("monitor listening", "addr", srv.Addr, "holder", cfg.Holder, "namespace", cfg.Namespace,
+	clients.Logger.Info("monitor listening", "addr", srv.Addr, "holder", cfg.Holder, "namespace", cfg.Namespace,
 		"eval_interval", cfg.EvalInterval.String(), "lease_ttl", cfg.LeaseTTL.String(), "fairness", cfg.Fairness != nil)
 	err = listen.Serve(ctx, srv)
-	rt.Logger.Info("monitor stopped serving")
+	clients.Logger.Info("monitor stopped serving")
 	stopLoop()
 	<-done
 	shutdown, cancel := context.WithTimeout(context.Background(), listen.DrainTimeout)
 	defer cancel()
 	if rerr := svc.close(shutdown); rerr != nil {
-		rt.Logger.Warn("evaluation lease not released; it expires on its own", "error", rerr.Error())
+		clients.Logger.Warn("evaluation lease not released; it expires on its own", "error", rerr.Error())
 	}
 	return err
 }
 
-// wire builds the service's dependencies from the runtime: the monitor's
+// wire builds the service's dependencies from the clients: the monitor's
 // own state (alerts, silences, policies, the lease, notifications) in the
-// monitor's database (rt.MonitorFirestore), and the health checks of the
-// governors' collections (outbox age, overdue timers) on the governors'
-// database (rt.Store, over rt.Firestore).
-func wire(rt *platform.Runtime, cfg config) (deps, error) {
-	mon := rt.MonitorFirestore
+// monitor's database (clients.MonitorFirestore), and the health checks of
+// the governors' collections (outbox age, overdue timers) on the
+// governors' database (clients.Store, over clients.Firestore).
+func wire(clients *platform.Clients, cfg config) (deps, error) {
+	mon := clients.MonitorFirestore
 	if mon == nil {
-		mon = rt.Firestore
+		mon = clients.Firestore
 	}
 	alerts, err := firestore.NewAlertStore(mon, firestore.AlertStoreOptions{Namespace: cfg.Namespace})
 	if err != nil {
 		return deps{}, err
 	}
-	eng, in, err := wireEngine(context.Background(), cfg, rt.Logger)
+	eng, in, err := wireEngine(context.Background(), cfg, clients.Logger)
 	if err != nil {
 		return deps{}, err
 	}
-	alertsTopic := "projects/" + cfg.Platform.ProjectID + "/topics/" + rt.Topics.Alerts()
+	alertsTopic := "projects/" + cfg.Platform.ProjectID + "/topics/" + clients.Topics.Alerts()
 	return deps{
-		cfg: cfg, alerts: alerts, publisher: rt.Publisher, topics: rt.Topics, log: rt.Logger,
+		cfg: cfg, alerts: alerts, publisher: clients.Publisher, topics: clients.Topics, log: clients.Logger,
 		engine: eng, intake: in,
 		checks: []health.Checker{
 			health.Ping("firestore", alerts.Ping),
 			health.Ping("pubsub", func(ctx context.Context) error {
-				_, err := rt.PubSub.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: alertsTopic})
+				_, err := clients.PubSub.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: alertsTopic})
 				return err
 			}),
-			health.OutboxAge(rt.Store, time.Now, cfg.Outbox),
-			health.OverdueTimers(rt.Store, time.Now, cfg.Timers),
+			health.OutboxAge(clients.Store, time.Now, cfg.Outbox),
+			health.OverdueTimers(clients.Store, time.Now, cfg.Timers),
 			// The ledger's integrator lag joins here as a health.Lag check
 			// once the ledger exists.
 		},

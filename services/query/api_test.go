@@ -34,7 +34,7 @@ func fixture(t *testing.T) (*httptest.Server, *memstore.Store, []governor.Event)
 	now := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	eng, err := engine.New(engine.Options{
 		Store: st, Publisher: nopPublisher{}, Machines: machines.New(nil), Topics: topic.Names{},
-		Clock: func() time.Time { now = now.Add(time.Second); return now }, PlanOf: machines.PlanOf,
+		Clock:  func() time.Time { now = now.Add(time.Second); return now },
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -66,7 +66,7 @@ func newLedgerFixture(t *testing.T) *ledgerFixture {
 	now := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	eng, err := engine.New(engine.Options{
 		Store: st, Publisher: tap, Machines: machines.New(nil), Topics: topic.Names{},
-		Clock: func() time.Time { now = now.Add(time.Second); return now }, PlanOf: machines.PlanOf, Logger: quiet,
+		Clock: func() time.Time { now = now.Add(time.Second); return now }, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -384,7 +384,7 @@ func TestQueryServesLedgerFromLedgerDatabase(t *testing.T) {
 	if p, err := in.Integrate(ctx); err != nil || p.Integrated != 3 {
 		t.Fatalf("Integrate = %+v, %v", p, err)
 	}
-	api, err := newAPI(&platform.Runtime{Firestore: clients["(default)"], LedgerFirestore: clients["ledger"], Store: gov, Logger: quiet}, name)
+	api, err := newAPI(&platform.Clients{Firestore: clients["(default)"], LedgerFirestore: clients["ledger"], Store: gov, Logger: quiet}, name)
 	if err != nil {
 		t.Fatal(err)
 	}

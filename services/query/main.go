@@ -19,9 +19,6 @@ import (
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
-// envLedgerName names the ledger to serve; the integrator writes the same.
-const envLedgerName = "AUTONOMICS_LEDGER_NAME"
-
 func main() {
 	if err := run(); err != nil {
 		os.Stderr.WriteString("query: " + err.Error() + "\n")
@@ -29,19 +26,20 @@ func main() {
 	}
 }
 
-// newAPI builds the API on rt: governors and receipts from rt.Store (the
-// governors' database), the ledger named ledgerName from the ledger's
-// database (rt.LedgerFirestore), its exports' chains from rt.Store.
-func newAPI(rt *platform.Runtime, ledgerName string) (*API, error) {
+// newAPI builds the API on clients: governors and receipts from
+// clients.Store (the governors' database), the ledger named ledgerName
+// from the ledger's database (clients.LedgerFirestore), its exports'
+// chains from clients.Store.
+func newAPI(clients *platform.Clients, ledgerName string) (*API, error) {
 	const op = "query.newAPI"
 	switch {
-	case rt.LedgerFirestore == nil:
+	case clients.LedgerFirestore == nil:
 		return nil, fault.Errorf(fault.Invalid, op, "no client of the ledger's database")
-	case rt.Store == nil:
+	case clients.Store == nil:
 		return nil, fault.Errorf(fault.Invalid, op, "no store of the governors' database")
 	}
-	ledgerStore := firestore.NewLedger(rt.LedgerFirestore, firestore.LedgerOptions{Name: ledgerName})
-	return &API{store: rt.Store, log: rt.Logger, ledger: NewLedgerAPI(ledgerStore, rt.Store, rt.Logger)}, nil
+	ledgerStore := firestore.NewLedger(clients.LedgerFirestore, firestore.LedgerOptions{Name: ledgerName})
+	return &API{store: clients.Store, log: clients.Logger, ledger: NewLedgerAPI(ledgerStore, clients.Store, clients.Logger)}, nil
 }
 
 func run() error {
@@ -51,18 +49,18 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rt, err := platform.Connect(ctx, cfg, "query", os.Stdout)
+	clients, err := platform.Connect(ctx, cfg, "query", os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	api, err := newAPI(rt, os.Getenv(envLedgerName))
+	defer clients.Close()
+	api, err := newAPI(clients, os.Getenv(platform.EnvLedgerName))
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Addr: listen.Addr(os.Getenv), Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	rt.Logger.Info("query API listening", "addr", srv.Addr)
+	clients.Logger.Info("query API listening", "addr", srv.Addr)
 	err = listen.Serve(ctx, srv)
-	rt.Logger.Info("query API stopped")
+	clients.Logger.Info("query API stopped")
 	return err
 }

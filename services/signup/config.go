@@ -13,7 +13,7 @@ import (
 const (
 	// EnvProvider is the Marketplace provider id: the events' source is
 	// marketplace/<provider>. Required.
-	EnvProvider = "AUTONOMICS_MARKETPLACE_PROVIDER"
+	EnvProvider = platform.EnvMarketplaceProvider
 	// EnvAudience is the audience the tokens must carry: the provider's
 	// domain as registered in Producer Portal. Required.
 	EnvAudience = "AUTONOMICS_MARKETPLACE_SIGNUP_AUDIENCE"
@@ -25,7 +25,7 @@ const (
 	EnvRedirect = "AUTONOMICS_MARKETPLACE_SIGNUP_REDIRECT"
 	// EnvNamespace separates deployments sharing the monitor database
 	// (default "default"); the Marketplace service must use the same.
-	EnvNamespace = "AUTONOMICS_MARKETPLACE_NAMESPACE"
+	EnvNamespace = platform.EnvMarketplaceNamespace
 )
 
 // config is the sign-up service's configuration.

@@ -47,22 +47,22 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rt, err := platform.Connect(ctx, cfg.Platform, "signup", os.Stdout)
+	clients, err := platform.Connect(ctx, cfg.Platform, "signup", os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	accounts, err := fsmarketplace.New(rt.MonitorFirestore, fsmarketplace.Options{Namespace: cfg.Namespace})
+	defer clients.Close()
+	accounts, err := fsmarketplace.New(clients.MonitorFirestore, fsmarketplace.Options{Namespace: cfg.Namespace})
 	if err != nil {
 		return err
 	}
 	o := signup.Options{
 		Audience: cfg.Audience, Issuer: cfg.Issuer, Redirect: cfg.Redirect, Provider: cfg.Provider,
 		HTTPClient: &http.Client{Timeout: signup.DefaultFetchTimeout},
-		Accounts:   accounts, Publisher: rt.Publisher, Topics: rt.Topics, Logger: rt.Logger,
+		Accounts:   accounts, Publisher: clients.Publisher, Topics: clients.Topics, Logger: clients.Logger,
 	}
-	if rt.Telemetry != nil && rt.Telemetry.Meter != nil {
-		o.MeterProvider = rt.Telemetry.Meter
+	if clients.Telemetry != nil && clients.Telemetry.Meter != nil {
+		o.MeterProvider = clients.Telemetry.Meter
 	}
 	srv, err := signup.New(o)
 	if err != nil {
@@ -73,8 +73,8 @@ func run() error {
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
 	}
-	rt.Logger.Info("sign-up listening", "addr", hs.Addr, "audience", cfg.Audience, "provider", cfg.Provider)
+	clients.Logger.Info("sign-up listening", "addr", hs.Addr, "audience", cfg.Audience, "provider", cfg.Provider)
 	err = listen.Serve(ctx, hs)
-	rt.Logger.Info("sign-up stopped")
+	clients.Logger.Info("sign-up stopped")
 	return err
 }

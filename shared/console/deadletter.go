@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
@@ -16,19 +17,10 @@ import (
 	"github.com/autonomics/autonomics/shared/topic"
 )
 
-// Attributes of the messages Pub/Sub itself forwards to a dead-letter
-// topic when a subscription's delivery attempts are exhausted.
-const (
-	AttrPubSubSourceSubscription = "CloudPubSubDeadLetterSourceSubscription"
-	attrPubSubPrefix             = "CloudPubSubDeadLetter"
-)
-
-// Attributes the dead-lettering components add to a message, removed
-// before a replay.
-var deadLetterAttrPrefixes = []string{"dead_letter_", attrPubSubPrefix}
-
-// replayDropped are further attributes a replay does not carry.
-var replayDropped = []string{engine.AttrOriginalID}
+// AttrPubSubSourceSubscription is the attribute Pub/Sub adds to a message
+// it forwards to a dead-letter topic when a subscription's delivery
+// attempts are exhausted: deadletter.AttrPubSubSourceSubscription.
+const AttrPubSubSourceSubscription = deadletter.AttrPubSubSourceSubscription
 
 // RecordDeadLetter records one message of the dead-letter topic, received
 // at now; recording the same message id again changes nothing. The
@@ -38,24 +30,18 @@ func (c *Console) RecordDeadLetter(ctx context.Context, m event.Message) (DeadLe
 	if err := ValidID("message id", m.ID); err != nil {
 		return DeadLetter{}, false, fault.Errorf(fault.Invalid, op, "dead-letter message: %s", fault.ErrorMessage(err))
 	}
-	a := m.Attributes
+	a, l := m.Attributes, deadletter.Parse(m.Attributes)
 	d := DeadLetter{
 		ID: m.ID, ReceivedAt: c.o.Now().UTC(), PublishTime: m.PublishTime,
-		Reason: a[engine.AttrDeadLetterReason], Code: a[engine.AttrDeadLetterCode], Domain: a[engine.AttrDeadLetterDomain],
+		Reason: l.Reason, Code: string(l.Code), Domain: l.Domain,
 		Type: a["ce-type"], Tenant: a["ce-tenantid"], Subject: a["ce-subject"], Source: a["ce-source"], EventID: a["ce-id"],
 		Attributes: m.Attributes, Data: m.Data,
 	}
 	if d.Attributes == nil {
 		d.Attributes = map[string]string{}
 	}
-	if sub := a[AttrPubSubSourceSubscription]; sub != "" && d.Domain == "" {
-		d.Domain = "pubsub"
-		if d.Reason == "" {
-			d.Reason = "delivery attempts exhausted on subscription " + sub
-		}
-	}
 	// Structured-mode events carry their attributes in the data.
-	if ev, err := event.Decode(event.Message{Data: m.Data, Attributes: replayAttributes(m.Attributes)}); err == nil {
+	if ev, err := event.Decode(event.Message{Data: m.Data, Attributes: l.Attributes}); err == nil {
 		d.Type, d.Tenant, d.Subject, d.Source, d.EventID = ev.Type, ev.Tenant, ev.Subject, ev.Source, ev.ID
 	}
 	_, _, refusal := c.replayPlan(d)
@@ -72,18 +58,6 @@ func (c *Console) RecordDeadLetter(ctx context.Context, m event.Message) (DeadLe
 	return d, created, nil
 }
 
-// replayAttributes returns attrs without the dead-letter attributes.
-func replayAttributes(attrs map[string]string) map[string]string {
-	out := make(map[string]string, len(attrs))
-	for k, v := range attrs {
-		if slices.Contains(replayDropped, k) || slices.ContainsFunc(deadLetterAttrPrefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
-			continue
-		}
-		out[k] = v
-	}
-	return out
-}
-
 // replayPlan says where a replay of d goes and what it publishes, or why
 // it is refused. Only governor events that came by a domain topic are
 // replayed, to the domain topic of their domain, so that the engine
@@ -91,12 +65,13 @@ func replayAttributes(attrs map[string]string) map[string]string {
 // (Autonomics' own sources, cascade extensions), actions, Marketplace
 // notifications and messages that are no CloudEvent are refused.
 func (c *Console) replayPlan(d DeadLetter) (governor.Domain, store.Message, string) {
-	attrs := replayAttributes(d.Attributes)
-	if _, ok := d.Attributes["dead_letter_truncated"]; ok {
+	l := deadletter.Parse(d.Attributes)
+	attrs := l.Attributes
+	if l.Truncated {
 		return "", store.Message{}, "the message was truncated when it was dead-lettered"
 	}
 	var domain governor.Domain
-	if sub := d.Attributes[AttrPubSubSourceSubscription]; sub != "" {
+	if sub := l.SourceSubscription; sub != "" {
 		dom, internal, ok := subscriptionDomain(c.o.Topics, sub)
 		switch {
 		case !ok:

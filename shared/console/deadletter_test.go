@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/console"
-	"github.com/autonomics/autonomics/shared/engine"
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/store"
@@ -107,7 +107,7 @@ func TestReplayAnswersTheBrokersMessageID(t *testing.T) {
 	p := &idPublisher{}
 	f := newFixture(t, func(o *console.Options) { o.Publisher = p })
 	orig, _ := outside("acme", "verified", "")
-	orig.Attributes[engine.AttrDeadLetterDomain] = "customer_account"
+	orig.Attributes[deadletter.AttrDomain] = "customer_account"
 	if code, body := f.push("7", orig); code != 200 {
 		t.Fatal(code, body)
 	}
@@ -138,14 +138,14 @@ func TestForgedReplayOfAnInternalEventIsRefused(t *testing.T) {
 		{"timer source", func(a map[string]string) { a["ce-source"] = "AUTONOMICS/timer" }, "internal topic"},
 		{"cascade extensions", func(a map[string]string) { a["ce-correlationid"] = "c1"; a["ce-causationid"] = "x" }, "internal topic"},
 		{"internal subscription", func(a map[string]string) {
-			delete(a, engine.AttrDeadLetterDomain)
+			delete(a, deadletter.AttrDomain)
 			a[console.AttrPubSubSourceSubscription] = "projects/p/subscriptions/" + topics.Internal(governor.CustomerAccount) + "-push"
 		}, "internal topic"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, _ := outside("acme", "verified", "")
-			m.Attributes[engine.AttrDeadLetterDomain] = "customer_account"
+			m.Attributes[deadletter.AttrDomain] = "customer_account"
 			tt.mutate(m.Attributes)
 			id := fmt.Sprintf("forged-%d", i)
 			if code, body := f.push(id, m); code != 200 || !strings.Contains(body, `"duplicate":false`) {
@@ -170,7 +170,7 @@ func TestReplayOfWhatIsNoGovernorEventIsRefused(t *testing.T) {
 	f := newFixture(t, nil)
 	valid := func() store.Message {
 		m, _ := outside("acme", "verified", "")
-		m.Attributes[engine.AttrDeadLetterDomain] = "customer_account"
+		m.Attributes[deadletter.AttrDomain] = "customer_account"
 		return m
 	}
 	tests := []struct {
@@ -180,19 +180,19 @@ func TestReplayOfWhatIsNoGovernorEventIsRefused(t *testing.T) {
 	}{
 		{"webhook action", func() store.Message {
 			m := valid()
-			m.Attributes[engine.AttrDeadLetterDomain] = "actuator"
+			m.Attributes[deadletter.AttrDomain] = "actuator"
 			m.Attributes["ce-type"] = "autonomics.action.marketplace.approve_account"
 			return m
 		}, "not by a governor"},
 		{"marketplace notification", func() store.Message {
-			return store.Message{Data: []byte(`{"eventId":"1","eventType":"ENTITLEMENT_ACTIVE"}`), Attributes: map[string]string{engine.AttrDeadLetterDomain: "marketplace", engine.AttrDeadLetterReason: "x"}}
+			return store.Message{Data: []byte(`{"eventId":"1","eventType":"ENTITLEMENT_ACTIVE"}`), Attributes: map[string]string{deadletter.AttrDomain: "marketplace", deadletter.AttrReason: "x"}}
 		}, "not by a governor"},
 		{"no cloud event", func() store.Message {
-			return store.Message{Data: []byte(`{}`), Attributes: map[string]string{engine.AttrDeadLetterDomain: "customer_account"}}
+			return store.Message{Data: []byte(`{}`), Attributes: map[string]string{deadletter.AttrDomain: "customer_account"}}
 		}, "not a governor event"},
 		{"other domain's type", func() store.Message {
 			m := valid()
-			m.Attributes[engine.AttrDeadLetterDomain] = "billing"
+			m.Attributes[deadletter.AttrDomain] = "billing"
 			return m
 		}, "not of the billing governor"},
 		{"truncated", func() store.Message {
@@ -202,7 +202,7 @@ func TestReplayOfWhatIsNoGovernorEventIsRefused(t *testing.T) {
 		}, "truncated"},
 		{"unknown subscription", func() store.Message {
 			m := valid()
-			delete(m.Attributes, engine.AttrDeadLetterDomain)
+			delete(m.Attributes, deadletter.AttrDomain)
 			m.Attributes[console.AttrPubSubSourceSubscription] = "t-autonomics-actions-push"
 			return m
 		}, "delivers no governor domain topic"},
@@ -287,7 +287,7 @@ func TestRecordsOutageIs503SoPubSubRedelivers(t *testing.T) {
 func TestReplayPublishFailureIs503AndNotRecorded(t *testing.T) {
 	f := newFixture(t, nil)
 	m, _ := outside("acme", "verified", "")
-	m.Attributes[engine.AttrDeadLetterDomain] = "customer_account"
+	m.Attributes[deadletter.AttrDomain] = "customer_account"
 	f.push("1", m)
 	f.pub.Fail(true)
 	if code, body := f.do("POST", "/api/v1/deadletters/1:replay", ""); code != 503 {

@@ -223,7 +223,7 @@ func TestCostAccount(t *testing.T) {
 	eng, err := engine.New(engine.Options{
 		Store: cost.NewStore(gov, a.iface), Publisher: cost.NewPublisher(taps, a.iface),
 		Machines: machines.New(nil), Topics: names, InternalSubscriptions: internal,
-		Clock: clk.Now, PlanOf: machines.PlanOf, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clock: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatalf("engine.New = %v", err)

@@ -9,5 +9,7 @@
 // dead-lettered and acknowledged (HandleMessage returns nil); a transient
 // fault returns an error so that Pub/Sub redelivers. Redelivery is safe:
 // the dedup marker makes a second application a no-op that re-publishes
-// whatever the first left undelivered.
+// whatever the first left undelivered. A panic in a machine is not
+// recovered: it reaches the caller (the Functions Framework recovers it per
+// request), releasing the engine's lock on the instance on the way.
 package engine

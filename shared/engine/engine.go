@@ -2,11 +2,9 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
@@ -63,14 +62,6 @@ const (
 	TestClockSource = "autonomics/testclock"
 )
 
-// Dead-letter attributes added to the original message.
-const (
-	AttrDeadLetterReason = "dead_letter_reason"
-	AttrDeadLetterCode   = "dead_letter_code"
-	AttrDeadLetterDomain = "dead_letter_domain"
-	AttrOriginalID       = "original_message_id"
-)
-
 // Options configure an Engine.
 type Options struct {
 	Store     store.Store
@@ -86,11 +77,10 @@ type Options struct {
 	InternalSubscriptions []string
 	// Clock returns the decision time; time.Now when nil.
 	Clock func() time.Time
-	// ProviderTenant owns the product catalog the guards read; when empty
-	// each tenant's own catalog is used.
+	// ProviderTenant is the tenant whose instances hold the provider's own
+	// records (governor.Scope.Provider, e.g. the catalog a guard reads);
+	// when empty, each event's own tenant.
 	ProviderTenant string
-	// PlanOf converts a product_catalog instance into a plan.
-	PlanOf func(governor.Instance) (governor.Plan, error)
 	// DedupTTL is how long dedup markers are kept; 30 days when zero.
 	DedupTTL time.Duration
 	// Logger receives one line per decision; slog.Default() when nil.
@@ -118,13 +108,6 @@ type Engine struct {
 	stripes [64]sync.Mutex
 }
 
-// stripe returns the mutex of an instance key.
-func (e *Engine) stripe(k governor.Key) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(k.String()))
-	return &e.stripes[h.Sum32()%uint32(len(e.stripes))]
-}
-
 // New returns an Engine after checking its options.
 func New(o Options) (*Engine, error) {
 	const op = "engine.New"
@@ -138,9 +121,10 @@ func New(o Options) (*Engine, error) {
 		if m.Domain != d {
 			return nil, fault.Errorf(fault.Invalid, op, "machine for %s has domain %s", d, m.Domain)
 		}
-		if err := m.Validate(); err != nil {
-			return nil, err
-		}
+	}
+	// Every table valid, every cascade accepted by the machine it names.
+	if err := governor.CheckGraph(o.Machines); err != nil {
+		return nil, err
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -295,24 +279,14 @@ func joinSenders(ss []governor.Sender) string {
 // quote quotes s for an error message, truncated.
 func quote(s string) string { return strconv.Quote(truncate(s, 64)) }
 
-// DeadLetter copies m to the dead-letter topic with the reason. It returns
-// an error only when that publication fails.
+// DeadLetter copies m to the dead-letter topic with the reason
+// (deadletter.New). It returns an error only when that publication fails.
 func (e *Engine) DeadLetter(ctx context.Context, domain governor.Domain, m event.Message, cause error) error {
-	attrs := make(map[string]string, len(m.Attributes)+4)
-	for k, v := range m.Attributes {
-		attrs[k] = v
-	}
-	attrs[AttrDeadLetterReason] = truncate(fault.ErrorMessage(cause), 1024)
-	attrs[AttrDeadLetterCode] = string(fault.ErrorCode(cause))
-	attrs[AttrDeadLetterDomain] = string(domain)
-	if m.ID != "" {
-		attrs[AttrOriginalID] = m.ID
-	}
-	e.in.deadLettered.Add(ctx, 1, labels(attribute.String("domain", string(domain)), attribute.String("code", string(fault.ErrorCode(cause)))))
+	code := fault.ErrorCode(cause)
+	e.in.deadLettered.Add(ctx, 1, labels(attribute.String("domain", string(domain)), attribute.String("code", string(code))))
 	e.o.Logger.ErrorContext(ctx, "event rejected as invalid and dead-lettered",
-		"domain", domain, "message_id", m.ID, "code", fault.ErrorCode(cause), "error", cause.Error())
-	err := e.o.Publisher.Publish(ctx, store.Message{Topic: e.o.Topics.DeadLetter(), Data: m.Data, Attributes: attrs})
-	if err != nil {
+		"domain", domain, "message_id", m.ID, "code", code, "error", cause.Error())
+	if err := e.o.Publisher.Publish(ctx, deadletter.New(e.o.Topics.DeadLetter(), m, string(domain), code, fault.ErrorMessage(cause))); err != nil {
 		return fault.Wrap(fault.Unavailable, "engine.DeadLetter", err)
 	}
 	return nil
@@ -367,133 +341,6 @@ func (e *Engine) Apply(ctx context.Context, ev governor.Event) ([]Result, error)
 	return out, errors.Join(errs...)
 }
 
-func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.Event) (Result, error) {
-	key := ev.Key()
-	start := time.Now()
-	ctx, span := e.in.tracer.Start(ctx, "autonomics.apply "+string(key.Domain))
-	defer span.End()
-	// Attributes cost allocations; unsampled spans skip them.
-	recording := span.IsRecording()
-	if recording {
-		span.SetAttributes(
-			attribute.String("autonomics.tenant_id", key.Tenant), attribute.String("autonomics.domain", string(key.Domain)),
-			attribute.String("autonomics.subject", key.Subject), attribute.String("autonomics.event_type", ev.Type),
-			attribute.String("autonomics.execution_id", ev.ID))
-	}
-	// Emitted events and the receipt carry this span's context.
-	ev.TraceParent = traceparent(ctx)
-	var res Result
-	var entries []store.OutboxEntry
-	mu := e.stripe(key)
-	mu.Lock()
-	attempts := 0
-	txCtx, txSpan := e.in.tracer.Start(ctx, "autonomics.transaction")
-	err := e.o.Store.RunTx(txCtx, func(ctx context.Context, tx store.Tx) error {
-		attempts++
-		res, entries = Result{Key: key}, nil
-		marker, found, err := tx.Dedup(key, ev.Source, ev.ID)
-		if err != nil {
-			return err
-		}
-		if found {
-			// A duplicate publishes again what its decision has not
-			// delivered yet, from the marker just read.
-			res.Duplicate = true
-			res.Receipt.Hash = marker.ReceiptHash
-			if !marker.Delivered {
-				entries = marker.Outbox
-			}
-			return nil
-		}
-		inst, err := tx.Instance(key)
-		if err != nil {
-			return err
-		}
-		inst.Key = key
-		facts, err := e.facts(tx, m, inst, ev)
-		if err != nil {
-			return err
-		}
-		now := e.o.Clock().UTC()
-		_, dspan := e.in.tracer.Start(ctx, "autonomics.decide")
-		nonce := make([]byte, 16)
-		_, _ = rand.Read(nonce)
-		decideInst, moved := e.testClockDue(inst, ev, now)
-		d, err := m.Decide(governor.Input{Instance: decideInst, Event: ev, Facts: facts, Now: now, Nonce: nonce})
-		if err != nil {
-			dspan.End()
-			return err
-		}
-		if moved != nil {
-			restoreTimer(d.Timers, strings.TrimPrefix(string(ev.Name), governor.TimeoutPrefix), *moved)
-		}
-		r := receipt.New(inst, ev, d, now)
-		if recording {
-			dspan.SetAttributes(attribute.String("autonomics.outcome", string(d.Outcome)), attribute.Int64("autonomics.seq", r.Seq))
-		}
-		dspan.End()
-		entries = e.outbox(ev, r, d, now)
-		arm, cancel := timerChanges(key, inst.Timers, d.Timers)
-		res.Receipt = r
-		return tx.Write(store.Changes{
-			Instance: governor.Instance{
-				Key: key, State: d.To, Version: r.Seq, LastHash: r.Hash,
-				Data: d.Data, Timers: d.Timers, UpdatedAt: now,
-			},
-			Dedup: store.Dedup{
-				Key: key, Source: ev.Source, EventID: ev.ID,
-				ReceiptHash: r.Hash, ExpireAt: now.Add(e.o.DedupTTL),
-			},
-			Receipt:      r,
-			Outbox:       entries,
-			ArmTimers:    arm,
-			CancelTimers: cancel,
-		})
-	})
-	mu.Unlock()
-	if recording {
-		txSpan.SetAttributes(attribute.Int("autonomics.transaction.attempts", attempts))
-	}
-	dom := e.in.domainSet(key.Domain)
-	e.in.attempts.Record(ctx, int64(attempts), dom)
-	if attempts > 1 {
-		e.in.retries.Add(ctx, int64(attempts-1), dom)
-	}
-	if err != nil {
-		txSpan.SetStatus(codes.Error, err.Error())
-		txSpan.End()
-		span.SetStatus(codes.Error, err.Error())
-		if fault.ErrorCode(err) == fault.Internal && ctx.Err() != nil {
-			err = fault.Wrap(fault.Unavailable, "engine.apply", err)
-		}
-		return res, err
-	}
-	txSpan.End()
-	if !res.Duplicate {
-		sets := e.in.decisionSets(key.Domain, ev.Type, res.Receipt.Outcome)
-		e.in.decisions.Add(ctx, 1, sets.decision)
-		if res.Receipt.Outcome == string(governor.Rejected) {
-			e.in.rejections.Add(ctx, 1, sets.typed)
-		}
-		e.in.latency.Record(ctx, msSince(start), sets.outcome)
-		if recording {
-			span.SetAttributes(attribute.String("autonomics.outcome", res.Receipt.Outcome), attribute.String("autonomics.receipt_hash", res.Receipt.Hash))
-		}
-	} else if recording {
-		span.SetAttributes(attribute.Bool("autonomics.duplicate", true))
-	}
-	if !res.Duplicate {
-		e.o.Logger.InfoContext(ctx, "decision",
-			"tenant", key.Tenant, "domain", key.Domain, "subject", key.Subject,
-			"execution_id", ev.ID, "event_type", ev.Type, "outcome", res.Receipt.Outcome,
-			"from", res.Receipt.FromState, "to", res.Receipt.ToState, "reason", res.Receipt.Reason,
-			"seq", res.Receipt.Seq)
-	}
-	n, err := e.publish(ctx, entries)
-	res.Published = n
-	return res, err
-}
-
 // testClockDue returns the instance the decision sees. For a timeout from
 // a test clock (Options.TestClock on) whose armed timer is not due yet at
 // now, that timer is due now in the copy returned, so that the governor
@@ -538,48 +385,26 @@ func restoreTimer(timers map[string]governor.Timer, name string, armed governor.
 	}
 }
 
-// facts loads what the machine's guards need, inside the transaction.
-func (e *Engine) facts(tx store.Tx, m *governor.Machine, inst governor.Instance, ev governor.Event) (governor.Facts, error) {
-	var f governor.Facts
-	if m.Needs == nil {
-		return f, nil
+// reads loads the instances the row's Needs names, inside the
+// transaction.
+func (e *Engine) reads(tx store.Tx, m *governor.Machine, inst governor.Instance, ev governor.Event) (map[governor.Key]governor.Instance, error) {
+	keys := m.Reads(inst, ev, e.o.ProviderTenant)
+	if len(keys) == 0 {
+		return nil, nil
 	}
-	needs := m.Needs(inst, ev)
-	if needs.Account {
-		acct, err := tx.Instance(governor.Key{Tenant: ev.Tenant, Domain: governor.CustomerAccount, Subject: governor.DefaultSubject})
+	out := make(map[governor.Key]governor.Instance, len(keys))
+	for _, k := range keys {
+		if _, done := out[k]; done {
+			continue
+		}
+		got, err := tx.Instance(k)
 		if err != nil {
-			return f, err
+			return nil, err
 		}
-		f.Account = acct.State
-		if f.Account == "" {
-			f.Account = governor.StateNone
-		}
+		got.Key = k
+		out[k] = got
 	}
-	if len(needs.Plans) > 0 && e.o.PlanOf != nil {
-		provider := e.o.ProviderTenant
-		if provider == "" {
-			provider = ev.Tenant
-		}
-		f.Plans = map[string]governor.Plan{}
-		for _, sku := range needs.Plans {
-			if sku == "" || sku == governor.BroadcastSubject {
-				continue
-			}
-			inst, err := tx.Instance(governor.Key{Tenant: provider, Domain: governor.ProductCatalog, Subject: sku})
-			if err != nil {
-				return f, err
-			}
-			if inst.State == governor.StateNone || inst.State == "" {
-				continue
-			}
-			p, err := e.o.PlanOf(inst)
-			if err != nil {
-				return f, err
-			}
-			f.Plans[sku] = p
-		}
-	}
-	return f, nil
+	return out, nil
 }
 
 // timerChanges compares the armed timers before and after a decision.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
@@ -287,7 +288,7 @@ func TestInvalidInputIsDeadLetteredAndWritesNothing(t *testing.T) {
 					t.Fatalf("dead-letters = %d, want %d", len(dl), before+1)
 				}
 				last := dl[len(dl)-1]
-				if last.Attributes[AttrDeadLetterReason] == "" || last.Attributes[AttrDeadLetterCode] != string(fault.Invalid) {
+				if last.Attributes[deadletter.AttrReason] == "" || last.Attributes[deadletter.AttrCode] != string(fault.Invalid) {
 					t.Errorf("dead-letter attributes = %v, want a reason and code invalid", last.Attributes)
 				}
 			})

@@ -145,7 +145,7 @@ func newHarness(t *testing.T, name string, st store.Store, pc *ps.Client) *harne
 	eng, err := New(Options{
 		Store: st, Publisher: h.pub, Machines: machines.New(nil), Topics: h.topics,
 		InternalSubscriptions: internalSubscriptions(h.topics),
-		Clock:                 h.clock.Now, PlanOf: machines.PlanOf, ProviderTenant: "",
+		Clock:                 h.clock.Now, ProviderTenant: "",
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/autonomics/autonomics/shared/governor"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
@@ -91,6 +92,44 @@ func (in instruments) domainSet(d governor.Domain) metric.MeasurementOption {
 	}
 	v, _ := in.sets.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attribute.String("domain", string(d)))))
 	return v.(metric.MeasurementOption)
+}
+
+// observe records what applying ev did, once its transaction is over:
+// the attempts it took and, for a new decision, the decision metrics, the
+// outcome on span (the apply span) and the decision's log line; a
+// duplicate is marked on span, a failure sets its status. start is when
+// the application began.
+func (e *Engine) observe(ctx context.Context, span trace.Span, ev *governor.Event, start time.Time, d *txResult, err error) {
+	dom := e.in.domainSet(ev.Domain)
+	e.in.attempts.Record(ctx, int64(d.attempts), dom)
+	if d.attempts > 1 {
+		e.in.retries.Add(ctx, int64(d.attempts-1), dom)
+	}
+	recording := span.IsRecording()
+	switch {
+	case err != nil:
+		span.SetStatus(codes.Error, err.Error())
+	case d.res.Duplicate:
+		if recording {
+			span.SetAttributes(attribute.Bool("autonomics.duplicate", true))
+		}
+	default:
+		r := &d.res.Receipt
+		sets := e.in.decisionSets(ev.Domain, ev.Type, r.Outcome)
+		e.in.decisions.Add(ctx, 1, sets.decision)
+		if r.Outcome == string(governor.Rejected) {
+			e.in.rejections.Add(ctx, 1, sets.typed)
+		}
+		e.in.latency.Record(ctx, msSince(start), sets.outcome)
+		if recording {
+			span.SetAttributes(attribute.String("autonomics.outcome", r.Outcome), attribute.String("autonomics.receipt_hash", r.Hash))
+		}
+		e.o.Logger.InfoContext(ctx, "decision",
+			"tenant", ev.Tenant, "domain", ev.Domain, "subject", ev.Subject,
+			"execution_id", ev.ID, "event_type", ev.Type, "outcome", r.Outcome,
+			"from", r.FromState, "to", r.ToState, "reason", r.Reason,
+			"seq", r.Seq)
+	}
 }
 
 // extract returns ctx with the remote parent described by a W3C

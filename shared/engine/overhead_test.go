@@ -42,7 +42,7 @@ func emulatorBench(b *testing.B) *fs.Client {
 func BenchmarkApplyOnFirestore(b *testing.B) {
 	fc := emulatorBench(b)
 	eng, err := New(Options{Store: firestore.New(fc, firestore.Options{}), Publisher: &discard{},
-		Machines: machines.New(nil), PlanOf: machines.PlanOf, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+		Machines: machines.New(nil), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}

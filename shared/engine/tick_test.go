@@ -66,7 +66,7 @@ func tickEngine(t testing.TB, st store.Store, pub Publisher, now time.Time) *Eng
 	t.Helper()
 	eng, err := New(Options{
 		Store: st, Publisher: pub, Machines: machines.New(nil), Topics: topic.Names{Prefix: "tick-"},
-		Clock: func() time.Time { return now }, PlanOf: machines.PlanOf,
+		Clock:  func() time.Time { return now },
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -199,7 +199,7 @@ func (c *countingStore) MarkDelivered(ctx context.Context, ids ...string) error 
 func TestTracingAddsNoStorageRoundTrip(t *testing.T) {
 	count := func(traced bool) int {
 		cs := &countingStore{Store: memstore.New()}
-		o := Options{Store: cs, Publisher: &recorder{}, Machines: machines.New(nil), PlanOf: machines.PlanOf,
+		o := Options{Store: cs, Publisher: &recorder{}, Machines: machines.New(nil),
 			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 		if traced {
 			tel, err := telemetry.Setup(context.Background(), telemetry.Options{Exporter: telemetry.ExporterMemory})
@@ -232,7 +232,7 @@ func TestTracingAddsNoStorageRoundTrip(t *testing.T) {
 // benchmarkApply measures the decision path on the in-memory store: decode
 // excluded, transaction, decision, receipt and outbox included.
 func benchmarkApply(b *testing.B, traced bool, ratio float64) {
-	o := Options{Store: memstore.New(), Publisher: &discard{}, Machines: machines.New(nil), PlanOf: machines.PlanOf,
+	o := Options{Store: memstore.New(), Publisher: &discard{}, Machines: machines.New(nil),
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))}
 	if traced {
 		// Sampled spans through a batch processor, as in production, to an

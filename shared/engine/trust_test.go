@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
@@ -47,7 +48,7 @@ func (h *harness) refused(t *testing.T, m event.Message, d governor.Domain, k go
 	if len(dead) != deadBefore+1 {
 		t.Fatalf("dead letters = %d, want %d", len(dead), deadBefore+1)
 	}
-	if reason := dead[len(dead)-1].Attributes[AttrDeadLetterReason]; !strings.Contains(reason, want) {
+	if reason := dead[len(dead)-1].Attributes[deadletter.AttrReason]; !strings.Contains(reason, want) {
 		t.Errorf("dead-letter reason = %q, want it to contain %q", reason, want)
 	}
 	after := h.instance(t, k)

@@ -69,7 +69,7 @@ type AlertStore struct {
 var _ alerting.Store = (*AlertStore)(nil)
 
 // NewAlertStore returns an AlertStore using client, the client of the
-// monitor's database (platform.Runtime.MonitorFirestore), which may be
+// monitor's database (platform.Clients.MonitorFirestore), which may be
 // apart from the governors' one.
 func NewAlertStore(client *fs.Client, o AlertStoreOptions) (*AlertStore, error) {
 	if o.Namespace == "" {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/api/cloudcommerceprocurement/v1"
 
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
@@ -42,8 +42,8 @@ const (
 	OutcomeUnavailable = "unavailable"
 )
 
-// DeadLetterDomain is the dead_letter_domain of the adapter's dead
-// letters.
+// DeadLetterDomain is the domain (deadletter.AttrDomain) of the adapter's
+// dead letters.
 const DeadLetterDomain = "marketplace"
 
 // AttrEventType is the dead-letter attribute naming the notification's
@@ -156,8 +156,9 @@ type Result struct {
 const MaxDeadLetterBody = 64 << 10
 
 // AttrTruncated is the dead-letter attribute marking a push body kept
-// only in part: it holds the number of bytes kept.
-const AttrTruncated = "dead_letter_truncated"
+// only in part (deadletter.AttrTruncated): it holds the number of bytes
+// kept.
+const AttrTruncated = deadletter.AttrTruncated
 
 // Handler serves POST /v1/notifications/push: a Pub/Sub push delivery of
 // a Marketplace notification, capped at event.MaxPushBytes. It answers 204
@@ -395,18 +396,11 @@ func AccountOf(name string) (string, error) {
 
 // deadLetter copies the message to the dead-letter topic with the reason.
 func (a *Adapter) deadLetter(ctx context.Context, m event.Message, n Notification, cause error) error {
-	attrs := make(map[string]string, len(m.Attributes)+5)
-	maps.Copy(attrs, m.Attributes)
-	attrs[engine.AttrDeadLetterReason] = httpjson.Truncate(fault.ErrorMessage(cause), 1024)
-	attrs[engine.AttrDeadLetterCode] = string(fault.ErrorCode(cause))
-	attrs[engine.AttrDeadLetterDomain] = DeadLetterDomain
-	if m.ID != "" {
-		attrs[engine.AttrOriginalID] = m.ID
-	}
+	dl := deadletter.New(a.o.Topics.DeadLetter(), m, DeadLetterDomain, fault.ErrorCode(cause), fault.ErrorMessage(cause))
 	if n.EventType != "" {
-		attrs[AttrEventType] = n.EventType
+		dl.Attributes[AttrEventType] = n.EventType
 	}
-	if err := a.o.Publisher.Publish(ctx, store.Message{Topic: a.o.Topics.DeadLetter(), Data: m.Data, Attributes: attrs}); err != nil {
+	if err := a.o.Publisher.Publish(ctx, dl); err != nil {
 		return fault.Wrap(fault.Unavailable, "marketplace.deadLetter", err)
 	}
 	return nil

@@ -18,7 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/api/cloudcommerceprocurement/v1"
 
-	"github.com/autonomics/autonomics/shared/engine"
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
@@ -303,7 +303,7 @@ func (h *harness) deadLettered(t *testing.T, data []byte, want string) {
 		t.Errorf("dead letter data = %q, want the original", dl[0].Data)
 	}
 	a := dl[0].Attributes
-	if !strings.Contains(a[engine.AttrDeadLetterReason], want) || a[engine.AttrDeadLetterCode] == "" || a[engine.AttrDeadLetterDomain] != marketplace.DeadLetterDomain {
+	if !strings.Contains(a[deadletter.AttrReason], want) || a[deadletter.AttrCode] == "" || a[deadletter.AttrDomain] != marketplace.DeadLetterDomain {
 		t.Errorf("dead letter attributes %v, want a reason containing %q, a code and domain %s", a, want, marketplace.DeadLetterDomain)
 	}
 	for _, d := range []governor.Domain{governor.Entitlement, governor.CustomerAccount} {
@@ -324,7 +324,7 @@ func TestWrongProviderIsDeadLettered(t *testing.T) {
 	if h.proc.gets != 0 {
 		t.Errorf("Procurement was read %d times for another provider's notification", h.proc.gets)
 	}
-	if a := h.pub.On(h.topics.DeadLetter())[0].Attributes; a[engine.AttrOriginalID] != "m-x" || a[marketplace.AttrEventType] != "ENTITLEMENT_ACTIVE" {
+	if a := h.pub.On(h.topics.DeadLetter())[0].Attributes; a[deadletter.AttrOriginalID] != "m-x" || a[marketplace.AttrEventType] != "ENTITLEMENT_ACTIVE" {
 		t.Errorf("dead letter attributes %v, want the original message id and the event type", a)
 	}
 }
@@ -400,7 +400,7 @@ func TestNotAPushBodyIsDeadLetteredAndAcknowledged(t *testing.T) {
 			t.Errorf("push body %s = %d, want 204 once dead-lettered", body, code)
 		}
 		h.deadLettered(t, []byte(body), "")
-		if a := h.pub.On(h.topics.DeadLetter())[0].Attributes; a[engine.AttrDeadLetterReason] == "" || a[engine.AttrDeadLetterCode] != string(fault.Invalid) {
+		if a := h.pub.On(h.topics.DeadLetter())[0].Attributes; a[deadletter.AttrReason] == "" || a[deadletter.AttrCode] != string(fault.Invalid) {
 			t.Errorf("push body %s: dead letter attributes %v, want a reason and code invalid", body, a)
 		}
 		if h.proc.gets != 0 {

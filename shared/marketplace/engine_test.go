@@ -26,7 +26,7 @@ func TestReorderedAndDuplicateNotificationsThroughTheEngine(t *testing.T) {
 	st := memstore.New()
 	eng, err := engine.New(engine.Options{
 		Store: st, Publisher: &webhooktest.Publisher{}, Machines: machines.New(nil), Topics: h.topics,
-		Clock: webhooktest.NewClock().Now, PlanOf: machines.PlanOf, Logger: discardLogger(),
+		Clock: webhooktest.NewClock().Now, Logger: discardLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,23 @@ const (
 // ProdEnvironment is the EnvEnvironment value of production.
 const ProdEnvironment = "prod"
 
+// Environment variables that several components read, beyond FromEnv's.
+const (
+	// EnvLedgerName is the verifiable ledger's document id under
+	// "ledgers": the integrator writes the ledger it names, the query API
+	// serves it.
+	EnvLedgerName = "AUTONOMICS_LEDGER_NAME"
+	// EnvMarketplaceProvider is the Marketplace provider id (Producer
+	// Portal), which the Marketplace and sign-up services both require:
+	// the Procurement resources are providers/<id>/…, and their events'
+	// source is marketplace/<id>.
+	EnvMarketplaceProvider = "AUTONOMICS_MARKETPLACE_PROVIDER"
+	// EnvMarketplaceNamespace separates deployments sharing the monitor
+	// database (default "default"); the Marketplace and sign-up services
+	// must use the same.
+	EnvMarketplaceNamespace = "AUTONOMICS_MARKETPLACE_NAMESPACE"
+)
+
 // Config is the runtime configuration of functions and services.
 type Config struct {
 	ProjectID string

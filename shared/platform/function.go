@@ -51,7 +51,7 @@ func (l *Lazy) GovernorFunction(domain governor.Domain) http.HandlerFunc {
 				"code": string(fault.Invalid), "message": "a governor function takes POST only"}})
 			return
 		}
-		rt, err := l.Runtime(ctx)
+		eng, clients, err := l.Governors(ctx)
 		if err != nil {
 			// Configuration errors are logged; the error makes Pub/Sub
 			// redeliver until the deployment is fixed.
@@ -60,12 +60,12 @@ func (l *Lazy) GovernorFunction(domain governor.Domain) http.HandlerFunc {
 			return
 		}
 		// The instance may be frozen once the invocation returns.
-		defer func() { _ = rt.Telemetry.Flush(context.WithoutCancel(ctx)) }()
+		defer func() { _ = clients.Telemetry.Flush(context.WithoutCancel(ctx)) }()
 		msg, body, err := readPush(w, r)
 		if err == nil {
-			err = rt.Engine.HandleMessage(ctx, domain, msg)
+			err = eng.HandleMessage(ctx, domain, msg)
 		} else {
-			err = rt.Engine.DeadLetter(ctx, domain, event.Message{ID: msg.ID, Data: body}, err)
+			err = eng.DeadLetter(ctx, domain, event.Message{ID: msg.ID, Data: body}, err)
 		}
 		if err != nil {
 			httpjson.Error(w, err)

@@ -20,8 +20,11 @@ import (
 	"github.com/autonomics/autonomics/shared/topic"
 )
 
-// Runtime holds the connected clients and the engine of one process.
-type Runtime struct {
+// Clients are the connected clients of one process, with the
+// configuration they were built from, its logger and its telemetry. Every
+// process has them; only the processes that decide build the governors'
+// engine on them (Governors).
+type Clients struct {
 	Config Config
 	Logger *slog.Logger
 	// Firestore is the client of the governors' database. LedgerFirestore
@@ -31,16 +34,17 @@ type Runtime struct {
 	LedgerFirestore  *fs.Client
 	MonitorFirestore *fs.Client
 	PubSub           *ps.Client
-	Store            *firestore.Store
-	Publisher        *pubsub.Publisher
-	Topics           topic.Names
-	Engine           *engine.Engine
-	Telemetry        *telemetry.Telemetry
+	// Store is the governors' store, over Firestore.
+	Store     *firestore.Store
+	Publisher *pubsub.Publisher
+	Topics    topic.Names
+	Telemetry *telemetry.Telemetry
 }
 
-// Connect builds the clients and the engine. component names the process
-// in its log lines; logs go to w.
-func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*Runtime, error) {
+// Connect sets up telemetry and builds the clients of the three databases
+// and of Pub/Sub. component names the process in its log lines; logs go
+// to w. It builds no engine: see Governors.
+func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*Clients, error) {
 	const op = "platform.Connect"
 	log := telemetry.NewLogger(w, telemetry.LogOptions{ProjectID: cfg.ProjectID, Level: cfg.LogLevel, Component: component})
 	tel, err := telemetry.Setup(ctx, telemetry.Options{
@@ -64,19 +68,19 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		if clients[db] != nil {
 			continue
 		}
-		c, err := fs.NewClientWithDatabase(ctx, cfg.ProjectID, db)
+		client, err := fs.NewClientWithDatabase(ctx, cfg.ProjectID, db)
 		if err != nil {
 			closeAll(clients)
 			return nil, fault.Wrap(fault.Unavailable, op+" firestore "+db, err)
 		}
-		clients[db] = c
+		clients[db] = client
 	}
 	pc, err := ps.NewClient(ctx, cfg.ProjectID)
 	if err != nil {
 		closeAll(clients)
 		return nil, fault.Wrap(fault.Unavailable, op+" pubsub", err)
 	}
-	rt := &Runtime{
+	c := &Clients{
 		Config:           cfg,
 		Logger:           log,
 		Firestore:        fc,
@@ -90,27 +94,6 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		Topics:    topic.Names{Prefix: cfg.TopicPrefix},
 		Telemetry: tel,
 	}
-	rt.Engine, err = engine.New(engine.Options{
-		Store:     rt.Store,
-		Publisher: rt.Publisher,
-		Machines:  machines.New(cfg.Timers),
-		Topics:    rt.Topics,
-		// Pub/Sub names the subscription that delivered a push: these
-		// deliver the internal topics, which only Autonomics publishes to.
-		InternalSubscriptions: InternalSubscriptions(cfg.ProjectID, rt.Topics),
-		ProviderTenant:        cfg.ProviderTenant,
-		PlanOf:                machines.PlanOf,
-		DedupTTL:              cfg.DedupTTL,
-		Logger:                log,
-		TracerProvider:        tel.Tracer,
-		MeterProvider:         tel.Meter,
-		// Timeouts from test clocks, outside production only.
-		TestClock: cfg.TestClock(),
-	})
-	if err != nil {
-		rt.Close()
-		return nil, err
-	}
 	log.Info("connected",
 		"project", cfg.ProjectID, "database", cfg.Database,
 		"ledger_database", cfg.LedgerDatabase, "monitor_database", cfg.MonitorDatabase,
@@ -120,7 +103,38 @@ func Connect(ctx context.Context, cfg Config, component string, w io.Writer) (*R
 		"timer_overrides", FormatTimers(cfg.Timers),
 		"environment", environmentName(cfg.Env), "test_clocks", cfg.TestClock(),
 		"telemetry", telemetryName(cfg.Telemetry))
-	return rt, nil
+	return c, nil
+}
+
+// Governors builds the engine that runs the eight governors on c: their
+// machines with c's timer overrides, over c's store and publisher, with
+// c's logger and telemetry. Only the processes that decide call it (the
+// governor functions and the scheduler's, through Lazy); the services
+// that only read or publish use the clients alone.
+func Governors(c *Clients) (*engine.Engine, error) {
+	const op = "platform.Governors"
+	if c == nil || c.Store == nil || c.Publisher == nil {
+		return nil, fault.Errorf(fault.Invalid, op, "clients without a store or a publisher")
+	}
+	cfg := c.Config
+	o := engine.Options{
+		Store:     c.Store,
+		Publisher: c.Publisher,
+		Machines:  machines.New(cfg.Timers),
+		Topics:    c.Topics,
+		// Pub/Sub names the subscription that delivered a push: these
+		// deliver the internal topics, which only Autonomics publishes to.
+		InternalSubscriptions: InternalSubscriptions(cfg.ProjectID, c.Topics),
+		ProviderTenant:        cfg.ProviderTenant,
+		DedupTTL:              cfg.DedupTTL,
+		Logger:                c.Logger,
+		// Timeouts from test clocks, outside production only.
+		TestClock: cfg.TestClock(),
+	}
+	if c.Telemetry != nil {
+		o.TracerProvider, o.MeterProvider = c.Telemetry.Tracer, c.Telemetry.Meter
+	}
+	return engine.New(o)
 }
 
 func environmentName(s string) string {
@@ -145,25 +159,25 @@ func describeHost(v string) string {
 }
 
 // Close stops publishers, flushes telemetry and closes the clients.
-func (rt *Runtime) Close() error {
-	if rt.Telemetry != nil {
-		_ = rt.Telemetry.Shutdown(context.Background())
+func (c *Clients) Close() error {
+	if c.Telemetry != nil {
+		_ = c.Telemetry.Shutdown(context.Background())
 	}
-	if rt.Publisher != nil {
-		rt.Publisher.Close()
+	if c.Publisher != nil {
+		c.Publisher.Close()
 	}
-	if rt.PubSub != nil {
-		rt.PubSub.Close()
+	if c.PubSub != nil {
+		c.PubSub.Close()
 	}
 	clients := map[string]*fs.Client{}
-	if rt.Firestore != nil {
-		clients[rt.Config.Database] = rt.Firestore
+	if c.Firestore != nil {
+		clients[c.Config.Database] = c.Firestore
 	}
-	if rt.LedgerFirestore != nil {
-		clients[rt.Config.LedgerDatabase] = rt.LedgerFirestore
+	if c.LedgerFirestore != nil {
+		clients[c.Config.LedgerDatabase] = c.LedgerFirestore
 	}
-	if rt.MonitorFirestore != nil {
-		clients[rt.Config.MonitorDatabase] = rt.MonitorFirestore
+	if c.MonitorFirestore != nil {
+		clients[c.Config.MonitorDatabase] = c.MonitorFirestore
 	}
 	return closeAll(clients)
 }
@@ -179,17 +193,18 @@ func closeAll(clients map[string]*fs.Client) error {
 	return first
 }
 
-// Lazy connects on first use, so that a function instance that cannot
-// reach its dependencies fails its requests (and they are retried) rather
-// than its start-up. A failed connection is attempted again on the next
-// call.
+// Lazy connects the clients and builds the governors' engine on first
+// use, so that a function instance that cannot reach its dependencies
+// fails its requests (and they are retried) rather than its start-up. A
+// failed connection is attempted again on the next call.
 type Lazy struct {
 	getenv    func(string) string
 	component string
 	w         io.Writer
 
-	mu sync.Mutex
-	rt *Runtime
+	mu      sync.Mutex
+	clients *Clients
+	engine  *engine.Engine
 }
 
 // NewLazy returns a Lazy that reads its configuration through getenv.
@@ -197,21 +212,27 @@ func NewLazy(getenv func(string) string, component string, w io.Writer) *Lazy {
 	return &Lazy{getenv: getenv, component: component, w: w}
 }
 
-// Runtime returns the connected runtime, connecting if needed.
-func (l *Lazy) Runtime(ctx context.Context) (*Runtime, error) {
+// Governors returns the governors' engine and the clients it runs on,
+// connecting and building it if needed.
+func (l *Lazy) Governors(ctx context.Context) (*engine.Engine, *Clients, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.rt != nil {
-		return l.rt, nil
+	if l.engine != nil {
+		return l.engine, l.clients, nil
 	}
 	cfg, err := FromEnv(l.getenv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rt, err := Connect(context.WithoutCancel(ctx), cfg, l.component, l.w)
+	c, err := Connect(context.WithoutCancel(ctx), cfg, l.component, l.w)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	l.rt = rt
-	return rt, nil
+	eng, err := Governors(c)
+	if err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	l.clients, l.engine = c, eng
+	return eng, c, nil
 }

@@ -42,7 +42,7 @@ func TestAdvanceOnFirestore(t *testing.T) {
 	now := func() time.Time { return start }
 	eng, err := engine.New(engine.Options{
 		Store: st, Publisher: pub, Machines: machines.New(nil), Topics: names, InternalSubscriptions: subs,
-		Clock: now, PlanOf: machines.PlanOf, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), TestClock: true,
+		Clock: now, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), TestClock: true,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
@@ -120,7 +121,7 @@ func newStack(t *testing.T, so stackOptions) *stack {
 	now := s.now
 	eng, err := engine.New(engine.Options{
 		Store: s.store, Publisher: s.pub, Machines: machines.New(nil), Topics: s.names,
-		InternalSubscriptions: subs, Clock: now, PlanOf: machines.PlanOf,
+		InternalSubscriptions: subs, Clock: now,
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		TestClock: !so.production,
 	})
@@ -304,7 +305,7 @@ func TestTimeoutRefusedByAProductionEngineIsNotLost(t *testing.T) {
 		t.Fatalf("Advance = %v, %v; want an unavailable error naming AUTONOMICS_ENV", fired, err)
 	}
 	dead := s.pub.on(s.names.DeadLetter())
-	if len(dead) != 1 || !strings.Contains(dead[0].Attributes[engine.AttrDeadLetterReason], "may not use an internal topic") {
+	if len(dead) != 1 || !strings.Contains(dead[0].Attributes[deadletter.AttrReason], "may not use an internal topic") {
 		t.Fatalf("dead letters = %v, want the refused timeout", dead)
 	}
 	// The timer was left to the tick, due within the hold.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
@@ -238,8 +239,8 @@ func TestRetriesExhaustedAfterThreeDays(t *testing.T) {
 		t.Errorf("%d attempts in 3 days", len(h.Attempts))
 	}
 	dl := f.pub.On(f.topics.DeadLetter())
-	if len(dl) != 1 || string(dl[0].Data) != string(a.Raw) || dl[0].Attributes[engine.AttrDeadLetterCode] != string(fault.Unavailable) ||
-		!strings.Contains(dl[0].Attributes[engine.AttrDeadLetterReason], "retries exhausted") {
+	if len(dl) != 1 || string(dl[0].Data) != string(a.Raw) || dl[0].Attributes[deadletter.AttrCode] != string(fault.Unavailable) ||
+		!strings.Contains(dl[0].Attributes[deadletter.AttrReason], "retries exhausted") {
 		t.Errorf("dead letters %+v", dl)
 	}
 	if got := f.pub.On(f.topics.Internal(governor.MultiTenant)); len(got) != 1 {

@@ -5,11 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"maps"
 	"strconv"
 	"time"
 
-	"github.com/autonomics/autonomics/shared/engine"
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
@@ -63,21 +62,15 @@ func FailureMessage(topics interface {
 // dead-letter topic, with the reason and the delivery's endpoint and
 // attempt count.
 func DeadLetterMessage(deadLetterTopic string, a Action, del Delivery) store.Message {
-	attrs := make(map[string]string, len(a.Attributes)+6)
-	maps.Copy(attrs, a.Attributes)
 	code := fault.Invalid
 	if del.Failure == FailureExhausted {
 		code = fault.Unavailable
 	}
-	attrs[engine.AttrDeadLetterReason] = truncate("webhook endpoint "+del.EndpointID+": "+del.Reason, 1024)
-	attrs[engine.AttrDeadLetterCode] = string(code)
-	attrs[engine.AttrDeadLetterDomain] = DeadLetterDomain
-	attrs[AttrEndpoint] = del.EndpointID
-	attrs[AttrAttempts] = strconv.Itoa(del.Attempts)
-	if a.MessageID != "" {
-		attrs[engine.AttrOriginalID] = a.MessageID
-	}
-	return store.Message{Topic: deadLetterTopic, Data: a.Raw, Attributes: attrs}
+	m := deadletter.New(deadLetterTopic, event.Message{ID: a.MessageID, Data: a.Raw, Attributes: a.Attributes},
+		DeadLetterDomain, code, "webhook endpoint "+del.EndpointID+": "+del.Reason)
+	m.Attributes[AttrEndpoint] = del.EndpointID
+	m.Attributes[AttrAttempts] = strconv.Itoa(del.Attempts)
+	return m
 }
 
 // report dead-letters a failed delivery's action and tells the emitting

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/autonomics/autonomics/shared/console"
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/fault"
 )
 
@@ -25,7 +26,7 @@ func DeadLetter(id string, i int) console.DeadLetter {
 		ID: id, ReceivedAt: Epoch.Add(time.Duration(i) * time.Second), PublishTime: Epoch,
 		Reason: "bad data", Code: "invalid", Domain: "billing", Type: "autonomics.billing.invoice_issued",
 		Tenant: "acme", Subject: "inv-1", Source: "//test", EventID: "e-" + id,
-		Attributes: map[string]string{"ce-id": "e-" + id, "dead_letter_reason": "bad data"},
+		Attributes: map[string]string{"ce-id": "e-" + id, deadletter.AttrReason: "bad data"},
 		Data:       []byte(`{"amount":1}`), Replayable: true,
 	}
 }

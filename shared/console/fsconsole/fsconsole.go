@@ -1,6 +1,6 @@
 // Package fsconsole is the Firestore console.Records of the console: the
 // dead letters it receives and the checkpoints it has seen, in the
-// monitor's database (platform.Runtime.MonitorFirestore), apart from
+// monitor's database (platform.Clients.MonitorFirestore), apart from
 // governor state, which the console only reads.
 //
 // Documents, under console/{namespace}:

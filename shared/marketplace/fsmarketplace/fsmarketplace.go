@@ -1,6 +1,6 @@
 // Package fsmarketplace is the Firestore marketplace.Accounts: the links
 // between Procurement accounts and tenants. It lives in the monitor's
-// database (platform.Runtime.MonitorFirestore), apart from governor state.
+// database (platform.Clients.MonitorFirestore), apart from governor state.
 //
 // Documents, under marketplace/{namespace}:
 //

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 	cp "google.golang.org/api/cloudcommerceprocurement/v1"
 
 	"github.com/autonomics/autonomics/shared/caller"
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
@@ -77,12 +77,12 @@ var DefaultBackoff = []time.Duration{100 * time.Millisecond, 400 * time.Millisec
 // MaxPushBody bounds a push body, as Pub/Sub sends them.
 const MaxPushBody = event.MaxPushBytes
 
-// Dead-letter attributes the actuator adds besides the engine's.
+// Dead-letter attributes the actuator adds besides deadletter.New's.
 const (
 	// AttrAttempts holds the number of Procurement attempts made.
 	AttrAttempts = "procurement_attempts"
-	// DeadLetterDomain is the dead_letter_domain of the actuator's
-	// dead letters.
+	// DeadLetterDomain is the domain (deadletter.AttrDomain) of the
+	// actuator's dead letters.
 	DeadLetterDomain = webhook.DeadLetterDomain
 )
 
@@ -311,20 +311,16 @@ func (a *Actuator) push(w http.ResponseWriter, r *http.Request) {
 func (a *Actuator) deadLetterInvalid(w http.ResponseWriter, r *http.Request, m event.Message, cause error) {
 	ctx := r.Context()
 	reason := truncate(fault.ErrorMessage(cause), 1000)
-	attrs := make(map[string]string, len(m.Attributes)+5)
-	maps.Copy(attrs, m.Attributes)
-	if len(m.Data) > marketplace.MaxDeadLetterBody {
+	truncated := len(m.Data) > marketplace.MaxDeadLetterBody
+	if truncated {
 		m.Data = m.Data[:marketplace.MaxDeadLetterBody]
-		attrs[marketplace.AttrTruncated] = strconv.Itoa(marketplace.MaxDeadLetterBody)
 	}
-	attrs[engine.AttrDeadLetterReason] = reason
-	attrs[engine.AttrDeadLetterCode] = string(fault.Invalid)
-	attrs[engine.AttrDeadLetterDomain] = DeadLetterDomain
-	if m.ID != "" {
-		attrs[engine.AttrOriginalID] = m.ID
+	dl := deadletter.New(a.o.Topics.DeadLetter(), m, DeadLetterDomain, fault.Invalid, reason)
+	if truncated {
+		dl.Attributes[deadletter.AttrTruncated] = strconv.Itoa(marketplace.MaxDeadLetterBody)
 	}
 	a.log.ErrorContext(ctx, "message on the actions topic refused and dead-lettered", "message_id", truncate(m.ID, 64), "error", reason)
-	if err := a.o.Publisher.Publish(ctx, store.Message{Topic: a.o.Topics.DeadLetter(), Data: m.Data, Attributes: attrs}); err != nil {
+	if err := a.o.Publisher.Publish(ctx, dl); err != nil {
 		httpjson.Error(w, fault.Wrap(fault.Unavailable, "procurement.deadLetter", err))
 		return
 	}
@@ -700,16 +696,10 @@ func FailureMessage(topics Topics, act webhook.Action, reason string, attempts i
 // DeadLetterMessage is the action's message as received, for the
 // dead-letter topic, with the reason and the attempt count.
 func DeadLetterMessage(deadLetterTopic string, act webhook.Action, reason string, attempts int) store.Message {
-	attrs := make(map[string]string, len(act.Attributes)+5)
-	maps.Copy(attrs, act.Attributes)
-	attrs[engine.AttrDeadLetterReason] = Truncate("procurement: "+reason, 1024)
-	attrs[engine.AttrDeadLetterCode] = string(fault.Invalid)
-	attrs[engine.AttrDeadLetterDomain] = DeadLetterDomain
-	attrs[AttrAttempts] = strconv.Itoa(attempts)
-	if act.MessageID != "" {
-		attrs[engine.AttrOriginalID] = act.MessageID
-	}
-	return store.Message{Topic: deadLetterTopic, Data: bytes.Clone(act.Raw), Attributes: attrs}
+	m := deadletter.New(deadLetterTopic, event.Message{ID: act.MessageID, Data: bytes.Clone(act.Raw), Attributes: act.Attributes},
+		DeadLetterDomain, fault.Invalid, "procurement: "+reason)
+	m.Attributes[AttrAttempts] = strconv.Itoa(attempts)
+	return m
 }
 
 // fail reports an action that failed for good: a copy on the dead-letter

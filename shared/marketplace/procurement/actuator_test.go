@@ -20,6 +20,7 @@ import (
 
 	"google.golang.org/api/option"
 
+	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
@@ -396,8 +397,8 @@ func TestProcurementPermanentlyRefusingIsReported(t *testing.T) {
 		t.Errorf("sender %s, %v", sender, err)
 	}
 	dl := e.pub.On(topics.DeadLetter())
-	if len(dl) != 1 || !bytes.Equal(dl[0].Data, a.Raw) || !strings.Contains(dl[0].Attributes[engine.AttrDeadLetterReason], "HTTP 403") ||
-		dl[0].Attributes[engine.AttrOriginalID] != a.MessageID || dl[0].Attributes["ce-id"] != a.ID {
+	if len(dl) != 1 || !bytes.Equal(dl[0].Data, a.Raw) || !strings.Contains(dl[0].Attributes[deadletter.AttrReason], "HTTP 403") ||
+		dl[0].Attributes[deadletter.AttrOriginalID] != a.MessageID || dl[0].Attributes["ce-id"] != a.ID {
 		t.Errorf("dead letter %+v", dl)
 	}
 	if n := len(e.s.CallsMatching(ent + ":approve")); n != 1 {
@@ -501,7 +502,7 @@ func TestInvalidActionIsDeadLettered(t *testing.T) {
 		t.Fatalf("%d dead letters, want 3", len(dl))
 	}
 	for _, m := range dl {
-		if m.Attributes[engine.AttrDeadLetterReason] == "" || m.Attributes[engine.AttrDeadLetterCode] != string(fault.Invalid) {
+		if m.Attributes[deadletter.AttrReason] == "" || m.Attributes[deadletter.AttrCode] != string(fault.Invalid) {
 			t.Errorf("dead letter attributes %v", m.Attributes)
 		}
 	}
@@ -534,7 +535,7 @@ func TestOversizePushIsDeadLetteredAndAcknowledged(t *testing.T) {
 	}
 	dl := e.pub.On(topics.DeadLetter())
 	if len(dl) != 1 || !bytes.Equal(dl[0].Data, body[:marketplace.MaxDeadLetterBody]) ||
-		!strings.Contains(dl[0].Attributes[engine.AttrDeadLetterReason], "exceeds") ||
+		!strings.Contains(dl[0].Attributes[deadletter.AttrReason], "exceeds") ||
 		dl[0].Attributes[marketplace.AttrTruncated] != strconv.Itoa(marketplace.MaxDeadLetterBody) {
 		t.Fatalf("dead letters %d; want one with the body's head, the reason and %s", len(dl), marketplace.AttrTruncated)
 	}

@@ -1,5 +1,5 @@
 // Package fswebhook is the Firestore webhook.Store of the actuator. It
-// lives in the monitor's database (platform.Runtime.MonitorFirestore),
+// lives in the monitor's database (platform.Clients.MonitorFirestore),
 // apart from governor state, which the actuator never writes: IAM grants
 // it no role on the governors' database at all.
 //

@@ -1,6 +1,6 @@
 // Package fsusage is the Firestore usage.WindowStore of the usage
 // reporter. It lives in the monitor's database
-// (platform.Runtime.MonitorFirestore), under marketplace/{namespace}, apart
+// (platform.Clients.MonitorFirestore), under marketplace/{namespace}, apart
 // from governor state, which the reporter only reads.
 //
 // Documents:
