@@ -110,7 +110,7 @@ func TestReceiptSeriesAreBounded(t *testing.T) {
 			for _, o := range []string{"accepted", "rejected", "maybe"} {
 				rc := validReceipt(func(r *receipt.Receipt) {
 					r.TenantID, r.Domain, r.Outcome = fmt.Sprint("tenant-", i), string(d), o
-					r.Reason = governor.ReasonCascadeDepth
+					r.Reason = string(governor.ReasonCascadeDepth)
 				})
 				attrs := map[string]string{alerting.AttrCascadeDepth: "3", alerting.AttrEventTime: now.Add(-time.Second).Format(time.RFC3339Nano)}
 				m.Observe(&rc, attrs, now, now)

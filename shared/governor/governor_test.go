@@ -93,17 +93,17 @@ func TestDecide(t *testing.T) {
 	}{
 		{"create", Instance{Key: key}, testEvent("start", `{"n":3}`), Accepted, "a", "", []string{"t"}, 0},
 		{"guard rejects", Instance{Key: key}, testEvent("start", `{"n":13}`), Rejected, StateNone, "unlucky", nil, 0},
-		{"no transition", Instance{Key: key, State: "b"}, testEvent("start", `{}`), Rejected, "b", ReasonNoTransition, nil, 0},
-		{"none rejects", Instance{Key: key}, testEvent("next", ``), Rejected, StateNone, ReasonNoTransition, nil, 0},
+		{"no transition", Instance{Key: key, State: "b"}, testEvent("start", `{}`), Rejected, "b", string(ReasonNoTransition), nil, 0},
+		{"none rejects", Instance{Key: key}, testEvent("next", ``), Rejected, StateNone, string(ReasonNoTransition), nil, 0},
 		{"static effects", Instance{Key: key, State: "a", Data: json.RawMessage(`{"N":1}`), Timers: armed}, testEvent("next", ``), Accepted, "b", "", nil, 2},
 		{"dynamic target", Instance{Key: key, State: "a", Data: json.RawMessage(`{"N":9}`)}, testEvent("next", ``), Accepted, "c", "", nil, 2},
 		{"self keeps timers", Instance{Key: key, State: "a", Timers: armed}, testEvent("stay", ``), Accepted, "a", "", []string{"t"}, 0},
 		{"timer fires", Instance{Key: key, State: "a", Timers: due}, testEvent(Timeout("t"), `{"timer_id":"tid"}`), Accepted, "end", "", nil, 0},
-		{"stale timer", Instance{Key: key, State: "a", Timers: armed}, testEvent(Timeout("t"), `{"timer_id":"old"}`), Rejected, "a", ReasonTimerCancelled, []string{"t"}, 0},
+		{"stale timer", Instance{Key: key, State: "a", Timers: armed}, testEvent(Timeout("t"), `{"timer_id":"old"}`), Rejected, "a", string(ReasonTimerCancelled), []string{"t"}, 0},
 		{"any", Instance{Key: key, State: "c"}, testEvent("stop", ``), Accepted, "end", "", nil, 0},
-		{"any excludes terminal", Instance{Key: key, State: "end"}, testEvent("stop", ``), Rejected, "end", ReasonNoTransition, nil, 0},
-		{"any excludes none", Instance{Key: key}, testEvent("stop", ``), Rejected, StateNone, ReasonNoTransition, nil, 0},
-		{"cascade depth", Instance{Key: key, State: "a"}, func() Event { e := testEvent("stay", ``); e.CascadeDepth = MaxCascadeDepth; return e }(), Rejected, "a", ReasonCascadeDepth, nil, 0},
+		{"any excludes terminal", Instance{Key: key, State: "end"}, testEvent("stop", ``), Rejected, "end", string(ReasonNoTransition), nil, 0},
+		{"any excludes none", Instance{Key: key}, testEvent("stop", ``), Rejected, StateNone, string(ReasonNoTransition), nil, 0},
+		{"cascade depth", Instance{Key: key, State: "a"}, func() Event { e := testEvent("stay", ``); e.CascadeDepth = MaxCascadeDepth; return e }(), Rejected, "a", string(ReasonCascadeDepth), nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

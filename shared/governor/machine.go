@@ -19,9 +19,9 @@ const MaxCascadeDepth = 8
 
 // Reasons recorded on rejections the engine itself decides.
 const (
-	ReasonNoTransition   = "no_transition"
-	ReasonCascadeDepth   = "cascade_depth_exceeded"
-	ReasonTimerCancelled = "timer_cancelled"
+	ReasonNoTransition   ReasonCode = "no_transition"
+	ReasonCascadeDepth   ReasonCode = "cascade_depth_exceeded"
+	ReasonTimerCancelled ReasonCode = "timer_cancelled"
 )
 
 // Cascade is a static effect: publish event Event to domain Domain of the

@@ -117,33 +117,33 @@ func TestAccountDecide(t *testing.T) {
 		// Rejections.
 		{
 			Name: "verified without instance", State: governor.StateNone, Event: "verified",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: governor.StateNone,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: governor.StateNone,
 		},
 		{
 			Name: "requested twice", State: PendingVerification, Timers: []string{"verification"}, Event: "requested",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: PendingVerification,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: PendingVerification,
 		},
 		{
 			Name: "restricted when suspended", State: Suspended, Timers: []string{"suspension"}, Event: "restricted",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Suspended,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Suspended,
 		},
 		{
 			Name: "reinstated when active", State: Active, Event: "reinstated",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Active,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Active,
 		},
 		{
 			Name: "closed when closed", State: Closed, Event: "closed",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Closed,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Closed,
 		},
 		{
 			Name: "stale suspension timer", State: Suspended, Timers: []string{"suspension"},
 			Event: governor.Timeout("suspension"), StaleID: true,
-			Want: governor.Rejected, Reason: governor.ReasonTimerCancelled, To: Suspended,
+			Want: governor.Rejected, Reason: string(governor.ReasonTimerCancelled), To: Suspended,
 		},
 		{
 			Name: "suspension timeout after reinstatement", State: Active,
 			Event: governor.Timeout("suspension"),
-			Want:  governor.Rejected, Reason: governor.ReasonTimerCancelled, To: Active,
+			Want:  governor.Rejected, Reason: string(governor.ReasonTimerCancelled), To: Active,
 		},
 	}
 	machinetest.RunLifecycle(t, Machine(), governor.DefaultSubject, cases)

@@ -201,7 +201,7 @@ func decideCases() []machinetest.Row {
 			Name: "retry no longer armed", State: Dunning, Data: invoicedWith(`"attempt":2`),
 			Timers: map[string]time.Duration{"retry": 0}, Stale: true,
 			Event:  governor.Timeout("retry"),
-			Reject: governor.ReasonTimerCancelled,
+			Reject: string(governor.ReasonTimerCancelled),
 		},
 		{
 			Name: "retry 1 failed", State: Dunning, Data: invoicedWith(`"attempt":1`),
@@ -315,17 +315,17 @@ func decideCases() []machinetest.Row {
 		{
 			Name: "payment before the invoice", State: Open, Data: `{}`,
 			Event: PaymentSucceeded, Payload: `{"amount":0}`,
-			Reject: governor.ReasonNoTransition,
+			Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "credit for a refunded period", State: Refunded, Data: invoicedWith(`"paid_amount":1000`),
 			Event: messages.BillingCreditIssued.Name, Payload: `{"basis_points":100}`,
-			Reject: governor.ReasonNoTransition,
+			Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "credit for a period not opened", State: governor.StateNone,
 			Event: messages.BillingCreditIssued.Name, Payload: `{"basis_points":100}`,
-			Reject: governor.ReasonNoTransition,
+			Reject: string(governor.ReasonNoTransition),
 		},
 	}
 }

@@ -190,20 +190,20 @@ func decideCases() []machinetest.Row {
 			Name: "replaced pending change never fires", State: Published,
 			Data:   entryData(1000, pendingData(2000, day)),
 			Timers: map[string]time.Duration{PriceTimer: day}, Stale: true,
-			Event: governor.Timeout(PriceTimer), Reject: governor.ReasonTimerCancelled,
+			Event: governor.Timeout(PriceTimer), Reject: string(governor.ReasonTimerCancelled),
 		},
 		// not in the table
 		{
 			Name: "updated after publication", State: Published, Data: entryData(2, ""),
-			Event: Updated, Payload: `{"name":"x"}`, Reject: governor.ReasonNoTransition,
+			Event: Updated, Payload: `{"name":"x"}`, Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "price change of a draft", State: Draft, Data: entryData(2, ""),
-			Event: PriceChanged, Payload: changeData(1, 0, true), Reject: governor.ReasonNoTransition,
+			Event: PriceChanged, Payload: changeData(1, 0, true), Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "restored after retirement", State: Retired, Data: entryData(2, ""),
-			Event: Restored, Reject: governor.ReasonNoTransition,
+			Event: Restored, Reject: string(governor.ReasonNoTransition),
 		},
 	}
 }

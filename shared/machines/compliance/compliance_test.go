@@ -85,19 +85,19 @@ func decideCases() []machinetest.Row {
 		{
 			Name: "overdue after remediation", State: RemediationRequired, Data: failure("medium"),
 			Timers: map[string]time.Duration{RemediationTimer: 0}, Stale: true,
-			Event: governor.Timeout(RemediationTimer), Reject: governor.ReasonTimerCancelled,
+			Event: governor.Timeout(RemediationTimer), Reject: string(governor.ReasonTimerCancelled),
 		},
 		{
 			Name: "passed without review", State: NonCompliant, Data: failure("low"),
-			Event: Passed, Reject: governor.ReasonNoTransition,
+			Event: Passed, Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "audit while escalated", State: Escalated, Data: failure("low"),
-			Event: AuditStarted, Reject: governor.ReasonNoTransition,
+			Event: AuditStarted, Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "remediation of a compliant policy", State: Compliant, Data: `{}`,
-			Event: RemediationRequested, Reject: governor.ReasonNoTransition,
+			Event: RemediationRequested, Reject: string(governor.ReasonNoTransition),
 		},
 	}
 }

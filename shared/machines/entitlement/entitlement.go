@@ -396,7 +396,7 @@ func Machine() *governor.Machine {
 			From: []governor.State{Suspended}, On: suspend, To: Suspended,
 			Apply: suspendDuringBlock,
 			Note: "only during a usage block (blocked: " + BlockedUsage + "): records governor_suspended: true; " +
-				"otherwise rejected (" + governor.ReasonNoTransition + "), the entitlement being suspended already",
+				"otherwise rejected (" + string(governor.ReasonNoTransition) + "), the entitlement being suspended already",
 		},
 		{
 			From: []governor.State{Suspended}, On: reinstate, To: Active, Alt: []governor.State{Suspended},

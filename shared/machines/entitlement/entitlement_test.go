@@ -241,33 +241,33 @@ func TestEntitlementDecide(t *testing.T) {
 		{
 			Name: "plan_change_requested while suspended", State: Suspended, Data: `{"plan":"basic"}`,
 			Event: "plan_change_requested", Payload: `{"plan":"pro"}`, Reads: facts,
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Suspended,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Suspended,
 		},
 		{
 			Name: "creation_requested twice", State: ActivationRequested, Data: `{"plan":"basic"}`, Timers: []string{"approval"},
 			Event: "creation_requested", Payload: `{"plan":"basic"}`, Reads: facts,
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: ActivationRequested,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: ActivationRequested,
 		},
 		{
 			Name: "account_activated when active", State: Active, Data: `{"plan":"basic"}`, Event: "account_activated",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Active,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Active,
 		},
 		{
 			Name: "suspend during plan change", State: PendingPlanChange, Event: "suspend",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: PendingPlanChange,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: PendingPlanChange,
 		},
 		{
 			Name: "cancelled when cancelled", State: Cancelled, Event: "cancelled",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Cancelled,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Cancelled,
 		},
 		{
 			Name: "deleted when active", State: Active, Event: "deleted",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Active,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Active,
 		},
 		{
 			Name: "stale approval timer", State: ActivationRequested, Timers: []string{"approval"},
 			Event: governor.Timeout("approval"), StaleID: true,
-			Want: governor.Rejected, Reason: governor.ReasonTimerCancelled, To: ActivationRequested,
+			Want: governor.Rejected, Reason: string(governor.ReasonTimerCancelled), To: ActivationRequested,
 		},
 	}
 	machinetest.RunLifecycle(t, Machine(), "ent-1", cases)
@@ -593,29 +593,29 @@ func TestEntitlementMarketplaceLifecycle(t *testing.T) {
 		},
 		{
 			Name: "usage_restored when active", State: Active, Data: mp, Event: "usage_restored",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Active,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Active,
 		},
 		{
 			Name: "usage_blocked during a pending cancellation", State: PendingCancellation, Data: mp,
 			Event: "usage_blocked", Payload: `{"reason":"x"}`,
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: PendingCancellation,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: PendingCancellation,
 		},
 		{
 			Name: "suspend when suspended for non-payment", State: Suspended, Data: mp, Event: "suspend",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Suspended,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Suspended,
 		},
 		{
 			Name: "offer_ended when suspended", State: Suspended, Data: mp, Event: "offer_ended",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Suspended,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Suspended,
 		},
 		{
 			Name: "offer_ended when cancelled", State: Cancelled, Data: mp, Event: "offer_ended",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Cancelled,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Cancelled,
 		},
 		{
 			Name: "plan_changed during a pending cancellation", State: PendingCancellation, Data: mp,
 			Event: "plan_changed", Payload: `{"plan":"pro"}`, Reads: facts,
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: PendingCancellation,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: PendingCancellation,
 		},
 	}
 	machinetest.RunLifecycle(t, Machine(), "ent-1", cases)

@@ -307,27 +307,27 @@ func decideCases() []machinetest.Row {
 		// events of the other kind of subject
 		{
 			Name: "usage on the sla", Subject: SLASubject, State: Meeting, Data: slaJSON(""),
-			Event: UsageReported, Payload: `{"usage":1}`, Reject: governor.ReasonNoTransition,
+			Event: UsageReported, Payload: `{"usage":1}`, Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "limit on the sla", Subject: SLASubject, State: Breached, Data: slaJSON(""),
-			Event: limitSet, Payload: `{"limit":1}`, Reject: governor.ReasonNoTransition,
+			Event: limitSet, Payload: `{"limit":1}`, Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "measured on a metric", State: Within, Data: metricJSON(100, 8000, 0),
-			Event: Measured, Payload: measuredJSON(10000, 1, 0), Reject: governor.ReasonNoTransition,
+			Event: Measured, Payload: measuredJSON(10000, 1, 0), Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "objective set twice", Subject: SLASubject, State: Meeting, Data: slaJSON(""),
-			Event: ObjectiveSet, Payload: `{"tier":"starter"}`, Reject: governor.ReasonNoTransition,
+			Event: ObjectiveSet, Payload: `{"tier":"starter"}`, Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "usage before any limit", State: governor.StateNone,
-			Event: UsageReported, Payload: `{"usage":1}`, Reject: governor.ReasonNoTransition,
+			Event: UsageReported, Payload: `{"usage":1}`, Reject: string(governor.ReasonNoTransition),
 		},
 		{
 			Name: "period reset of no instance", State: governor.StateNone,
-			Event: PeriodReset, Reject: governor.ReasonNoTransition,
+			Event: PeriodReset, Reject: string(governor.ReasonNoTransition),
 		},
 	}
 }

@@ -190,36 +190,36 @@ func TestSubscriptionDecide(t *testing.T) {
 		{
 			Name: "created twice", State: Active, Data: running, Timers: []string{"period_end"},
 			Event: "created", Payload: `{"plan":"pro"}`,
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Active,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Active,
 		},
 		{
 			Name: "renewed when trialing", State: Trialing, Data: `{"plan":"basic"}`, Timers: []string{"trial_end"},
 			Event: "renewed",
-			Want:  governor.Rejected, Reason: governor.ReasonNoTransition, To: Trialing,
+			Want:  governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Trialing,
 		},
 		{
 			Name: "plan_changed when trialing", State: Trialing, Data: `{"plan":"basic"}`, Timers: []string{"trial_end"},
 			Event: "plan_changed", Payload: `{"plan":"pro"}`,
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Trialing,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Trialing,
 		},
 		{
 			Name: "payment_succeeded when active", State: Active, Data: running, Timers: []string{"period_end"},
 			Event: "payment_succeeded",
-			Want:  governor.Rejected, Reason: governor.ReasonNoTransition, To: Active,
+			Want:  governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Active,
 		},
 		{
 			Name: "cancel when cancelled", State: Cancelled, Data: running, Event: "cancel",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Cancelled,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Cancelled,
 		},
 		{
 			Name: "stale period_end timer", State: Active, Data: running, Timers: []string{"period_end"},
 			Event: governor.Timeout("period_end"), StaleID: true,
-			Want: governor.Rejected, Reason: governor.ReasonTimerCancelled, To: Active,
+			Want: governor.Rejected, Reason: string(governor.ReasonTimerCancelled), To: Active,
 		},
 		{
 			Name: "period_end timeout while paused", State: Paused, Data: running,
 			Event: governor.Timeout("period_end"),
-			Want:  governor.Rejected, Reason: governor.ReasonTimerCancelled, To: Paused,
+			Want:  governor.Rejected, Reason: string(governor.ReasonTimerCancelled), To: Paused,
 		},
 	}
 	machinetest.RunLifecycle(t, Machine(), "sub-1", cases)

@@ -102,33 +102,33 @@ func decideCases() []machinetest.Lifecycle {
 		// Rejections.
 		{
 			Name: "provision_requested twice", State: Active, Event: "provision_requested",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Active,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Active,
 		},
 		{
 			Name: "suspend when provisioning", State: Provisioning, Event: "suspend",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Provisioning,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Provisioning,
 		},
 		{
 			Name: "noisy_neighbor_detected when degraded", State: Degraded, Data: `{"share_bp":4200}`,
 			Event: "noisy_neighbor_detected", Payload: `{"share_bp":5000}`,
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Degraded,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Degraded,
 		},
 		{
 			Name: "maintenance_started when degraded", State: Degraded, Event: "maintenance_started",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Degraded,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Degraded,
 		},
 		{
 			Name: "resume when active", State: Active, Event: "resume",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Active,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Active,
 		},
 		{
 			Name: "deprovision when deprovisioned", State: Deprovisioned, Event: "deprovision",
-			Want: governor.Rejected, Reason: governor.ReasonNoTransition, To: Deprovisioned,
+			Want: governor.Rejected, Reason: string(governor.ReasonNoTransition), To: Deprovisioned,
 		},
 		{
 			Name: "stale maintenance timer", State: Maintenance, Data: until(0), Timers: []string{"maintenance"},
 			Event: governor.Timeout("maintenance"), StaleID: true,
-			Want: governor.Rejected, Reason: governor.ReasonTimerCancelled, To: Maintenance,
+			Want: governor.Rejected, Reason: string(governor.ReasonTimerCancelled), To: Maintenance,
 		},
 	}
 }
