@@ -179,7 +179,7 @@ func receiptJSON(t *testing.T, id string) []byte {
 	ev := governor.Event{ID: id, Source: "//test", Type: "autonomics.quota_sla.usage_reported", Domain: k.Domain,
 		Name: "usage_reported", Tenant: k.Tenant, Subject: k.Subject, Data: []byte(`{"usage":1}`)}
 	r := receipt.New(governor.Instance{Key: k, State: governor.StateNone}, ev,
-		governor.Decision{Outcome: governor.Rejected, Reason: governor.ReasonNoTransition}, time.Now())
+		governor.Decision{Outcome: governor.Rejected, Reason: string(governor.ReasonNoTransition)}, time.Now())
 	return r.JSON()
 }
 

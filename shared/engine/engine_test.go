@@ -401,7 +401,7 @@ func TestCascadeDepthLimit(t *testing.T) {
 		e := ev(tenant, governor.CustomerAccount, "requested", "", "")
 		e.CascadeDepth = governor.MaxCascadeDepth
 		r := h.apply(t, e)[0].Receipt
-		if r.Outcome != "rejected" || !strings.HasPrefix(r.Reason, governor.ReasonCascadeDepth) {
+		if r.Outcome != "rejected" || !strings.HasPrefix(r.Reason, string(governor.ReasonCascadeDepth)) {
 			t.Errorf("receipt = %s %q, want rejected %s", r.Outcome, r.Reason, governor.ReasonCascadeDepth)
 		}
 		if r.Seq != 1 || r.FromState != "none" {
