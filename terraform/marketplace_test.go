@@ -11,8 +11,11 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/autonomics/autonomics/services/marketplace/marketplaceenv"
+	"github.com/autonomics/autonomics/services/signup/signupenv"
 	"github.com/autonomics/autonomics/shared/governor"
 	"github.com/autonomics/autonomics/shared/machines"
+	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/telemetry"
 	"github.com/autonomics/autonomics/shared/topic"
 	"github.com/autonomics/autonomics/shared/webhook"
@@ -23,19 +26,6 @@ import (
 // authenticating its callers itself), the push subscriptions of the
 // Marketplace topic and of marketplace.* actions, the scheduled
 // reconciliation and usage report, and what the two identities may do.
-
-// Environment variables of the Marketplace services (the mains read them).
-const (
-	envMarketplaceProvider       = "AUTONOMICS_MARKETPLACE_PROVIDER"
-	envMarketplaceProcurement    = "AUTONOMICS_MARKETPLACE_PROCUREMENT_ENDPOINT"
-	envMarketplaceServiceControl = "AUTONOMICS_MARKETPLACE_SERVICE_CONTROL_ENDPOINT"
-	envMarketplaceService        = "AUTONOMICS_MARKETPLACE_SERVICE"
-	envMarketplaceAudience       = "AUTONOMICS_MARKETPLACE_SIGNUP_AUDIENCE"
-	envMarketplaceIssuer         = "AUTONOMICS_MARKETPLACE_SIGNUP_ISSUER"
-	envMarketplaceRedirect       = "AUTONOMICS_MARKETPLACE_SIGNUP_REDIRECT"
-	envMarketplaceNamespace      = "AUTONOMICS_MARKETPLACE_NAMESPACE"
-	envMarketplaceUsageMetrics   = "AUTONOMICS_MARKETPLACE_USAGE_METRICS"
-)
 
 // Google's endpoints and the issuer of the sign-up JWTs.
 const (
@@ -248,14 +238,14 @@ func TestSignupAuthenticatesItself(t *testing.T) {
 			t.Errorf("%s: image %q, want the signup image tagged %q", s.Addr(), img, tag)
 		}
 		env := serviceEnv(s)
-		if got, want := env[envMarketplaceAudience], ctyString(mv.GetAttr("signup_audience")); got == "" || got != want {
-			t.Errorf("%s: %s = %q, want var.marketplace.signup_audience %q (never empty: tokens for anyone would pass)", s.Addr(), envMarketplaceAudience, got, want)
+		if got, want := env[signupenv.Audience], ctyString(mv.GetAttr("signup_audience")); got == "" || got != want {
+			t.Errorf("%s: %s = %q, want var.marketplace.signup_audience %q (never empty: tokens for anyone would pass)", s.Addr(), signupenv.Audience, got, want)
 		}
-		if got := env[envMarketplaceIssuer]; got != marketplaceIssuer {
-			t.Errorf("%s: %s = %q, want Google's certificates %q", s.Addr(), envMarketplaceIssuer, got, marketplaceIssuer)
+		if got := env[signupenv.Issuer]; got != marketplaceIssuer {
+			t.Errorf("%s: %s = %q, want Google's certificates %q", s.Addr(), signupenv.Issuer, got, marketplaceIssuer)
 		}
-		if got, want := env[envMarketplaceRedirect], ctyString(mv.GetAttr("signup_redirect")); got != want {
-			t.Errorf("%s: %s = %q, want %q", s.Addr(), envMarketplaceRedirect, got, want)
+		if got, want := env[signupenv.Redirect], ctyString(mv.GetAttr("signup_redirect")); got != want {
+			t.Errorf("%s: %s = %q, want %q", s.Addr(), signupenv.Redirect, got, want)
 		}
 		if out := c.Result.Outputs["marketplace"]; !out.IsNull() {
 			if got, want := ctyString(out.GetAttr("signup_url")), ctyString(s.Value.GetAttr("uri"))+"/signup"; got != want {
@@ -298,31 +288,31 @@ func TestMarketplaceEnvironment(t *testing.T) {
 				"AUTONOMICS_FIRESTORE_DATABASE": dbs[dbMain],
 				"AUTONOMICS_TOPIC_PREFIX":       c.Prefix,
 				"AUTONOMICS_LISTEN_HOST":        "0.0.0.0",
-				envMarketplaceProvider:          ctyString(mv.GetAttr("provider_id")),
+				platform.EnvMarketplaceProvider: ctyString(mv.GetAttr("provider_id")),
 			} {
 				if got := svc.env[name]; got != want {
 					t.Errorf("%s: %s = %q, want %q", svc.inst.Addr(), name, got, want)
 				}
 			}
-			if svc.env[envMarketplaceProvider] == "" {
-				t.Errorf("%s: %s is empty", svc.inst.Addr(), envMarketplaceProvider)
+			if svc.env[platform.EnvMarketplaceProvider] == "" {
+				t.Errorf("%s: %s is empty", svc.inst.Addr(), platform.EnvMarketplaceProvider)
 			}
 		}
-		if menv[envMarketplaceNamespace] == "" || menv[envMarketplaceNamespace] != senv[envMarketplaceNamespace] {
-			t.Errorf("%s = %q (marketplace) and %q (signup): the sign-up page writes the links the marketplace service reads", envMarketplaceNamespace, menv[envMarketplaceNamespace], senv[envMarketplaceNamespace])
+		if menv[platform.EnvMarketplaceNamespace] == "" || menv[platform.EnvMarketplaceNamespace] != senv[platform.EnvMarketplaceNamespace] {
+			t.Errorf("%s = %q (marketplace) and %q (signup): the sign-up page writes the links the marketplace service reads", platform.EnvMarketplaceNamespace, menv[platform.EnvMarketplaceNamespace], senv[platform.EnvMarketplaceNamespace])
 		}
 		for name, want := range map[string]string{
-			envMarketplaceProcurement:    procurementEndpoint,
-			envMarketplaceServiceControl: serviceControlEndpoint,
-			envMarketplaceService:        ctyString(mv.GetAttr("service_name")),
+			marketplaceenv.ProcurementEndpoint:    procurementEndpoint,
+			marketplaceenv.ServiceControlEndpoint: serviceControlEndpoint,
+			marketplaceenv.Service:                ctyString(mv.GetAttr("service_name")),
 		} {
 			if got := menv[name]; got != want {
 				t.Errorf("%s: %s = %q, want %q", m.Addr(), name, got, want)
 			}
 		}
 		var metrics map[string]string
-		if err := json.Unmarshal([]byte(menv[envMarketplaceUsageMetrics]), &metrics); err != nil {
-			t.Fatalf("%s: %s = %q: %v", m.Addr(), envMarketplaceUsageMetrics, menv[envMarketplaceUsageMetrics], err)
+		if err := json.Unmarshal([]byte(menv[marketplaceenv.UsageMetrics]), &metrics); err != nil {
+			t.Fatalf("%s: %s = %q: %v", m.Addr(), marketplaceenv.UsageMetrics, menv[marketplaceenv.UsageMetrics], err)
 		}
 		want := map[string]string{}
 		for it := mv.GetAttr("usage_metrics").ElementIterator(); it.Next(); {
@@ -330,7 +320,7 @@ func TestMarketplaceEnvironment(t *testing.T) {
 			want[k.AsString()] = v.AsString()
 		}
 		if !maps.Equal(metrics, want) {
-			t.Errorf("%s: %s = %v, want var.marketplace.usage_metrics %v", m.Addr(), envMarketplaceUsageMetrics, metrics, want)
+			t.Errorf("%s: %s = %v, want var.marketplace.usage_metrics %v", m.Addr(), marketplaceenv.UsageMetrics, metrics, want)
 		}
 	})
 }
@@ -637,11 +627,11 @@ func TestMarketplaceVariable(t *testing.T) {
 	}
 	env := serviceEnv(m)
 	var metrics map[string]string
-	if err := json.Unmarshal([]byte(env[envMarketplaceUsageMetrics]), &metrics); err != nil || len(metrics) != 2 || metrics["storage"] != "acme.endpoints.acme-project.cloud.goog/storage_gib" {
-		t.Errorf("%s = %q (%v), want both usage metrics", envMarketplaceUsageMetrics, env[envMarketplaceUsageMetrics], err)
+	if err := json.Unmarshal([]byte(env[marketplaceenv.UsageMetrics]), &metrics); err != nil || len(metrics) != 2 || metrics["storage"] != "acme.endpoints.acme-project.cloud.goog/storage_gib" {
+		t.Errorf("%s = %q (%v), want both usage metrics", marketplaceenv.UsageMetrics, env[marketplaceenv.UsageMetrics], err)
 	}
-	if got := serviceEnv(mustService(t, c, "signup"))[envMarketplaceRedirect]; got != "https://acme.example.com/welcome" {
-		t.Errorf("%s = %q", envMarketplaceRedirect, got)
+	if got := serviceEnv(mustService(t, c, "signup"))[signupenv.Redirect]; got != "https://acme.example.com/welcome" {
+		t.Errorf("%s = %q", signupenv.Redirect, got)
 	}
 	sub := byAttr(c, "google_pubsub_subscription", "name")["autonomics-actions-marketplace-push"]
 	if sub == nil {

@@ -1,9 +1,10 @@
 // Package gosrc reads the Go sources of a module without building them:
 // its packages (non-test files, parsed with comments), their string
-// constants and imports, the packages of the module they depend on, and
-// the functions the packages under functions/ register with the Functions
-// Framework. functions/stage stages the registering packages from it, and
-// the Terraform tests hold the configuration to what it finds.
+// constants and imports, the packages of the module they depend on, the
+// functions the packages under functions/ register with the Functions
+// Framework, and the environment variables a package reads. functions/stage
+// stages the registering packages from it, and the Terraform tests hold
+// the configuration to what it finds.
 package gosrc
 
 import (

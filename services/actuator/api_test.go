@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/services/actuator/actuatorenv"
 	"github.com/autonomics/autonomics/shared/deadletter"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
@@ -358,14 +359,14 @@ func TestLoadConfig(t *testing.T) {
 		ok   bool
 	}{
 		{"defaults", nil, true},
-		{"local stack", map[string]string{EnvAllowLoopback: "true", EnvSweepInterval: "1s", EnvRetryInitial: "1s", EnvRetryMaxAge: "5m"}, true},
-		{"bad flag", map[string]string{EnvAllowLoopback: "yes please"}, false},
-		{"bad duration", map[string]string{EnvInlineWait: "soon"}, false},
-		{"retention below the retry span", map[string]string{EnvRetention: "1h"}, false},
-		{"endpoints", map[string]string{EnvEndpoints: `{"ops":{"url":"https://h.example.com/","kinds":["*"],"secrets":["projects/p/secrets/s/versions/latest"]}}`}, true},
-		{"endpoints with a repeated member", map[string]string{EnvEndpoints: `{"ops":{"url":"https://a.example.com/","url":"https://b.example.com/","kinds":["*"]}}`}, false},
-		{"endpoints with an unknown field", map[string]string{EnvEndpoints: `{"ops":{"uri":"https://a.example.com/"}}`}, false},
-		{"bad namespace", map[string]string{EnvNamespace: "A/B"}, false},
+		{"local stack", map[string]string{actuatorenv.AllowLoopback: "true", actuatorenv.SweepInterval: "1s", actuatorenv.RetryInitial: "1s", actuatorenv.RetryMaxAge: "5m"}, true},
+		{"bad flag", map[string]string{actuatorenv.AllowLoopback: "yes please"}, false},
+		{"bad duration", map[string]string{actuatorenv.InlineWait: "soon"}, false},
+		{"retention below the retry span", map[string]string{actuatorenv.Retention: "1h"}, false},
+		{"endpoints", map[string]string{actuatorenv.Endpoints: `{"ops":{"url":"https://h.example.com/","kinds":["*"],"secrets":["projects/p/secrets/s/versions/latest"]}}`}, true},
+		{"endpoints with a repeated member", map[string]string{actuatorenv.Endpoints: `{"ops":{"url":"https://a.example.com/","url":"https://b.example.com/","kinds":["*"]}}`}, false},
+		{"endpoints with an unknown field", map[string]string{actuatorenv.Endpoints: `{"ops":{"uri":"https://a.example.com/"}}`}, false},
+		{"bad namespace", map[string]string{actuatorenv.Namespace: "A/B"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,51 +6,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autonomics/autonomics/services/actuator/actuatorenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
 	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/webhook"
 )
 
-// Environment variables of the actuator, next to PORT,
-// AUTONOMICS_LISTEN_HOST and the AUTONOMICS_* variables platform.FromEnv
-// reads. Its state lives in AUTONOMICS_MONITOR_DATABASE.
-const (
-	// EnvNamespace separates actuators sharing a database (default
-	// "webhooks").
-	EnvNamespace = "AUTONOMICS_ACTUATOR_NAMESPACE"
-	// EnvEndpoints holds the initial endpoints as a JSON object, id =>
-	// {"url", "kinds", "secrets", "disabled"}; those that do not exist
-	// yet are created at start.
-	EnvEndpoints = "AUTONOMICS_ACTUATOR_ENDPOINTS"
-	// EnvAllowLoopback admits loopback endpoints, and plain http to
-	// them (the local stack): "true" or "false" (default).
-	EnvAllowLoopback = "AUTONOMICS_ACTUATOR_ALLOW_LOOPBACK"
-	// EnvAllowPrivate admits private and shared addresses (receivers in
-	// the deployment's own network): "true" or "false" (default).
-	EnvAllowPrivate = "AUTONOMICS_ACTUATOR_ALLOW_PRIVATE"
-	// EnvInlineSecrets allows secrets stored inline with the endpoints:
-	// "true" (default) or "false" (only Secret Manager references).
-	EnvInlineSecrets = "AUTONOMICS_ACTUATOR_INLINE_SECRETS"
-	// EnvPushCallers lists, comma-separated, the emails of the identities
-	// that may call the push endpoint (the Pub/Sub push identity); empty
-	// admits every caller that reaches the service.
-	EnvPushCallers = "AUTONOMICS_ACTUATOR_PUSH_CALLERS"
-	// EnvInlineWait is how long a push waits for the attempts it starts
-	// before answering (default 2s); they go on in the background.
-	EnvInlineWait = "AUTONOMICS_ACTUATOR_INLINE_WAIT"
-	// EnvSweepInterval runs the sweep from an internal loop (the local
-	// stack); "0" (default) leaves it to POST /v1/sweep.
-	EnvSweepInterval = "AUTONOMICS_ACTUATOR_SWEEP_INTERVAL"
-	// EnvRetryInitial and EnvRetryMaxAge override the retry schedule's
-	// first delay (5s) and its span (72h).
-	EnvRetryInitial = "AUTONOMICS_ACTUATOR_RETRY_INITIAL"
-	EnvRetryMaxAge  = "AUTONOMICS_ACTUATOR_RETRY_MAX_AGE"
-	// EnvRetention is how long actions and attempts are kept (720h).
-	EnvRetention = "AUTONOMICS_ACTUATOR_RETENTION"
-)
-
-// maxEndpointsEnv bounds EnvEndpoints.
+// maxEndpointsEnv bounds actuatorenv.Endpoints.
 const maxEndpointsEnv = 64 << 10
 
 // config is the actuator's configuration.
@@ -67,7 +30,7 @@ type config struct {
 	Retention     time.Duration
 }
 
-// endpointEnv is one endpoint of EnvEndpoints.
+// endpointEnv is one endpoint of actuatorenv.Endpoints.
 type endpointEnv struct {
 	URL      string   `json:"url"`
 	Kinds    []string `json:"kinds"`
@@ -83,14 +46,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return config{}, err
 	}
 	c := config{
-		Platform: pc, Namespace: getenv(EnvNamespace), InlineSecrets: true, InlineWait: 2 * time.Second,
+		Platform: pc, Namespace: getenv(actuatorenv.Namespace), InlineSecrets: true, InlineWait: 2 * time.Second,
 		Policy: webhook.DefaultPolicy, Retention: 30 * 24 * time.Hour,
 	}
 	if c.Namespace == "" {
 		c.Namespace = "webhooks"
 	}
 	if err := webhook.ValidEndpointID(c.Namespace); err != nil {
-		return c, fault.Errorf(fault.Invalid, op, "%s=%s: want 1 to 63 of [a-z0-9_-]", EnvNamespace, httpjson.Quote(c.Namespace))
+		return c, fault.Errorf(fault.Invalid, op, "%s=%s: want 1 to 63 of [a-z0-9_-]", actuatorenv.Namespace, httpjson.Quote(c.Namespace))
 	}
 	var errs []string
 	flag := func(name string, dst *bool) {
@@ -116,15 +79,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		*dst = d
 	}
-	flag(EnvAllowLoopback, &c.Guard.AllowLoopback)
-	flag(EnvAllowPrivate, &c.Guard.AllowPrivate)
-	flag(EnvInlineSecrets, &c.InlineSecrets)
-	dur(EnvInlineWait, &c.InlineWait, true)
-	dur(EnvSweepInterval, &c.SweepInterval, true)
-	dur(EnvRetryInitial, &c.Policy.Initial, false)
-	dur(EnvRetryMaxAge, &c.Policy.MaxAge, false)
-	dur(EnvRetention, &c.Retention, false)
-	for _, e := range strings.Split(getenv(EnvPushCallers), ",") {
+	flag(actuatorenv.AllowLoopback, &c.Guard.AllowLoopback)
+	flag(actuatorenv.AllowPrivate, &c.Guard.AllowPrivate)
+	flag(actuatorenv.InlineSecrets, &c.InlineSecrets)
+	dur(actuatorenv.InlineWait, &c.InlineWait, true)
+	dur(actuatorenv.SweepInterval, &c.SweepInterval, true)
+	dur(actuatorenv.RetryInitial, &c.Policy.Initial, false)
+	dur(actuatorenv.RetryMaxAge, &c.Policy.MaxAge, false)
+	dur(actuatorenv.Retention, &c.Retention, false)
+	for _, e := range strings.Split(getenv(actuatorenv.PushCallers), ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			c.PushCallers = append(c.PushCallers, e)
 		}
@@ -136,9 +99,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.Policy.Cap = c.Policy.Initial
 	}
 	if c.Retention < c.Policy.MaxAge {
-		return c, fault.Errorf(fault.Invalid, op, "%s %v must be at least the retry span %v", EnvRetention, c.Retention, c.Policy.MaxAge)
+		return c, fault.Errorf(fault.Invalid, op, "%s %v must be at least the retry span %v", actuatorenv.Retention, c.Retention, c.Policy.MaxAge)
 	}
-	if v := getenv(EnvEndpoints); v != "" {
+	if v := getenv(actuatorenv.Endpoints); v != "" {
 		if c.Endpoints, err = parseEndpoints(v); err != nil {
 			return c, err
 		}
@@ -146,16 +109,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-// parseEndpoints parses EnvEndpoints strictly. The endpoints are checked
+// parseEndpoints parses actuatorenv.Endpoints strictly. The endpoints are checked
 // against the guard and the kinds when they are seeded.
 func parseEndpoints(v string) ([]webhook.Endpoint, error) {
 	const op = "actuator.config"
 	if len(v) > maxEndpointsEnv {
-		return nil, fault.Errorf(fault.Invalid, op, "%s is %d bytes, limit %d", EnvEndpoints, len(v), maxEndpointsEnv)
+		return nil, fault.Errorf(fault.Invalid, op, "%s is %d bytes, limit %d", actuatorenv.Endpoints, len(v), maxEndpointsEnv)
 	}
 	var m map[string]endpointEnv
 	if err := httpjson.Unmarshal([]byte(v), &m); err != nil {
-		return nil, fault.Errorf(fault.Invalid, op, "%s: %v (want {\"<id>\": {\"url\", \"kinds\", \"secrets\", \"disabled\"}})", EnvEndpoints, err)
+		return nil, fault.Errorf(fault.Invalid, op, "%s: %v (want {\"<id>\": {\"url\", \"kinds\", \"secrets\", \"disabled\"}})", actuatorenv.Endpoints, err)
 	}
 	var out []webhook.Endpoint
 	for id, e := range m {

@@ -58,6 +58,8 @@ var cliCommands = map[string]struct {
 	"alerts":    {runAlerts, "alerts [-state pending|firing|resolved]"},
 	"silence":   {runSilence, "silence list | silence create -matcher k=v... -for D|-until T [-comment C] [-id ID] | silence expire ID"},
 	"clock":     {runClock, "clock advance -tenant T -to RFC3339|+DURATION"},
+	// Not through the console: against the governors' database and Pub/Sub.
+	"backfill": {runBackfill, "backfill [-dry-run] [-project P] [-database D] [-page N] [-json]"},
 }
 
 // isCLICommand reports whether name is one of the console commands.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/autonomics/autonomics/services/console/consoleenv"
 	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/pubsub"
 )
@@ -30,8 +31,8 @@ func (s *stack) startConsole(runDir string) error {
 	cfg := s.cfg
 	env := append(cfg.childEnv(cfg.consolePort()),
 		platform.EnvMonitorDatabase+"="+cfg.Database,
-		"AUTONOMICS_CONSOLE_MONITOR_URL="+serviceURL(cfg.monitorPort()),
-		"AUTONOMICS_CONSOLE_CHECKPOINT_INTERVAL=5s")
+		consoleenv.MonitorURL+"="+serviceURL(cfg.monitorPort()),
+		consoleenv.CheckpointInterval+"=5s")
 	var err error
 	s.console, err = startChild("console", filepath.Join(cfg.Root, "bin", "console"), nil, cfg.Root, env,
 		filepath.Join(runDir, "console.log"), s.failed)

@@ -20,6 +20,22 @@
 //	autonomicsctl silence   list | create -matcher k=v... -for 2h|-until TIME [-comment C] [-id ID] | expire ID
 //	autonomicsctl clock     advance -tenant T -to RFC3339|+DURATION
 //
+// and, against a deployment's governors database and Pub/Sub directly:
+//
+//	autonomicsctl backfill  [-dry-run] [-project P] [-database D] [-page N] [-json]
+//
+// backfill brings what earlier versions wrote to the current layout
+// (shared/firestore's BackfillTimerShards, then DrainLegacyOutbox): it
+// gives timers written before the shard field their shard, so that the
+// tick finds them, and publishes the entries of the former global outbox
+// collection that were never delivered, then marks them delivered. It
+// reads the project and database as the services do
+// ($AUTONOMICS_PROJECT or $GOOGLE_CLOUD_PROJECT,
+// $AUTONOMICS_FIRESTORE_DATABASE; -project and -database override them)
+// and talks to the emulators when FIRESTORE_EMULATOR_HOST and
+// PUBSUB_EMULATOR_HOST are set. Both steps are idempotent and a failed
+// run resumes when run again; -dry-run only counts.
+//
 // Every console command takes -url (default $AUTONOMICS_CONSOLE_URL, else
 // the local stack's console, http://127.0.0.1:8801) and -json; flags may
 // come before or after the arguments. People get aligned tables, scripts

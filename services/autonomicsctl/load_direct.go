@@ -87,10 +87,19 @@ func newDirectPoster(base string, concurrency int) *directPoster {
 // post delivers body to path until it is acknowledged or ctx ends.
 func (d *directPoster) post(ctx context.Context, path string, body []byte) error {
 	backoff := d.minBackoff
+	var answer error // the last refusal the host answered
 	for attempt := 0; ; attempt++ {
 		err := d.once(ctx, path, body)
 		if err == nil {
 			return nil
+		}
+		if ctx.Err() != nil && answer != nil {
+			// The context ended during the attempt: the host's last
+			// answer says more than the cancelled request.
+			return errors.Join(ctx.Err(), answer)
+		}
+		if fault.ErrorCode(err) == fault.Unavailable {
+			answer = err
 		}
 		d.retries.Add(1)
 		select {

@@ -83,6 +83,11 @@ or http://127.0.0.1:8801; -json for scripts; exit 0 ok, 1 failure, 2 usage, 3 no
   silence    silences: silence list | silence create -matcher k=v -for 2h -comment C | silence expire ID
   clock      test clocks: clock advance -tenant T -to RFC3339|+48h
 
+command against a deployment's governors database and Pub/Sub directly ($AUTONOMICS_PROJECT,
+$AUTONOMICS_FIRESTORE_DATABASE; FIRESTORE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST for emulators):
+  backfill   bring documents of earlier versions to the current layout (timers without their shard,
+             the former global outbox): backfill [-dry-run] [-project P] [-database D]
+
 Run "autonomicsctl <command> -h" for the flags of a command.
 `
 

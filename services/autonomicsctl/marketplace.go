@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/autonomics/autonomics/services/marketplace/marketplaceenv"
+	"github.com/autonomics/autonomics/services/signup/signupenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/marketplace/standin"
 	"github.com/autonomics/autonomics/shared/marketplace/usage/scstandin"
@@ -68,13 +70,13 @@ func (c stackConfig) marketplaceEnv() []string {
 	base := serviceURL(c.standinPort()) + "/"
 	return []string{
 		platform.EnvMarketplaceProvider + "=" + localProvider,
-		"AUTONOMICS_MARKETPLACE_PROCUREMENT_ENDPOINT=" + base,
-		"AUTONOMICS_MARKETPLACE_SERVICE_CONTROL_ENDPOINT=" + base,
-		"AUTONOMICS_MARKETPLACE_SERVICE=" + localUsageService,
-		"AUTONOMICS_MARKETPLACE_USAGE_WINDOW=" + localUsageWindow.String(),
+		marketplaceenv.ProcurementEndpoint + "=" + base,
+		marketplaceenv.ServiceControlEndpoint + "=" + base,
+		marketplaceenv.Service + "=" + localUsageService,
+		marketplaceenv.UsageWindow + "=" + localUsageWindow.String(),
 		// Only api_calls is priced by usage; seats is a plan limit.
-		`AUTONOMICS_MARKETPLACE_USAGE_METRICS={"api_calls":"` + localUsageServiceMetric() + `"}`,
-		"AUTONOMICS_MARKETPLACE_GIVE_UP_AFTER=2m",
+		marketplaceenv.UsageMetrics + `={"api_calls":"` + localUsageServiceMetric() + `"}`,
+		marketplaceenv.GiveUpAfter + "=2m",
 	}
 }
 
@@ -82,8 +84,8 @@ func (c stackConfig) marketplaceEnv() []string {
 func (c stackConfig) signupEnv() []string {
 	return []string{
 		platform.EnvMarketplaceProvider + "=" + localProvider,
-		"AUTONOMICS_MARKETPLACE_SIGNUP_AUDIENCE=" + localAudience,
-		"AUTONOMICS_MARKETPLACE_SIGNUP_ISSUER=" + standin.IssuerURL(serviceURL(c.standinPort())),
+		signupenv.Audience + "=" + localAudience,
+		signupenv.Issuer + "=" + standin.IssuerURL(serviceURL(c.standinPort())),
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autonomics/autonomics/services/monitor/monitorenv"
 	"github.com/autonomics/autonomics/shared/fault"
 )
 
@@ -62,9 +63,9 @@ func (c stackConfig) prometheusURL() string { return serviceURL(c.prometheusPort
 // monitorEngineEnv points the monitor at the local Prometheus.
 func (c stackConfig) monitorEngineEnv() []string {
 	return []string{
-		"AUTONOMICS_MONITOR_PROMETHEUS_URL=" + c.prometheusURL(),
-		"AUTONOMICS_MONITOR_PROMETHEUS_AUTH=none",
-		"AUTONOMICS_MONITOR_REMOTE_WRITE_URL=" + c.prometheusURL() + "/api/v1/write",
+		monitorenv.PrometheusURL + "=" + c.prometheusURL(),
+		monitorenv.PrometheusAuth + "=none",
+		monitorenv.RemoteWriteURL + "=" + c.prometheusURL() + "/api/v1/write",
 	}
 }
 

@@ -23,8 +23,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/autonomics/autonomics/services/integrator/integratorenv"
+	"github.com/autonomics/autonomics/services/monitor/monitorenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
+	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
 	"github.com/autonomics/autonomics/shared/pubsub"
 	"github.com/autonomics/autonomics/shared/topic"
@@ -150,46 +153,46 @@ func (c stackConfig) pullSubscriptions() []pubsub.Subscription {
 	}
 }
 
-// envListenHost is listen.EnvHost, the host the services bind.
-const envListenHost = "AUTONOMICS_LISTEN_HOST"
-
 // childEnv returns the environment of a child process: the parent's,
-// with the stack's settings replacing any inherited value.
+// with the stack's settings replacing any inherited value; a setting with
+// an empty value only removes the inherited one. The settings are written
+// name+"="+value, which the Terraform tests' scan of the sources takes for
+// setting a child's variable, not reading it (gosrc.Module.EnvReads).
 func (c stackConfig) childEnv(port int) []string {
-	set := map[string]string{
-		"FIRESTORE_EMULATOR_HOST":  c.FirestoreHost,
-		"PUBSUB_EMULATOR_HOST":     c.PubSubHost,
-		platform.EnvProject:        c.Project,
-		platform.EnvDatabase:       c.Database,
-		platform.EnvTopicPrefix:    c.TopicPrefix,
-		platform.EnvProviderTenant: c.ProviderTenant,
-		platform.EnvTimers:         platform.FormatTimers(c.Timers),
+	set := []string{
+		"FIRESTORE_EMULATOR_HOST=" + c.FirestoreHost,
+		"PUBSUB_EMULATOR_HOST=" + c.PubSubHost,
+		platform.EnvProject + "=" + c.Project,
+		platform.EnvDatabase + "=" + c.Database,
+		platform.EnvTopicPrefix + "=" + c.TopicPrefix,
+		platform.EnvProviderTenant + "=" + c.ProviderTenant,
+		platform.EnvTimers + "=" + platform.FormatTimers(c.Timers),
 		// A non-production stack: test clocks on.
-		platform.EnvEnvironment: "local",
+		platform.EnvEnvironment + "=local",
 		// Each service's metrics, for the local Prometheus to scrape.
-		platform.EnvMetricsAddr: c.metricsAddr(port),
-		"PORT":                  strconv.Itoa(port),
+		platform.EnvMetricsAddr + "=" + c.metricsAddr(port),
+		listen.EnvPort + "=" + strconv.Itoa(port),
 		// Nothing off this machine may reach the local stack: it has no
 		// authentication, and the emulators no IAM.
-		envListenHost:             "127.0.0.1",
-		platform.EnvGoogleProject: c.Project,
-		"FUNCTION_TARGET":         "",
+		listen.EnvHost + "=127.0.0.1",
+		platform.EnvGoogleProject + "=" + c.Project,
+		"FUNCTION_TARGET=",
+	}
+	replaced := make(map[string]bool, len(set))
+	for _, kv := range set {
+		k, _, _ := strings.Cut(kv, "=")
+		replaced[k] = true
 	}
 	env := make([]string, 0, len(os.Environ())+len(set))
 	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := set[k]; !ok {
+		if k, _, _ := strings.Cut(kv, "="); !replaced[k] {
 			env = append(env, kv)
 		}
 	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if set[k] != "" {
-			env = append(env, k+"="+set[k])
+	sort.Strings(set)
+	for _, kv := range set {
+		if !strings.HasSuffix(kv, "=") {
+			env = append(env, kv)
 		}
 	}
 	return env
@@ -280,8 +283,8 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 		}
 	}
 	s.integrator, err = startChild("integrator", filepath.Join(cfg.Root, "bin", "integrator"), nil, cfg.Root,
-		append(cfg.childEnv(cfg.integratorPort()), "AUTONOMICS_SIGNING_KEY_FILE="+keyFile,
-			"AUTONOMICS_LEDGER_INTERVAL=200ms", "AUTONOMICS_LEDGER_IDLE_INTERVAL=2s"),
+		append(cfg.childEnv(cfg.integratorPort()), integratorenv.SigningKeyFile+"="+keyFile,
+			integratorenv.Interval+"=200ms", integratorenv.IdleInterval+"=2s"),
 		filepath.Join(runDir, "integrator.log"), s.failed)
 	if err != nil {
 		return nil, err
@@ -290,7 +293,7 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 		return nil, err
 	}
 	s.monitor, err = startChild("monitor", filepath.Join(cfg.Root, "bin", "monitor"), nil, cfg.Root,
-		append(append(cfg.childEnv(cfg.monitorPort()), "AUTONOMICS_MONITOR_EVAL_INTERVAL=5s", "AUTONOMICS_MONITOR_LEASE_TTL=15s"),
+		append(append(cfg.childEnv(cfg.monitorPort()), monitorenv.EvalInterval+"=5s", monitorenv.LeaseTTL+"=15s"),
 			cfg.monitorEngineEnv()...),
 		filepath.Join(runDir, "monitor.log"), s.failed)
 	if err != nil {

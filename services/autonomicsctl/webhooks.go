@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/autonomics/autonomics/services/actuator/actuatorenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/pubsub"
 )
@@ -58,11 +59,11 @@ const (
 // instead of Cloud Scheduler, and retries after about 1s, 3s, 9s, … for
 // ten minutes, so that a flaky endpoint recovers within a demo.
 var actuatorEnv = []string{
-	"AUTONOMICS_ACTUATOR_ALLOW_LOOPBACK=true",
-	"AUTONOMICS_ACTUATOR_INLINE_SECRETS=true",
-	"AUTONOMICS_ACTUATOR_SWEEP_INTERVAL=1s",
-	"AUTONOMICS_ACTUATOR_RETRY_INITIAL=1s",
-	"AUTONOMICS_ACTUATOR_RETRY_MAX_AGE=10m",
+	actuatorenv.AllowLoopback + "=true",
+	actuatorenv.InlineSecrets + "=true",
+	actuatorenv.SweepInterval + "=1s",
+	actuatorenv.RetryInitial + "=1s",
+	actuatorenv.RetryMaxAge + "=10m",
 }
 
 // actuatorPort, ingestPort and receiverPort follow the monitor's port.

@@ -5,29 +5,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autonomics/autonomics/services/console/consoleenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
-)
-
-// Environment variables of the console, next to PORT,
-// AUTONOMICS_LISTEN_HOST and the AUTONOMICS_* variables platform.FromEnv
-// reads (AUTONOMICS_ENV among them: test clocks only outside production).
-const (
-	// EnvMonitorURL is the base URL of the monitor's API (alerts,
-	// silences); empty turns those pages off. Off loopback the console
-	// calls it with a Google ID token.
-	EnvMonitorURL = "AUTONOMICS_CONSOLE_MONITOR_URL"
-	// EnvNamespace separates consoles sharing the monitor database
-	// (default "default").
-	EnvNamespace = "AUTONOMICS_CONSOLE_NAMESPACE"
-	// EnvPushCallers lists, comma-separated, the emails of the identities
-	// that may push dead letters (the Pub/Sub push identity); empty admits
-	// every caller Cloud Run lets through.
-	EnvPushCallers = "AUTONOMICS_CONSOLE_PUSH_CALLERS"
-	// EnvCheckpointInterval is how often the console records the ledger's
-	// checkpoint in its history (default 1m).
-	EnvCheckpointInterval = "AUTONOMICS_CONSOLE_CHECKPOINT_INTERVAL"
 )
 
 // config is the console's configuration.
@@ -50,24 +31,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return config{}, err
 	}
 	c := config{
-		Platform: pc, MonitorURL: strings.TrimSpace(getenv(EnvMonitorURL)),
-		Namespace: strings.TrimSpace(getenv(EnvNamespace)), CheckpointInterval: time.Minute,
+		Platform: pc, MonitorURL: strings.TrimSpace(getenv(consoleenv.MonitorURL)),
+		Namespace: strings.TrimSpace(getenv(consoleenv.Namespace)), CheckpointInterval: time.Minute,
 	}
 	if c.MonitorURL != "" {
 		u, err := url.Parse(c.MonitorURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fail("%s %q: want the http(s) base URL of the monitor", EnvMonitorURL, c.MonitorURL)
+			return fail("%s %q: want the http(s) base URL of the monitor", consoleenv.MonitorURL, c.MonitorURL)
 		}
 	}
-	for _, e := range strings.Split(getenv(EnvPushCallers), ",") {
+	for _, e := range strings.Split(getenv(consoleenv.PushCallers), ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			c.PushCallers = append(c.PushCallers, e)
 		}
 	}
-	if v := strings.TrimSpace(getenv(EnvCheckpointInterval)); v != "" {
+	if v := strings.TrimSpace(getenv(consoleenv.CheckpointInterval)); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {
-			return fail("%s %q: want a duration of at least 1s", EnvCheckpointInterval, v)
+			return fail("%s %q: want a duration of at least 1s", consoleenv.CheckpointInterval, v)
 		}
 		c.CheckpointInterval = d
 	}

@@ -3,27 +3,11 @@ package main
 import (
 	"strings"
 
+	"github.com/autonomics/autonomics/services/ingest/ingestenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ingest"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/platform"
-)
-
-// Environment variables of the ingest API, next to PORT,
-// AUTONOMICS_LISTEN_HOST and the AUTONOMICS_* variables platform.FromEnv
-// reads.
-const (
-	// EnvProducers holds the producer rules, a JSON array
-	// (ingest.ParseRules); Terraform sets it from var.ingest_producers.
-	// The -producers flag reads them from a file instead.
-	EnvProducers = "AUTONOMICS_INGEST_PRODUCERS"
-	// EnvHMACKeys holds the HMAC keys, a JSON object from key id to
-	// "whsec_…" key (ingest.ParseKeys); in production Secret Manager
-	// mounts it. The -hmac-keys flag reads them from a file instead.
-	EnvHMACKeys = "AUTONOMICS_INGEST_HMAC_KEYS"
-	// EnvAudience is the audience ID tokens must carry; required when a
-	// producer authenticates with ID tokens.
-	EnvAudience = "AUTONOMICS_INGEST_AUDIENCE"
 )
 
 // config is the ingest API's configuration.
@@ -49,18 +33,18 @@ func loadConfig(getenv func(string) string, readFile func(string) ([]byte, error
 	if err != nil {
 		return config{}, err
 	}
-	c := config{Platform: pc, Audience: strings.TrimSpace(getenv(EnvAudience))}
-	rules, err := oneOf(getenv, readFile, EnvProducers, src.ProducersFile, "-producers")
+	c := config{Platform: pc, Audience: strings.TrimSpace(getenv(ingestenv.Audience))}
+	rules, err := oneOf(getenv, readFile, ingestenv.Producers, src.ProducersFile, "-producers")
 	if err != nil {
 		return config{}, err
 	}
 	if rules == nil {
-		return config{}, fault.Errorf(fault.Invalid, op, "producer rules are required: set %s or -producers FILE", EnvProducers)
+		return config{}, fault.Errorf(fault.Invalid, op, "producer rules are required: set %s or -producers FILE", ingestenv.Producers)
 	}
 	if c.Rules, err = ingest.ParseRules(rules, machines.New(pc.Timers)); err != nil {
 		return config{}, err
 	}
-	keys, err := oneOf(getenv, readFile, EnvHMACKeys, src.KeysFile, "-hmac-keys")
+	keys, err := oneOf(getenv, readFile, ingestenv.HMACKeys, src.KeysFile, "-hmac-keys")
 	if err != nil {
 		return config{}, err
 	}
@@ -72,12 +56,12 @@ func loadConfig(getenv func(string) string, readFile func(string) ([]byte, error
 	}
 	for _, id := range c.Rules.KeyIDs() {
 		if len(c.Keys[id]) == 0 {
-			return config{}, fault.Errorf(fault.Invalid, op, "producer %s signs with key %s, which %s does not hold", c.Rules.ByKeyID(id).Name, id, EnvHMACKeys)
+			return config{}, fault.Errorf(fault.Invalid, op, "producer %s signs with key %s, which %s does not hold", c.Rules.ByKeyID(id).Name, id, ingestenv.HMACKeys)
 		}
 	}
 	for _, p := range c.Rules.Producers() {
 		if p.Email != "" && c.Audience == "" {
-			return config{}, fault.Errorf(fault.Invalid, op, "producer %s authenticates with ID tokens: %s is required", p.Name, EnvAudience)
+			return config{}, fault.Errorf(fault.Invalid, op, "producer %s authenticates with ID tokens: %s is required", p.Name, ingestenv.Audience)
 		}
 	}
 	return c, nil

@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/autonomics/autonomics/services/ingest/ingestenv"
 	"github.com/autonomics/autonomics/shared/ingest"
 	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/platform"
@@ -47,8 +48,8 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fl := flag.NewFlagSet("ingest", flag.ContinueOnError)
-	producers := fl.String("producers", "", "file holding the producer rules (instead of $"+EnvProducers+")")
-	keys := fl.String("hmac-keys", "", "file holding the HMAC keys (instead of $"+EnvHMACKeys+")")
+	producers := fl.String("producers", "", "file holding the producer rules (instead of $"+ingestenv.Producers+")")
+	keys := fl.String("hmac-keys", "", "file holding the HMAC keys (instead of $"+ingestenv.HMACKeys+")")
 	check := fl.Bool("check", false, "validate the configuration, print the producers and exit")
 	keygen := fl.Bool("keygen", false, "print a new HMAC key and exit")
 	if err := fl.Parse(args); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	ps "cloud.google.com/go/pubsub/v2"
 
+	"github.com/autonomics/autonomics/services/ingest/ingestenv"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/ingest"
 	"github.com/autonomics/autonomics/shared/platform"
@@ -49,7 +50,7 @@ func files(contents map[string]string) func(string) ([]byte, error) {
 }
 
 func TestLoadConfig(t *testing.T) {
-	base := map[string]string{platform.EnvProject: "p", EnvProducers: exampleRules, EnvHMACKeys: exampleKeys, EnvAudience: "https://ingest.example"}
+	base := map[string]string{platform.EnvProject: "p", ingestenv.Producers: exampleRules, ingestenv.HMACKeys: exampleKeys, ingestenv.Audience: "https://ingest.example"}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {
@@ -72,16 +73,16 @@ func TestLoadConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "environment", env: base},
-		{name: "files", env: with(EnvProducers, "", EnvHMACKeys, ""), src: sources{ProducersFile: "rules.json", KeysFile: "keys.json"}},
+		{name: "files", env: with(ingestenv.Producers, "", ingestenv.HMACKeys, ""), src: sources{ProducersFile: "rules.json", KeysFile: "keys.json"}},
 		{name: "no project", env: with(platform.EnvProject, ""), wantErr: platform.EnvProject},
-		{name: "no rules", env: with(EnvProducers, ""), wantErr: "producer rules are required"},
+		{name: "no rules", env: with(ingestenv.Producers, ""), wantErr: "producer rules are required"},
 		{name: "rules twice", env: base, src: sources{ProducersFile: "rules.json"}, wantErr: "not both"},
-		{name: "missing file", env: with(EnvProducers, ""), src: sources{ProducersFile: "nope.json"}, wantErr: "-producers nope.json"},
-		{name: "bad rules", env: with(EnvProducers, `[{"name": "x"}]`), wantErr: "class"},
-		{name: "missing key", env: with(EnvHMACKeys, ""), wantErr: "signs with key billing-1"},
-		{name: "bad keys", env: with(EnvHMACKeys, `{"billing-1": "secret"}`), wantErr: "whsec_"},
-		{name: "no audience", env: with(EnvAudience, ""), wantErr: EnvAudience + " is required"},
-		{name: "no audience without token producers", env: with(EnvAudience, "", EnvProducers, `[{"name": "billing", "class": "external", "key_ids": ["billing-1"], "types": ["autonomics.billing.*"], "tenants": ["*"]}]`)},
+		{name: "missing file", env: with(ingestenv.Producers, ""), src: sources{ProducersFile: "nope.json"}, wantErr: "-producers nope.json"},
+		{name: "bad rules", env: with(ingestenv.Producers, `[{"name": "x"}]`), wantErr: "class"},
+		{name: "missing key", env: with(ingestenv.HMACKeys, ""), wantErr: "signs with key billing-1"},
+		{name: "bad keys", env: with(ingestenv.HMACKeys, `{"billing-1": "secret"}`), wantErr: "whsec_"},
+		{name: "no audience", env: with(ingestenv.Audience, ""), wantErr: ingestenv.Audience + " is required"},
+		{name: "no audience without token producers", env: with(ingestenv.Audience, "", ingestenv.Producers, `[{"name": "billing", "class": "external", "key_ids": ["billing-1"], "types": ["autonomics.billing.*"], "tenants": ["*"]}]`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,7 +118,7 @@ func TestKeygen(t *testing.T) {
 }
 
 func TestCheckPrintsProducers(t *testing.T) {
-	for k, v := range map[string]string{platform.EnvProject: "p", EnvProducers: exampleRules, EnvHMACKeys: exampleKeys, EnvAudience: "aud"} {
+	for k, v := range map[string]string{platform.EnvProject: "p", ingestenv.Producers: exampleRules, ingestenv.HMACKeys: exampleKeys, ingestenv.Audience: "aud"} {
 		t.Setenv(k, v)
 	}
 	var out bytes.Buffer
@@ -151,7 +152,7 @@ func TestServiceOnEmulator(t *testing.T) {
 	if err := pubsub.Ensure(ctx, client, project, []string{tp}, []pubsub.Subscription{{Name: tp + "-test", Topic: tp}}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(env(map[string]string{platform.EnvProject: project, EnvProducers: exampleRules, EnvHMACKeys: exampleKeys, EnvAudience: "aud"}), files(nil), sources{})
+	cfg, err := loadConfig(env(map[string]string{platform.EnvProject: project, ingestenv.Producers: exampleRules, ingestenv.HMACKeys: exampleKeys, ingestenv.Audience: "aud"}), files(nil), sources{})
 	if err != nil {
 		t.Fatal(err)
 	}

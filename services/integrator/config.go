@@ -10,38 +10,10 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/autonomics/autonomics/services/integrator/integratorenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/platform"
-)
-
-// Environment variables of the integrator, next to PORT and the
-// AUTONOMICS_* variables platform.FromEnv reads.
-const (
-	// EnvSigningKey holds the note signer key (Secret Manager mounts it in
-	// production); EnvSigningKeyFile names a file holding it (the local
-	// stack). Exactly one is required.
-	EnvSigningKey     = "AUTONOMICS_SIGNING_KEY"
-	EnvSigningKeyFile = "AUTONOMICS_SIGNING_KEY_FILE"
-	// EnvOrigin is the checkpoints' origin line; it must be the key's name.
-	EnvOrigin = "AUTONOMICS_LEDGER_ORIGIN"
-	// EnvLedgerName is the ledger's document id under "ledgers".
-	EnvLedgerName = platform.EnvLedgerName
-	// EnvInterval is the period of the integration loop; "0" turns the
-	// loop off and leaves integration to POST /v1/integrate.
-	EnvInterval = "AUTONOMICS_LEDGER_INTERVAL"
-	// EnvIdleInterval is how long the loop waits, once nothing is
-	// pending, for a pass without a push to this instance; the default is
-	// the interval (plain polling). The local stack, whose pushes all reach
-	// its one integrator, sets it long to spare the emulator a query per
-	// interval.
-	EnvIdleInterval = "AUTONOMICS_LEDGER_IDLE_INTERVAL"
-	// EnvBatch is the most receipts one pass integrates.
-	EnvBatch = "AUTONOMICS_LEDGER_BATCH"
-	// EnvLeaseTTL is the integrator lease's duration.
-	EnvLeaseTTL = "AUTONOMICS_LEDGER_LEASE_TTL"
-	// EnvHolderID names this instance in the lease; a random id when empty.
-	EnvHolderID = "AUTONOMICS_LEDGER_HOLDER_ID"
 )
 
 // Defaults of the configuration.
@@ -75,7 +47,7 @@ func loadConfig(getenv func(string) string, readFile func(string) ([]byte, error
 		return config{}, err
 	}
 	c := config{
-		Platform: pc, Port: getenv("PORT"), LedgerName: getenv(EnvLedgerName), Holder: getenv(EnvHolderID),
+		Platform: pc, Port: getenv("PORT"), LedgerName: getenv(platform.EnvLedgerName), Holder: getenv(integratorenv.HolderID),
 		Interval: DefaultInterval, BatchSize: ledger.DefaultBatchSize, LeaseTTL: ledger.DefaultLeaseTTL,
 	}
 	if c.Port == "" {
@@ -88,32 +60,32 @@ func loadConfig(getenv func(string) string, readFile func(string) ([]byte, error
 	if c.Signer, c.VerifierKey, err = ledger.NewSigner(key); err != nil {
 		return config{}, err
 	}
-	if o := getenv(EnvOrigin); o != "" && o != c.Signer.Name() {
-		return config{}, fault.Errorf(fault.Invalid, op, "%s=%q, but the signing key is named %q; checkpoints carry the key's name as origin", EnvOrigin, o, c.Signer.Name())
+	if o := getenv(integratorenv.Origin); o != "" && o != c.Signer.Name() {
+		return config{}, fault.Errorf(fault.Invalid, op, "%s=%q, but the signing key is named %q; checkpoints carry the key's name as origin", integratorenv.Origin, o, c.Signer.Name())
 	}
-	if v := getenv(EnvInterval); v != "" {
+	if v := getenv(integratorenv.Interval); v != "" {
 		if c.Interval, err = time.ParseDuration(v); err != nil || c.Interval < 0 {
-			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want a duration ≥ 0", EnvInterval, v)
+			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want a duration ≥ 0", integratorenv.Interval, v)
 		}
 	}
 	c.Idle = c.Interval
-	if v := getenv(EnvIdleInterval); v != "" {
+	if v := getenv(integratorenv.IdleInterval); v != "" {
 		if c.Idle, err = time.ParseDuration(v); err != nil || c.Idle < 0 {
-			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want a duration ≥ 0", EnvIdleInterval, v)
+			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want a duration ≥ 0", integratorenv.IdleInterval, v)
 		}
 	}
-	if v := getenv(EnvLeaseTTL); v != "" {
+	if v := getenv(integratorenv.LeaseTTL); v != "" {
 		if c.LeaseTTL, err = time.ParseDuration(v); err != nil || c.LeaseTTL <= 0 {
-			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want a positive duration", EnvLeaseTTL, v)
+			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want a positive duration", integratorenv.LeaseTTL, v)
 		}
 	}
-	if v := getenv(EnvBatch); v != "" {
+	if v := getenv(integratorenv.Batch); v != "" {
 		if c.BatchSize, err = strconv.Atoi(v); err != nil || c.BatchSize < 1 || c.BatchSize > ledger.MaxBatch {
-			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want 1 to %d", EnvBatch, v, ledger.MaxBatch)
+			return config{}, fault.Errorf(fault.Invalid, op, "%s=%q: want 1 to %d", integratorenv.Batch, v, ledger.MaxBatch)
 		}
 	}
 	if c.Interval > 0 && c.Idle >= c.LeaseTTL/2 {
-		return config{}, fault.Errorf(fault.Invalid, op, "%s=%v must be below half the lease TTL (%v), so that an idle holder keeps its lease", EnvIdleInterval, c.Idle, c.LeaseTTL)
+		return config{}, fault.Errorf(fault.Invalid, op, "%s=%v must be below half the lease TTL (%v), so that an idle holder keeps its lease", integratorenv.IdleInterval, c.Idle, c.LeaseTTL)
 	}
 	if c.Holder == "" {
 		c.Holder = holderID(getenv)
@@ -124,20 +96,20 @@ func loadConfig(getenv func(string) string, readFile func(string) ([]byte, error
 // signingKey returns the signer key from the environment or its file.
 func signingKey(getenv func(string) string, readFile func(string) ([]byte, error)) (string, error) {
 	const op = "integrator.config"
-	key, file := getenv(EnvSigningKey), getenv(EnvSigningKeyFile)
+	key, file := getenv(integratorenv.SigningKey), getenv(integratorenv.SigningKeyFile)
 	switch {
 	case key != "" && file != "":
-		return "", fault.Errorf(fault.Invalid, op, "set %s or %s, not both", EnvSigningKey, EnvSigningKeyFile)
+		return "", fault.Errorf(fault.Invalid, op, "set %s or %s, not both", integratorenv.SigningKey, integratorenv.SigningKeyFile)
 	case key != "":
 		return key, nil
 	case file != "":
 		b, err := readFile(file)
 		if err != nil {
-			return "", fault.Errorf(fault.Invalid, op, "%s: %v", EnvSigningKeyFile, err)
+			return "", fault.Errorf(fault.Invalid, op, "%s: %v", integratorenv.SigningKeyFile, err)
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
-	return "", fault.Errorf(fault.Invalid, op, "%s or %s is required (integrator -keygen -out FILE makes a key)", EnvSigningKey, EnvSigningKeyFile)
+	return "", fault.Errorf(fault.Invalid, op, "%s or %s is required (integrator -keygen -out FILE makes a key)", integratorenv.SigningKey, integratorenv.SigningKeyFile)
 }
 
 // holderID names this instance: the Cloud Run revision or host name and a

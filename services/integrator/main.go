@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/autonomics/autonomics/services/integrator/integratorenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/ledger"
@@ -62,7 +63,7 @@ func run(args []string, stdout io.Writer) error {
 	fl := flag.NewFlagSet("integrator", flag.ContinueOnError)
 	keygen := fl.Bool("keygen", false, "write a new signer key to -out and print its verifier key")
 	out := fl.String("out", "", "file for the new signer key (with -keygen)")
-	origin := fl.String("origin", "", "origin (key name) of the new key; default $"+EnvOrigin+" or "+DefaultOrigin)
+	origin := fl.String("origin", "", "origin (key name) of the new key; default $"+integratorenv.Origin+" or "+DefaultOrigin)
 	force := fl.Bool("force", false, "with -keygen, replace an existing key file")
 	printKey := fl.Bool("verifier-key", false, "print the verifier key of the configured signer key")
 	if err := fl.Parse(args); err != nil {
@@ -72,7 +73,7 @@ func run(args []string, stdout io.Writer) error {
 	case *keygen:
 		o := *origin
 		if o == "" {
-			o = os.Getenv(EnvOrigin)
+			o = os.Getenv(integratorenv.Origin)
 		}
 		if o == "" {
 			o = DefaultOrigin

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/services/integrator/integratorenv"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/governor"
@@ -270,26 +271,26 @@ func TestLoadConfig(t *testing.T) {
 		wantErr string
 		check   func(config) bool
 	}{
-		{"key in env", map[string]string{EnvSigningKey: skey}, "", func(c config) bool {
+		{"key in env", map[string]string{integratorenv.SigningKey: skey}, "", func(c config) bool {
 			return c.VerifierKey == vkey && c.Interval == DefaultInterval && c.Idle == DefaultInterval && c.BatchSize == ledger.DefaultBatchSize && c.Port == "8080" && c.Holder != ""
 		}},
-		{"key file", map[string]string{EnvSigningKeyFile: "/keys/ledger.key", EnvInterval: "0", EnvBatch: "5000", EnvLeaseTTL: "30s", EnvHolderID: "h1", "PORT": "9000"}, "", func(c config) bool {
+		{"key file", map[string]string{integratorenv.SigningKeyFile: "/keys/ledger.key", integratorenv.Interval: "0", integratorenv.Batch: "5000", integratorenv.LeaseTTL: "30s", integratorenv.HolderID: "h1", "PORT": "9000"}, "", func(c config) bool {
 			return c.VerifierKey == vkey && c.Interval == 0 && c.BatchSize == 5000 && c.LeaseTTL == 30*time.Second && c.Holder == "h1" && c.Port == "9000"
 		}},
-		{"idle interval", map[string]string{EnvSigningKey: skey, EnvInterval: "200ms", EnvIdleInterval: "4s"}, "", func(c config) bool {
+		{"idle interval", map[string]string{integratorenv.SigningKey: skey, integratorenv.Interval: "200ms", integratorenv.IdleInterval: "4s"}, "", func(c config) bool {
 			return c.Interval == 200*time.Millisecond && c.Idle == 4*time.Second
 		}},
-		{"bad idle interval", map[string]string{EnvSigningKey: skey, EnvIdleInterval: "often"}, EnvIdleInterval, nil},
-		{"idle interval beyond the lease", map[string]string{EnvSigningKey: skey, EnvIdleInterval: "6s"}, "lease TTL", nil},
-		{"matching origin", map[string]string{EnvSigningKey: skey, EnvOrigin: "autonomics.example/ledger"}, "", func(c config) bool { return c.Signer.Name() == "autonomics.example/ledger" }},
-		{"no key", nil, EnvSigningKey, nil},
-		{"both keys", map[string]string{EnvSigningKey: skey, EnvSigningKeyFile: "/keys/ledger.key"}, "not both", nil},
-		{"missing key file", map[string]string{EnvSigningKeyFile: "/keys/none"}, "no such file", nil},
-		{"verifier key instead of signer key", map[string]string{EnvSigningKey: vkey}, "malformed signer key", nil},
-		{"other origin", map[string]string{EnvSigningKey: skey, EnvOrigin: "x.example/log"}, "named", nil},
-		{"bad interval", map[string]string{EnvSigningKey: skey, EnvInterval: "-1s"}, EnvInterval, nil},
-		{"bad batch", map[string]string{EnvSigningKey: skey, EnvBatch: "0"}, EnvBatch, nil},
-		{"bad lease", map[string]string{EnvSigningKey: skey, EnvLeaseTTL: "soon"}, EnvLeaseTTL, nil},
+		{"bad idle interval", map[string]string{integratorenv.SigningKey: skey, integratorenv.IdleInterval: "often"}, integratorenv.IdleInterval, nil},
+		{"idle interval beyond the lease", map[string]string{integratorenv.SigningKey: skey, integratorenv.IdleInterval: "6s"}, "lease TTL", nil},
+		{"matching origin", map[string]string{integratorenv.SigningKey: skey, integratorenv.Origin: "autonomics.example/ledger"}, "", func(c config) bool { return c.Signer.Name() == "autonomics.example/ledger" }},
+		{"no key", nil, integratorenv.SigningKey, nil},
+		{"both keys", map[string]string{integratorenv.SigningKey: skey, integratorenv.SigningKeyFile: "/keys/ledger.key"}, "not both", nil},
+		{"missing key file", map[string]string{integratorenv.SigningKeyFile: "/keys/none"}, "no such file", nil},
+		{"verifier key instead of signer key", map[string]string{integratorenv.SigningKey: vkey}, "malformed signer key", nil},
+		{"other origin", map[string]string{integratorenv.SigningKey: skey, integratorenv.Origin: "x.example/log"}, "named", nil},
+		{"bad interval", map[string]string{integratorenv.SigningKey: skey, integratorenv.Interval: "-1s"}, integratorenv.Interval, nil},
+		{"bad batch", map[string]string{integratorenv.SigningKey: skey, integratorenv.Batch: "0"}, integratorenv.Batch, nil},
+		{"bad lease", map[string]string{integratorenv.SigningKey: skey, integratorenv.LeaseTTL: "soon"}, integratorenv.LeaseTTL, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

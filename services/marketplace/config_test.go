@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autonomics/autonomics/services/marketplace/marketplaceenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
 // baseEnv is the least environment loadConfig accepts.
-var baseEnv = map[string]string{platform.EnvProject: "demo-autonomics", EnvProvider: "acme-provider"}
+var baseEnv = map[string]string{platform.EnvProject: "demo-autonomics", platform.EnvMarketplaceProvider: "acme-provider"}
 
 // envWith returns baseEnv changed by key/value pairs; an empty value
 // removes the key.
@@ -68,15 +69,15 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestLoadConfigReadsEverything(t *testing.T) {
 	c, err := loadConfig(envWith(
-		EnvProvider, " acme-provider ",
-		EnvProcurementEndpoint, "http://127.0.0.1:8799/",
-		EnvServiceControlEndpoint, "https://servicecontrol.googleapis.com/",
-		EnvService, "acme.gcpmarketplace.example.com",
-		EnvUsageMetrics, `{"api_calls": "acme/api_calls", "storage_gb": "acme/storage"}`,
-		EnvUsageWindow, " 90s ",
-		EnvNamespace, "staging",
-		EnvGiveUpAfter, "30m",
-		EnvPushCallers, "push@p.iam.gserviceaccount.com",
+		platform.EnvMarketplaceProvider, " acme-provider ",
+		marketplaceenv.ProcurementEndpoint, "http://127.0.0.1:8799/",
+		marketplaceenv.ServiceControlEndpoint, "https://servicecontrol.googleapis.com/",
+		marketplaceenv.Service, "acme.gcpmarketplace.example.com",
+		marketplaceenv.UsageMetrics, `{"api_calls": "acme/api_calls", "storage_gb": "acme/storage"}`,
+		marketplaceenv.UsageWindow, " 90s ",
+		platform.EnvMarketplaceNamespace, "staging",
+		marketplaceenv.GiveUpAfter, "30m",
+		marketplaceenv.PushCallers, "push@p.iam.gserviceaccount.com",
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -101,8 +102,8 @@ func TestMissingRequiredVariablesRefused(t *testing.T) {
 		want string
 	}{
 		{"no project", envWith(platform.EnvProject, ""), platform.EnvProject},
-		{"no provider", envWith(EnvProvider, ""), EnvProvider},
-		{"blank provider", envWith(EnvProvider, " \t "), EnvProvider},
+		{"no provider", envWith(platform.EnvMarketplaceProvider, ""), platform.EnvMarketplaceProvider},
+		{"blank provider", envWith(platform.EnvMarketplaceProvider, " \t "), platform.EnvMarketplaceProvider},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,7 +145,7 @@ func TestEndpointSchemes(t *testing.T) {
 		{"https://bad host/", false},
 		{"://nothing", false},
 	}
-	for _, name := range []string{EnvProcurementEndpoint, EnvServiceControlEndpoint} {
+	for _, name := range []string{marketplaceenv.ProcurementEndpoint, marketplaceenv.ServiceControlEndpoint} {
 		for _, tt := range tests {
 			t.Run(name+"="+tt.url, func(t *testing.T) {
 				c, err := loadConfig(envWith(name, tt.url))
@@ -153,7 +154,7 @@ func TestEndpointSchemes(t *testing.T) {
 						t.Fatalf("refused: %v", err)
 					}
 					got := c.ProcurementEndpoint
-					if name == EnvServiceControlEndpoint {
+					if name == marketplaceenv.ServiceControlEndpoint {
 						got = c.ServiceControlEndpoint
 					}
 					if got != tt.url {
@@ -187,7 +188,7 @@ func TestOnlyLoopbackEndpointsGoWithoutCredentials(t *testing.T) {
 }
 
 func TestBadDurationsRefused(t *testing.T) {
-	for _, name := range []string{EnvUsageWindow, EnvGiveUpAfter} {
+	for _, name := range []string{marketplaceenv.UsageWindow, marketplaceenv.GiveUpAfter} {
 		for _, v := range []string{"0", "0s", "-1h", "1", "an hour", "1h-", "1y", "9999999999h"} {
 			t.Run(name+"="+v, func(t *testing.T) {
 				c, err := loadConfig(envWith(name, v))
@@ -202,10 +203,10 @@ func TestDurationsParsed(t *testing.T) {
 		name, value string
 		want        time.Duration
 	}{
-		{EnvUsageWindow, "1h", time.Hour},
-		{EnvUsageWindow, " 5m ", 5 * time.Minute},
-		{EnvGiveUpAfter, "1h30m", 90 * time.Minute},
-		{EnvGiveUpAfter, "250ms", 250 * time.Millisecond},
+		{marketplaceenv.UsageWindow, "1h", time.Hour},
+		{marketplaceenv.UsageWindow, " 5m ", 5 * time.Minute},
+		{marketplaceenv.GiveUpAfter, "1h30m", 90 * time.Minute},
+		{marketplaceenv.GiveUpAfter, "250ms", 250 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -214,7 +215,7 @@ func TestDurationsParsed(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := c.UsageWindow
-			if tt.name == EnvGiveUpAfter {
+			if tt.name == marketplaceenv.GiveUpAfter {
 				got = c.GiveUpAfter
 			}
 			if got != tt.want {
@@ -228,8 +229,8 @@ func TestOversizeUsageMetricsRefused(t *testing.T) {
 	// A well-formed object just over the limit: the size is checked
 	// before anything is decoded.
 	big := `{"api_calls": "` + strings.Repeat("a", maxUsageMetricsEnv) + `"}`
-	c, err := loadConfig(envWith(EnvUsageMetrics, big))
-	mustRefuse(t, c, err, EnvUsageMetrics, "limit")
+	c, err := loadConfig(envWith(marketplaceenv.UsageMetrics, big))
+	mustRefuse(t, c, err, marketplaceenv.UsageMetrics, "limit")
 
 	// At the limit exactly, it is read.
 	pad := maxUsageMetricsEnv - len(`{"api_calls": ""}`)
@@ -237,7 +238,7 @@ func TestOversizeUsageMetricsRefused(t *testing.T) {
 	if len(exact) != maxUsageMetricsEnv {
 		t.Fatalf("test object is %d bytes, want %d", len(exact), maxUsageMetricsEnv)
 	}
-	c, err = loadConfig(envWith(EnvUsageMetrics, exact))
+	c, err = loadConfig(envWith(marketplaceenv.UsageMetrics, exact))
 	if err != nil {
 		t.Fatalf("object at the limit refused: %v", err)
 	}
@@ -260,15 +261,15 @@ func TestMalformedUsageMetricsRefused(t *testing.T) {
 		`api_calls=acme/api_calls`,
 	} {
 		t.Run(v, func(t *testing.T) {
-			c, err := loadConfig(envWith(EnvUsageMetrics, v))
-			mustRefuse(t, c, err, EnvUsageMetrics)
+			c, err := loadConfig(envWith(marketplaceenv.UsageMetrics, v))
+			mustRefuse(t, c, err, marketplaceenv.UsageMetrics)
 		})
 	}
 }
 
 func TestBlankUsageMetricsReportsEveryMetric(t *testing.T) {
 	for _, v := range []string{"", "   ", "\n"} {
-		c, err := loadConfig(envWith(EnvUsageMetrics, v))
+		c, err := loadConfig(envWith(marketplaceenv.UsageMetrics, v))
 		if err != nil {
 			t.Fatalf("%q: %v", v, err)
 		}
@@ -291,7 +292,7 @@ func TestPushCallersSplit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			c, err := loadConfig(envWith(EnvPushCallers, tt.value))
+			c, err := loadConfig(envWith(marketplaceenv.PushCallers, tt.value))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -333,19 +334,19 @@ func TestMaxDeliveries(t *testing.T) {
 		{"", 0, true}, {"100", 100, true}, {" 5 ", 5, true}, {"0", 0, true},
 		{"101", 0, false}, {"-1", 0, false}, {"many", 0, false}, {"1e2", 0, false},
 	} {
-		c, err := loadConfig(envWith(EnvMaxDeliveries, tc.value))
+		c, err := loadConfig(envWith(marketplaceenv.MaxDeliveries, tc.value))
 		if !tc.ok {
-			mustRefuse(t, c, err, EnvMaxDeliveries)
+			mustRefuse(t, c, err, marketplaceenv.MaxDeliveries)
 			continue
 		}
 		if err != nil || c.MaxDeliveries != tc.want {
-			t.Errorf("%s=%q: MaxDeliveries %d, %v; want %d", EnvMaxDeliveries, tc.value, c.MaxDeliveries, err, tc.want)
+			t.Errorf("%s=%q: MaxDeliveries %d, %v; want %d", marketplaceenv.MaxDeliveries, tc.value, c.MaxDeliveries, err, tc.want)
 		}
 	}
 }
 
 func TestSchedulerCallersSplit(t *testing.T) {
-	c, err := loadConfig(envWith(EnvSchedulerCallers, " a@x.iam.gserviceaccount.com, ,b@x.iam.gserviceaccount.com "))
+	c, err := loadConfig(envWith(marketplaceenv.SchedulerCallers, " a@x.iam.gserviceaccount.com, ,b@x.iam.gserviceaccount.com "))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,7 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/api/servicecontrol/v1"
 
+	"github.com/autonomics/autonomics/services/marketplace/marketplaceenv"
 	"github.com/autonomics/autonomics/shared/listen"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/marketplace"
@@ -148,7 +149,7 @@ func newHandler(ctx context.Context, cfg config, clients *platform.Clients) (htt
 		// nothing to report, which is not a failure to alert on.
 		mux.HandleFunc("POST "+usage.Path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"reported":0,"note":"usage reporting is off: ` + EnvService + ` is not set"}` + "\n"))
+			_, _ = w.Write([]byte(`{"reported":0,"note":"usage reporting is off: ` + marketplaceenv.Service + ` is not set"}` + "\n"))
 		})
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

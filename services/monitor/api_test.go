@@ -15,6 +15,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/autonomics/autonomics/services/monitor/monitorenv"
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/alerting/memalerts"
 	"github.com/autonomics/autonomics/shared/event"
@@ -90,8 +91,8 @@ func newFixture(t *testing.T, st alerting.Store, holder string) *fixture {
 func newFixtureOn(t *testing.T, st alerting.Store, holder string, srv *promtest.Server, tune func(*config), logs *records) *fixture {
 	t.Helper()
 	f := &fixture{t: t, now: t0, pub: &messages{}, prom: srv}
-	cfg := testConfig(t, map[string]string{EnvHolderID: holder, EnvFairnessWindow: "1m",
-		EnvPrometheusURL: srv.URL, EnvRemoteWriteURL: srv.WriteURL})
+	cfg := testConfig(t, map[string]string{monitorenv.HolderID: holder, monitorenv.FairnessWindow: "1m",
+		monitorenv.PrometheusURL: srv.URL, monitorenv.RemoteWriteURL: srv.WriteURL})
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -358,14 +359,14 @@ func TestLoadConfig(t *testing.T) {
 		want string
 	}{
 		{map[string]string{}, ""},
-		{map[string]string{EnvEvalInterval: "2m", EnvLeaseTTL: "1m"}, "must exceed"},
-		{map[string]string{EnvEvalInterval: "0"}, ""},
-		{map[string]string{EnvLookback: "soon"}, EnvLookback},
-		{map[string]string{EnvCPUThreshold: "120"}, "percentage"},
-		{map[string]string{EnvFairnessThreshold: "5000", EnvFairnessHyst: "6000"}, "hysteresis"},
-		{map[string]string{EnvFairness: "maybe"}, "want on or off"},
-		{map[string]string{EnvOutboxDegraded: "10m", EnvOutboxCritical: "5m"}, "below the degraded"},
-		{map[string]string{EnvNamespace: "a/b"}, "namespace"},
+		{map[string]string{monitorenv.EvalInterval: "2m", monitorenv.LeaseTTL: "1m"}, "must exceed"},
+		{map[string]string{monitorenv.EvalInterval: "0"}, ""},
+		{map[string]string{monitorenv.Lookback: "soon"}, monitorenv.Lookback},
+		{map[string]string{monitorenv.CPUThreshold: "120"}, "percentage"},
+		{map[string]string{monitorenv.FairnessThreshold: "5000", monitorenv.FairnessHyst: "6000"}, "hysteresis"},
+		{map[string]string{monitorenv.Fairness: "maybe"}, "want on or off"},
+		{map[string]string{monitorenv.OutboxDegraded: "10m", monitorenv.OutboxCritical: "5m"}, "below the degraded"},
+		{map[string]string{monitorenv.Namespace: "a/b"}, "namespace"},
 	}
 	for _, tt := range tests {
 		_, err := loadConfig(func(k string) string {
@@ -378,7 +379,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("loadConfig(%v) = %v, want %q", tt.env, err, tt.want)
 		}
 	}
-	cfg := testConfig(t, map[string]string{EnvFairness: "off", EnvMemoryThreshold: "90"})
+	cfg := testConfig(t, map[string]string{monitorenv.Fairness: "off", monitorenv.MemoryThreshold: "90"})
 	if cfg.Fairness != nil || cfg.Thresholds.Memory != 0.9 || cfg.Port != "8080" || cfg.Holder == "" {
 		t.Errorf("loadConfig = %+v", cfg)
 	}

@@ -9,47 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autonomics/autonomics/services/monitor/monitorenv"
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/alerting/prom"
 	"github.com/autonomics/autonomics/shared/event"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/health"
 	"github.com/autonomics/autonomics/shared/platform"
-)
-
-// Environment variables of the monitor, next to PORT and the AUTONOMICS_*
-// variables platform.FromEnv reads. Durations are Go durations ("30s",
-// "5m"); percentages are numbers from 1 to 100.
-const (
-	EnvNamespace         = "AUTONOMICS_MONITOR_NAMESPACE"
-	EnvHolderID          = "AUTONOMICS_MONITOR_HOLDER_ID"
-	EnvEvalInterval      = "AUTONOMICS_MONITOR_EVAL_INTERVAL"
-	EnvLeaseTTL          = "AUTONOMICS_MONITOR_LEASE_TTL"
-	EnvRepeatInterval    = "AUTONOMICS_MONITOR_REPEAT_INTERVAL"
-	EnvLookback          = "AUTONOMICS_MONITOR_LOOKBACK"
-	EnvResolvedRetention = "AUTONOMICS_MONITOR_RESOLVED_RETENTION"
-	EnvSeriesRetention   = "AUTONOMICS_MONITOR_SERIES_RETENTION"
-	EnvPrometheusURL     = "AUTONOMICS_MONITOR_PROMETHEUS_URL"
-	EnvPrometheusAuth    = "AUTONOMICS_MONITOR_PROMETHEUS_AUTH"
-	EnvRemoteWriteURL    = "AUTONOMICS_MONITOR_REMOTE_WRITE_URL"
-	EnvQueryParallelism  = "AUTONOMICS_MONITOR_QUERY_PARALLELISM"
-	EnvQueryTimeout      = "AUTONOMICS_MONITOR_QUERY_TIMEOUT"
-	EnvReceiptFlush      = "AUTONOMICS_MONITOR_RECEIPT_FLUSH_INTERVAL"
-	EnvSampleMaxFuture   = "AUTONOMICS_MONITOR_SAMPLE_MAX_FUTURE"
-	EnvSampleMaxAge      = "AUTONOMICS_MONITOR_SAMPLE_MAX_AGE"
-	EnvReceiptWindow     = "AUTONOMICS_MONITOR_RECEIPT_WINDOW"
-	EnvFairness          = "AUTONOMICS_MONITOR_FAIRNESS"
-	EnvFairnessMetric    = "AUTONOMICS_MONITOR_FAIRNESS_METRIC"
-	EnvFairnessThreshold = "AUTONOMICS_MONITOR_FAIRNESS_THRESHOLD_BP"
-	EnvFairnessHyst      = "AUTONOMICS_MONITOR_FAIRNESS_HYSTERESIS_BP"
-	EnvFairnessWindow    = "AUTONOMICS_MONITOR_FAIRNESS_WINDOW"
-	EnvCPUThreshold      = "AUTONOMICS_MONITOR_CPU_THRESHOLD"
-	EnvMemoryThreshold   = "AUTONOMICS_MONITOR_MEMORY_THRESHOLD"
-	EnvOutboxDegraded    = "AUTONOMICS_MONITOR_OUTBOX_DEGRADED"
-	EnvOutboxCritical    = "AUTONOMICS_MONITOR_OUTBOX_CRITICAL"
-	EnvTimersDegraded    = "AUTONOMICS_MONITOR_TIMERS_DEGRADED"
-	EnvTimersCritical    = "AUTONOMICS_MONITOR_TIMERS_CRITICAL"
-	EnvCheckTimeout      = "AUTONOMICS_MONITOR_CHECK_TIMEOUT"
 )
 
 // config is the monitor's configuration.
@@ -119,7 +85,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	fair := alerting.DefaultFairness()
 	c := config{
-		Platform: pc, Port: getenv("PORT"), Namespace: getenv(EnvNamespace), Holder: getenv(EnvHolderID),
+		Platform: pc, Port: getenv("PORT"), Namespace: getenv(monitorenv.Namespace), Holder: getenv(monitorenv.HolderID),
 		EvalInterval: 30 * time.Second, LeaseTTL: 90 * time.Second,
 		Eval: alerting.Options{
 			RepeatInterval: alerting.DefaultRepeatInterval, Lookback: alerting.DefaultLookback,
@@ -127,7 +93,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		},
 		SeriesRetention: alerting.DefaultSeriesRetention,
 		Engine: EngineConfig{
-			URL: getenv(EnvPrometheusURL), Auth: strings.ToLower(getenv(EnvPrometheusAuth)), RemoteWriteURL: getenv(EnvRemoteWriteURL),
+			URL: getenv(monitorenv.PrometheusURL), Auth: strings.ToLower(getenv(monitorenv.PrometheusAuth)), RemoteWriteURL: getenv(monitorenv.RemoteWriteURL),
 			Parallelism: alerting.DefaultParallelism, QueryTimeout: alerting.DefaultQueryTimeout, ReceiptFlush: 15 * time.Second,
 		},
 		Samples:  alerting.DefaultSampleRules,
@@ -188,43 +154,43 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		*dst = f / 100
 	}
-	dur(EnvEvalInterval, &c.EvalInterval, true)
-	dur(EnvLeaseTTL, &c.LeaseTTL, false)
-	dur(EnvRepeatInterval, &c.Eval.RepeatInterval, false)
-	dur(EnvLookback, &c.Eval.Lookback, false)
-	dur(EnvResolvedRetention, &c.Eval.ResolvedRetention, false)
-	dur(EnvSeriesRetention, &c.SeriesRetention, false)
-	num(EnvQueryParallelism, &c.Engine.Parallelism, 1, 64)
-	dur(EnvQueryTimeout, &c.Engine.QueryTimeout, false)
-	dur(EnvReceiptFlush, &c.Engine.ReceiptFlush, false)
-	dur(EnvSampleMaxFuture, &c.Samples.MaxFuture, false)
-	dur(EnvSampleMaxAge, &c.Samples.MaxAge, false)
-	dur(EnvReceiptWindow, &c.Receipts.Window, false)
-	switch v := strings.ToLower(getenv(EnvFairness)); v {
+	dur(monitorenv.EvalInterval, &c.EvalInterval, true)
+	dur(monitorenv.LeaseTTL, &c.LeaseTTL, false)
+	dur(monitorenv.RepeatInterval, &c.Eval.RepeatInterval, false)
+	dur(monitorenv.Lookback, &c.Eval.Lookback, false)
+	dur(monitorenv.ResolvedRetention, &c.Eval.ResolvedRetention, false)
+	dur(monitorenv.SeriesRetention, &c.SeriesRetention, false)
+	num(monitorenv.QueryParallelism, &c.Engine.Parallelism, 1, 64)
+	dur(monitorenv.QueryTimeout, &c.Engine.QueryTimeout, false)
+	dur(monitorenv.ReceiptFlush, &c.Engine.ReceiptFlush, false)
+	dur(monitorenv.SampleMaxFuture, &c.Samples.MaxFuture, false)
+	dur(monitorenv.SampleMaxAge, &c.Samples.MaxAge, false)
+	dur(monitorenv.ReceiptWindow, &c.Receipts.Window, false)
+	switch v := strings.ToLower(getenv(monitorenv.Fairness)); v {
 	case "", "on", "true", "1":
 	case "off", "false", "0":
 		c.Fairness = nil
 	default:
-		errs = append(errs, EnvFairness+"="+strconv.Quote(v)+": want on or off")
+		errs = append(errs, monitorenv.Fairness+"="+strconv.Quote(v)+": want on or off")
 	}
-	if v := getenv(EnvFairnessMetric); v != "" {
+	if v := getenv(monitorenv.FairnessMetric); v != "" {
 		fair.Metric = v
 	}
-	num(EnvFairnessThreshold, &fair.ThresholdBP, 1, 9999)
-	num(EnvFairnessHyst, &fair.HysteresisBP, 0, 9998)
-	dur(EnvFairnessWindow, &fair.Window, false)
-	pct(EnvCPUThreshold, &c.Thresholds.CPU)
-	pct(EnvMemoryThreshold, &c.Thresholds.Memory)
-	dur(EnvOutboxDegraded, &c.Outbox.Degraded, true)
-	dur(EnvOutboxCritical, &c.Outbox.Critical, true)
-	dur(EnvTimersDegraded, &c.Timers.Degraded, true)
-	dur(EnvTimersCritical, &c.Timers.Critical, true)
-	dur(EnvCheckTimeout, &c.CheckTimeout, false)
+	num(monitorenv.FairnessThreshold, &fair.ThresholdBP, 1, 9999)
+	num(monitorenv.FairnessHyst, &fair.HysteresisBP, 0, 9998)
+	dur(monitorenv.FairnessWindow, &fair.Window, false)
+	pct(monitorenv.CPUThreshold, &c.Thresholds.CPU)
+	pct(monitorenv.MemoryThreshold, &c.Thresholds.Memory)
+	dur(monitorenv.OutboxDegraded, &c.Outbox.Degraded, true)
+	dur(monitorenv.OutboxCritical, &c.Outbox.Critical, true)
+	dur(monitorenv.TimersDegraded, &c.Timers.Degraded, true)
+	dur(monitorenv.TimersCritical, &c.Timers.Critical, true)
+	dur(monitorenv.CheckTimeout, &c.CheckTimeout, false)
 	if c.Engine.URL == "" && pc.ProjectID != "" {
 		c.Engine.URL = prom.ManagedURL(pc.ProjectID)
 	}
 	if u, err := url.Parse(c.Engine.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, EnvPrometheusURL+"="+strconv.Quote(c.Engine.URL)+": want the http(s) base URL of a Prometheus HTTP API")
+		errs = append(errs, monitorenv.PrometheusURL+"="+strconv.Quote(c.Engine.URL)+": want the http(s) base URL of a Prometheus HTTP API")
 	} else if c.Engine.Auth == "" {
 		c.Engine.Auth = "none"
 		if strings.HasSuffix(u.Hostname(), ".googleapis.com") {
@@ -234,11 +200,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	switch c.Engine.Auth {
 	case "", "none", "google":
 	default:
-		errs = append(errs, EnvPrometheusAuth+"="+strconv.Quote(c.Engine.Auth)+": want google or none")
+		errs = append(errs, monitorenv.PrometheusAuth+"="+strconv.Quote(c.Engine.Auth)+": want google or none")
 	}
 	if v := c.Engine.RemoteWriteURL; v != "" {
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, EnvRemoteWriteURL+"="+strconv.Quote(v)+": want an http(s) URL")
+			errs = append(errs, monitorenv.RemoteWriteURL+"="+strconv.Quote(v)+": want an http(s) URL")
 		}
 	}
 	if len(errs) > 0 {
@@ -246,7 +212,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.EvalInterval > 0 && c.LeaseTTL <= c.EvalInterval {
 		return c, fault.Errorf(fault.Invalid, op, "%s %v must exceed %s %v, or the holder loses its lease between cycles",
-			EnvLeaseTTL, c.LeaseTTL, EnvEvalInterval, c.EvalInterval)
+			monitorenv.LeaseTTL, c.LeaseTTL, monitorenv.EvalInterval, c.EvalInterval)
 	}
 	if c.Fairness != nil {
 		if err := c.Fairness.Validate(); err != nil {

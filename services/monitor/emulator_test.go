@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/autonomics/autonomics/services/monitor/monitorenv"
 	"github.com/autonomics/autonomics/shared/alerting"
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/governor"
@@ -99,8 +100,8 @@ func (c *cloud) instance(holder string) *fixture {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cfg := testConfig(c.t, map[string]string{EnvHolderID: holder, EnvLeaseTTL: "90s", EnvFairnessWindow: "1m",
-		EnvPrometheusURL: c.prom.URL, EnvRemoteWriteURL: c.prom.WriteURL})
+	cfg := testConfig(c.t, map[string]string{monitorenv.HolderID: holder, monitorenv.LeaseTTL: "90s", monitorenv.FairnessWindow: "1m",
+		monitorenv.PrometheusURL: c.prom.URL, monitorenv.RemoteWriteURL: c.prom.WriteURL})
 	eng, in, err := wireEngine(c.t.Context(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		c.t.Fatal(err)
@@ -313,8 +314,8 @@ func TestMonitorStateUsesMonitorDatabase(t *testing.T) {
 		t.Fatalf("NewClientWithDatabase(%s) = %v", monDB, err)
 	}
 	t.Cleanup(func() { mon.Close() })
-	cfg := testConfig(t, map[string]string{EnvHolderID: "instance-a", EnvNamespace: c.namespace, platform.EnvMonitorDatabase: monDB,
-		EnvPrometheusURL: c.prom.URL, EnvRemoteWriteURL: c.prom.WriteURL})
+	cfg := testConfig(t, map[string]string{monitorenv.HolderID: "instance-a", monitorenv.Namespace: c.namespace, platform.EnvMonitorDatabase: monDB,
+		monitorenv.PrometheusURL: c.prom.URL, monitorenv.RemoteWriteURL: c.prom.WriteURL})
 	clients := &platform.Clients{
 		Config: cfg.Platform, Logger: slog.New(slog.DiscardHandler),
 		Firestore: c.fs, MonitorFirestore: mon, PubSub: c.ps,

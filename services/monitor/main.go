@@ -35,6 +35,7 @@ import (
 
 	"golang.org/x/oauth2/google"
 
+	"github.com/autonomics/autonomics/services/monitor/monitorenv"
 	"github.com/autonomics/autonomics/shared/alerting/prom"
 	"github.com/autonomics/autonomics/shared/firestore"
 	"github.com/autonomics/autonomics/shared/health"
@@ -156,7 +157,7 @@ func wireEngine(ctx context.Context, cfg config, log *slog.Logger) (*prom.Querie
 	in, err := newOTLPIntake(ctx, cfg.Platform.ProjectID, "monitor")
 	if err != nil {
 		// The monitor still evaluates; POST /v1/metrics answers 503.
-		log.Warn("no metrics intake: set "+EnvRemoteWriteURL+" or provide Google credentials", "error", err.Error())
+		log.Warn("no metrics intake: set "+monitorenv.RemoteWriteURL+" or provide Google credentials", "error", err.Error())
 		return q, noIntake{}, nil
 	}
 	return q, in, nil

@@ -3,29 +3,9 @@ package main
 import (
 	"strings"
 
+	"github.com/autonomics/autonomics/services/signup/signupenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/platform"
-)
-
-// Environment variables of the sign-up service, next to PORT,
-// AUTONOMICS_LISTEN_HOST and the AUTONOMICS_* variables platform.FromEnv
-// reads.
-const (
-	// EnvProvider is the Marketplace provider id: the events' source is
-	// marketplace/<provider>. Required.
-	EnvProvider = platform.EnvMarketplaceProvider
-	// EnvAudience is the audience the tokens must carry: the provider's
-	// domain as registered in Producer Portal. Required.
-	EnvAudience = "AUTONOMICS_MARKETPLACE_SIGNUP_AUDIENCE"
-	// EnvIssuer is the URL of the issuer's certificates; Google's when
-	// empty. The local stack points it at the stand-in.
-	EnvIssuer = "AUTONOMICS_MARKETPLACE_SIGNUP_ISSUER"
-	// EnvRedirect, when set, is where a signed-up buyer is sent (303 with
-	// ?tenant=); otherwise the answer is JSON.
-	EnvRedirect = "AUTONOMICS_MARKETPLACE_SIGNUP_REDIRECT"
-	// EnvNamespace separates deployments sharing the monitor database
-	// (default "default"); the Marketplace service must use the same.
-	EnvNamespace = platform.EnvMarketplaceNamespace
 )
 
 // config is the sign-up service's configuration.
@@ -44,17 +24,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c := config{
 		Platform:  pc,
-		Provider:  strings.TrimSpace(getenv(EnvProvider)),
-		Audience:  strings.TrimSpace(getenv(EnvAudience)),
-		Issuer:    strings.TrimSpace(getenv(EnvIssuer)),
-		Redirect:  strings.TrimSpace(getenv(EnvRedirect)),
-		Namespace: strings.TrimSpace(getenv(EnvNamespace)),
+		Provider:  strings.TrimSpace(getenv(platform.EnvMarketplaceProvider)),
+		Audience:  strings.TrimSpace(getenv(signupenv.Audience)),
+		Issuer:    strings.TrimSpace(getenv(signupenv.Issuer)),
+		Redirect:  strings.TrimSpace(getenv(signupenv.Redirect)),
+		Namespace: strings.TrimSpace(getenv(platform.EnvMarketplaceNamespace)),
 	}
 	switch {
 	case c.Provider == "":
-		return config{}, fault.Errorf(fault.Invalid, op, "%s is required", EnvProvider)
+		return config{}, fault.Errorf(fault.Invalid, op, "%s is required", platform.EnvMarketplaceProvider)
 	case c.Audience == "":
-		return config{}, fault.Errorf(fault.Invalid, op, "%s is required", EnvAudience)
+		return config{}, fault.Errorf(fault.Invalid, op, "%s is required", signupenv.Audience)
 	}
 	return c, nil
 }

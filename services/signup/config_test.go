@@ -5,15 +5,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autonomics/autonomics/services/signup/signupenv"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/platform"
 )
 
 // baseEnv is the least environment loadConfig accepts.
 var baseEnv = map[string]string{
-	platform.EnvProject: "demo-autonomics",
-	EnvProvider:         "acme-provider",
-	EnvAudience:         "acme.example.com",
+	platform.EnvProject:             "demo-autonomics",
+	platform.EnvMarketplaceProvider: "acme-provider",
+	signupenv.Audience:              "acme.example.com",
 }
 
 // envWith returns baseEnv changed by key/value pairs; an empty value
@@ -51,11 +52,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestLoadConfigReadsAndTrims(t *testing.T) {
 	c, err := loadConfig(envWith(
-		EnvProvider, " acme-provider\t",
-		EnvAudience, " acme.example.com ",
-		EnvIssuer, " http://127.0.0.1:8799/certs ",
-		EnvRedirect, " https://app.example.com/welcome ",
-		EnvNamespace, " staging ",
+		platform.EnvMarketplaceProvider, " acme-provider\t",
+		signupenv.Audience, " acme.example.com ",
+		signupenv.Issuer, " http://127.0.0.1:8799/certs ",
+		signupenv.Redirect, " https://app.example.com/welcome ",
+		platform.EnvMarketplaceNamespace, " staging ",
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -76,10 +77,10 @@ func TestMissingRequiredVariablesRefused(t *testing.T) {
 		want string
 	}{
 		{"no project", envWith(platform.EnvProject, ""), platform.EnvProject},
-		{"no provider", envWith(EnvProvider, ""), EnvProvider},
-		{"blank provider", envWith(EnvProvider, "  "), EnvProvider},
-		{"no audience", envWith(EnvAudience, ""), EnvAudience},
-		{"blank audience", envWith(EnvAudience, "\t"), EnvAudience},
+		{"no provider", envWith(platform.EnvMarketplaceProvider, ""), platform.EnvMarketplaceProvider},
+		{"blank provider", envWith(platform.EnvMarketplaceProvider, "  "), platform.EnvMarketplaceProvider},
+		{"no audience", envWith(signupenv.Audience, ""), signupenv.Audience},
+		{"blank audience", envWith(signupenv.Audience, "\t"), signupenv.Audience},
 		{"bad platform variable", envWith(platform.EnvLogLevel, "loud"), platform.EnvLogLevel},
 	}
 	for _, tt := range tests {

@@ -68,9 +68,11 @@
 // duplicate takes the outbox to publish again from the marker it read.
 //
 // Markers written before the outbox moved into them have no outbox and
-// read as delivered; entries of the former global outbox collection are
-// not swept any more: deploy once Undelivered of the previous version
-// returns nothing.
+// read as delivered. Entries of the former global outbox collection
+// (outbox/{id}: topic, ordering_key, receipt_hash, data, attributes,
+// created_at, delivered, position) are not swept any more: after
+// deploying, Store.DrainLegacyOutbox (autonomicsctl backfill) publishes
+// those not delivered and marks them delivered.
 //
 // Armed timers, global, by their deterministic id:
 //
@@ -80,10 +82,9 @@
 //	  shard                              integer (store.Shard of the id)
 //
 // Timer documents written before the shard field existed are not listed
-// by DueTimers: before deploying a version that reads by shard, give
-// each of them its shard (read the collection in document id order and
-// update "shard" where it is missing), or let them be rewritten by
-// their instances' next decisions.
+// by DueTimers: after deploying, Store.BackfillTimerShards (autonomicsctl
+// backfill) gives each of them its shard, reading the collection in
+// document id order.
 //
 // Timestamps keep microsecond precision.
 //
@@ -115,6 +116,11 @@
 //   - DueTimers: timers where shard == s and due <= t, ordered by due
 //     then id, once per shard in parallel, merged; with a limit each shard
 //     is read in pages, the next page only when the merge needs it.
+//   - BackfillTimerShards: timers in document id order, the shard field
+//     alone (no index).
+//   - DrainLegacyOutbox: outbox where delivered == false, in document id
+//     order (the automatic single-field index on delivered: no composite
+//     index).
 //
 // The composite indexes these need (ascending unless marked DESC;
 // __name__ is implicit, in the direction of the last field):
