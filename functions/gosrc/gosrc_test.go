@@ -3,13 +3,12 @@ package gosrc_test
 import (
 	"go/ast"
 	"go/token"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/autonomics/autonomics/functions/gosrc"
+	"github.com/autonomics/autonomics/functions/gosrc/gosrctest"
 	"github.com/autonomics/autonomics/shared/fault"
 )
 
@@ -53,24 +52,9 @@ func init() {
 	"shared/imports/imports.go": "package imports\n\nimport \"example.com/fx/shared/missing\"\n",
 }
 
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
 func load(t *testing.T, files map[string]string) *gosrc.Module {
 	t.Helper()
-	m, err := gosrc.Load(writeTree(t, files))
+	m, err := gosrc.Load(gosrctest.WriteTree(t, files))
 	if err != nil {
 		t.Fatalf("Load() error = %v", err)
 	}
@@ -148,7 +132,7 @@ func TestLoadErrors(t *testing.T) {
 		"no module line": {"go.mod": "go 1.26\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := gosrc.Load(writeTree(t, files))
+			_, err := gosrc.Load(gosrctest.WriteTree(t, files))
 			if err == nil || !strings.Contains(err.Error(), "go.mod") || fault.ErrorCode(err) != fault.Invalid {
 				t.Errorf("Load() error = %v, want an invalid one naming go.mod", err)
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/autonomics/autonomics/functions/gosrc"
+	"github.com/autonomics/autonomics/functions/gosrc/gosrctest"
 	"github.com/autonomics/autonomics/shared/fault"
 )
 
@@ -68,21 +69,6 @@ func main() { functions.HTTP("Host", nil) }
 	"README.md":                  "# not staged\n",
 }
 
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
 func with(base map[string]string, changes map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range base {
@@ -99,7 +85,7 @@ func with(base map[string]string, changes map[string]string) map[string]string {
 }
 
 func TestDiscover(t *testing.T) {
-	root := writeTree(t, fixtureModule)
+	root := gosrctest.WriteTree(t, fixtureModule)
 	a, err := Build(root)
 	if err != nil {
 		t.Fatalf("Build() error = %v", err)
@@ -115,7 +101,7 @@ func TestDiscover(t *testing.T) {
 }
 
 func TestBuild(t *testing.T) {
-	root := writeTree(t, fixtureModule)
+	root := gosrctest.WriteTree(t, fixtureModule)
 	a, err := Build(root)
 	if err != nil {
 		t.Fatalf("Build() error = %v", err)
@@ -171,7 +157,7 @@ func TestBuild(t *testing.T) {
 		t.Errorf("Build() twice: %s then %s, want identical archives", a.Name, again.Name)
 	}
 
-	changed := writeTree(t, with(fixtureModule, map[string]string{"shared/deep/deep.go": "package deep\n\nfunc Do() error { return nil } // changed\n"}))
+	changed := gosrctest.WriteTree(t, with(fixtureModule, map[string]string{"shared/deep/deep.go": "package deep\n\nfunc Do() error { return nil } // changed\n"}))
 	c, err := Build(changed)
 	if err != nil {
 		t.Fatalf("Build(changed) error = %v", err)
@@ -179,7 +165,7 @@ func TestBuild(t *testing.T) {
 	if c.Name == a.Name {
 		t.Errorf("Build() of a changed dependency kept the name %s", a.Name)
 	}
-	unrelated := writeTree(t, with(fixtureModule, map[string]string{"shared/unused/unused.go": "package unused // changed\n"}))
+	unrelated := gosrctest.WriteTree(t, with(fixtureModule, map[string]string{"shared/unused/unused.go": "package unused // changed\n"}))
 	u, err := Build(unrelated)
 	if err != nil {
 		t.Fatalf("Build(unrelated) error = %v", err)
@@ -256,7 +242,7 @@ func init() { functions.HTTP(name, nil) }
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := writeTree(t, with(fixtureModule, tt.changes))
+			root := gosrctest.WriteTree(t, with(fixtureModule, tt.changes))
 			_, err := Build(root)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Build() error = %v, want one mentioning %q", err, tt.want)
@@ -269,7 +255,7 @@ func init() { functions.HTTP(name, nil) }
 }
 
 func TestRun(t *testing.T) {
-	root := writeTree(t, fixtureModule)
+	root := gosrctest.WriteTree(t, fixtureModule)
 	out := filepath.Join(t.TempDir(), "dist")
 	var first string
 	for i := range 2 {
@@ -319,7 +305,7 @@ func TestPackageName(t *testing.T) {
 }
 
 func TestFindModuleRoot(t *testing.T) {
-	root := writeTree(t, fixtureModule)
+	root := gosrctest.WriteTree(t, fixtureModule)
 	tests := []struct {
 		dir     string
 		want    string
