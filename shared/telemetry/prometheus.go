@@ -110,7 +110,9 @@ func (t *Telemetry) MetricsAddr() string {
 }
 
 // stopMetrics stops the metrics endpoint, if any, letting the scrapes in
-// progress finish until ctx ends.
+// progress finish until ctx ends. It closes the listener itself: the
+// server's Serve may not have started yet, and Shutdown closes only the
+// listeners Serve took, so the port would stay open until it did.
 func (t *Telemetry) stopMetrics(ctx context.Context) error {
 	if t.metricsServer == nil {
 		return nil
@@ -118,6 +120,9 @@ func (t *Telemetry) stopMetrics(ctx context.Context) error {
 	err := t.metricsServer.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		err = errors.Join(err, t.metricsServer.Close())
+	}
+	if cerr := t.metricsListener.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = errors.Join(err, cerr)
 	}
 	return err
 }
