@@ -60,6 +60,7 @@ func (f *feeder) Publish(ctx context.Context, m store.Message) error {
 		return errors.New("injected publish failure")
 	}
 	f.msgs = append(f.msgs, m)
+	id := fmt.Sprintf("m%d", len(f.msgs))
 	f.mu.Unlock()
 	if block != nil {
 		<-block
@@ -69,7 +70,7 @@ func (f *feeder) Publish(ctx context.Context, m store.Message) error {
 		return nil
 	}
 	return f.eng.HandleMessage(ctx, d, event.Message{
-		ID: fmt.Sprintf("m%d", len(f.msgs)), Data: m.Data, Attributes: m.Attributes,
+		ID: id, Data: m.Data, Attributes: m.Attributes,
 		Subscription: topic.SubscriptionName(project, topic.Push(m.Topic)),
 	})
 }
