@@ -69,10 +69,12 @@ locals {
   # scheduler write governor state and receipts; only the integrator writes
   # the ledger, only the monitor its own state; the query API only reads.
   # The integrator reads the governors' database (receipts), the monitor
-  # reads it for its health checks (outbox backlog, overdue timers).
+  # reads it for its health checks (outbox backlog, overdue timers); the
+  # governors and the scheduler read the ledger, whose receipts witness
+  # the delivery of their decisions (redeliveries, the sweep).
   firestore_access = {
-    governor   = { main = "roles/datastore.user" }
-    scheduler  = { main = "roles/datastore.user" }
+    governor   = { main = "roles/datastore.user", ledger = "roles/datastore.viewer" }
+    scheduler  = { main = "roles/datastore.user", ledger = "roles/datastore.viewer" }
     integrator = { main = "roles/datastore.viewer", ledger = "roles/datastore.user" }
     monitor    = { main = "roles/datastore.viewer", monitor = "roles/datastore.user" }
     query      = { main = "roles/datastore.viewer", ledger = "roles/datastore.viewer" }

@@ -354,8 +354,10 @@ func TestFirestoreAccess(t *testing.T) {
 		writes []string          // the only databases it may write
 	}
 	rows := map[string]row{
-		"governor":   {map[string]string{dbMain: user}, []string{dbMain}},
-		"scheduler":  {map[string]string{dbMain: user}, []string{dbMain}},
+		// Both read the ledger, whose receipts witness their decisions'
+		// delivery.
+		"governor":   {map[string]string{dbMain: user, dbLedger: viewer}, []string{dbMain}},
+		"scheduler":  {map[string]string{dbMain: user, dbLedger: viewer}, []string{dbMain}},
 		"integrator": {map[string]string{dbMain: viewer, dbLedger: user}, []string{dbLedger}},
 		"monitor":    {map[string]string{dbMain: viewer, dbMonitor: user}, []string{dbMonitor}},
 		"query":      {map[string]string{dbMain: viewer, dbLedger: viewer}, nil},

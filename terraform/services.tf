@@ -75,11 +75,9 @@ locals {
   # opens for that purpose.
   env_left_to_code = {
     governor = [
-      "AUTONOMICS_LEDGER_DATABASE",
       "AUTONOMICS_MONITOR_DATABASE",
     ]
     scheduler = [
-      "AUTONOMICS_LEDGER_DATABASE",
       "AUTONOMICS_MONITOR_DATABASE",
     ]
     monitor = [

@@ -30,6 +30,7 @@ import (
 	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/pubsub"
+	"github.com/autonomics/autonomics/shared/receipt"
 	"github.com/autonomics/autonomics/shared/store"
 	"github.com/autonomics/autonomics/shared/topic"
 )
@@ -222,10 +223,15 @@ func TestCostAccount(t *testing.T) {
 		internal = append(internal, topic.SubscriptionName(emulatorProject, topic.Push(names.Internal(d))))
 	}
 	clk := &clock{t: time.Now().UTC()}
+	// The ledger the engine asks about delivery: a duplicate whose
+	// receipt it holds publishes nothing. Its reads are counted with the
+	// decision's; the ledger the receipts are integrated in is another.
+	witness := firestore.NewLedger(firestoreClient(t, "cost-witness-"+suffix, a.client), firestore.LedgerOptions{Name: "witness"})
 	eng, err := engine.New(engine.Options{
 		Store: cost.NewStore(gov, a.iface), Publisher: cost.NewPublisher(taps, a.iface),
 		Machines: machines.New(nil), Topics: names, InternalSubscriptions: internal,
 		Clock: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Witness: ledger.DeliveryWitness{Store: witness},
 	})
 	if err != nil {
 		t.Fatalf("engine.New = %v", err)
@@ -273,6 +279,22 @@ func TestCostAccount(t *testing.T) {
 		external(tenant, governor.CustomerAccount, "suspended", governor.DefaultSubject, "")
 		suspend := taps.find(t, tenant, governor.TypeOf(governor.Entitlement, "suspend"))
 		a.measure(kindBroadcast, 1, func() { deliver(governor.Entitlement, suspend) })
+		// By the time Pub/Sub redelivers an event (its acknowledgement
+		// deadline, 10 s or more), the decision's receipt is in the
+		// ledger.
+		var plainReceipt []byte
+		for _, m := range taps.on(names.Receipts()) {
+			if r, err := receipt.Parse(m.Data); err == nil && r.TenantID == tenant && r.EventType == governor.TypeOf(governor.CustomerAccount, "restricted") {
+				plainReceipt = m.Data
+			}
+		}
+		e, err := ledger.NewEntry(plainReceipt, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := witness.AddPending(ctx, []ledger.Entry{e}); err != nil {
+			t.Fatalf("AddPending = %v", err)
+		}
 		a.measure(kindDuplicate, 1, func() {
 			if err := eng.HandleMessage(ctx, governor.CustomerAccount, plain); err != nil {
 				t.Fatalf("HandleMessage(duplicate) = %v", err)
@@ -341,10 +363,18 @@ func integrate(t *testing.T, a *account, gov *firestore.Store, msgs []store.Mess
 	if _, err := in.Integrate(ctx); err != nil {
 		t.Fatalf("first Integrate = %v", err)
 	}
-	entries := make([]ledger.Entry, len(msgs))
-	for i, m := range msgs {
-		if entries[i], err = ledger.NewEntry(m.Data, time.Now()); err != nil {
+	// A redelivered event's duplicate publishes its receipt again; the
+	// ledger takes each receipt once.
+	var entries []ledger.Entry
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		e, err := ledger.NewEntry(m.Data, time.Now())
+		if err != nil {
 			t.Fatalf("ledger.NewEntry = %v", err)
+		}
+		if !seen[e.Hash] {
+			seen[e.Hash] = true
+			entries = append(entries, e)
 		}
 	}
 	// The pending path takes half the receipts; the group commit, the

@@ -46,6 +46,7 @@ const (
 	OpOutbox                = "store.Outbox"
 	OpUndelivered           = "store.Undelivered"
 	OpMarkDelivered         = "store.MarkDelivered"
+	OpSwept                 = "store.Swept"
 	OpDueTimers             = "store.DueTimers"
 	OpDeleteTimer           = "store.DeleteTimer"
 	OpMoveTimer             = "store.MoveTimer"
@@ -190,6 +191,14 @@ func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) (o
 		return Op{Reads: max(1, int64(len(out)))}, err
 	})
 	return out, err
+}
+
+// Swept implements store.Store: a read and a write (the sweep
+// document).
+func (s *Store) Swept(ctx context.Context, last ...store.OutboxEntry) error {
+	return s.call(OpSwept, func() (Op, error) {
+		return Op{Reads: 1, Writes: 1}, s.inner.Swept(ctx, last...)
+	})
 }
 
 // MarkDelivered implements store.Store: a write per id.

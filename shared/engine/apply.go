@@ -44,8 +44,30 @@ func (e *Engine) applyOne(ctx context.Context, m *governor.Machine, ev governor.
 		}
 		return d.res, err
 	}
-	n, err := e.publish(ctx, d.outbox)
+	if !d.res.Duplicate {
+		// The ledger's receipt records the delivery: nothing to write,
+		// unless no ledger witnesses it.
+		n, done, err := e.publish(ctx, d.outbox)
+		d.res.Published = n
+		if e.o.Witness == nil {
+			e.markDelivered(ctx, done)
+		}
+		return d.res, err
+	}
+	// A duplicate publishes again what its decision may not have
+	// delivered, unless the ledger holds its receipt, and records it.
+	if len(d.outbox) > 0 {
+		held, err := e.witnessed(ctx, []string{d.res.Receipt.Hash})
+		if err != nil {
+			return d.res, err
+		}
+		if held[d.res.Receipt.Hash] {
+			return d.res, nil
+		}
+	}
+	n, done, err := e.publish(ctx, d.outbox)
 	d.res.Published = n
+	e.markDelivered(ctx, done)
 	return d.res, err
 }
 

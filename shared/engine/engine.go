@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,6 +96,21 @@ type Options struct {
 	// due time, the test clock having moved it. Off in production, where
 	// that source is refused like any other unknown one.
 	TestClock bool
+	// Witness tells the sweep and a redelivered event's duplicate which
+	// receipts the ledger holds: a decision whose receipt it holds was
+	// delivered, its receipt being published after every other entry.
+	// When nil, the engine records every decision's delivery in the
+	// store after publishing it (Store.MarkDelivered: a write per
+	// decision), and the sweep publishes again every decision it finds
+	// undelivered.
+	Witness Witness
+}
+
+// Witness is the ledger as the engine consults it about delivery.
+type Witness interface {
+	// Witnessed returns the receipt hashes among hashes that the ledger
+	// holds, integrated or pending.
+	Witnessed(ctx context.Context, hashes []string) (map[string]bool, error)
 }
 
 // Engine applies events to governors. It is safe for concurrent use.
@@ -501,37 +517,74 @@ func (e *Engine) outbox(ev governor.Event, r receipt.Receipt, d governor.Decisio
 	return out
 }
 
-// publish publishes entries and then records the delivery of every
-// decision (marker) all of whose entries it published, in one
-// MarkDelivered call: one write per decision, however many messages it
-// emitted. A failure is retryable; a decision with an entry that failed
-// stays undelivered, and its redelivery or the sweep publishes all of its
-// entries again (consumers deduplicate by id).
-func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int, error) {
+// publish publishes entries, each decision's receipt last: a receipt
+// entry (on the receipts topic) goes out once every other entry of its
+// decision was published, so that a receipt the ledger holds proves its
+// whole decision delivered (Options.Witness). It records nothing: it
+// returns how many entries it published and the markers of the decisions
+// all of whose entries went out. A failure is retryable; a decision with
+// an entry that failed is published again, all of it, by its redelivery
+// or the sweep (consumers deduplicate by id).
+func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int, []string, error) {
 	if len(entries) == 0 {
-		return 0, nil
+		return 0, nil, nil
 	}
 	ctx, span := e.in.tracer.Start(ctx, "autonomics.publish", trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("messaging.batch.message_count", len(entries)))
 	}
-	// Entries of one topic go out in order; topics go out concurrently,
-	// so that a decision waits for one round trip rather than one per
-	// message.
+	receipts := e.o.Topics.Receipts()
+	var markers []string
+	var first, final []store.OutboxEntry
+	failed := map[string]bool{}
+	for _, en := range entries {
+		if en.Topic == receipts {
+			final = append(final, en)
+		} else {
+			first = append(first, en)
+		}
+		if _, ok := failed[en.Marker]; !ok {
+			failed[en.Marker] = false
+			markers = append(markers, en.Marker)
+		}
+	}
+	published, perr := e.publishWave(ctx, first, failed)
+	// The receipts of decisions whose messages all went out.
+	ready := final[:0]
+	for _, en := range final {
+		if !failed[en.Marker] {
+			ready = append(ready, en)
+		}
+	}
+	n, err := e.publishWave(ctx, ready, failed)
+	published += n
+	perr = cmp.Or(perr, err)
+	if perr != nil {
+		span.SetStatus(codes.Error, perr.Error())
+	}
+	done := markers[:0]
+	for _, m := range markers {
+		if m != "" && !failed[m] {
+			done = append(done, m)
+		}
+	}
+	return published, done, perr
+}
+
+// publishWave publishes entries, those of one topic in order and topics
+// concurrently, so that a wave waits for one round trip rather than one
+// per message. It sets failed[marker] for the decision of every entry it
+// did not publish and returns how many it published and the first
+// failure.
+func (e *Engine) publishWave(ctx context.Context, entries []store.OutboxEntry, failed map[string]bool) (int, error) {
 	var topics []string
 	byTopic := map[string][]store.OutboxEntry{}
-	var markers []string
-	failed := map[string]bool{}
 	for _, en := range entries {
 		if _, ok := byTopic[en.Topic]; !ok {
 			topics = append(topics, en.Topic)
 		}
 		byTopic[en.Topic] = append(byTopic[en.Topic], en)
-		if _, ok := failed[en.Marker]; !ok {
-			failed[en.Marker] = false
-			markers = append(markers, en.Marker)
-		}
 	}
 	var (
 		mu        sync.Mutex
@@ -563,28 +616,46 @@ func (e *Engine) publish(ctx context.Context, entries []store.OutboxEntry) (int,
 		})
 	}
 	wg.Wait()
-	if perr != nil {
-		span.SetStatus(codes.Error, perr.Error())
-	}
-	done := markers[:0]
-	for _, m := range markers {
-		if m != "" && !failed[m] {
-			done = append(done, m)
-		}
-	}
-	if len(done) > 0 {
-		if err := e.o.Store.MarkDelivered(ctx, done...); err != nil && perr == nil {
-			// The sweeper re-publishes with the same ids; consumers dedup.
-			e.o.Logger.WarnContext(ctx, "outbox not marked delivered", "error", err.Error())
-		}
-	}
 	return published, perr
 }
 
-// Sweep re-publishes the outbox entries of the decisions older than age
-// that are still undelivered, up to limit decisions (500 when <= 0), and
-// returns how many entries it published. Each decision whose entries all
-// went out is marked delivered.
+// markDelivered records the delivery of decisions published again; a
+// failure only leaves them to be published again once more.
+func (e *Engine) markDelivered(ctx context.Context, markers []string) {
+	if len(markers) == 0 {
+		return
+	}
+	if err := e.o.Store.MarkDelivered(ctx, markers...); err != nil {
+		e.o.Logger.WarnContext(ctx, "outbox not marked delivered", "error", err.Error())
+	}
+}
+
+// witnessed returns the receipt hashes among hashes that the ledger holds
+// (none without a Witness).
+func (e *Engine) witnessed(ctx context.Context, hashes []string) (map[string]bool, error) {
+	if e.o.Witness == nil || len(hashes) == 0 {
+		return nil, nil
+	}
+	held, err := e.o.Witness.Witnessed(ctx, hashes)
+	if err != nil {
+		return nil, fault.Wrap(fault.Unavailable, "engine.witnessed", err)
+	}
+	return held, nil
+}
+
+// Sweep publishes again the decisions older than age that may not have
+// been delivered, up to limit decisions (500 when <= 0), and returns how
+// many entries it published. It takes the decisions the store has not
+// seen swept (Store.Undelivered), asks the Witness which of their
+// receipts the ledger holds (those decisions were delivered: a receipt is
+// published last), publishes the others again, receipts last, and then
+// moves the sweep past every shard's leading run of decisions now known
+// delivered (Store.Swept: one write). A decision published again behind
+// one that failed in its shard is marked delivered (Store.MarkDelivered),
+// as the sweep cannot move past it yet. A decision committed more than
+// age after its decision time could be passed over; its event's
+// redelivery, unacknowledged until its publication succeeds, publishes
+// it.
 func (e *Engine) Sweep(ctx context.Context, age time.Duration, limit int) (int, error) {
 	if limit <= 0 {
 		limit = 500
@@ -594,5 +665,67 @@ func (e *Engine) Sweep(ctx context.Context, age time.Duration, limit int) (int, 
 		return 0, err
 	}
 	e.in.backlog.Record(ctx, int64(len(entries)))
-	return e.publish(ctx, entries)
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	// The decisions in the store's order, each by its first entry.
+	var decisions []store.OutboxEntry
+	seen := map[string]bool{}
+	var hashes []string
+	for _, en := range entries {
+		if !seen[en.Marker] {
+			seen[en.Marker] = true
+			decisions = append(decisions, en)
+			hashes = append(hashes, en.ReceiptHash)
+		}
+	}
+	held, err := e.witnessed(ctx, hashes)
+	if err != nil {
+		return 0, err
+	}
+	var again []store.OutboxEntry
+	for _, en := range entries {
+		if !held[en.ReceiptHash] {
+			again = append(again, en)
+		}
+	}
+	n, done, perr := e.publish(ctx, again)
+	delivered := map[string]bool{}
+	for _, m := range done {
+		delivered[m] = true
+	}
+	var (
+		last    [store.Shards]*store.OutboxEntry
+		blocked [store.Shards]bool
+		mark    []string
+	)
+	for i, d := range decisions {
+		shard, ok := store.SweepShard(d.Marker)
+		if !ok {
+			continue
+		}
+		ok = held[d.ReceiptHash] || delivered[d.Marker]
+		switch {
+		case ok && !blocked[shard]:
+			last[shard] = &decisions[i]
+		case ok:
+			if delivered[d.Marker] {
+				mark = append(mark, d.Marker)
+			}
+		default:
+			blocked[shard] = true
+		}
+	}
+	var swept []store.OutboxEntry
+	for _, l := range last {
+		if l != nil {
+			swept = append(swept, *l)
+		}
+	}
+	e.markDelivered(ctx, mark)
+	if err := e.o.Store.Swept(ctx, swept...); err != nil && perr == nil {
+		// The next sweep consults the witness for them again.
+		e.o.Logger.WarnContext(ctx, "sweep position not recorded", "error", err.Error())
+	}
+	return n, perr
 }

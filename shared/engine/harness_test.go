@@ -110,7 +110,9 @@ func backends(t *testing.T) []func(t *testing.T) *harness {
 	out := []func(t *testing.T) *harness{func(t *testing.T) *harness { return newHarness(t, "mem", memstore.New(), nil) }}
 	if os.Getenv("FIRESTORE_EMULATOR_HOST") != "" && os.Getenv("PUBSUB_EMULATOR_HOST") != "" {
 		out = append(out, func(t *testing.T) *harness {
-			fc, err := fs.NewClient(context.Background(), emulatorProject)
+			// A database of its own: the sweep's position and the
+			// outbox it sweeps are the whole database's.
+			fc, err := fs.NewClient(context.Background(), fmt.Sprintf("%s-%08x", emulatorProject, rand.Uint32()))
 			if err != nil {
 				t.Fatalf("firestore client: %v", err)
 			}

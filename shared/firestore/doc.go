@@ -1,11 +1,16 @@
 // Package firestore is the Cloud Firestore store.Store of Autonomics.
 //
 // New takes a *firestore.Client (the library never reads the environment)
-// and Options. RunTx runs a Firestore transaction: every read goes through
-// the transaction (which locks what it reads) and Write stages the
-// decision's writes in it, so the function must have no other side effect;
-// it runs again when the transaction aborts on contention, up to
-// Options.MaxAttempts times.
+// and Options. RunTx first runs the function as an optimistic commit: its
+// marker and instance are read in one batch outside any transaction, and
+// Write's writes go in one atomic commit whose preconditions hold every
+// document read to what was read (the marker and the receipt absent, the
+// instance absent or at its update time). A function that reads another
+// instance, or whose commit loses a race, runs again in a Firestore
+// transaction: every read goes through the transaction (which locks what
+// it reads) and Write stages the decision's writes in it, and it runs
+// again when the transaction aborts on contention, up to
+// Options.MaxAttempts times. The function must have no other side effect.
 //
 // # Layout
 //
@@ -61,8 +66,17 @@
 //	  shard                                            integer (store.Shard of the document id)
 //
 // A decision thus writes three documents however many messages it emits
-// (the instance, the marker, the receipt), and its delivery is one update
-// of the marker's delivered field. The marker's id is store.MarkerHash;
+// (the instance, the marker, the receipt), and nothing records its
+// delivery after the commit: its receipt in the ledger does. The delivered
+// field is set only for a decision published again (Store.MarkDelivered).
+// The sweep's position in each shard, the last marker it dealt with, is
+// one document:
+//
+//	sweeps/{Options.SweepName}
+//	  s00 … s15                          map {created_at timestamp, path string}
+//
+// Store.Undelivered starts each shard's query after its position, and
+// Store.Swept moves positions forward in one transaction. The marker's id is store.MarkerHash;
 // store.MarkerID (tenant "/" id) names it for Store.MarkDelivered. Tx.Dedup
 // reads the marker and the instance in one BatchGetDocuments, and a
 // duplicate takes the outbox to publish again from the marker it read.

@@ -33,12 +33,21 @@ type Options struct {
 	// MaxAttempts is how many times RunTx attempts a transaction that
 	// aborts on contention; 0 means DefaultMaxAttempts.
 	MaxAttempts int
+	// SweepName is the id of the sweep's document under "sweeps" (see
+	// Store.Swept); DefaultSweepName when empty. Tests sharing a database
+	// use one name per engine.
+	SweepName string
 }
+
+// DefaultSweepName names the sweep document when Options.SweepName is
+// empty.
+const DefaultSweepName = "default"
 
 // Store is the Firestore store.Store.
 type Store struct {
 	c           *fs.Client
 	maxAttempts int
+	sweepName   string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -48,7 +57,10 @@ func New(client *fs.Client, opts Options) *Store {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = DefaultMaxAttempts
 	}
-	return &Store{c: client, maxAttempts: opts.MaxAttempts}
+	if opts.SweepName == "" {
+		opts.SweepName = DefaultSweepName
+	}
+	return &Store{c: client, maxAttempts: opts.MaxAttempts, sweepName: opts.SweepName}
 }
 
 // Collection and field names of the layout; see the package documentation.
@@ -58,6 +70,7 @@ const (
 	colReceipts  = "receipts"
 	colDedup     = "dedup"
 	colTimers    = "timers"
+	colSweeps    = "sweeps"
 )
 
 func (s *Store) tenantRef(tenant string) *fs.DocumentRef {
@@ -87,17 +100,33 @@ func (s *Store) dedupRef(k governor.Key, source, id string) *fs.DocumentRef {
 	return s.tenantRef(k.Tenant).Collection(colDedup).Doc(dedupID(k, source, id))
 }
 
+func (s *Store) sweepRef() *fs.DocumentRef { return s.c.Collection(colSweeps).Doc(s.sweepName) }
+
 func (s *Store) timerRef(id string) *fs.DocumentRef { return s.c.Collection(colTimers).Doc(id) }
 
-// RunTx implements store.Store with a Firestore transaction. fn reads
-// through the transaction and may run several times; an error it returns
-// aborts the transaction and is returned as is (once the attempts are
-// exhausted, for an error wrapping an aborted read).
+// RunTx implements store.Store. It first runs fn once as an optimistic
+// commit (optimistic.go): its reads are one batched read outside any
+// transaction and its writes one atomic commit whose preconditions
+// require every document read to be unchanged, which saves the
+// BeginTransaction round trip of a Firestore transaction. When that
+// attempt cannot serve fn (it reads an instance other than the one its
+// marker was read with) or its commit loses a race, fn runs again in a
+// Firestore transaction, as many times as the transaction runs it. An
+// error fn returns aborts either and is returned as is (once the
+// attempts are exhausted, for an error wrapping an aborted read).
 func (s *Store) RunTx(ctx context.Context, fn func(context.Context, store.Tx) error) error {
+	if err := s.runOptimistic(ctx, fn); !errors.Is(err, errOptimisticFailed) {
+		return err
+	}
+	return s.runTx(ctx, fn)
+}
+
+// runTx runs fn in a Firestore transaction.
+func (s *Store) runTx(ctx context.Context, fn func(context.Context, store.Tx) error) error {
 	const op = "firestore.RunTx"
 	var fnErr error
 	err := s.c.RunTransaction(ctx, func(ctx context.Context, t *fs.Transaction) error {
-		fnErr = fn(ctx, &tx{s: s, t: t})
+		fnErr = fn(ctx, &tx{s: s, stage: txStager{t}, get: t.Get, getAll: t.GetAll})
 		return fnErr
 	}, fs.MaxAttempts(s.maxAttempts))
 	if err == nil || (fnErr != nil && err == fnErr) {
@@ -109,11 +138,19 @@ func (s *Store) RunTx(ctx context.Context, fn func(context.Context, store.Tx) er
 	return wrapErr(op, err)
 }
 
-// tx is one attempt of a Firestore transaction.
+// tx is one attempt of a decision's storage transaction, either a
+// Firestore transaction or an optimistic commit: get and getAll read
+// (through the transaction, or outside any), stage collects the writes.
 type tx struct {
-	s       *Store
-	t       *fs.Transaction
-	written bool
+	s      *Store
+	stage  stager
+	get    func(*fs.DocumentRef) (*fs.DocumentSnapshot, error)
+	getAll func([]*fs.DocumentRef) ([]*fs.DocumentSnapshot, error)
+	// optimistic is set for an optimistic commit, which serves the
+	// decision of one instance: the first it reads (with its marker, or
+	// alone) and the one it writes.
+	optimistic bool
+	written    bool
 	// prefetched is the instance Dedup read with its marker, for the
 	// Instance call of the same key.
 	prefetched    *fs.DocumentSnapshot
@@ -132,10 +169,18 @@ func (t *tx) Instance(k governor.Key) (governor.Instance, error) {
 	}
 	snap := t.prefetched
 	if snap == nil || t.prefetchedKey != k {
+		if t.optimistic && snap != nil {
+			// A second instance: no write of the commit can hold it
+			// to the value read.
+			return governor.Instance{}, errOptimisticFailed
+		}
 		var err error
-		snap, err = t.t.Get(t.s.instanceRef(k))
+		snap, err = t.get(t.s.instanceRef(k))
 		if err != nil && status.Code(err) != codes.NotFound {
 			return governor.Instance{}, wrapErr(op, err)
+		}
+		if t.optimistic {
+			t.prefetched, t.prefetchedKey = snap, k
 		}
 	}
 	if snap == nil || !snap.Exists() {
@@ -154,7 +199,11 @@ func (t *tx) Dedup(k governor.Key, source, id string) (store.Marker, bool, error
 	if err := store.CheckKey(op, k); err != nil {
 		return store.Marker{}, false, err
 	}
-	snaps, err := t.t.GetAll([]*fs.DocumentRef{t.s.dedupRef(k, source, id), t.s.instanceRef(k)})
+	if t.optimistic && t.prefetched != nil {
+		// A second read: the commit serves one instance's decision.
+		return store.Marker{}, false, errOptimisticFailed
+	}
+	snaps, err := t.getAll([]*fs.DocumentRef{t.s.dedupRef(k, source, id), t.s.instanceRef(k)})
 	if err != nil {
 		return store.Marker{}, false, wrapErr(op, err)
 	}
@@ -172,11 +221,12 @@ func (t *tx) Dedup(k governor.Key, source, id string) (store.Marker, bool, error
 	return m, true, nil
 }
 
-// Write implements store.Tx: it validates c and stages its writes in the
-// transaction. The receipt is created with the precondition that it does
-// not exist, so the commit fails with a fault.Conflict error rather
-// than overwrite a receipt. The first receipt of an instance also reads
-// the tenant document and writes it when it is absent.
+// Write implements store.Tx: it validates c and stages its writes. The
+// receipt and, in an optimistic commit, the marker are created with the
+// precondition that they do not exist, so a transaction's commit fails
+// with a fault.Conflict error rather than overwrite a receipt. The first
+// receipt of an instance also reads the tenant document and writes it
+// when it is absent.
 func (t *tx) Write(c store.Changes) error {
 	const op = "firestore.Tx.Write"
 	if t.written {
@@ -187,13 +237,17 @@ func (t *tx) Write(c store.Changes) error {
 		return err
 	}
 	k := c.Instance.Key
+	if t.optimistic && (t.prefetched == nil || t.prefetchedKey != k) {
+		// The instance was not read: nothing holds it to its value.
+		return errOptimisticFailed
+	}
 	// The first receipt of an instance (seq 1: the instance did not
 	// exist) adds its tenant to the index unless it is there: the only
 	// decision that reads the tenant document, all reads coming before
 	// the writes. Every other decision writes what it wrote before.
 	newTenant := false
 	if c.Receipt.Seq == 1 {
-		_, err := t.t.Get(t.s.tenantRef(k.Tenant))
+		_, err := t.get(t.s.tenantRef(k.Tenant))
 		switch {
 		case status.Code(err) == codes.NotFound:
 			newTenant = true
@@ -209,27 +263,27 @@ func (t *tx) Write(c store.Changes) error {
 		return nil
 	}
 	if newTenant {
-		// Set, not Create: the transaction's read already keeps a
+		// In a transaction, Set, not Create: its read already keeps a
 		// concurrent first receipt from creating it meanwhile, and a
 		// precondition failure would surface as a Conflict of the
-		// decision.
-		if err := stage(t.t.Set(t.s.tenantRef(k.Tenant), tenantDoc(k.Tenant, decidedAt))); err != nil {
+		// decision. An optimistic commit creates it.
+		if err := stage(t.stage.absent(t.s.tenantRef(k.Tenant), tenantDoc(k.Tenant, decidedAt))); err != nil {
 			return err
 		}
 	}
-	if err := stage(t.t.Set(t.s.instanceRef(k), instanceDoc(c.Instance))); err != nil {
+	if err := stage(t.stage.replace(t.s.instanceRef(k), t.prefetched, instanceDoc(c.Instance))); err != nil {
 		return err
 	}
 	// The decision's outbox lives in its dedup marker (validation refuses
 	// entries without one): one document for the event, its receipt and
-	// its messages, delivered by one update.
+	// its messages.
 	if c.Dedup.EventID != "" {
 		ref := t.s.dedupRef(k, c.Dedup.Source, c.Dedup.EventID)
-		if err := stage(t.t.Set(ref, dedupDoc(k, c.Dedup, c.Outbox, store.Shard(ref.ID), decidedAt))); err != nil {
+		if err := stage(t.stage.absent(ref, dedupDoc(k, c.Dedup, c.Outbox, store.Shard(ref.ID), decidedAt))); err != nil {
 			return err
 		}
 	}
-	if err := stage(t.t.Create(t.s.receiptsRef(k).Doc(seqID(c.Receipt.Seq)), receiptDoc(&c.Receipt, decidedAt))); err != nil {
+	if err := stage(t.stage.create(t.s.receiptsRef(k).Doc(seqID(c.Receipt.Seq)), receiptDoc(&c.Receipt, decidedAt))); err != nil {
 		return err
 	}
 	// One write per timer document: a timer both cancelled and armed stays
@@ -243,12 +297,12 @@ func (t *tx) Write(c store.Changes) error {
 			continue
 		}
 		timers[id] = true
-		if err := stage(t.t.Delete(t.s.timerRef(id))); err != nil {
+		if err := stage(t.stage.delete(t.s.timerRef(id))); err != nil {
 			return err
 		}
 	}
 	for _, e := range c.ArmTimers {
-		if err := stage(t.t.Set(t.s.timerRef(e.ID), timerDoc(e))); err != nil {
+		if err := stage(t.stage.set(t.s.timerRef(e.ID), timerDoc(e))); err != nil {
 			return err
 		}
 	}

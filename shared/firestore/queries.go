@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -252,14 +253,30 @@ func (s *Store) Outbox(ctx context.Context, receiptHash string) ([]store.OutboxE
 	if receiptHash == "" {
 		return nil, fault.Errorf(fault.Invalid, op, "empty receipt hash")
 	}
-	markers, err := getAll(ctx, op, s.c.CollectionGroup(colDedup).Where("receipt_hash", "==", receiptHash), markerOf)
+	snaps, err := s.c.CollectionGroup(colDedup).Where("receipt_hash", "==", receiptHash).Documents(ctx).GetAll()
 	if err != nil {
-		return nil, err
+		return nil, wrapErr(op, err)
+	}
+	var swept [store.Shards]sweepPosition
+	if len(snaps) > 0 {
+		if swept, err = s.sweepPositions(ctx, op); err != nil {
+			return nil, err
+		}
 	}
 	var out []store.OutboxEntry
-	for _, m := range markers {
+	for _, snap := range snaps {
+		m, err := markerOf(snap)
+		if err != nil {
+			return nil, err
+		}
+		// A decision the sweep moved past was delivered.
+		at, _ := snap.DataAt("created_at")
+		t, _ := at.(time.Time)
+		p := swept[store.Shard(snap.Ref.ID)]
+		delivered := m.Delivered || (p.path != "" && !p.after(t, relativePath(snap.Ref)))
 		for _, e := range m.Outbox {
 			if e.ReceiptHash == receiptHash {
+				e.Delivered = delivered
 				out = append(out, e)
 			}
 		}
@@ -274,13 +291,18 @@ type undeliveredMarker struct {
 	outbox    []store.OutboxEntry
 }
 
-// Undelivered implements store.Store with one collection-group query on
-// the dedup markers per shard, run in parallel: shard ==, delivered ==
-// false, created_at < before, ordered by created_at then document path,
-// each limited to limit markers. The markers are merged in that order,
-// and their entries returned by created_at, then id.
+// Undelivered implements store.Store: it reads the sweep's positions (one
+// document), then runs one collection-group query on the dedup markers
+// per shard, in parallel: shard ==, delivered == false, created_at <
+// before, ordered by created_at then document path, starting after the
+// shard's position, each limited to limit markers. The markers are merged
+// in that order, and their entries returned by created_at, then id.
 func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([]store.OutboxEntry, error) {
 	const op = "firestore.Undelivered"
+	swept, err := s.sweepPositions(ctx, op)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -291,6 +313,9 @@ func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([
 		wg.Go(func() {
 			q := s.c.CollectionGroup(colDedup).Where("shard", "==", int64(shard)).Where("delivered", "==", false).
 				Where("created_at", "<", before).OrderBy("created_at", fs.Asc).OrderBy(fs.DocumentID, fs.Asc)
+			if p := swept[shard]; p.path != "" {
+				q = q.StartAfter(p.at, s.c.Doc(p.path))
+			}
 			if limit > 0 {
 				q = q.Limit(limit)
 			}
@@ -331,6 +356,96 @@ func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
 	return out, nil
+}
+
+// sweepPosition is how far the sweep went in one shard: the created_at
+// and document path of the last marker it dealt with ("" for none).
+type sweepPosition struct {
+	at   time.Time
+	path string
+}
+
+// after reports whether a marker at (at, path) comes after p in the
+// sweep's order.
+func (p sweepPosition) after(at time.Time, path string) bool {
+	return cmp.Or(at.Compare(p.at), strings.Compare(path, p.path)) > 0
+}
+
+// sweepField is the field of the sweep document holding a shard's
+// position.
+func sweepField(shard int) string { return fmt.Sprintf("s%02d", shard) }
+
+// sweepPositions reads the sweep document.
+func (s *Store) sweepPositions(ctx context.Context, op string) ([store.Shards]sweepPosition, error) {
+	snap, err := s.sweepRef().Get(ctx)
+	if err != nil && status.Code(err) != codes.NotFound {
+		return [store.Shards]sweepPosition{}, wrapErr(op, err)
+	}
+	return decodeSweep(op, snap)
+}
+
+// decodeSweep decodes the sweep document; a missing one has no
+// positions.
+func decodeSweep(op string, snap *fs.DocumentSnapshot) ([store.Shards]sweepPosition, error) {
+	var out [store.Shards]sweepPosition
+	if snap == nil || !snap.Exists() {
+		return out, nil
+	}
+	for shard := range store.Shards {
+		m, ok := snap.Data()[sweepField(shard)].(map[string]any)
+		if !ok {
+			continue
+		}
+		d := &decoder{path: snap.Ref.Path, m: m}
+		out[shard] = sweepPosition{at: d.time("created_at"), path: d.str("path")}
+		if d.err != nil {
+			return out, d.fail(op)
+		}
+	}
+	return out, nil
+}
+
+// Swept implements store.Store in one transaction on the sweep
+// document: it reads the positions and merges the shards that move
+// forward.
+func (s *Store) Swept(ctx context.Context, last ...store.OutboxEntry) error {
+	const op = "firestore.Swept"
+	var pos [store.Shards]*sweepPosition
+	for _, e := range last {
+		tenant, hash, err := store.ParseMarkerID(op, e.Marker)
+		if err != nil {
+			continue
+		}
+		shard := store.Shard(hash)
+		path := relativePath(s.tenantRef(tenant).Collection(colDedup).Doc(hash))
+		if p := pos[shard]; p == nil || p.after(e.CreatedAt, path) {
+			pos[shard] = &sweepPosition{at: e.CreatedAt, path: path}
+		}
+	}
+	if !slices.ContainsFunc(pos[:], func(p *sweepPosition) bool { return p != nil }) {
+		return nil
+	}
+	err := s.c.RunTransaction(ctx, func(ctx context.Context, t *fs.Transaction) error {
+		snap, err := t.Get(s.sweepRef())
+		if err != nil && status.Code(err) != codes.NotFound {
+			return err
+		}
+		cur, err := decodeSweep(op, snap)
+		if err != nil {
+			return err
+		}
+		doc := map[string]any{}
+		for shard, p := range pos {
+			if p != nil && (cur[shard].path == "" || cur[shard].after(p.at, p.path)) {
+				doc[sweepField(shard)] = map[string]any{"created_at": p.at, "path": p.path}
+			}
+		}
+		if len(doc) == 0 {
+			return nil
+		}
+		return t.Set(s.sweepRef(), doc, fs.MergeAll)
+	}, fs.MaxAttempts(s.maxAttempts))
+	return wrapErr(op, err)
 }
 
 // MarkDelivered implements store.Store: one update of delivered per

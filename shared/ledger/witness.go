@@ -128,3 +128,25 @@ func vouch(ctx context.Context, w ReceiptWitness, cs []candidate) ([]Entry, []un
 	}
 	return entries, refused, nil
 }
+
+// DeliveryWitness answers the governors' engine about delivery: a
+// decision publishes its receipt after every other message it emitted,
+// so a receipt the ledger holds, integrated or pending, proves the whole
+// decision delivered. It reads Store.Lookup only.
+type DeliveryWitness struct {
+	Store Store
+}
+
+// Witnessed returns the hashes among hashes whose receipts the ledger
+// holds.
+func (w DeliveryWitness) Witnessed(ctx context.Context, hashes []string) (map[string]bool, error) {
+	found, err := w.Store.Lookup(ctx, hashes)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(found))
+	for h := range found {
+		out[h] = true
+	}
+	return out, nil
+}

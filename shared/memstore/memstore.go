@@ -47,6 +47,26 @@ type Store struct {
 	// tenants is the tenant index, sorted: a tenant enters it with the
 	// first receipt of its first instance.
 	tenants []string
+	// swept is the sweep's position in each shard (Swept).
+	swept [store.Shards]sweptPos
+}
+
+// sweptPos is the last marker the sweep dealt with in a shard, by
+// created_at then marker id; id "" for none.
+type sweptPos struct {
+	at time.Time
+	id string
+}
+
+// covers reports whether the marker id created at at is at or before p.
+func (p sweptPos) covers(at time.Time, id string) bool {
+	return p.id != "" && cmp.Or(at.Compare(p.at), strings.Compare(id, p.id)) <= 0
+}
+
+// sweptPast reports whether the sweep moved past the marker id of rec.
+func (s *Store) sweptPast(id string, rec dedupRec) bool {
+	shard, ok := store.SweepShard(id)
+	return ok && s.swept[shard].covers(rec.createdAt, id)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -552,8 +572,11 @@ func (s *Store) Outbox(ctx context.Context, receiptHash string) ([]store.OutboxE
 	var ids []string
 	for dk, rec := range s.dedups {
 		if rec.d.ReceiptHash == receiptHash && len(rec.outbox) > 0 {
+			id := store.MarkerID(dk.key, dk.source, dk.id)
+			// A decision the sweep moved past was delivered.
+			rec.delivered = rec.delivered || s.sweptPast(id, rec)
 			recs = append(recs, rec)
-			ids = append(ids, store.MarkerID(dk.key, dk.source, dk.id))
+			ids = append(ids, id)
 		}
 	}
 	idx := make([]int, len(recs))
@@ -590,7 +613,9 @@ func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([
 	s.mu.RLock()
 	for dk, rec := range s.dedups {
 		if !rec.delivered && rec.createdAt.Before(before) {
-			ms = append(ms, found{store.MarkerID(dk.key, dk.source, dk.id), rec})
+			if id := store.MarkerID(dk.key, dk.source, dk.id); !s.sweptPast(id, rec) {
+				ms = append(ms, found{id, rec})
+			}
 		}
 	}
 	slices.SortFunc(ms, func(a, b found) int {
@@ -628,6 +653,26 @@ func (s *Store) MarkDelivered(ctx context.Context, markers ...string) error {
 			s.rev++
 			rec.delivered, rec.rev = true, s.rev
 			s.dedups[dk] = rec
+		}
+	}
+	return nil
+}
+
+// Swept implements store.Store.
+func (s *Store) Swept(ctx context.Context, last ...store.OutboxEntry) error {
+	const op = "memstore.Swept"
+	if err := ctx.Err(); err != nil {
+		return fault.Wrap(fault.Unavailable, op, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range last {
+		shard, ok := store.SweepShard(e.Marker)
+		if !ok {
+			continue
+		}
+		if at := normTime(e.CreatedAt); !s.swept[shard].covers(at, e.Marker) {
+			s.swept[shard] = sweptPos{at: at, id: e.Marker}
 		}
 	}
 	return nil

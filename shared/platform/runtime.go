@@ -14,6 +14,7 @@ import (
 	"github.com/autonomics/autonomics/shared/engine"
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/firestore"
+	"github.com/autonomics/autonomics/shared/ledger"
 	"github.com/autonomics/autonomics/shared/machines"
 	"github.com/autonomics/autonomics/shared/pubsub"
 	"github.com/autonomics/autonomics/shared/telemetry"
@@ -130,6 +131,11 @@ func Governors(c *Clients) (*engine.Engine, error) {
 		Logger:                c.Logger,
 		// Timeouts from test clocks, outside production only.
 		TestClock: cfg.TestClock(),
+	}
+	if c.LedgerFirestore != nil {
+		// The ledger the integrator writes, under its default name:
+		// a receipt it holds witnesses its decision's delivery.
+		o.Witness = ledger.DeliveryWitness{Store: firestore.NewLedger(c.LedgerFirestore, firestore.LedgerOptions{})}
 	}
 	if c.Telemetry != nil {
 		o.TracerProvider, o.MeterProvider = c.Telemetry.Tracer, c.Telemetry.Meter

@@ -28,8 +28,10 @@ type Message struct {
 
 // OutboxEntry is a message written in a decision's transaction and
 // published after commit. The entries of a decision are kept in its dedup
-// marker and delivered together: one MarkDelivered of the marker records
-// that all of them were published.
+// marker and delivered together. A decision published after its commit
+// records nothing more: its receipt, published last, is witnessed by the
+// ledger, and the sweep moves past it (Swept). A decision published again
+// by a redelivery or the sweep is marked delivered (MarkDelivered).
 type OutboxEntry struct {
 	// ID is deterministic, so that a retried transaction writes the same
 	// entries and downstream consumers can deduplicate.
@@ -38,8 +40,9 @@ type OutboxEntry struct {
 	// ReceiptHash is the hash of the receipt whose decision wrote the entry.
 	ReceiptHash string
 	CreatedAt   time.Time
-	// Delivered is the delivery of the entry's decision: true once every
-	// entry of the decision was published.
+	// Delivered is the delivery of the entry's decision as the store
+	// knows it: true once the decision was marked delivered or the sweep
+	// moved past it.
 	Delivered bool
 	// Marker is the MarkerID of the dedup marker holding the entry, the
 	// id MarkDelivered takes. The stores set it on every entry they
@@ -97,6 +100,16 @@ func truncateID(id string) string {
 		return id[:80]
 	}
 	return id
+}
+
+// SweepShard returns the shard of the decision whose marker id (MarkerID)
+// is marker, and false for an id that is not a marker id.
+func SweepShard(marker string) (int, bool) {
+	_, hash, err := ParseMarkerID("store.SweepShard", marker)
+	if err != nil {
+		return 0, false
+	}
+	return Shard(hash), true
 }
 
 // Shards is the number of shards of the globally queried collections:
@@ -226,14 +239,23 @@ type Store interface {
 	Outbox(ctx context.Context, receiptHash string) ([]OutboxEntry, error)
 	// Undelivered returns the entries of up to limit undelivered
 	// decisions whose first entry was created before t, oldest first
-	// (by created_at, then id). A decision's entries are returned
-	// together, so that a caller publishing them all may mark the decision
-	// delivered; a limit <= 0 means no limit.
+	// (by created_at, then id), leaving out those the sweep moved past
+	// (Swept). A decision's entries are returned together, so that a
+	// caller publishing them all may mark the decision delivered; a limit
+	// <= 0 means no limit.
 	Undelivered(ctx context.Context, before time.Time, limit int) ([]OutboxEntry, error)
 	// MarkDelivered records that every entry of the decisions with these
 	// markers (OutboxEntry.Marker, MarkerID) was published: one write per
 	// marker. Unknown markers are ignored.
 	MarkDelivered(ctx context.Context, markers ...string) error
+	// Swept records that the sweep dealt with every decision of each
+	// entry's shard (SweepShard) up to and including the entry's own
+	// decision, in Undelivered's order: Undelivered no longer returns
+	// them. Each entry must be the first, by that order, of its decision's
+	// entries, as Undelivered returns them. A position behind the one
+	// recorded for its shard is ignored, as are entries without a valid
+	// marker. It costs one write, whatever the number of entries.
+	Swept(ctx context.Context, last ...OutboxEntry) error
 	// DueTimers returns up to limit timers due at or before t, earliest first.
 	DueTimers(ctx context.Context, t time.Time, limit int) ([]TimerEntry, error)
 	// DeleteTimer removes a fired timer; deleting a missing timer is not an error.

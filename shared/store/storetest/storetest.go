@@ -49,6 +49,7 @@ func RunConformanceTests(t *testing.T, newStore func(t *testing.T) store.Store) 
 		{"Undelivered", testUndelivered},
 		{"OutboxWithoutMarker", testOutboxWithoutMarker},
 		{"MarkDeliveredSeveral", testMarkDeliveredSeveral},
+		{"Swept", testSwept},
 		{"Timers", testTimers},
 		{"MoveTimer", testMoveTimer},
 		{"ManyTimers", testManyTimers},
