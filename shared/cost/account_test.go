@@ -465,6 +465,17 @@ func check(t *testing.T, rows map[string]*cost.Row, integrated int) {
 	if perRT(kindPlain) < 3 {
 		t.Errorf("plain decision: %.2f sequential round trips; want at least a transaction read, its commit and a publish", perRT(kindPlain))
 	}
+	// The targets of the hot path: a decision whose guards read no other
+	// instance writes at most 3 documents and reads at most 2, whatever it
+	// emits, in at most 3 sequential round trips.
+	for _, kind := range []string{kindPlain, kindCascades} {
+		if p := per(kind); p.Writes > 3 || p.Reads > 2 {
+			t.Errorf("%s: %d writes and %d reads; want at most 3 and 2", kind, p.Writes, p.Reads)
+		}
+	}
+	if perRT(kindPlain) > 3 {
+		t.Errorf("plain decision: %.2f sequential round trips; want at most 3 (the reads, the commit, the publish)", perRT(kindPlain))
+	}
 	if casc.Messages != plain.Messages+2 || casc.Writes < plain.Writes {
 		t.Errorf("cascades: %d messages published and %d writes; want the plain decision's %d messages and the 2 cascades, and at least its %d writes",
 			casc.Messages, casc.Writes, plain.Messages, plain.Writes)

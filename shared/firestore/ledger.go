@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	fs "cloud.google.com/go/firestore"
@@ -28,7 +29,10 @@ const maxTxWrites = 500
 const writeConcurrency = 4
 
 // lookupChunk bounds the documents of one batched read.
-const lookupChunk = 500
+const lookupChunk = 250
+
+// readConcurrency bounds the concurrent batched reads of one lookup.
+const readConcurrency = 8
 
 // LedgerOptions configure a Ledger.
 type LedgerOptions struct {
@@ -172,41 +176,60 @@ func decodeEntry(snap *fs.DocumentSnapshot, pending bool) (ledger.Entry, error) 
 
 func decodePending(snap *fs.DocumentSnapshot) (ledger.Entry, error) { return decodeEntry(snap, true) }
 
-// getEntries reads the documents of hashes in refOf's collection, in
-// chunks, and returns the existing ones decoded.
+// getEntries reads the documents of hashes in the entries' collection, or
+// the pending records' when pending is set, and returns the existing ones
+// decoded.
 func (l *Ledger) getEntries(ctx context.Context, op string, hashes []string, pending bool) (map[string]ledger.Entry, error) {
-	out := make(map[string]ledger.Entry, len(hashes))
-	for start := 0; start < len(hashes); start += lookupChunk {
-		var refs []*fs.DocumentRef
-		for _, h := range hashes[start:min(start+lookupChunk, len(hashes))] {
-			if !ledger.IsReceiptHash(h) {
-				continue // no such document can exist
-			}
-			if pending {
-				refs = append(refs, l.pendingRef(h))
-			} else {
-				refs = append(refs, l.entryRef(h))
-			}
+	refs := make([]*fs.DocumentRef, 0, len(hashes))
+	for _, h := range hashes {
+		if !ledger.IsReceiptHash(h) {
+			continue // no such document can exist
 		}
-		snaps, err := l.c.GetAll(ctx, refs)
-		if err != nil {
-			return nil, wrapErr(op, err)
+		if pending {
+			refs = append(refs, l.pendingRef(h))
+		} else {
+			refs = append(refs, l.entryRef(h))
 		}
-		for _, snap := range snaps {
-			if !snap.Exists() {
-				continue
-			}
-			e, err := decodeEntry(snap, pending)
+	}
+	out := make(map[string]ledger.Entry, len(refs))
+	err := l.readEntries(ctx, op, refs, func(e ledger.Entry) { out[e.Hash] = e })
+	return out, err
+}
+
+// readEntries reads refs, entry and pending documents alike, in batched
+// reads of at most lookupChunk documents run concurrently, and hands each
+// existing one, decoded, to found; found is called from one goroutine at a
+// time.
+func (l *Ledger) readEntries(ctx context.Context, op string, refs []*fs.DocumentRef, found func(ledger.Entry)) error {
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(readConcurrency)
+	for start := 0; start < len(refs); start += lookupChunk {
+		chunk := refs[start:min(start+lookupChunk, len(refs))]
+		g.Go(func() error {
+			snaps, err := l.c.GetAll(ctx, chunk)
 			if err != nil {
-				return nil, err
+				return wrapErr(op, err)
 			}
-			out[e.Hash] = e
-		}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, snap := range snaps {
+				if !snap.Exists() {
+					continue
+				}
+				e, err := decodeEntry(snap, snap.Ref.Parent.ID == colLedgerPending)
+				if err != nil {
+					return err
+				}
+				found(e)
+			}
+			return nil
+		})
 	}
-	if err := checkLive(ctx, op); err != nil {
-		return nil, err
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	return out, nil
+	return checkLive(ctx, op)
 }
 
 func checkLive(ctx context.Context, op string) error {
@@ -387,29 +410,28 @@ func (l *Ledger) Pending(ctx context.Context, limit int) ([]ledger.Entry, error)
 	return out, nil
 }
 
-// Lookup implements ledger.Store with batched reads of the entries, then
-// of the pending records of the hashes not found.
+// Lookup implements ledger.Store with one round of concurrent batched
+// reads of both the entry and the pending record of every hash: a new
+// receipt, the integrator's common case, is looked for in one round trip
+// instead of two. An entry written to the log wins over a pending record
+// of the same hash.
 func (l *Ledger) Lookup(ctx context.Context, hashes []string) (map[string]ledger.Entry, error) {
 	const op = "firestore.Ledger.Lookup"
-	out, err := l.getEntries(ctx, op, hashes, false)
-	if err != nil {
-		return nil, err
-	}
-	var rest []string
+	refs := make([]*fs.DocumentRef, 0, 2*len(hashes))
 	for _, h := range hashes {
-		if _, ok := out[h]; !ok {
-			rest = append(rest, h)
+		if ledger.IsReceiptHash(h) {
+			refs = append(refs, l.entryRef(h), l.pendingRef(h))
 		}
 	}
-	if len(rest) == 0 {
-		return out, nil
-	}
-	pending, err := l.getEntries(ctx, op, rest, true)
+	out := make(map[string]ledger.Entry, len(hashes))
+	err := l.readEntries(ctx, op, refs, func(e ledger.Entry) {
+		if prev, ok := out[e.Hash]; ok && !prev.Pending {
+			return
+		}
+		out[e.Hash] = e
+	})
 	if err != nil {
 		return nil, err
-	}
-	for h, e := range pending {
-		out[h] = e
 	}
 	return out, nil
 }

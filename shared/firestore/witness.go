@@ -10,13 +10,13 @@ import (
 	"github.com/autonomics/autonomics/shared/store"
 )
 
-// Bounds of one batched read of StoredHashes. A read of the default
-// integration batch (2,000 receipts) is one GetAll; larger ones, or ones
-// whose document names add up to more than witnessReadBytes (far below
-// Firestore's 10 MiB request limit), are split into reads that run
-// concurrently.
+// Bounds of one batched read of StoredHashes. A read of more receipts
+// than witnessReadDocs (a default integration batch of 2,000 is eight
+// reads), or of ones whose document names add up to more than
+// witnessReadBytes (far below Firestore's 10 MiB request limit), is split
+// into reads that run concurrently, readConcurrency at a time.
 const (
-	witnessReadDocs  = 2000
+	witnessReadDocs  = 250
 	witnessReadBytes = 2 << 20
 )
 
@@ -67,7 +67,7 @@ func (s *Store) StoredHashes(ctx context.Context, refs []ledger.ReceiptRef) (map
 	hashes := make([][]string, len(reads))
 	found := make([][]bool, len(reads))
 	var g errgroup.Group
-	g.SetLimit(writeConcurrency)
+	g.SetLimit(readConcurrency)
 	for i, read := range reads {
 		g.Go(func() error {
 			docs := make([]*fs.DocumentRef, len(read))

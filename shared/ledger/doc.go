@@ -32,7 +32,7 @@
 // candidate. Before a batch is recorded, the integrator asks its
 // ReceiptWitness, the governors' store (read only), for the receipts
 // stored at the places (tenant, domain, subject, seq) of all the batch's
-// candidates, in one batched read, and admits a candidate only when the
+// candidates, in batched reads, and admits a candidate only when the
 // receipt stored at its place has its hash. The others are never signed:
 // they are removed from the pending entries (Store.DropPending, so that a
 // flood of them cannot hold the log up), counted (Pass.Forged and the
@@ -99,7 +99,11 @@
 // interval once nothing is pending; a Notify ends an idle wait. The time
 // from a submitted receipt's arrival to its signed checkpoint is thus
 // about one to two pass durations plus Linger. Pending entries are taken
-// in hash order, with a share of every batch kept for them. Pass.Latencies
+// in hash order, with a share of every batch kept for them. The log and
+// the witness are asked about the submitted entries of a pass at once
+// (Store.Lookup, is it there already, and ReceiptWitness, did a governor
+// store it), since neither answer depends on the other; a duplicate
+// submission costs only a wasted read of the witness. Pass.Latencies
 // measure from each receipt's decided_at, the governor's commit.
 //
 // # Checkpoints and keys

@@ -13,6 +13,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/autonomics/autonomics/shared/fault"
 	"github.com/autonomics/autonomics/shared/httpjson"
@@ -347,16 +348,36 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 	pass.Submitted = len(subs)
 	var cs []candidate
 	var fresh []*queued
+	var subStored map[ReceiptRef]string
 	if len(subs) > 0 {
+		// The log (is it there already?) and the governors' store (did a
+		// governor commit it?) are asked about the submitted entries at
+		// once: neither answer depends on the other, and a duplicate
+		// costs only the witness's wasted read.
 		hashes := make([]string, len(subs))
+		parsed := make([]*receipt.Receipt, len(subs))
+		refs := make([]ReceiptRef, 0, len(subs))
 		for i, q := range subs {
 			hashes[i] = q.entry.Hash
+			if r, err := checkLeaf(q.entry.Hash, q.entry.Leaf); err == nil {
+				parsed[i] = &r
+				refs = append(refs, RefOf(&r))
+			}
 		}
-		known, err := s.Lookup(ctx, hashes)
-		if err != nil {
+		var known map[string]Entry
+		var g errgroup.Group
+		g.Go(func() (err error) {
+			known, err = s.Lookup(ctx, hashes)
+			return err
+		})
+		g.Go(func() (err error) {
+			subStored, err = storedHashes(ctx, in.o.Witness, refs)
+			return err
+		})
+		if err := g.Wait(); err != nil {
 			return pass, err
 		}
-		for _, q := range subs {
+		for i, q := range subs {
 			k, ok := known[q.entry.Hash]
 			switch {
 			case inBatch[q.entry.Hash]:
@@ -369,22 +390,24 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 			case ok && k.Pending:
 				q.entry.Pending = true // its pending record goes with it
 			}
-			r, err := checkLeaf(q.entry.Hash, q.entry.Leaf)
-			if err != nil { // Submit takes only entries NewEntry made
+			r := parsed[i]
+			if r == nil { // Submit takes only entries NewEntry made
 				pass.Refused++
 				in.resolve(q, Unvouched, nil)
 				continue
 			}
 			inBatch[q.entry.Hash] = true
-			decided[q.entry.Hash] = decidedAt(&r, q.entry.ArrivedAt)
+			decided[q.entry.Hash] = decidedAt(r, q.entry.ArrivedAt)
 			fresh = append(fresh, q)
-			cs = append(cs, candidate{entry: q.entry, ref: RefOf(&r), exec: r.ExecutionID})
+			cs = append(cs, candidate{entry: q.entry, ref: RefOf(r), exec: r.ExecutionID})
 		}
 	}
+	vouched, forged := split(cs, subStored)
 	pending, err := s.Pending(ctx, max(room-len(cs), 0))
 	if err != nil {
 		return pass, err
 	}
+	var pcs []candidate
 	for _, e := range pending {
 		if inBatch[e.Hash] {
 			continue
@@ -397,12 +420,13 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 		}
 		inBatch[e.Hash] = true
 		decided[e.Hash] = decidedAt(&r, e.ArrivedAt)
-		cs = append(cs, candidate{entry: e, ref: RefOf(&r), exec: r.ExecutionID})
+		pcs = append(pcs, candidate{entry: e, ref: RefOf(&r), exec: r.ExecutionID})
 	}
-	vouched, forged, err := vouch(ctx, in.o.Witness, cs)
+	pv, pf, err := vouch(ctx, in.o.Witness, pcs)
 	if err != nil {
 		return pass, err
 	}
+	vouched, forged = append(vouched, pv...), append(forged, pf...)
 	if len(forged) > 0 {
 		if err := in.drop(ctx, forged); err != nil {
 			return pass, err

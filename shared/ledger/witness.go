@@ -104,18 +104,38 @@ func vouch(ctx context.Context, w ReceiptWitness, cs []candidate) ([]Entry, []un
 	if len(cs) == 0 {
 		return nil, nil, nil
 	}
-	refs := make([]ReceiptRef, 0, len(cs))
-	seen := make(map[ReceiptRef]bool, len(cs))
-	for _, c := range cs {
-		if !seen[c.ref] {
-			seen[c.ref] = true
-			refs = append(refs, c.ref)
-		}
+	refs := make([]ReceiptRef, len(cs))
+	for i, c := range cs {
+		refs[i] = c.ref
 	}
-	stored, err := w.StoredHashes(ctx, refs)
+	stored, err := storedHashes(ctx, w, refs)
 	if err != nil {
 		return nil, nil, err
 	}
+	vouched, refused := split(cs, stored)
+	return vouched, refused, nil
+}
+
+// storedHashes asks the witness about refs, each once, in one call; no
+// refs ask nothing.
+func storedHashes(ctx context.Context, w ReceiptWitness, refs []ReceiptRef) (map[ReceiptRef]string, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	distinct := make([]ReceiptRef, 0, len(refs))
+	seen := make(map[ReceiptRef]bool, len(refs))
+	for _, r := range refs {
+		if !seen[r] {
+			seen[r] = true
+			distinct = append(distinct, r)
+		}
+	}
+	return w.StoredHashes(ctx, distinct)
+}
+
+// split divides the candidates into the entries whose place holds their
+// hash in stored (the witness's answer), in their order, and the others.
+func split(cs []candidate, stored map[ReceiptRef]string) ([]Entry, []unvouched) {
 	entries := make([]Entry, 0, len(cs))
 	var refused []unvouched
 	for _, c := range cs {
@@ -126,7 +146,7 @@ func vouch(ctx context.Context, w ReceiptWitness, cs []candidate) ([]Entry, []un
 		}
 		refused = append(refused, unvouched{entry: c.entry, ref: c.ref, exec: c.exec, stored: h, found: ok})
 	}
-	return entries, refused, nil
+	return entries, refused
 }
 
 // DeliveryWitness answers the governors' engine about delivery: a

@@ -156,6 +156,24 @@ func testLookup(t *testing.T, h Harness) {
 	if got, err := h.Store.Lookup(ctx, nil); err != nil || len(got) != 0 {
 		t.Errorf("Lookup(nil) = %v, %v; want empty, nil", got, err)
 	}
+	// A lookup larger than any one batched read finds every pending
+	// entry and nothing else.
+	many := entries(t, receipts(rand.New(rand.NewPCG(3, 4)), "globex", 600), t0)
+	if _, err := h.Store.AddPending(ctx, many[:400]); err != nil {
+		t.Fatalf("AddPending(400) = %v", err)
+	}
+	got, err = h.Store.Lookup(ctx, hashesOf(many))
+	if err != nil {
+		t.Fatalf("Lookup(600) = %v", err)
+	}
+	for i, e := range many {
+		if g, ok := got[e.Hash]; ok != (i < 400) || ok && (!g.Pending || string(g.Leaf) != string(e.Leaf)) {
+			t.Fatalf("Lookup(600)[%d] = %+v, found %v; want found %v, pending, its leaf", i, g.Pending, ok, i < 400)
+		}
+	}
+	if len(got) != 400 {
+		t.Errorf("Lookup(600, 400 pending) = %d entries, want 400", len(got))
+	}
 }
 
 func testLease(t *testing.T, h Harness) {
@@ -302,8 +320,10 @@ func testBatchProtocol(t *testing.T, h Harness) {
 		if i >= 3 {
 			want = ledger.Unassigned
 		}
-		if got := found[e.Hash]; got.Index != want || !bytes.Equal(got.Leaf, e.Leaf) {
-			t.Errorf("Lookup(entry %d) = index %d, want %d with its leaf", i, got.Index, want)
+		// The written entries keep their pending records (Pending was not
+		// set): Lookup reports them written, not pending.
+		if got := found[e.Hash]; got.Index != want || !bytes.Equal(got.Leaf, e.Leaf) || got.Pending != (i >= 3) {
+			t.Errorf("Lookup(entry %d) = index %d, pending %v; want %d, pending %v, with its leaf", i, got.Index, got.Pending, want, i >= 3)
 		}
 	}
 	// Pushed again after it was written, an entry is not pending.
