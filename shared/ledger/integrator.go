@@ -107,6 +107,9 @@ type Integrator struct {
 	// leaseUntil is when the lease this integrator last took or renewed
 	// expires; zero when it does not hold it.
 	leaseUntil time.Time
+	// head is the state this integrator last committed or read, when no
+	// batch follows it and the lease has been held since; nil otherwise.
+	head *State
 	wake       chan struct{}
 	running    bool // Run is running
 
@@ -260,12 +263,15 @@ func (in *Integrator) integrate(ctx context.Context) (Pass, error) {
 	// renewed: every batch renews it, and a holder that lost it is fenced
 	// off anyway.
 	if now := in.o.Clock(); in.leaseUntil.Sub(now) < in.o.LeaseTTL*3/4 {
+		if !in.leaseUntil.After(now) {
+			in.head = nil // the lease lapsed: another holder may have changed the log
+		}
 		lease, err := s.AcquireLease(ctx, in.o.Holder, now, in.o.LeaseTTL)
 		if err != nil {
 			return Pass{}, err
 		}
 		if lease.Holder != in.o.Holder {
-			in.published, in.leaseUntil = -1, time.Time{}
+			in.published, in.leaseUntil, in.head = -1, time.Time{}, nil
 			in.setAccepting(false)
 			return Pass{Holder: lease.Holder}, nil
 		}
@@ -296,20 +302,36 @@ func (in *Integrator) integrate(ctx context.Context) (Pass, error) {
 func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*queued) (Pass, error) {
 	const op = "ledger.Integrate"
 	s := in.o.Store
-	st, err := s.State(ctx)
-	if err != nil {
-		return pass, err
-	}
-	if err := in.checkState(st); err != nil {
-		return pass, err
+	// The state this integrator committed, with no batch after it, saves
+	// the pass reading it back while the lease has been held since; a
+	// holder that changed the log meanwhile (clocks far apart) makes
+	// BeginBatch refuse the stale size, and the pass fail.
+	head := in.head
+	in.head = nil // until this pass succeeds
+	var (
+		st         State
+		b          Batch
+		inProgress bool
+		err        error
+	)
+	if head != nil {
+		st = *head
+	} else {
+		if st, err = s.State(ctx); err != nil {
+			return pass, err
+		}
+		if err := in.checkState(st); err != nil {
+			return pass, err
+		}
 	}
 	pass.Size, pass.Checkpoint = st.Size, st.Checkpoint
 	if st.Checkpoint != nil && in.published != st.Size {
 		in.publish(ctx, st)
 	}
-	b, inProgress, err := s.Batch(ctx)
-	if err != nil {
-		return pass, err
+	if head == nil {
+		if b, inProgress, err = s.Batch(ctx); err != nil {
+			return pass, err
+		}
 	}
 	decided := map[string]time.Time{}
 	var entries, carried []Entry
@@ -449,6 +471,7 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 	*taken = fresh
 	entries = append(carried, vouched...)
 	if len(entries) == 0 && st.Checkpoint != nil && !pass.Abandoned {
+		in.head = &st
 		return pass, nil
 	}
 	b = Batch{Start: st.Size, Hashes: make([]string, len(entries)), Holder: in.o.Holder, CreatedAt: in.o.Clock().UTC()}
@@ -620,6 +643,7 @@ func (in *Integrator) complete(ctx context.Context, pass Pass, st State, b Batch
 	if err := in.o.Store.CommitBatch(ctx, in.fenceAt(now), Commit{Batch: b, State: next, Tiles: tiles}); err != nil {
 		return pass, err
 	}
+	in.head = &next
 	in.leaseUntil = now.Add(in.o.LeaseTTL)
 	pass.Integrated, pass.Size, pass.Checkpoint = len(entries), size, signed
 	if taken != nil {
@@ -689,7 +713,7 @@ func (in *Integrator) publish(ctx context.Context, st State) {
 func (in *Integrator) Release(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.published, in.leaseUntil = -1, time.Time{}
+	in.published, in.leaseUntil, in.head = -1, time.Time{}, nil
 	return in.o.Store.ReleaseLease(ctx, in.o.Holder)
 }
 

@@ -201,6 +201,59 @@ func testRacingIntegrators(t *testing.T, h Harness) {
 	pub.checkConsistent(ctx, t, ledger.NewLog(s))
 }
 
+// testStaleHead: an integrator that keeps the state it committed, to
+// spare itself reading it back, must not build on it once another holder
+// changed the log. a commits, b (whose clock is past a's lease) takes
+// over, commits and releases the lease, and a, which renews its lease
+// before it ran out by its own clock, starts a batch at its old size: the
+// store refuses it, nothing is written, and a's next pass reads the log
+// again and appends after b's entries.
+func testStaleHead(t *testing.T, h Harness) {
+	ctx := t.Context()
+	s := h.Store
+	clk := newClock()
+	var pub published
+	g := newGovernors()
+	rng := rand.New(rand.NewPCG(22, 22))
+	rs1, rs2, rs3 := receipts(rng, "acme", 50), receipts(rng, "globex", 40), receipts(rng, "initech", 30)
+	g.commit(rs1...)
+	g.commit(rs2...)
+	g.commit(rs3...)
+	a := integrator(t, s, "a", ledger.IntegratorOptions{Witness: g, Clock: clk.Now, Publish: pub.publish})
+	b := integrator(t, s, "b", ledger.IntegratorOptions{Witness: g, Clock: func() time.Time { return clk.Now().Add(time.Hour) }, Publish: pub.publish})
+	add := func(rs []receipt.Receipt) {
+		t.Helper()
+		if _, err := s.AddPending(ctx, entries(t, rs, clk.Now())); err != nil {
+			t.Fatalf("AddPending = %v", err)
+		}
+	}
+	add(rs1)
+	if p, err := a.Integrate(ctx); err != nil || p.Size != 50 {
+		t.Fatalf("Integrate(a) = size %d, %v; want 50", p.Size, err)
+	}
+	add(rs2)
+	if p, err := b.Integrate(ctx); err != nil || !p.Held || p.Size != 90 {
+		t.Fatalf("Integrate(b, past a's lease) = held %v, size %d, %v; want it to take over at 90", p.Held, p.Size, err)
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatalf("Release(b) = %v", err)
+	}
+	add(rs3)
+	clk.Advance(3 * time.Second) // a renews its lease, still running by its clock
+	if _, err := a.Integrate(ctx); fault.ErrorCode(err) != fault.Conflict {
+		t.Fatalf("Integrate(a, on the size it committed) = %v; want a Conflict error", err)
+	}
+	if st, err := s.State(ctx); err != nil || st.Size != 90 {
+		t.Fatalf("State after a's refused pass = size %d, %v; want b's 90", st.Size, err)
+	}
+	if _, ok, err := s.Batch(ctx); err != nil || ok {
+		t.Fatalf("Batch after a's refused pass = %v, %v; want none", ok, err)
+	}
+	drain(ctx, t, a, s)
+	checkLog(ctx, t, s, slices.Concat(rs1, rs2, rs3))
+	pub.checkConsistent(ctx, t, ledger.NewLog(s))
+}
+
 // errKilled is the error of an interrupted integrator.
 var errKilled = errors.New("integrator killed")
 

@@ -34,6 +34,7 @@ func RunConformanceTests(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"CancelledContext", testCancelledContext},
 		{"IntegrateAndProve", testIntegrateAndProve},
 		{"RacingIntegrators", testRacingIntegrators},
+		{"StaleHead", testStaleHead},
 		{"CrashMidBatch", testCrashMidBatch},
 		{"TamperedTile", testTamperedTile},
 		{"TamperedEntry", testTamperedEntry},
