@@ -109,9 +109,9 @@ type Integrator struct {
 	leaseUntil time.Time
 	// head is the state this integrator last committed or read, when no
 	// batch follows it and the lease has been held since; nil otherwise.
-	head *State
-	wake       chan struct{}
-	running    bool // Run is running
+	head    *State
+	wake    chan struct{}
+	running bool // Run is running
 
 	// The entries submitted (Submit) and not yet resolved: queue by hash,
 	// order in order of submission, from next on not yet taken by a pass.
