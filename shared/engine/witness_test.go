@@ -169,3 +169,53 @@ func TestSweepPublishesOnlyWhatTheLedgerLacks(t *testing.T) {
 		}
 	})
 }
+
+// Decisions taken at one instant, by tenants whose ids extend one another,
+// all lost to a failing publisher: one sweep publishes every one of them
+// once and moves past them all, whatever order their ids and their
+// outbox entries' ids sort in.
+func TestSweepOfDecisionsTakenAtOneInstantLeavesNoneBehind(t *testing.T) {
+	forEach(t, func(t *testing.T, h *harness) {
+		witnessed(t, h)
+		var tenants []string
+		for range 8 {
+			b := newTenant(t)
+			tenants = append(tenants, b, b+"-a", b+".b", b+"0")
+		}
+		var events []governor.Event
+		h.pub.setDown(true)
+		for _, tenant := range tenants {
+			e := ev(tenant, governor.CustomerAccount, "requested", "", "")
+			if _, err := h.eng.Apply(context.Background(), e); err == nil {
+				t.Fatal("Apply with a failing publisher = nil, want an error")
+			}
+			events = append(events, e)
+		}
+		h.pub.setDown(false)
+		h.clock.Add(2 * time.Minute)
+		if _, err := h.eng.Sweep(context.Background(), time.Minute, 10000); err != nil {
+			t.Fatalf("Sweep = %v", err)
+		}
+		published := map[string]int{}
+		for _, m := range h.pub.on(h.topics.Receipts()) {
+			published[m.Attributes["ce-id"]]++
+		}
+		mine := map[string]bool{}
+		for _, e := range events {
+			r := receiptOf(t, h, e)
+			mine[r.Hash] = true
+			if published[r.Hash] != 1 || !isDelivered(t, h, r) {
+				t.Errorf("%s: receipt published %d times, delivered %v; want once, delivered", e.Tenant, published[r.Hash], isDelivered(t, h, r))
+			}
+		}
+		left, err := h.store.Undelivered(context.Background(), h.clock.Now(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, en := range left {
+			if mine[en.ReceiptHash] {
+				t.Errorf("Undelivered after the sweep still returns %s", en.ID)
+			}
+		}
+	})
+}

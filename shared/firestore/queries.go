@@ -296,7 +296,9 @@ type undeliveredMarker struct {
 // per shard, in parallel: shard ==, delivered == false, created_at <
 // before, ordered by created_at then document path, starting after the
 // shard's position, each limited to limit markers. The markers are merged
-// in that order, and their entries returned by created_at, then id.
+// in that order (document paths compared segment by segment, as
+// Firestore compares them), and each one's entries returned together, by
+// created_at then id.
 func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([]store.OutboxEntry, error) {
 	const op = "firestore.Undelivered"
 	swept, err := s.sweepPositions(ctx, op)
@@ -343,18 +345,15 @@ func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([
 		return nil, err
 	}
 	slices.SortFunc(found, func(a, b undeliveredMarker) int {
-		return cmp.Or(a.createdAt.Compare(b.createdAt), strings.Compare(a.path, b.path))
+		return cmp.Or(a.createdAt.Compare(b.createdAt), comparePaths(a.path, b.path))
 	})
 	if limit > 0 && len(found) > limit {
 		found = found[:limit]
 	}
 	var out []store.OutboxEntry
 	for _, m := range found {
-		out = append(out, m.outbox...)
+		out = append(out, store.SortEntries(m.outbox)...)
 	}
-	slices.SortStableFunc(out, func(a, b store.OutboxEntry) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
-	})
 	return out, nil
 }
 
@@ -368,7 +367,22 @@ type sweepPosition struct {
 // after reports whether a marker at (at, path) comes after p in the
 // sweep's order.
 func (p sweepPosition) after(at time.Time, path string) bool {
-	return cmp.Or(at.Compare(p.at), strings.Compare(path, p.path)) > 0
+	return cmp.Or(at.Compare(p.at), comparePaths(path, p.path)) > 0
+}
+
+// comparePaths orders two document paths as Firestore orders document
+// names: segment by segment, each bytewise. For markers, whose paths are
+// tenants/{tenant}/dedup/{hash}, it is store.CompareMarkers.
+func comparePaths(a, b string) int {
+	for a != "" || b != "" {
+		sa, ra, _ := strings.Cut(a, "/")
+		sb, rb, _ := strings.Cut(b, "/")
+		if c := strings.Compare(sa, sb); c != 0 {
+			return c
+		}
+		a, b = ra, rb
+	}
+	return 0
 }
 
 // sweepField is the field of the sweep document holding a shard's

@@ -60,7 +60,7 @@ type sweptPos struct {
 
 // covers reports whether the marker id created at at is at or before p.
 func (p sweptPos) covers(at time.Time, id string) bool {
-	return p.id != "" && cmp.Or(at.Compare(p.at), strings.Compare(id, p.id)) <= 0
+	return p.id != "" && cmp.Or(at.Compare(p.at), store.CompareMarkers(id, p.id)) <= 0
 }
 
 // sweptPast reports whether the sweep moved past the marker id of rec.
@@ -619,19 +619,16 @@ func (s *Store) Undelivered(ctx context.Context, before time.Time, limit int) ([
 		}
 	}
 	slices.SortFunc(ms, func(a, b found) int {
-		return cmp.Or(a.rec.createdAt.Compare(b.rec.createdAt), strings.Compare(a.id, b.id))
+		return cmp.Or(a.rec.createdAt.Compare(b.rec.createdAt), store.CompareMarkers(a.id, b.id))
 	})
 	if limit > 0 && len(ms) > limit {
 		ms = ms[:limit]
 	}
 	var out []store.OutboxEntry
 	for _, m := range ms {
-		out = append(out, m.rec.marker(m.id).Outbox...)
+		out = append(out, store.SortEntries(m.rec.marker(m.id).Outbox)...)
 	}
 	s.mu.RUnlock()
-	slices.SortStableFunc(out, func(a, b store.OutboxEntry) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
-	})
 	return out, nil
 }
 

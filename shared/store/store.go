@@ -5,10 +5,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,6 +102,27 @@ func truncateID(id string) string {
 		return id[:80]
 	}
 	return id
+}
+
+// CompareMarkers orders two marker ids (MarkerID) as the sweep orders
+// decisions created at the same time: by tenant, then by hash, each
+// compared bytewise. It is the order of the markers' document names in a
+// store that keeps them under their tenant (names compare segment by
+// segment), which a plain comparison of the ids is not: "a-b/…" sorts
+// before "a/…" as a string but after it by tenant. It returns -1, 0 or +1.
+func CompareMarkers(a, b string) int {
+	ta, ha, _ := strings.Cut(a, "/")
+	tb, hb, _ := strings.Cut(b, "/")
+	return cmp.Or(strings.Compare(ta, tb), strings.Compare(ha, hb))
+}
+
+// SortEntries sorts one decision's entries as Undelivered returns them,
+// by created_at then id, in place, and returns them.
+func SortEntries(entries []OutboxEntry) []OutboxEntry {
+	slices.SortStableFunc(entries, func(a, b OutboxEntry) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	return entries
 }
 
 // SweepShard returns the shard of the decision whose marker id (MarkerID)
@@ -238,11 +261,13 @@ type Store interface {
 	// Outbox returns the outbox entries written with a receipt.
 	Outbox(ctx context.Context, receiptHash string) ([]OutboxEntry, error)
 	// Undelivered returns the entries of up to limit undelivered
-	// decisions whose first entry was created before t, oldest first
-	// (by created_at, then id), leaving out those the sweep moved past
-	// (Swept). A decision's entries are returned together, so that a
-	// caller publishing them all may mark the decision delivered; a limit
-	// <= 0 means no limit.
+	// decisions whose first entry was created before t, leaving out
+	// those the sweep moved past (Swept). The decisions come in the
+	// sweep's order: oldest first by their first entry's created_at, then
+	// by marker (CompareMarkers), so that within a shard every decision
+	// before a swept one is swept too. A decision's entries are returned
+	// together, by created_at then id, so that a caller publishing them
+	// all may mark the decision delivered; a limit <= 0 means no limit.
 	Undelivered(ctx context.Context, before time.Time, limit int) ([]OutboxEntry, error)
 	// MarkDelivered records that every entry of the decisions with these
 	// markers (OutboxEntry.Marker, MarkerID) was published: one write per

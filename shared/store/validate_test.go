@@ -52,3 +52,26 @@ func TestLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestCompareMarkers(t *testing.T) {
+	h1, h2 := strings.Repeat("1", 64), strings.Repeat("2", 64)
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"t/" + h1, "t/" + h1, 0},
+		{"t/" + h1, "t/" + h2, -1},
+		{"t/" + h2, "t/" + h1, 1},
+		// By tenant first: "t" before "t-a" and "t.b" although '-' and
+		// '.' sort before '/'.
+		{"t/" + h2, "t-a/" + h1, -1},
+		{"t.b/" + h1, "t/" + h2, 1},
+		{"t-a/" + h1, "t.b/" + h1, -1},
+		{"t0/" + h1, "t/" + h2, 1},
+	}
+	for _, tc := range tests {
+		if got := CompareMarkers(tc.a, tc.b); got != tc.want {
+			t.Errorf("CompareMarkers(%.5s…, %.5s…) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

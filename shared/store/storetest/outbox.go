@@ -205,12 +205,23 @@ func testUndelivered(f *fixture) {
 			t.Fatalf("%s = %v, want nil", call, err)
 		}
 		byMarker := map[string][]store.OutboxEntry{}
+		var lead store.OutboxEntry // the first entry of the decision before
 		for i, g := range got {
 			if g.Delivered || g.Marker == "" {
 				t.Errorf("%s[%d] = %+v: want undelivered, with its marker", call, i, g)
 			}
-			if i > 0 && entryLess(g, got[i-1]) {
-				t.Errorf("%s[%d] = %s sorts before [%d] = %s", call, i, g.ID, i-1, got[i-1].ID)
+			switch _, seen := byMarker[g.Marker]; {
+			case i > 0 && g.Marker == got[i-1].Marker:
+				if entryLess(g, got[i-1]) {
+					t.Errorf("%s[%d] = %s sorts before [%d] = %s of its decision", call, i, g.ID, i-1, got[i-1].ID)
+				}
+			case seen:
+				t.Errorf("%s[%d] = %s: its decision's entries are not together", call, i, g.ID)
+			default:
+				if i > 0 && cmp.Or(g.CreatedAt.Compare(lead.CreatedAt), store.CompareMarkers(g.Marker, lead.Marker)) < 0 {
+					t.Errorf("%s[%d]: decision %s sorts before the decision before it, %s", call, i, g.Marker, lead.Marker)
+				}
+				lead = g
 			}
 			byMarker[g.Marker] = append(byMarker[g.Marker], g)
 		}
