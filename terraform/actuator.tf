@@ -147,6 +147,7 @@ locals {
       AUTONOMICS_ACTUATOR_RETRY_MAX_AGE  = "72h"
       AUTONOMICS_ACTUATOR_RETENTION      = "720h"
     },
+    local.go_runtime_env["actuator"],
     lookup(var.extra_env, "actuator", {}),
   )
 

@@ -93,6 +93,7 @@ locals {
       # use the console cannot inject one.
       AUTONOMICS_CONSOLE_PUSH_CALLERS = google_service_account.push.email
     },
+    local.go_runtime_env["console"],
     lookup(var.extra_env, "console", {}),
   )
 

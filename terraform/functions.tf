@@ -31,7 +31,7 @@ locals {
   # The governors and the scheduler read the ledger: a receipt it holds
   # witnesses the delivery of its decision.
   decider_env  = merge(local.platform_env, { AUTONOMICS_LEDGER_DATABASE = local.ledger_database })
-  governor_env = merge(local.decider_env, lookup(var.extra_env, "governor", {}))
+  governor_env = merge(local.decider_env, local.go_runtime_env["governor"], lookup(var.extra_env, "governor", {}))
 }
 
 module "governor" {
@@ -105,7 +105,7 @@ resource "google_cloudfunctions2_function" "scheduler" {
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
     service_account_email          = google_service_account.scheduler.email
-    environment_variables          = merge(local.decider_env, lookup(var.extra_env, "scheduler", {}))
+    environment_variables          = merge(local.decider_env, local.go_runtime_env["scheduler"], lookup(var.extra_env, "scheduler", {}))
   }
 
   depends_on = [

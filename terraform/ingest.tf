@@ -89,6 +89,7 @@ locals {
       # Every interface, as Cloud Run requires: the same as unset.
       AUTONOMICS_LISTEN_HOST = ""
     },
+    local.go_runtime_env["ingest"],
     lookup(var.extra_env, "ingest", {}),
   )
 }

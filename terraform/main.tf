@@ -64,6 +64,30 @@ locals {
     AUTONOMICS_METRICS_ADDR = ""
   }
 
+  # The vCPUs of each Go component (services by name).
+  component_cpu = merge(
+    {
+      governor  = var.governor_function.cpu
+      scheduler = var.scheduler_function.cpu
+      actuator  = var.actuator_service.cpu
+      console   = var.console_service.cpu
+      ingest    = var.ingest_service.cpu
+    },
+    { for s, cfg in local.service_settings : s => cfg.cpu },
+    { for s, cfg in local.marketplace_sizing : s => cfg.cpu },
+  )
+  # Each Go component's runtime settings. GOMAXPROCS is its vCPUs rounded
+  # down, at least 1 ("1000m" is 1). Go's own default rounds a CPU limit
+  # below 2 up to 2, so that a one-vCPU instance would schedule goroutines
+  # on two threads that take turns on one CPU; on the local stack that cost
+  # the functions host about an eighth of its CPU per decision (README,
+  # "Cost and capacity"). extra_env may override it.
+  go_runtime_env = {
+    for name, cpu in local.component_cpu : name => {
+      GOMAXPROCS = tostring(max(1, floor(trimsuffix(cpu, "m") != cpu ? tonumber(trimsuffix(cpu, "m")) / 1000 : tonumber(cpu))))
+    }
+  }
+
   # Production uses the project's (default) database (the free tier applies
   # to it); a prefixed environment gets a database of its own, since
   # collections carry no prefix.

@@ -165,6 +165,7 @@ locals {
       AUTONOMICS_MARKETPLACE_SCHEDULER_CALLERS = google_service_account.scheduler_invoker.email
       AUTONOMICS_MARKETPLACE_MAX_DELIVERIES    = tostring(local.marketplace_action_deliveries)
     },
+    local.go_runtime_env["marketplace"],
     lookup(var.extra_env, "marketplace", {}),
   )
 
@@ -176,6 +177,7 @@ locals {
       AUTONOMICS_MARKETPLACE_SIGNUP_ISSUER   = local.marketplace_signup_issuer
       AUTONOMICS_MARKETPLACE_SIGNUP_REDIRECT = var.marketplace.signup_redirect
     },
+    local.go_runtime_env["signup"],
     lookup(var.extra_env, "signup", {}),
   )
 

@@ -278,7 +278,7 @@ resource "google_cloud_run_v2_service" "service" {
       }
 
       dynamic "env" {
-        for_each = merge(local.platform_env, each.value.env, lookup(var.extra_env, each.key, {}))
+        for_each = merge(local.platform_env, local.go_runtime_env[each.key], each.value.env, lookup(var.extra_env, each.key, {}))
         content {
           name  = env.key
           value = env.value

@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1242,4 +1244,48 @@ func TestFormat(t *testing.T) {
 	if err != nil {
 		t.Errorf("terraform fmt -check -recursive: %v\n%s", err, out)
 	}
+}
+
+// TestGoMaxProcsFollowsCPU checks that every function and Cloud Run
+// service runs its Go runtime with GOMAXPROCS set to its vCPUs rounded
+// down, at least 1: Go's own default would give a one-vCPU instance two.
+func TestGoMaxProcsFollowsCPU(t *testing.T) {
+	want := func(cpu string) (string, bool) {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(cpu, "m"), 64)
+		if err != nil {
+			return "", false
+		}
+		if strings.HasSuffix(cpu, "m") {
+			n /= 1000
+		}
+		return strconv.Itoa(max(1, int(math.Floor(n)))), true
+	}
+	each(t, func(t *testing.T, f *testFixture, c *tfConfig) {
+		checked := 0
+		check := func(addr, cpu, got string) {
+			t.Helper()
+			checked++
+			w, ok := want(cpu)
+			switch {
+			case !ok:
+				t.Errorf("%s: cpu %q is not a number of vCPUs", addr, cpu)
+			case got != w:
+				t.Errorf("%s: GOMAXPROCS = %q with cpu %q, want %q", addr, got, cpu, w)
+			}
+		}
+		for _, fn := range c.Result.Find("google_cloudfunctions2_function") {
+			got := ctyIndex(fn.Body.Path("service_config", "environment_variables"), "GOMAXPROCS")
+			check(fn.Addr(), ctyString(fn.Body.Path("service_config", "available_cpu")), got)
+		}
+		for _, s := range c.Result.Find("google_cloud_run_v2_service") {
+			cpu := ""
+			for _, ct := range s.Body.One("template").Sub("containers") {
+				cpu = ctyIndex(ct.One("resources").Attr("limits"), "cpu")
+			}
+			check(s.Addr(), cpu, serviceEnv(s)["GOMAXPROCS"])
+		}
+		if checked == 0 {
+			t.Fatal("no function or service found")
+		}
+	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -269,6 +270,28 @@ func TestChildEnv(t *testing.T) {
 		if kv == "AUTONOMICS_PROVIDER_TENANT=inherited" || strings.HasPrefix(kv, "FUNCTION_TARGET=") {
 			t.Errorf("childEnv(8791) keeps %q", kv)
 		}
+	}
+}
+
+// The services run with the GOMAXPROCS of a one-vCPU deployment unless
+// the caller sets it.
+func TestChildEnvGoMaxProcs(t *testing.T) {
+	count := func(env []string) (n int, last string) {
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+				n, last = n+1, v
+			}
+		}
+		return n, last
+	}
+	t.Setenv("GOMAXPROCS", "") // restored when the test ends
+	os.Unsetenv("GOMAXPROCS")
+	if n, v := count(stackConfig{}.childEnv(8791)); n != 1 || v != "1" {
+		t.Errorf("childEnv without GOMAXPROCS: %d values, last %q; want one, 1", n, v)
+	}
+	t.Setenv("GOMAXPROCS", "3")
+	if n, v := count(stackConfig{}.childEnv(8791)); n != 1 || v != "3" {
+		t.Errorf("childEnv with GOMAXPROCS=3: %d values, last %q; want one, 3", n, v)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -195,8 +196,21 @@ func (c stackConfig) childEnv(port int) []string {
 			env = append(env, kv)
 		}
 	}
+	// The services run as Terraform deploys them, with one vCPU each:
+	// GOMAXPROCS=1 unless the caller's environment says otherwise.
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, envGoMaxProcs+"=") }) {
+		env = append(env, envGoMaxProcs+"="+strconv.Itoa(deployedGoMaxProcs))
+	}
 	return env
 }
+
+// envGoMaxProcs is the Go runtime's variable for its number of threads
+// running Go code at once.
+const envGoMaxProcs = "GOMAXPROCS"
+
+// deployedGoMaxProcs is the GOMAXPROCS Terraform gives a component of one
+// vCPU, the size of every service by default (local.go_runtime_env).
+const deployedGoMaxProcs = 1
 
 // stack is a running local stack.
 type stack struct {
