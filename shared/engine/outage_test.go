@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -63,6 +66,89 @@ func privateEmulator(t *testing.T) (host string, pgid int) {
 	}
 }
 
+// waitStopped returns once every thread of the process group pgid is
+// stopped and the emulator at host no longer answers: a stop signal takes
+// effect on each thread when it next runs, and on a loaded machine the
+// emulator may serve requests in the meantime.
+func waitStopped(t *testing.T, host string, pgid int) {
+	t.Helper()
+	probe := &http.Client{Timeout: 300 * time.Millisecond}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		stopped, err := groupStopped(pgid)
+		if err != nil {
+			t.Fatalf("process group %d: %v", pgid, err)
+		}
+		if stopped {
+			resp, err := probe.Get("http://" + host + "/")
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("emulator at %s (process group %d) still runs 30s after SIGSTOP", host, pgid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// groupStopped reports whether every thread of every process in process
+// group pgid is stopped (state T or t in /proc/<pid>/task/<tid>/stat).
+func groupStopped(pgid int) (bool, error) {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return false, err
+	}
+	found := false
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if state, pg, ok := procState(fmt.Sprintf("/proc/%d/stat", pid)); !ok || pg != pgid || state == 'Z' {
+			continue
+		}
+		found = true
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		for _, task := range tasks {
+			state, _, ok := procState(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if ok && state != 'T' && state != 't' && state != 'Z' {
+				return false, nil
+			}
+		}
+	}
+	if !found {
+		return false, fmt.Errorf("no process left")
+	}
+	return true, nil
+}
+
+// procState reads the state and process group of a /proc stat file.
+func procState(path string) (state byte, pgid int, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	// pid (comm) state ppid pgrp …; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	pg, err := strconv.Atoi(f[2])
+	if err != nil {
+		return 0, 0, false
+	}
+	return f[0][0], pg, true
+}
+
 // TestFirestoreOutage stops the Firestore emulator mid-run and resumes it:
 // while it is down every delivery fails with a retryable error and nothing
 // is dead-lettered; once it is back, redelivery applies every event exactly
@@ -95,6 +181,7 @@ func TestFirestoreOutage(t *testing.T) {
 	if err := syscall.Kill(-pgid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("stop emulator: %v", err)
 	}
+	waitStopped(t, host, pgid)
 	var failed []governor.Event
 	for _, e := range events[5:] {
 		err := deliver(e, 2*time.Second)
