@@ -64,7 +64,7 @@ locals {
     AUTONOMICS_METRICS_ADDR = ""
   }
 
-  # The vCPUs of each Go component (services by name).
+  # The vCPUs and the memory of each Go component (services by name).
   component_cpu = merge(
     {
       governor  = var.governor_function.cpu
@@ -76,15 +76,40 @@ locals {
     { for s, cfg in local.service_settings : s => cfg.cpu },
     { for s, cfg in local.marketplace_sizing : s => cfg.cpu },
   )
-  # Each Go component's runtime settings. GOMAXPROCS is its vCPUs rounded
-  # down, at least 1 ("1000m" is 1). Go's own default rounds a CPU limit
-  # below 2 up to 2, so that a one-vCPU instance would schedule goroutines
-  # on two threads that take turns on one CPU; on the local stack that cost
-  # the functions host about an eighth of its CPU per decision (README,
-  # "Cost and capacity"). extra_env may override it.
+  component_memory = merge(
+    {
+      governor  = var.governor_function.memory
+      scheduler = var.scheduler_function.memory
+      actuator  = var.actuator_service.memory
+      console   = var.console_service.memory
+      ingest    = var.ingest_service.memory
+    },
+    { for s, cfg in local.service_settings : s => cfg.memory },
+    { for s, cfg in local.marketplace_sizing : s => cfg.memory },
+  )
+  # Memory in MiB: "512Mi", "1Gi", "512M", "1G".
+  component_memory_mib = {
+    for name, m in local.component_memory : name => (
+      trimsuffix(m, "Gi") != m ? tonumber(trimsuffix(m, "Gi")) * 1024 :
+      trimsuffix(m, "Mi") != m ? tonumber(trimsuffix(m, "Mi")) :
+      trimsuffix(m, "G") != m ? tonumber(trimsuffix(m, "G")) * 1000000000 / 1048576 :
+      tonumber(trimsuffix(m, "M")) * 1000000 / 1048576
+    )
+  }
+  # Each Go component's runtime settings (README, "Cost and capacity",
+  # measures them). GOMAXPROCS is its vCPUs rounded down, at least 1
+  # ("1000m" is 1): Go's own default rounds a CPU limit below 2 up to 2,
+  # so that a one-vCPU instance would schedule goroutines on two threads
+  # that take turns on one CPU. GOGC=400 lets the heap grow to five times
+  # what is live before a collection (a component's live heap is a few
+  # MiB), and GOMEMLIMIT, three quarters of the instance's memory, makes
+  # the collector work harder before the instance would run out. extra_env
+  # may override each.
   go_runtime_env = {
     for name, cpu in local.component_cpu : name => {
       GOMAXPROCS = tostring(max(1, floor(trimsuffix(cpu, "m") != cpu ? tonumber(trimsuffix(cpu, "m")) / 1000 : tonumber(cpu))))
+      GOGC       = "400"
+      GOMEMLIMIT = "${floor(local.component_memory_mib[name] * 3 / 4)}MiB"
     }
   }
 

@@ -1246,11 +1246,12 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-// TestGoMaxProcsFollowsCPU checks that every function and Cloud Run
-// service runs its Go runtime with GOMAXPROCS set to its vCPUs rounded
-// down, at least 1: Go's own default would give a one-vCPU instance two.
-func TestGoMaxProcsFollowsCPU(t *testing.T) {
-	want := func(cpu string) (string, bool) {
+// TestGoRuntimeFollowsSize checks that every function and Cloud Run
+// service runs its Go runtime with GOMAXPROCS at its vCPUs rounded down
+// (at least 1: Go's own default would give a one-vCPU instance two),
+// GOGC=400 and GOMEMLIMIT at three quarters of its memory.
+func TestGoRuntimeFollowsSize(t *testing.T) {
+	procs := func(cpu string) (string, bool) {
 		n, err := strconv.ParseFloat(strings.TrimSuffix(cpu, "m"), 64)
 		if err != nil {
 			return "", false
@@ -1260,29 +1261,55 @@ func TestGoMaxProcsFollowsCPU(t *testing.T) {
 		}
 		return strconv.Itoa(max(1, int(math.Floor(n)))), true
 	}
+	limit := func(memory string) (string, bool) {
+		units := []struct {
+			suffix string
+			mib    float64
+		}{{"Gi", 1024}, {"Mi", 1}, {"G", 1e9 / (1 << 20)}, {"M", 1e6 / (1 << 20)}}
+		for _, u := range units {
+			if v, ok := strings.CutSuffix(memory, u.suffix); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return "", false
+				}
+				return fmt.Sprintf("%dMiB", int(math.Floor(n*u.mib*3/4))), true
+			}
+		}
+		return "", false
+	}
 	each(t, func(t *testing.T, f *testFixture, c *tfConfig) {
 		checked := 0
-		check := func(addr, cpu, got string) {
+		check := func(addr, cpu, memory string, env func(string) string) {
 			t.Helper()
 			checked++
-			w, ok := want(cpu)
-			switch {
-			case !ok:
+			p, ok := procs(cpu)
+			if !ok {
 				t.Errorf("%s: cpu %q is not a number of vCPUs", addr, cpu)
-			case got != w:
-				t.Errorf("%s: GOMAXPROCS = %q with cpu %q, want %q", addr, got, cpu, w)
+			}
+			m, ok := limit(memory)
+			if !ok {
+				t.Errorf("%s: memory %q is not a size", addr, memory)
+			}
+			for name, want := range map[string]string{"GOMAXPROCS": p, "GOGC": "400", "GOMEMLIMIT": m} {
+				if got := env(name); got != want {
+					t.Errorf("%s: %s = %q with cpu %q and memory %q, want %q", addr, name, got, cpu, memory, want)
+				}
 			}
 		}
 		for _, fn := range c.Result.Find("google_cloudfunctions2_function") {
-			got := ctyIndex(fn.Body.Path("service_config", "environment_variables"), "GOMAXPROCS")
-			check(fn.Addr(), ctyString(fn.Body.Path("service_config", "available_cpu")), got)
+			vars := fn.Body.Path("service_config", "environment_variables")
+			check(fn.Addr(), ctyString(fn.Body.Path("service_config", "available_cpu")),
+				ctyString(fn.Body.Path("service_config", "available_memory")),
+				func(name string) string { return ctyIndex(vars, name) })
 		}
 		for _, s := range c.Result.Find("google_cloud_run_v2_service") {
-			cpu := ""
+			cpu, memory := "", ""
 			for _, ct := range s.Body.One("template").Sub("containers") {
-				cpu = ctyIndex(ct.One("resources").Attr("limits"), "cpu")
+				limits := ct.One("resources").Attr("limits")
+				cpu, memory = ctyIndex(limits, "cpu"), ctyIndex(limits, "memory")
 			}
-			check(s.Addr(), cpu, serviceEnv(s)["GOMAXPROCS"])
+			env := serviceEnv(s)
+			check(s.Addr(), cpu, memory, func(name string) string { return env[name] })
 		}
 		if checked == 0 {
 			t.Fatal("no function or service found")

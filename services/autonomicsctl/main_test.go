@@ -273,25 +273,35 @@ func TestChildEnv(t *testing.T) {
 	}
 }
 
-// The services run with the GOMAXPROCS of a one-vCPU deployment unless
-// the caller sets it.
-func TestChildEnvGoMaxProcs(t *testing.T) {
-	count := func(env []string) (n int, last string) {
+// The services run with the Go runtime settings of a default-sized
+// deployment unless the caller sets them.
+func TestChildEnvGoRuntime(t *testing.T) {
+	values := func(env []string, name string) []string {
+		var out []string
 		for _, kv := range env {
-			if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
-				n, last = n+1, v
+			if v, ok := strings.CutPrefix(kv, name+"="); ok {
+				out = append(out, v)
 			}
 		}
-		return n, last
+		return out
 	}
-	t.Setenv("GOMAXPROCS", "") // restored when the test ends
-	os.Unsetenv("GOMAXPROCS")
-	if n, v := count(stackConfig{}.childEnv(8791)); n != 1 || v != "1" {
-		t.Errorf("childEnv without GOMAXPROCS: %d values, last %q; want one, 1", n, v)
+	for _, name := range []string{"GOMAXPROCS", "GOGC", "GOMEMLIMIT"} {
+		t.Setenv(name, "") // restored when the test ends
+		os.Unsetenv(name)
+	}
+	env := stackConfig{}.childEnv(8791)
+	for name, want := range map[string]string{"GOMAXPROCS": "1", "GOGC": "400", "GOMEMLIMIT": "384MiB"} {
+		if got := values(env, name); !slices.Equal(got, []string{want}) {
+			t.Errorf("childEnv without %s: %q, want [%q]", name, got, want)
+		}
 	}
 	t.Setenv("GOMAXPROCS", "3")
-	if n, v := count(stackConfig{}.childEnv(8791)); n != 1 || v != "3" {
-		t.Errorf("childEnv with GOMAXPROCS=3: %d values, last %q; want one, 3", n, v)
+	t.Setenv("GOGC", "off")
+	env = stackConfig{}.childEnv(8791)
+	for name, want := range map[string]string{"GOMAXPROCS": "3", "GOGC": "off", "GOMEMLIMIT": "384MiB"} {
+		if got := values(env, name); !slices.Equal(got, []string{want}) {
+			t.Errorf("childEnv with GOMAXPROCS=3 GOGC=off: %s = %q, want [%q]", name, got, want)
+		}
 	}
 }
 

@@ -196,21 +196,21 @@ func (c stackConfig) childEnv(port int) []string {
 			env = append(env, kv)
 		}
 	}
-	// The services run as Terraform deploys them, with one vCPU each:
-	// GOMAXPROCS=1 unless the caller's environment says otherwise.
-	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, envGoMaxProcs+"=") }) {
-		env = append(env, envGoMaxProcs+"="+strconv.Itoa(deployedGoMaxProcs))
+	// The services run as Terraform deploys them at their default size
+	// (one vCPU, 512Mi), unless the caller's environment says otherwise.
+	for _, kv := range deployedGoRuntime {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, name+"=") }) {
+			env = append(env, kv)
+		}
 	}
 	return env
 }
 
-// envGoMaxProcs is the Go runtime's variable for its number of threads
-// running Go code at once.
-const envGoMaxProcs = "GOMAXPROCS"
-
-// deployedGoMaxProcs is the GOMAXPROCS Terraform gives a component of one
-// vCPU, the size of every service by default (local.go_runtime_env).
-const deployedGoMaxProcs = 1
+// deployedGoRuntime is the Go runtime's settings Terraform gives a
+// component of one vCPU and 512Mi, every service's default size
+// (local.go_runtime_env): GOMAXPROCS, GOGC and GOMEMLIMIT.
+var deployedGoRuntime = []string{"GOMAXPROCS=1", "GOGC=400", "GOMEMLIMIT=384MiB"}
 
 // stack is a running local stack.
 type stack struct {
