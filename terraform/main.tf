@@ -64,36 +64,26 @@ locals {
     AUTONOMICS_METRICS_ADDR = ""
   }
 
-  # The vCPUs and the memory of each Go component (services by name).
-  component_cpu = merge(
+  # The sizing of each Go component (services by name): at least its cpu
+  # and memory.
+  component_size = merge(
     {
-      governor  = var.governor_function.cpu
-      scheduler = var.scheduler_function.cpu
-      actuator  = var.actuator_service.cpu
-      console   = var.console_service.cpu
-      ingest    = var.ingest_service.cpu
+      governor  = var.governor_function
+      scheduler = var.scheduler_function
+      actuator  = var.actuator_service
+      console   = var.console_service
+      ingest    = var.ingest_service
     },
-    { for s, cfg in local.service_settings : s => cfg.cpu },
-    { for s, cfg in local.marketplace_sizing : s => cfg.cpu },
-  )
-  component_memory = merge(
-    {
-      governor  = var.governor_function.memory
-      scheduler = var.scheduler_function.memory
-      actuator  = var.actuator_service.memory
-      console   = var.console_service.memory
-      ingest    = var.ingest_service.memory
-    },
-    { for s, cfg in local.service_settings : s => cfg.memory },
-    { for s, cfg in local.marketplace_sizing : s => cfg.memory },
+    local.service_settings,
+    local.marketplace_sizing,
   )
   # Memory in MiB: "512Mi", "1Gi", "512M", "1G".
   component_memory_mib = {
-    for name, m in local.component_memory : name => (
-      trimsuffix(m, "Gi") != m ? tonumber(trimsuffix(m, "Gi")) * 1024 :
-      trimsuffix(m, "Mi") != m ? tonumber(trimsuffix(m, "Mi")) :
-      trimsuffix(m, "G") != m ? tonumber(trimsuffix(m, "G")) * 1000000000 / 1048576 :
-      tonumber(trimsuffix(m, "M")) * 1000000 / 1048576
+    for name, size in local.component_size : name => (
+      trimsuffix(size.memory, "Gi") != size.memory ? tonumber(trimsuffix(size.memory, "Gi")) * 1024 :
+      trimsuffix(size.memory, "Mi") != size.memory ? tonumber(trimsuffix(size.memory, "Mi")) :
+      trimsuffix(size.memory, "G") != size.memory ? tonumber(trimsuffix(size.memory, "G")) * 1000000000 / 1048576 :
+      tonumber(trimsuffix(size.memory, "M")) * 1000000 / 1048576
     )
   }
   # Each Go component's runtime settings (README, "Cost and capacity",
@@ -106,8 +96,8 @@ locals {
   # the collector work harder before the instance would run out. extra_env
   # may override each.
   go_runtime_env = {
-    for name, cpu in local.component_cpu : name => {
-      GOMAXPROCS = tostring(max(1, floor(trimsuffix(cpu, "m") != cpu ? tonumber(trimsuffix(cpu, "m")) / 1000 : tonumber(cpu))))
+    for name, size in local.component_size : name => {
+      GOMAXPROCS = tostring(max(1, floor(trimsuffix(size.cpu, "m") != size.cpu ? tonumber(trimsuffix(size.cpu, "m")) / 1000 : tonumber(size.cpu))))
       GOGC       = "400"
       GOMEMLIMIT = "${floor(local.component_memory_mib[name] * 3 / 4)}MiB"
     }
