@@ -436,6 +436,12 @@ func (l *Ledger) Lookup(ctx context.Context, hashes []string) (map[string]ledger
 	return out, nil
 }
 
+// Written implements ledger.Store with concurrent batched reads of the
+// entries alone.
+func (l *Ledger) Written(ctx context.Context, hashes []string) (map[string]ledger.Entry, error) {
+	return l.getEntries(ctx, "firestore.Ledger.Written", hashes, false)
+}
+
 // Leaves implements ledger.Store: the receipt hashes of the range come
 // from the level-0 tiles, the leaves from the entries.
 func (l *Ledger) Leaves(ctx context.Context, start, end int64) ([][]byte, error) {

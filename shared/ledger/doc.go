@@ -101,10 +101,16 @@
 // about one to two pass durations plus Linger. Pending entries are taken
 // in hash order, with a share of every batch kept for them. The log and
 // the witness are asked about the submitted entries of a pass at once
-// (Store.Lookup, is it there already, and ReceiptWitness, did a governor
-// store it), since neither answer depends on the other; a duplicate
-// submission costs only a wasted read of the witness. Pass.Latencies
-// measure from each receipt's decided_at, the governor's commit.
+// (Store.Written, is it there already, and ReceiptWitness, did a
+// governor store it), and the pending entries are queried meanwhile,
+// since no answer depends on another; a duplicate submission costs only a
+// wasted read of the witness. The log's answer reads the entries alone,
+// not the pending records: a receipt submitted while it is also pending
+// (delivered twice, once to an instance that does not integrate) is
+// written from its submission and its pending record left behind, which
+// Store.Pending never returns once the entry is written, and deletes.
+// Pass.Latencies measure from each receipt's decided_at, the governor's
+// commit.
 //
 // # Checkpoints and keys
 //

@@ -371,11 +371,27 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 	var cs []candidate
 	var fresh []*queued
 	var subStored map[ReceiptRef]string
+	// The pending entries are asked for while the submitted ones are
+	// looked into: the query depends on neither answer.
+	var (
+		pending  []Entry
+		gPending errgroup.Group
+	)
+	if limit := room - len(subs); limit > 0 { // a limit of 0 would mean none
+		gPending.Go(func() (err error) {
+			pending, err = s.Pending(ctx, limit)
+			return err
+		})
+	}
 	if len(subs) > 0 {
 		// The log (is it there already?) and the governors' store (did a
 		// governor commit it?) are asked about the submitted entries at
 		// once: neither answer depends on the other, and a duplicate
-		// costs only the witness's wasted read.
+		// costs only the witness's wasted read. The log is asked for its
+		// written entries only (Store.Written): a submitted receipt that
+		// is also pending (pushed twice, once to an instance that does
+		// not integrate) leaves its pending record behind, for Pending to
+		// delete when it next meets it.
 		hashes := make([]string, len(subs))
 		parsed := make([]*receipt.Receipt, len(subs))
 		refs := make([]ReceiptRef, 0, len(subs))
@@ -389,7 +405,7 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 		var known map[string]Entry
 		var g errgroup.Group
 		g.Go(func() (err error) {
-			known, err = s.Lookup(ctx, hashes)
+			known, err = s.Written(ctx, hashes)
 			return err
 		})
 		g.Go(func() (err error) {
@@ -397,6 +413,7 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 			return err
 		})
 		if err := g.Wait(); err != nil {
+			_ = gPending.Wait()
 			return pass, err
 		}
 		for i, q := range subs {
@@ -405,12 +422,10 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 			case inBatch[q.entry.Hash]:
 				fresh = append(fresh, q) // integrated with the batch carried over
 				continue
-			case ok && k.Index != Unassigned && k.Index < st.Size:
+			case ok && k.Index < st.Size:
 				pass.Known++
 				in.resolve(q, Known, nil)
 				continue
-			case ok && k.Pending:
-				q.entry.Pending = true // its pending record goes with it
 			}
 			r := parsed[i]
 			if r == nil { // Submit takes only entries NewEntry made
@@ -425,8 +440,7 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 		}
 	}
 	vouched, forged := split(cs, subStored)
-	pending, err := s.Pending(ctx, max(room-len(cs), 0))
-	if err != nil {
+	if err := gPending.Wait(); err != nil {
 		return pass, err
 	}
 	var pcs []candidate

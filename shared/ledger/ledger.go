@@ -42,7 +42,8 @@ type Entry struct {
 	ArrivedAt time.Time
 	// Pending reports that the store holds a pending record of the entry
 	// (Store.Pending and Store.Lookup set it): WriteEntries removes that
-	// record, and writes nothing else for an entry without one.
+	// record, and writes nothing else for an entry without one (a record
+	// left behind is never returned by Pending once the entry is written).
 	Pending bool
 }
 
@@ -121,8 +122,8 @@ type Store interface {
 	// ignored. It fails with a fault.Conflict error unless f holds the
 	// lease, which it renews.
 	DropPending(ctx context.Context, f Fence, hashes []string) error
-	// Pending returns up to limit pending entries in hash order, with
-	// Pending set. An entry written to the log is never returned, even if
+	// Pending returns up to limit pending entries (all of them when limit
+	// is 0) in hash order, with Pending set. An entry written to the log is never returned, even if
 	// it was recorded as pending again. (Hash order, not arrival order:
 	// no index of a monotonic arrival time is needed, which would be a
 	// write hotspot; each pass integrates the entries it took, so a
@@ -133,6 +134,13 @@ type Store interface {
 	// absent from the map. An entry written by a batch not yet committed
 	// has its planned index, at or above the committed size.
 	Lookup(ctx context.Context, hashes []string) (map[string]Entry, error)
+	// Written returns the entries with the given hashes that a batch has
+	// written at an index (committed, or planned by the batch in progress:
+	// at or above the committed size), without looking at pending
+	// records: Pending is false even when the store also holds one, and a
+	// hash that is only pending is absent. It is Lookup for a caller that
+	// only asks whether the log has an entry, at half the reads.
+	Written(ctx context.Context, hashes []string) (map[string]Entry, error)
 	// Leaves returns the leaves of the committed entries with indices
 	// start…end-1, in index order: a fault.NotFound error when one is
 	// not committed, fault.Internal when the stored entries contradict

@@ -27,6 +27,7 @@ func RunConformanceTests(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Pending", testPending},
 		{"InvalidEntries", testInvalidEntries},
 		{"Lookup", testLookup},
+		{"Written", testWritten},
 		{"Lease", testLease},
 		{"BatchProtocol", testBatchProtocol},
 		{"AbandonBatch", testAbandonBatch},
@@ -44,6 +45,7 @@ func RunConformanceTests(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"GroupCommit", testGroupCommit},
 		{"GroupCommitRun", testGroupCommitRun},
 		{"CrashWithSubmitted", testCrashWithSubmitted},
+		{"SubmittedWhilePending", testSubmittedWhilePending},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newHarness(t)) })
@@ -174,6 +176,52 @@ func testLookup(t *testing.T, h Harness) {
 	}
 	if len(got) != 400 {
 		t.Errorf("Lookup(600, 400 pending) = %d entries, want 400", len(got))
+	}
+}
+
+// testWritten: Written finds the entries a batch wrote, planned indices
+// included, never pending records, and Pending leaves out an entry
+// written without its pending record's removal.
+func testWritten(t *testing.T, h Harness) {
+	ctx := t.Context()
+	s := h.Store
+	es := entries(t, receipts(rand.New(rand.NewPCG(3, 5)), "acme", 3), t0)
+	if _, err := s.AddPending(ctx, es); err != nil {
+		t.Fatalf("AddPending = %v", err)
+	}
+	if got, err := s.Written(ctx, hashesOf(es)); err != nil || len(got) != 0 {
+		t.Fatalf("Written(3 pending) = %v, %v; want none", got, err)
+	}
+	a := ledger.Fence{Holder: "a", Now: t0, TTL: time.Minute}
+	if _, err := s.AcquireLease(ctx, "a", t0, time.Minute); err != nil {
+		t.Fatalf("AcquireLease = %v", err)
+	}
+	if err := s.BeginBatch(ctx, a, ledger.Batch{Start: 0, Hashes: hashesOf(es[:2]), Holder: "a", CreatedAt: t0}); err != nil {
+		t.Fatalf("BeginBatch = %v", err)
+	}
+	// The first entry is written as a submitted one: its pending record
+	// is not removed with it.
+	written := []ledger.Entry{es[0], es[1]}
+	written[1].Pending = true
+	if err := s.WriteEntries(ctx, a, 0, written); err != nil {
+		t.Fatalf("WriteEntries = %v", err)
+	}
+	got, err := s.Written(ctx, []string{es[2].Hash, es[1].Hash, es[0].Hash, "not-a-hash"})
+	if err != nil {
+		t.Fatalf("Written = %v", err)
+	}
+	if len(got) != 2 {
+		t.Errorf("Written(2 written, 1 pending, 1 invalid) = %d entries, want 2", len(got))
+	}
+	for i, e := range es[:2] {
+		g, ok := got[e.Hash]
+		if !ok || g.Index != int64(i) || g.Pending || string(g.Leaf) != string(e.Leaf) {
+			t.Errorf("Written(%s) = %+v, %v; want index %d, not pending, its leaf", e.Hash, g, ok, i)
+		}
+	}
+	pending, err := s.Pending(ctx, 0)
+	if err != nil || !slices.Equal(hashesOf(pending), hashesOf(es[2:])) {
+		t.Errorf("Pending after writing = %v, %v; want only %s", hashesOf(pending), err, es[2].Hash)
 	}
 }
 

@@ -166,6 +166,47 @@ func testGroupCommit(t *testing.T, h Harness) {
 	}
 }
 
+// testSubmittedWhilePending: receipts delivered twice, once to an
+// instance that recorded them as pending and once to the holder's
+// running loop, are each logged once, and no pending record is left.
+func testSubmittedWhilePending(t *testing.T, h Harness) {
+	ctx := t.Context()
+	s := h.Store
+	g := newGovernors()
+	rs := receipts(rand.New(rand.NewPCG(92, 92)), "acme", 20)
+	g.commit(rs...)
+	es := entries(t, rs, t0)
+	observe, first, _ := firstPass()
+	in := integrator(t, s, "a", ledger.IntegratorOptions{Witness: g, BatchSize: 400, Linger: time.Hour, Observe: observe})
+	_, stop := runLoop(t, in, first)
+	defer stop()
+	// Recorded as pending after the loop's first pass, so that one pass
+	// meets each of them twice.
+	if _, err := s.AddPending(ctx, es[:10]); err != nil {
+		t.Fatalf("AddPending = %v", err)
+	}
+	outcomes := submitAll(ctx, t, in, es)
+	p, err := in.Integrate(ctx)
+	if err != nil {
+		t.Fatalf("Integrate = %v", err)
+	}
+	for _, e := range es {
+		if o := <-outcomes[e.Hash]; o.err != nil || o.adm != ledger.Integrated {
+			t.Errorf("Submit(%s) = %v, %v; want integrated", e.Hash, o.adm, o.err)
+		}
+	}
+	if p.Integrated != len(es) {
+		t.Errorf("pass integrated %d entries, want %d (each once)", p.Integrated, len(es))
+	}
+	if again, err := in.Integrate(ctx); err != nil || again.Integrated != 0 {
+		t.Errorf("Integrate again = %d integrated, %v; want none", again.Integrated, err)
+	}
+	checkLog(ctx, t, s, rs)
+	if pending, err := s.Pending(ctx, 0); err != nil || len(pending) != 0 {
+		t.Errorf("Pending after both deliveries = %d entries, %v; want none", len(pending), err)
+	}
+}
+
 // testGroupCommitRun: the loop itself integrates what is submitted, in
 // batches shared by concurrent submissions.
 func testGroupCommitRun(t *testing.T, h Harness) {

@@ -147,6 +147,24 @@ func (s *Store) Lookup(ctx context.Context, hashes []string) (map[string]ledger.
 	return out, nil
 }
 
+// Written implements ledger.Store.
+func (s *Store) Written(ctx context.Context, hashes []string) (map[string]ledger.Entry, error) {
+	if err := live(ctx, "memledger.Written"); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]ledger.Entry, len(hashes))
+	for _, h := range hashes {
+		if e, ok := s.entries[h]; ok && e.Index != ledger.Unassigned {
+			c := copyEntry(e)
+			c.Pending = false
+			out[h] = c
+		}
+	}
+	return out, nil
+}
+
 // Leaves implements ledger.Store.
 func (s *Store) Leaves(ctx context.Context, start, end int64) ([][]byte, error) {
 	const op = "memledger.Leaves"
