@@ -739,10 +739,10 @@ func (l *Ledger) BeginBatch(ctx context.Context, f ledger.Fence, b ledger.Batch)
 	})
 }
 
-// WriteEntries implements ledger.Store: transactions of at most 250
-// entries (at most 500 writes: the entry and, for an entry with Pending
-// set, the deletion of its pending record), run concurrently, each of
-// which reads the lease and fails unless f holds it.
+// WriteEntries implements ledger.Store: transactions of at most 500
+// writes (the entry and, for an entry with Pending set, the deletion of
+// its pending record), run concurrently, each of which reads the lease
+// and fails unless f holds it.
 func (l *Ledger) WriteEntries(ctx context.Context, f ledger.Fence, start int64, entries []ledger.Entry) error {
 	const op = "firestore.Ledger.WriteEntries"
 	for _, e := range entries {
@@ -750,13 +750,24 @@ func (l *Ledger) WriteEntries(ctx context.Context, f ledger.Fence, start int64, 
 			return fault.Errorf(fault.Invalid, op, "entry %q: want a receipt hash and a leaf", e.Hash)
 		}
 	}
-	const per = maxTxWrites / 2
 	var g errgroup.Group
 	g.SetLimit(writeConcurrency)
 	// One transaction at least, so that a caller without the lease learns
 	// it even with nothing to write.
-	for i := 0; i == 0 || i < len(entries); i += per {
-		chunk := entries[i:min(i+per, len(entries))]
+	for i, n := 0, 0; i == 0 || i < len(entries); i += n {
+		writes := 0
+		for n = 0; i+n < len(entries); n++ {
+			w := 1
+			if entries[i+n].Pending {
+				w = 2
+			}
+			if writes+w > maxTxWrites {
+				break
+			}
+			writes += w
+		}
+		n = max(n, 1) // an empty call makes one transaction
+		chunk := entries[i:min(i+n, len(entries))]
 		first := start + int64(i)
 		g.Go(func() error {
 			return l.runTx(ctx, op, func(ctx context.Context, t *fs.Transaction) error {

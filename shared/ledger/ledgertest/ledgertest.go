@@ -28,6 +28,7 @@ func RunConformanceTests(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"InvalidEntries", testInvalidEntries},
 		{"Lookup", testLookup},
 		{"Written", testWritten},
+		{"WriteManyEntries", testWriteManyEntries},
 		{"Lease", testLease},
 		{"BatchProtocol", testBatchProtocol},
 		{"AbandonBatch", testAbandonBatch},
@@ -222,6 +223,42 @@ func testWritten(t *testing.T, h Harness) {
 	pending, err := s.Pending(ctx, 0)
 	if err != nil || !slices.Equal(hashesOf(pending), hashesOf(es[2:])) {
 		t.Errorf("Pending after writing = %v, %v; want only %s", hashesOf(pending), err, es[2].Hash)
+	}
+}
+
+// testWriteManyEntries: one WriteEntries of more entries and pending
+// records than any one store transaction holds writes them all.
+func testWriteManyEntries(t *testing.T, h Harness) {
+	ctx := t.Context()
+	s := h.Store
+	es := entries(t, receipts(rand.New(rand.NewPCG(3, 6)), "acme", 700), t0)
+	if _, err := s.AddPending(ctx, es[:600]); err != nil {
+		t.Fatalf("AddPending = %v", err)
+	}
+	for i := range es[:600] {
+		es[i].Pending = true
+	}
+	a := ledger.Fence{Holder: "a", Now: t0, TTL: time.Minute}
+	if _, err := s.AcquireLease(ctx, "a", t0, time.Minute); err != nil {
+		t.Fatalf("AcquireLease = %v", err)
+	}
+	if err := s.BeginBatch(ctx, a, ledger.Batch{Start: 0, Hashes: hashesOf(es), Holder: "a", CreatedAt: t0}); err != nil {
+		t.Fatalf("BeginBatch = %v", err)
+	}
+	if err := s.WriteEntries(ctx, a, 0, es); err != nil {
+		t.Fatalf("WriteEntries(700 entries, 600 of them pending) = %v", err)
+	}
+	got, err := s.Written(ctx, hashesOf(es))
+	if err != nil {
+		t.Fatalf("Written = %v", err)
+	}
+	for i, e := range es {
+		if g, ok := got[e.Hash]; !ok || g.Index != int64(i) {
+			t.Fatalf("Written(entry %d) = %+v, %v; want it at index %d", i, g, ok, i)
+		}
+	}
+	if pending, err := s.Pending(ctx, 0); err != nil || len(pending) != 0 {
+		t.Errorf("Pending after writing = %d entries, %v; want none", len(pending), err)
 	}
 }
 
