@@ -70,7 +70,7 @@ type LedgerOptions struct {
 // Firestore emulator answers queries by scanning the collection). A
 // receipt the integrator takes from a push (ledger.Integrator.Submit, the
 // group commit) costs one write, its entry, in fenced transactions of up
-// to 250 entries; one recorded as pending (the push reached an instance
+// to 500 writes; one recorded as pending (the push reached an instance
 // that does not integrate) costs three: its pending record (created with
 // a "must not exist" precondition after a read of its entry, so a
 // redelivery writes nothing), its entry and the deletion of its pending
