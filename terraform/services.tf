@@ -44,17 +44,27 @@ locals {
       ingress     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
       invokers    = []
       health_path = "/healthz"
-      # Integration holds a lease; more instances only take more pushes.
-      scaling = { min_instances = 0, max_instances = 2 }
+      # Integration holds a lease. The lease holder's loop integrates the
+      # pushes it is answering (the group commit: one write per receipt,
+      # the push answered once its checkpoint is committed), so one
+      # instance always runs, with its CPU allocated between requests,
+      # and takes as many pushes at once as Cloud Run allows: a batch is
+      # at most the pushes in flight. A second instance records what it
+      # is pushed as pending, for the holder's loop.
+      scaling              = { min_instances = 1, max_instances = 2, concurrency = 1000 }
+      cpu_always_allocated = true
       env = {
         # The ledger it writes, apart from governor state (which it only
         # reads).
         AUTONOMICS_LEDGER_DATABASE = local.ledger_database
         # The signing key's name; the integrator refuses a key named otherwise.
         AUTONOMICS_LEDGER_ORIGIN = local.ledger_origin
-        # Cloud Scheduler drives integration (POST /v1/integrate) and the
-        # instance gets CPU only while serving, so no internal loop.
-        AUTONOMICS_LEDGER_INTERVAL = "0"
+        # The loop: a pass every half second while receipts arrive, and
+        # every 2 s while none do (below half the lease's 10 s, so that an
+        # idle holder keeps its lease). Cloud Scheduler's POST
+        # /v1/integrate runs passes too, should the loop have stopped.
+        AUTONOMICS_LEDGER_INTERVAL      = "500ms"
+        AUTONOMICS_LEDGER_IDLE_INTERVAL = "2s"
       }
       secret_env = {
         AUTONOMICS_SIGNING_KEY = google_secret_manager_secret.signing_key.secret_id
@@ -124,7 +134,6 @@ locals {
     integrator = [
       "AUTONOMICS_LISTEN_HOST",
       "AUTONOMICS_SIGNING_KEY_FILE",
-      "AUTONOMICS_LEDGER_IDLE_INTERVAL",
       "AUTONOMICS_LEDGER_NAME",
       "AUTONOMICS_LEDGER_BATCH",
       "AUTONOMICS_LEDGER_LEASE_TTL",
@@ -272,8 +281,9 @@ resource "google_cloud_run_v2_service" "service" {
           memory = local.service_settings[each.key].memory
         }
         # CPU only while serving: the services do their periodic work when
-        # Cloud Scheduler calls them, so they scale to zero.
-        cpu_idle          = true
+        # Cloud Scheduler calls them, so they scale to zero. The
+        # integrator's loop needs its CPU between requests.
+        cpu_idle          = !try(each.value.cpu_always_allocated, false)
         startup_cpu_boost = true
       }
 

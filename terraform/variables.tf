@@ -242,7 +242,7 @@ variable "producers" {
 # --- Cloud Run services --------------------------------------------------------
 
 variable "services" {
-  description = "Sizing of the Cloud Run services query, monitor and integrator; what is not given keeps the defaults (512Mi, 1 vCPU, 80 concurrent requests; instances: query 0-3, monitor 0-3, integrator 0-2)."
+  description = "Sizing of the Cloud Run services query, monitor and integrator; what is not given keeps the defaults (512Mi, 1 vCPU, 80 concurrent requests; instances: query 0-3, monitor 0-3; the integrator 1-2 instances of 1,000 concurrent requests)."
   type = map(object({
     memory        = optional(string)
     cpu           = optional(string)
