@@ -872,9 +872,10 @@ func (in *Integrator) Notify() {
 }
 
 // Run integrates until ctx is done. After a pass that took a full batch
-// (integrated, or dropped as forged), or while a batch's worth of
-// submitted entries (Submit) waits, the next one starts at once; while
-// fewer wait, after Linger (at most interval); after another pass that
+// (integrated, or dropped as forged), or while at least an eighth of a
+// batch of submitted entries (Submit) waits, having arrived during the
+// pass, the next one starts at once; while fewer wait, after Linger (at
+// most interval); after another pass that
 // integrated something, after interval; after a pass that found nothing
 // pending, after idle, or interval after a Notify, whichever comes first
 // (an idle of at most interval polls every interval). An entry submitted
@@ -941,6 +942,10 @@ func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) err
 		case err != nil:
 		case p.Integrated+p.Forged >= in.o.BatchSize || in.queuedCount() >= in.o.BatchSize-in.o.BatchSize/8:
 			failures, next = 0, 0 // a full batch waits
+		case in.queuedCount() >= max(in.o.BatchSize/8, 1):
+			// What arrived during the pass is a batch already: waiting
+			// longer only delays it (the group commit's backlog).
+			failures, next = 0, 0
 		case in.queuedCount() > 0:
 			failures, next = 0, min(in.o.Linger, interval)
 		case p.Integrated == 0 && !p.Resumed:

@@ -47,6 +47,7 @@ func RunConformanceTests(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"GroupCommitRun", testGroupCommitRun},
 		{"CrashWithSubmitted", testCrashWithSubmitted},
 		{"SubmittedWhilePending", testSubmittedWhilePending},
+		{"BacklogStartsNextPass", testBacklogStartsNextPass},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newHarness(t)) })

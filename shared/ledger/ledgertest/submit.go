@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -205,6 +207,76 @@ func testSubmittedWhilePending(t *testing.T, h Harness) {
 	if pending, err := s.Pending(ctx, 0); err != nil || len(pending) != 0 {
 		t.Errorf("Pending after both deliveries = %d entries, %v; want none", len(pending), err)
 	}
+}
+
+// heldWrites is a Store whose WriteEntries of the entry with hash hold
+// waits until release is closed, after closing entered: a pass held in
+// the middle.
+type heldWrites struct {
+	ledger.Store
+	hold     string
+	entered  chan struct{}
+	release  chan struct{}
+	enterOne sync.Once
+}
+
+func (h *heldWrites) WriteEntries(ctx context.Context, f ledger.Fence, start int64, es []ledger.Entry) error {
+	for _, e := range es {
+		if e.Hash == h.hold {
+			h.enterOne.Do(func() { close(h.entered) })
+			select {
+			case <-h.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return h.Store.WriteEntries(ctx, f, start, es)
+}
+
+// testBacklogStartsNextPass: receipts submitted while the loop's pass
+// runs, an eighth of a batch or more, start the next pass as soon as it
+// ends instead of after Linger (an hour here): the group commit's backlog
+// is a batch already.
+func testBacklogStartsNextPass(t *testing.T, h Harness) {
+	ctx := t.Context()
+	g := newGovernors()
+	rs := receipts(rand.New(rand.NewPCG(93, 93)), "acme", 17+11)
+	g.commit(rs...)
+	es := entries(t, rs, t0)
+	// 17 pending entries: the loop's first pass takes a full batch of 16,
+	// in hash order, so the next pass starts at once and takes the last;
+	// that pass is held while it writes it.
+	pending := slices.Clone(es[:17])
+	slices.SortFunc(pending, func(a, b ledger.Entry) int { return strings.Compare(a.Hash, b.Hash) })
+	if _, err := h.Store.AddPending(ctx, pending); err != nil {
+		t.Fatalf("AddPending = %v", err)
+	}
+	s := &heldWrites{Store: h.Store, hold: pending[16].Hash, entered: make(chan struct{}), release: make(chan struct{})}
+	observe, first, _ := firstPass()
+	in := integrator(t, s, "a", ledger.IntegratorOptions{Witness: g, BatchSize: 16, Linger: time.Hour, Observe: observe})
+	_, stop := runLoop(t, in, first)
+	defer stop()
+	select {
+	case <-s.entered:
+	case <-ctx.Done():
+		close(s.release)
+		t.Fatal("no pass took the 17th pending entry")
+	}
+	outcomes := submitAll(ctx, t, in, es[17:])
+	close(s.release)
+	for _, e := range es[17:] {
+		select {
+		case o := <-outcomes[e.Hash]:
+			if o.err != nil || o.adm != ledger.Integrated {
+				t.Errorf("Submit(%s) = %v, %v; want integrated", e.Hash, o.adm, o.err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("Submit(%s) is still waiting: the backlog waited for Linger", e.Hash)
+		}
+	}
+	stop()
+	checkLog(ctx, t, h.Store, rs)
 }
 
 // testGroupCommitRun: the loop itself integrates what is submitted, in
