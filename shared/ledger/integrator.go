@@ -377,7 +377,7 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 		pending  []Entry
 		gPending errgroup.Group
 	)
-	if limit := room - len(subs); limit > 0 { // a limit of 0 would mean none
+	if limit := room - len(subs); limit > 0 { // no room, no query (a limit of 0 would mean all)
 		gPending.Go(func() (err error) {
 			pending, err = s.Pending(ctx, limit)
 			return err
@@ -940,11 +940,10 @@ func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) err
 			next = min(interval<<min(failures, 16), maxBackoff)
 			in.o.Logger.ErrorContext(ctx, "ledger integration failed", "code", fault.ErrorCode(err), "error", err.Error(), "retry_in", next.String())
 		case err != nil:
-		case p.Integrated+p.Forged >= in.o.BatchSize || in.queuedCount() >= in.o.BatchSize-in.o.BatchSize/8:
-			failures, next = 0, 0 // a full batch waits
-		case in.queuedCount() >= max(in.o.BatchSize/8, 1):
-			// What arrived during the pass is a batch already: waiting
-			// longer only delays it (the group commit's backlog).
+		case p.Integrated+p.Forged >= in.o.BatchSize || in.queuedCount() >= max(in.o.BatchSize/8, 1):
+			// A full batch waits, or what was submitted during the pass
+			// is a batch already: waiting longer only delays it (the
+			// group commit's backlog).
 			failures, next = 0, 0
 		case in.queuedCount() > 0:
 			failures, next = 0, min(in.o.Linger, interval)
