@@ -10,7 +10,7 @@ GOVULNCHECK_VERSION := v1.9.0
 TEST_FLAGS ?=
 
 .PHONY: screenshots help test tf-check unit lint vuln fmt docs emulators emulators-stop dev demo load cost bench fuzz stage deploy clean
-.PHONY: cpu
+.PHONY: cpu ledger-load
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ load: emulators ## Load the local stack (LOAD_FLAGS, e.g. -tenants 10000 -events
 cpu: emulators ## CPU per decision of the functions host and the other processes over 6,000 direct pushes (CPU_FLAGS, e.g. -events 10000).
 	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
 	bin/autonomicsctl load -mode direct -events 6000 -baseline=false $(CPU_FLAGS)
+
+ledger-load: emulators ## The ledger integrator alone under push load: 10,000 receipts at once, 2,000/s and 10,000/s for 5 s (BenchmarkLedgerPushLoad, about 6 minutes; restart the emulators first).
+	set -o pipefail; $(GO) test -count=1 -run '^$$' -bench '^BenchmarkLedgerPushLoad$$' -benchtime=1x -timeout 30m ./shared/firestore | grep -E '^Benchmark|^(ok|FAIL)'
 
 cost: emulators ## Reads, writes, RPCs, round trips, publishes and dollars per decision kind on the emulators (COST_FLAGS=-update keeps it in shared/cost/testdata/account.md).
 	set -o pipefail; $(GO) test -count=1 -run '^TestCostAccount$$' -v ./shared/cost $(COST_FLAGS) | grep -v -E '^(=== RUN|--- PASS|PASS$$|ok )'
