@@ -92,9 +92,9 @@
 // publishes the current checkpoint on its first pass, so one committed by
 // a holder that died before publishing is published too.
 //
-// Run loops over passes: back to back while batches fill up, or while
-// an eighth of a batch or more of submitted entries arrived during the
-// pass (the group commit's backlog), Linger after a submission otherwise,
+// Run loops over passes: back to back while batches fill up, or when an
+// eighth of a batch or more of submitted entries arrived while the pass
+// ran (the group commit's backlog), Linger after a submission otherwise,
 // every interval while pending entries keep arriving (Notify, which the
 // push endpoint calls for those it records as pending), and every idle
 // interval once nothing is pending; a Notify ends an idle wait. The time

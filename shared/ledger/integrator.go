@@ -225,6 +225,9 @@ type Pass struct {
 	// Submitted is the number of submitted entries (Submit) the pass took;
 	// Known those of them already in the log.
 	Submitted, Known int
+	// Queued is the number of submitted entries waiting, not taken, when
+	// the pass ended: those that arrived while it ran.
+	Queued int
 	// Abandoned reports that the pass replaced a batch in progress some
 	// of whose entries were never written (see Store.AbandonBatch).
 	Abandoned bool
@@ -247,6 +250,7 @@ func (in *Integrator) Integrate(ctx context.Context) (Pass, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	p, err := in.integrate(ctx)
+	p.Queued = in.queuedCount()
 	if in.running {
 		// Submit queues entries while Run's passes hold the lease.
 		in.setAccepting(err == nil && p.Held || err != nil && fault.ErrorCode(err) != fault.Conflict && in.accepts())
@@ -872,10 +876,10 @@ func (in *Integrator) Notify() {
 }
 
 // Run integrates until ctx is done. After a pass that took a full batch
-// (integrated, or dropped as forged), or while at least an eighth of a
-// batch of submitted entries (Submit) waits, having arrived during the
-// pass, the next one starts at once; while fewer wait, after Linger (at
-// most interval); after another pass that
+// (integrated, or dropped as forged), while a batch's worth of submitted
+// entries (Submit) waits, or when at least an eighth of a batch of them
+// arrived while the pass ran (Pass.Queued), the next one starts at once;
+// while fewer wait, after Linger (at most interval); after another pass that
 // integrated something, after interval; after a pass that found nothing
 // pending, after idle, or interval after a Notify, whichever comes first
 // (an idle of at most interval polls every interval). An entry submitted
@@ -940,10 +944,11 @@ func (in *Integrator) Run(ctx context.Context, interval, idle time.Duration) err
 			next = min(interval<<min(failures, 16), maxBackoff)
 			in.o.Logger.ErrorContext(ctx, "ledger integration failed", "code", fault.ErrorCode(err), "error", err.Error(), "retry_in", next.String())
 		case err != nil:
-		case p.Integrated+p.Forged >= in.o.BatchSize || in.queuedCount() >= max(in.o.BatchSize/8, 1):
-			// A full batch waits, or what was submitted during the pass
-			// is a batch already: waiting longer only delays it (the
-			// group commit's backlog).
+		case p.Integrated+p.Forged >= in.o.BatchSize || in.queuedCount() >= in.o.BatchSize-in.o.BatchSize/8:
+			failures, next = 0, 0 // a full batch waits
+		case p.Queued >= max(in.o.BatchSize/8, 1):
+			// What was submitted while the pass ran is a batch already:
+			// waiting longer only delays it (the group commit's backlog).
 			failures, next = 0, 0
 		case in.queuedCount() > 0:
 			failures, next = 0, min(in.o.Linger, interval)
