@@ -63,7 +63,7 @@ cpu: emulators ## CPU per decision of the functions host and the other processes
 	$(GO) build -o bin/autonomicsctl ./services/autonomicsctl
 	bin/autonomicsctl load -mode direct -events 6000 -baseline=false $(CPU_FLAGS)
 
-ledger-load: emulators ## The ledger integrator alone under push load: 10,000 receipts at once, 2,000/s and 10,000/s for 5 s (BenchmarkLedgerPushLoad, about 6 minutes; restart the emulators first).
+ledger-load: emulators ## The ledger integrator alone under push load: 10,000 receipts at once, 2,000/s and 10,000/s for 5 s (BenchmarkLedgerPushLoad, about 3 minutes; restart the emulators first).
 	set -o pipefail; $(GO) test -count=1 -run '^$$' -bench '^BenchmarkLedgerPushLoad$$' -benchtime=1x -timeout 30m ./shared/firestore | grep -E '^Benchmark|^(ok|FAIL)'
 
 cost: emulators ## Reads, writes, RPCs, round trips, publishes and dollars per decision kind on the emulators (COST_FLAGS=-update keeps it in shared/cost/testdata/account.md).
