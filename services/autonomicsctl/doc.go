@@ -87,8 +87,10 @@
 // Pub/Sub emulators answer (starting them with .ci/emulators.sh when they
 // do not), builds ./functions/serve and ./services/{query,integrator,
 // monitor,actuator,ingest} into bin/, runs them as child processes (the
-// functions host with a one-second scheduler standing in for Cloud
-// Scheduler, the actuator with its own one-second sweep), creates the
+// functions host with a scheduler standing in for Cloud Scheduler, every
+// second, or every minute as in production for load, whose emulator
+// queries would otherwise take CPU from the decisions measured; the
+// actuator with its own one-second sweep), creates the
 // topics, one ordered push subscription "<topic>-push" per domain topic
 // aimed at the functions host, the ordered push subscription
 // "<actions topic>-actuator-push" aimed at the actuator, and the pull

@@ -66,12 +66,18 @@ func TestParseArgs(t *testing.T) {
 			if l.Tenants != 1000 || l.Events != 5000 || l.Concurrency != 32 || l.Timeout != 5*time.Minute || l.JSON || !l.Baseline {
 				return "load defaults"
 			}
+			if o.stack.Schedule != time.Minute {
+				return "schedule " + o.stack.Schedule.String() + " (Cloud Scheduler's minute)"
+			}
 			return ""
 		}},
-		{"load flags", []string{"load", "-tenants", "10000", "-events", "10000", "-json", "-baseline=false", "-timeout", "90s"}, nil, func(o options) string {
+		{"load flags", []string{"load", "-tenants", "10000", "-events", "10000", "-json", "-baseline=false", "-timeout", "90s", "-schedule", "1s"}, nil, func(o options) string {
 			l := o.load
 			if l.Tenants != 10000 || l.Events != 10000 || !l.JSON || l.Baseline || l.Timeout != 90*time.Second {
 				return "load flags"
+			}
+			if o.stack.Schedule != time.Second {
+				return "schedule " + o.stack.Schedule.String()
 			}
 			return ""
 		}},
