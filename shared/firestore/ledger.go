@@ -824,17 +824,8 @@ func (l *Ledger) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Commi
 	if len(c.Tiles)+3 > maxTxWrites {
 		return fault.Errorf(fault.Invalid, op, "%d tiles do not fit in one transaction", len(c.Tiles))
 	}
-	// The level-0 tile that holds entries from before the batch.
-	var extended []*fs.DocumentRef
-	if first := c.Batch.Start >> ledger.TileHeight; c.Batch.Start&(ledger.TileWidth-1) != 0 && c.Batch.End() > c.Batch.Start {
-		extended = append(extended, l.tileRef(0, first))
-	}
-	batchHashes := make([]byte, 0, 32*len(c.Batch.Hashes))
-	for _, h := range c.Batch.Hashes {
-		batchHashes, _ = hex.AppendDecode(batchHashes, []byte(h)) // CheckCommit validated the hashes
-	}
 	return l.runTx(ctx, op, func(ctx context.Context, t *fs.Transaction) error {
-		r, err := l.fenced(t, op, f, extended...)
+		r, err := l.fenced(t, op, f, l.extendedTile(c)...)
 		switch {
 		case err != nil:
 			return err
@@ -846,46 +837,103 @@ func (l *Ledger) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Commi
 		case r.state.Size != c.Batch.Start:
 			return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, r.state.Size)
 		}
-		var before []byte // receipt hashes of the extended tile's earlier entries
-		if len(r.extra) > 0 {
-			have := int(c.Batch.Start&(ledger.TileWidth-1)) * 32
-			if r.extra[0].Exists() {
-				d := newDecoder(r.extra[0])
-				before = d.bytes("hashes")
-				if d.err != nil {
-					return d.fail(op)
-				}
-			}
-			if len(before) < have {
-				return fault.Errorf(fault.Internal, op, "tile %s holds %d receipt hashes, the log has %d in it", r.extra[0].Ref.ID, len(before)/32, have/32)
-			}
-			before = before[:have]
-		}
-		for _, td := range c.Tiles {
-			doc := map[string]any{"level": td.Tile.L, "n": td.Tile.N, "width": td.Tile.W, "data": td.Data}
-			if td.Tile.L == 0 {
-				// Positions of the tile's entries relative to the batch.
-				lo := td.Tile.N<<ledger.TileHeight - c.Batch.Start
-				hi := lo + int64(td.Tile.W)
-				var hs []byte
-				if lo < 0 {
-					hs = append(slices.Clone(before), batchHashes[:hi*32]...)
-				} else {
-					hs = batchHashes[lo*32 : hi*32]
-				}
-				doc["hashes"] = hs
-			}
-			if err := t.Set(l.tileRef(td.Tile.L, td.Tile.N), doc); err != nil {
-				return fault.Wrap(fault.Internal, op, err)
-			}
-		}
-		next := c.State
-		next.UpdatedAt = next.UpdatedAt.Truncate(time.Microsecond)
-		if err := t.Set(l.root, ledgerStateDoc(next)); err != nil {
-			return fault.Wrap(fault.Internal, op, err)
+		if err := l.writeCommit(t, op, c, r.extra); err != nil {
+			return err
 		}
 		return t.Delete(l.batchRef())
 	})
+}
+
+// AppendBatch implements ledger.Store in one transaction: the lease,
+// state and batch (and the level-0 tile the batch extends) are read and
+// checked, then the entries (deleting their pending records), the tiles,
+// the state and the lease are written. No batch document is written.
+func (l *Ledger) AppendBatch(ctx context.Context, f ledger.Fence, c ledger.Commit, entries []ledger.Entry) error {
+	const op = "firestore.Ledger.AppendBatch"
+	if err := ledger.CheckAppend(c, entries); err != nil {
+		return err
+	}
+	return l.runTx(ctx, op, func(ctx context.Context, t *fs.Transaction) error {
+		r, err := l.fenced(t, op, f, l.extendedTile(c)...)
+		switch {
+		case err != nil:
+			return err
+		case r.inProgress:
+			return fault.Errorf(fault.Conflict, op, "a batch at %d is in progress", r.batch.Start)
+		case r.state.Size != c.Batch.Start:
+			return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, r.state.Size)
+		}
+		for i, e := range entries {
+			if err := t.Set(l.entryRef(e.Hash), entryDoc(e, c.Batch.Start+int64(i))); err != nil {
+				return fault.Wrap(fault.Internal, op, err)
+			}
+			if !e.Pending {
+				continue
+			}
+			if err := t.Delete(l.pendingRef(e.Hash)); err != nil {
+				return fault.Wrap(fault.Internal, op, err)
+			}
+		}
+		return l.writeCommit(t, op, c, r.extra)
+	})
+}
+
+// extendedTile returns the level-0 tile that holds entries from before
+// c's batch, when the batch extends one.
+func (l *Ledger) extendedTile(c ledger.Commit) []*fs.DocumentRef {
+	if first := c.Batch.Start >> ledger.TileHeight; c.Batch.Start&(ledger.TileWidth-1) != 0 && c.Batch.End() > c.Batch.Start {
+		return []*fs.DocumentRef{l.tileRef(0, first)}
+	}
+	return nil
+}
+
+// writeCommit stages the writes of c's tiles and state in t. extended is
+// the snapshot of the tile extendedTile names, if any: level-0 tiles get
+// the receipt hashes of their entries, its earlier ones included.
+func (l *Ledger) writeCommit(t *fs.Transaction, op string, c ledger.Commit, extended []*fs.DocumentSnapshot) error {
+	batchHashes := make([]byte, 0, 32*len(c.Batch.Hashes))
+	for _, h := range c.Batch.Hashes {
+		batchHashes, _ = hex.AppendDecode(batchHashes, []byte(h)) // CheckCommit validated the hashes
+	}
+	var before []byte // receipt hashes of the extended tile's earlier entries
+	if len(extended) > 0 {
+		have := int(c.Batch.Start&(ledger.TileWidth-1)) * 32
+		if extended[0].Exists() {
+			d := newDecoder(extended[0])
+			before = d.bytes("hashes")
+			if d.err != nil {
+				return d.fail(op)
+			}
+		}
+		if len(before) < have {
+			return fault.Errorf(fault.Internal, op, "tile %s holds %d receipt hashes, the log has %d in it", extended[0].Ref.ID, len(before)/32, have/32)
+		}
+		before = before[:have]
+	}
+	for _, td := range c.Tiles {
+		doc := map[string]any{"level": td.Tile.L, "n": td.Tile.N, "width": td.Tile.W, "data": td.Data}
+		if td.Tile.L == 0 {
+			// Positions of the tile's entries relative to the batch.
+			lo := td.Tile.N<<ledger.TileHeight - c.Batch.Start
+			hi := lo + int64(td.Tile.W)
+			var hs []byte
+			if lo < 0 {
+				hs = append(slices.Clone(before), batchHashes[:hi*32]...)
+			} else {
+				hs = batchHashes[lo*32 : hi*32]
+			}
+			doc["hashes"] = hs
+		}
+		if err := t.Set(l.tileRef(td.Tile.L, td.Tile.N), doc); err != nil {
+			return fault.Wrap(fault.Internal, op, err)
+		}
+	}
+	next := c.State
+	next.UpdatedAt = next.UpdatedAt.Truncate(time.Microsecond)
+	if err := t.Set(l.root, ledgerStateDoc(next)); err != nil {
+		return fault.Wrap(fault.Internal, op, err)
+	}
+	return nil
 }
 
 // SetTile replaces the stored data of tile (level, n) behind the log's

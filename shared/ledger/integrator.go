@@ -33,7 +33,8 @@ const (
 // is called.
 type Step string
 
-// Steps of an integration, in order.
+// Steps of an integration, in order. A batch written at once
+// (Store.AppendBatch) passes StepCommitted only.
 const (
 	// StepBegun follows the recording of the batch.
 	StepBegun Step = "begun"
@@ -346,7 +347,7 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 			return pass, err
 		}
 		if len(complete) == len(b.Hashes) {
-			return in.complete(ctx, pass, st, b, complete, decided, nil)
+			return in.complete(ctx, pass, st, b, complete, decided, nil, false)
 		}
 		// Entries held in memory by an integrator that stopped were never
 		// written: their deliveries were not acknowledged and come again.
@@ -496,22 +497,13 @@ func (in *Integrator) integrateHeld(ctx context.Context, pass Pass, taken *[]*qu
 	for i, e := range entries {
 		b.Hashes[i] = e.Hash
 	}
-	if len(entries) > 0 || st.Checkpoint == nil {
-		f := in.fence()
-		if err := s.BeginBatch(ctx, f, b); err != nil {
-			return pass, err
-		}
-		in.leaseUntil = f.Now.Add(f.TTL)
-		if err := in.interrupt(StepBegun); err != nil {
-			return pass, err
-		}
-	} else {
+	if len(entries) == 0 && st.Checkpoint != nil {
 		return pass, nil // an abandoned batch of nothing written
 	}
 	if b.Start != st.Size {
 		return pass, fault.Errorf(fault.Internal, op, "batch starts at %d, the log's size is %d", b.Start, st.Size)
 	}
-	return in.complete(ctx, pass, st, b, entries, decided, taken)
+	return in.complete(ctx, pass, st, b, entries, decided, taken, true)
 }
 
 // decidedAt is when r was committed (its decided_at), or else fallback.
@@ -609,10 +601,12 @@ func (in *Integrator) batchEntries(ctx context.Context, b Batch, decided map[str
 }
 
 // complete computes the tree after batch b, writes the entries, commits
-// and publishes.
-// The submitted entries in *taken are resolved Integrated once the commit
-// succeeded.
-func (in *Integrator) complete(ctx context.Context, pass Pass, st State, b Batch, entries []Entry, decided map[string]time.Time, taken *[]*queued) (Pass, error) {
+// and publishes. A fresh batch, not begun yet, is begun first, unless it
+// fits in one WriteChunk and in one transaction (MaxAppendWrites): its
+// entries and its commit are then written at once (Store.AppendBatch),
+// a third of the round trips, without the batch's record. The submitted
+// entries in *taken are resolved Integrated once the commit succeeded.
+func (in *Integrator) complete(ctx context.Context, pass Pass, st State, b Batch, entries []Entry, decided map[string]time.Time, taken *[]*queued, fresh bool) (Pass, error) {
 	const op = "ledger.Integrate"
 	tb := &treeBuilder{base: tlog.StoredHashCount(st.Size)}
 	if st.Size > 0 {
@@ -647,20 +641,41 @@ func (in *Integrator) complete(ctx context.Context, pass Pass, st State, b Batch
 	if err != nil {
 		return pass, err
 	}
-	for start := 0; start < len(entries); start += in.o.WriteChunk {
-		chunk := entries[start:min(start+in.o.WriteChunk, len(entries))]
-		if err := in.o.Store.WriteEntries(ctx, in.fenceAt(in.o.Clock()), b.Start+int64(start), chunk); err != nil {
+	c := Commit{Batch: b, State: State{Size: size, Root: root, Checkpoint: signed, VerifierKey: in.o.VerifierKey}, Tiles: tiles}
+	var now time.Time
+	if fresh && len(entries) <= in.o.WriteChunk && AppendWrites(c, entries) <= MaxAppendWrites {
+		now = in.o.Clock().UTC()
+		c.State.UpdatedAt = now
+		if err := in.o.Store.AppendBatch(ctx, in.fenceAt(now), c, entries); err != nil {
 			return pass, err
 		}
-		if err := in.interrupt(StepWritten); err != nil {
+	} else {
+		if fresh {
+			f := in.fence()
+			if err := in.o.Store.BeginBatch(ctx, f, b); err != nil {
+				return pass, err
+			}
+			in.leaseUntil = f.Now.Add(f.TTL)
+			if err := in.interrupt(StepBegun); err != nil {
+				return pass, err
+			}
+		}
+		for start := 0; start < len(entries); start += in.o.WriteChunk {
+			chunk := entries[start:min(start+in.o.WriteChunk, len(entries))]
+			if err := in.o.Store.WriteEntries(ctx, in.fenceAt(in.o.Clock()), b.Start+int64(start), chunk); err != nil {
+				return pass, err
+			}
+			if err := in.interrupt(StepWritten); err != nil {
+				return pass, err
+			}
+		}
+		now = in.o.Clock().UTC()
+		c.State.UpdatedAt = now
+		if err := in.o.Store.CommitBatch(ctx, in.fenceAt(now), c); err != nil {
 			return pass, err
 		}
 	}
-	now := in.o.Clock().UTC()
-	next := State{Size: size, Root: root, Checkpoint: signed, VerifierKey: in.o.VerifierKey, UpdatedAt: now}
-	if err := in.o.Store.CommitBatch(ctx, in.fenceAt(now), Commit{Batch: b, State: next, Tiles: tiles}); err != nil {
-		return pass, err
-	}
+	next := c.State
 	in.head = &next
 	in.leaseUntil = now.Add(in.o.LeaseTTL)
 	pass.Integrated, pass.Size, pass.Checkpoint = len(entries), size, signed

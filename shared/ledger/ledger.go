@@ -186,6 +186,15 @@ type Store interface {
 	// the lease, c.Batch is the batch in progress (same start and hashes)
 	// and the committed size is c.Batch.Start.
 	CommitBatch(ctx context.Context, f Fence, c Commit) error
+	// AppendBatch writes entries, the entries of c.Batch in its order,
+	// and commits c, in one transaction: what BeginBatch, WriteEntries
+	// and CommitBatch do one after the other, with nothing written unless
+	// all is, so that no batch is ever in progress. It fails with a
+	// fault.Conflict error unless f holds the lease, which it renews, no
+	// batch is in progress and the committed size is c.Batch.Start, and
+	// with a fault.Invalid error for entries that are not c.Batch's or
+	// whose writes (AppendWrites) exceed MaxAppendWrites.
+	AppendBatch(ctx context.Context, f Fence, c Commit, entries []Entry) error
 }
 
 // CheckBatch validates a batch before it is stored: a start at or above
@@ -204,6 +213,46 @@ func CheckBatch(b Batch) error {
 			return fault.Errorf(fault.Invalid, op, "entry %s appears twice in the batch", h)
 		}
 		seen[h] = true
+	}
+	return nil
+}
+
+// MaxAppendWrites is the most writes one AppendBatch makes: Firestore's
+// limit on the writes of a transaction.
+const MaxAppendWrites = 500
+
+// AppendWrites returns the writes AppendBatch makes for c and entries:
+// one per entry and one more per entry with a pending record to delete,
+// one per tile, the state and the lease.
+func AppendWrites(c Commit, entries []Entry) int {
+	n := len(c.Tiles) + 2
+	for _, e := range entries {
+		n++
+		if e.Pending {
+			n++
+		}
+	}
+	return n
+}
+
+// CheckAppend checks what AppendBatch is given: a valid commit (see
+// CheckCommit) whose batch names entries, valid entries, in order, and
+// writes that fit in one transaction.
+func CheckAppend(c Commit, entries []Entry) error {
+	const op = "ledger.CheckAppend"
+	if err := CheckCommit(c); err != nil {
+		return err
+	}
+	if len(entries) != len(c.Batch.Hashes) {
+		return fault.Errorf(fault.Invalid, op, "%d entries for a batch of %d", len(entries), len(c.Batch.Hashes))
+	}
+	for i, e := range entries {
+		if e.Hash != c.Batch.Hashes[i] || len(e.Leaf) == 0 {
+			return fault.Errorf(fault.Invalid, op, "entry %d is %s, the batch names %s there; want its leaf", i, httpjson.Quote(e.Hash), c.Batch.Hashes[i])
+		}
+	}
+	if n := AppendWrites(c, entries); n > MaxAppendWrites {
+		return fault.Errorf(fault.Invalid, op, "%d writes do not fit in one transaction of at most %d", n, MaxAppendWrites)
 	}
 	return nil
 }

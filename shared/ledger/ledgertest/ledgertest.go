@@ -31,6 +31,7 @@ func RunConformanceTests(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"WriteManyEntries", testWriteManyEntries},
 		{"Lease", testLease},
 		{"BatchProtocol", testBatchProtocol},
+		{"AppendBatch", testAppendBatch},
 		{"AbandonBatch", testAbandonBatch},
 		{"TilesAndLeaves", testTilesAndLeaves},
 		{"CancelledContext", testCancelledContext},

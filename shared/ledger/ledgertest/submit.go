@@ -209,9 +209,9 @@ func testSubmittedWhilePending(t *testing.T, h Harness) {
 	}
 }
 
-// heldWrites is a Store whose WriteEntries of the entry with hash hold
-// waits until release is closed, after closing entered: a pass held in
-// the middle.
+// heldWrites is a Store whose WriteEntries or AppendBatch of the entry
+// with hash hold waits until release is closed, after closing entered: a
+// pass held in the middle.
 type heldWrites struct {
 	ledger.Store
 	hold     string
@@ -221,6 +221,21 @@ type heldWrites struct {
 }
 
 func (h *heldWrites) WriteEntries(ctx context.Context, f ledger.Fence, start int64, es []ledger.Entry) error {
+	if err := h.wait(ctx, es); err != nil {
+		return err
+	}
+	return h.Store.WriteEntries(ctx, f, start, es)
+}
+
+func (h *heldWrites) AppendBatch(ctx context.Context, f ledger.Fence, c ledger.Commit, es []ledger.Entry) error {
+	if err := h.wait(ctx, es); err != nil {
+		return err
+	}
+	return h.Store.AppendBatch(ctx, f, c, es)
+}
+
+// wait holds the writing of es, when they hold the entry h.hold.
+func (h *heldWrites) wait(ctx context.Context, es []ledger.Entry) error {
 	for _, e := range es {
 		if e.Hash == h.hold {
 			h.enterOne.Do(func() { close(h.entered) })
@@ -231,7 +246,7 @@ func (h *heldWrites) WriteEntries(ctx context.Context, f ledger.Fence, start int
 			}
 		}
 	}
-	return h.Store.WriteEntries(ctx, f, start, es)
+	return nil
 }
 
 // testBacklogStartsNextPass: receipts submitted while the loop's pass

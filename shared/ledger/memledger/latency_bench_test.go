@@ -140,6 +140,13 @@ func (s slowStore) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Com
 	return s.s.CommitBatch(ctx, f, c)
 }
 
+func (s slowStore) AppendBatch(ctx context.Context, f ledger.Fence, c ledger.Commit, es []ledger.Entry) error {
+	if err := wait(ctx); err != nil {
+		return err
+	}
+	return s.s.AppendBatch(ctx, f, c, es)
+}
+
 // slowWitness vouches for the receipts it was given, a round trip a call.
 type slowWitness map[ledger.ReceiptRef]string
 

@@ -393,6 +393,42 @@ func (s *Store) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Commit
 	return nil
 }
 
+// AppendBatch implements ledger.Store.
+func (s *Store) AppendBatch(ctx context.Context, f ledger.Fence, c ledger.Commit, entries []ledger.Entry) error {
+	const op = "memledger.AppendBatch"
+	if err := live(ctx, op); err != nil {
+		return err
+	}
+	if err := ledger.CheckAppend(c, entries); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.holds(op, f); err != nil {
+		return err
+	}
+	switch {
+	case s.batch != nil:
+		return fault.Errorf(fault.Conflict, op, "a batch at %d is in progress", s.batch.Start)
+	case s.state.Size != c.Batch.Start:
+		return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, s.state.Size)
+	}
+	s.renew(f)
+	for i, e := range entries {
+		s.entries[e.Hash] = &ledger.Entry{Hash: e.Hash, Leaf: slices.Clone(e.Leaf), Index: c.Batch.Start + int64(i), ArrivedAt: e.ArrivedAt.UTC()}
+		delete(s.pending, e.Hash)
+		s.byIndex[c.Batch.Start+int64(i)] = e.Hash
+	}
+	for _, t := range c.Tiles {
+		s.tiles[[2]int64{int64(t.Tile.L), t.Tile.N}] = slices.Clone(t.Data)
+	}
+	st := c.State
+	st.Checkpoint = slices.Clone(st.Checkpoint)
+	st.UpdatedAt = st.UpdatedAt.UTC()
+	s.state = st
+	return nil
+}
+
 // SetTile replaces the stored data of tile (level, n) behind the log's
 // back. It exists to test that verification detects tampering.
 func (s *Store) SetTile(level int, n int64, data []byte) {
