@@ -329,11 +329,17 @@ func (s *Store) WriteEntries(ctx context.Context, f ledger.Fence, start int64, e
 	if err := s.holds(op, f); err != nil {
 		return err
 	}
+	s.write(start, entries)
+	return nil
+}
+
+// write stores entries at start onwards, no longer pending. Called with
+// s.mu held.
+func (s *Store) write(start int64, entries []ledger.Entry) {
 	for i, e := range entries {
 		s.entries[e.Hash] = &ledger.Entry{Hash: e.Hash, Leaf: slices.Clone(e.Leaf), Index: start + int64(i), ArrivedAt: e.ArrivedAt.UTC()}
 		delete(s.pending, e.Hash)
 	}
-	return nil
 }
 
 // AbandonBatch implements ledger.Store.
@@ -379,6 +385,14 @@ func (s *Store) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Commit
 		return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, s.state.Size)
 	}
 	s.renew(f)
+	s.commit(c)
+	s.batch = nil
+	return nil
+}
+
+// commit stores c's tiles, the indexes of its batch and its state.
+// Called with s.mu held.
+func (s *Store) commit(c ledger.Commit) {
 	for _, t := range c.Tiles {
 		s.tiles[[2]int64{int64(t.Tile.L), t.Tile.N}] = slices.Clone(t.Data)
 	}
@@ -389,8 +403,6 @@ func (s *Store) CommitBatch(ctx context.Context, f ledger.Fence, c ledger.Commit
 	st.Checkpoint = slices.Clone(st.Checkpoint)
 	st.UpdatedAt = st.UpdatedAt.UTC()
 	s.state = st
-	s.batch = nil
-	return nil
 }
 
 // AppendBatch implements ledger.Store.
@@ -414,18 +426,8 @@ func (s *Store) AppendBatch(ctx context.Context, f ledger.Fence, c ledger.Commit
 		return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, s.state.Size)
 	}
 	s.renew(f)
-	for i, e := range entries {
-		s.entries[e.Hash] = &ledger.Entry{Hash: e.Hash, Leaf: slices.Clone(e.Leaf), Index: c.Batch.Start + int64(i), ArrivedAt: e.ArrivedAt.UTC()}
-		delete(s.pending, e.Hash)
-		s.byIndex[c.Batch.Start+int64(i)] = e.Hash
-	}
-	for _, t := range c.Tiles {
-		s.tiles[[2]int64{int64(t.Tile.L), t.Tile.N}] = slices.Clone(t.Data)
-	}
-	st := c.State
-	st.Checkpoint = slices.Clone(st.Checkpoint)
-	st.UpdatedAt = st.UpdatedAt.UTC()
-	s.state = st
+	s.write(c.Batch.Start, entries)
+	s.commit(c)
 	return nil
 }
 
