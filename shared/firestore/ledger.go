@@ -709,6 +709,18 @@ func (l *Ledger) fenced(t *fs.Transaction, op string, f ledger.Fence, extra ...*
 	return r, nil
 }
 
+// startsAt fails with a fault.Conflict error unless a new batch may
+// start at start: none is in progress and the log's size is start.
+func (r fencedRead) startsAt(op string, start int64) error {
+	switch {
+	case r.inProgress:
+		return fault.Errorf(fault.Conflict, op, "a batch at %d is in progress", r.batch.Start)
+	case start != r.state.Size:
+		return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", start, r.state.Size)
+	}
+	return nil
+}
+
 // missing returns a NotFound status for a snapshot of a missing document,
 // the error Get would have returned.
 func missing(snap *fs.DocumentSnapshot) error {
@@ -727,13 +739,11 @@ func (l *Ledger) BeginBatch(ctx context.Context, f ledger.Fence, b ledger.Batch)
 	}
 	return l.runTx(ctx, op, func(ctx context.Context, t *fs.Transaction) error {
 		r, err := l.fenced(t, op, f)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case r.inProgress:
-			return fault.Errorf(fault.Conflict, op, "a batch at %d is in progress", r.batch.Start)
-		case b.Start != r.state.Size:
-			return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", b.Start, r.state.Size)
+		}
+		if err := r.startsAt(op, b.Start); err != nil {
+			return err
 		}
 		return t.Set(l.batchRef(), batchDoc(b))
 	})
@@ -855,13 +865,11 @@ func (l *Ledger) AppendBatch(ctx context.Context, f ledger.Fence, c ledger.Commi
 	}
 	return l.runTx(ctx, op, func(ctx context.Context, t *fs.Transaction) error {
 		r, err := l.fenced(t, op, f, l.extendedTile(c)...)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case r.inProgress:
-			return fault.Errorf(fault.Conflict, op, "a batch at %d is in progress", r.batch.Start)
-		case r.state.Size != c.Batch.Start:
-			return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, r.state.Size)
+		}
+		if err := r.startsAt(op, c.Batch.Start); err != nil {
+			return err
 		}
 		for i, e := range entries {
 			if err := t.Set(l.entryRef(e.Hash), entryDoc(e, c.Batch.Start+int64(i))); err != nil {

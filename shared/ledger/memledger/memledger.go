@@ -299,11 +299,8 @@ func (s *Store) BeginBatch(ctx context.Context, f ledger.Fence, b ledger.Batch) 
 	if err := s.holds(op, f); err != nil {
 		return err
 	}
-	switch {
-	case s.batch != nil:
-		return fault.Errorf(fault.Conflict, op, "a batch at %d is in progress", s.batch.Start)
-	case b.Start != s.state.Size:
-		return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", b.Start, s.state.Size)
+	if err := s.startsAt(op, b.Start); err != nil {
+		return err
 	}
 	s.renew(f)
 	c := b
@@ -405,6 +402,19 @@ func (s *Store) commit(c ledger.Commit) {
 	s.state = st
 }
 
+// startsAt fails with a fault.Conflict error unless a new batch may
+// start at start: none is in progress and the log's size is start.
+// Called with s.mu held.
+func (s *Store) startsAt(op string, start int64) error {
+	switch {
+	case s.batch != nil:
+		return fault.Errorf(fault.Conflict, op, "a batch at %d is in progress", s.batch.Start)
+	case start != s.state.Size:
+		return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", start, s.state.Size)
+	}
+	return nil
+}
+
 // AppendBatch implements ledger.Store.
 func (s *Store) AppendBatch(ctx context.Context, f ledger.Fence, c ledger.Commit, entries []ledger.Entry) error {
 	const op = "memledger.AppendBatch"
@@ -419,11 +429,8 @@ func (s *Store) AppendBatch(ctx context.Context, f ledger.Fence, c ledger.Commit
 	if err := s.holds(op, f); err != nil {
 		return err
 	}
-	switch {
-	case s.batch != nil:
-		return fault.Errorf(fault.Conflict, op, "a batch at %d is in progress", s.batch.Start)
-	case s.state.Size != c.Batch.Start:
-		return fault.Errorf(fault.Conflict, op, "batch starts at %d, the log's size is %d", c.Batch.Start, s.state.Size)
+	if err := s.startsAt(op, c.Batch.Start); err != nil {
+		return err
 	}
 	s.renew(f)
 	s.write(c.Batch.Start, entries)
