@@ -221,11 +221,16 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 }
 
 // VerifyInstance walks one instance's chain page by page and checks that
-// it ends at the instance's recorded version and hash.
+// it ends at the instance's recorded version and hash. A chain that runs
+// past in, as when a decision commits between reading the instance and
+// reading its chain, is checked against the instance read again: the
+// receipt at in's version must carry in's hash, and the chain must end at
+// the version and hash read last.
 func VerifyInstance(ctx context.Context, rd Reader, in governor.Instance) (chainReport, error) {
 	rep := chainReport{Domain: in.Domain, Subject: in.Subject, OK: true}
 	v := receipt.NewVerifier()
 	var after int64
+	hashAt := "" // the hash of the receipt at in.Version
 	for {
 		page, err := rd.Chain(ctx, in.Key, after, chainPage)
 		if err != nil {
@@ -242,6 +247,9 @@ func VerifyInstance(ctx context.Context, rd Reader, in governor.Instance) (chain
 				}
 				return rep, err
 			}
+			if page[i].Seq == in.Version {
+				hashAt = page[i].Hash
+			}
 		}
 		if len(page) < chainPage {
 			break
@@ -250,6 +258,18 @@ func VerifyInstance(ctx context.Context, rd Reader, in governor.Instance) (chain
 	}
 	rep.Receipts = v.Count()
 	seq, hash := v.Head()
+	if seq > in.Version && (in.Version == 0 || hashAt == in.LastHash) {
+		now, err := instanceNow(ctx, rd, in)
+		if err != nil {
+			return rep, err
+		}
+		if now.Version >= seq {
+			in = now // decisions committed meanwhile: the chain read ends at or before it
+			if now.Version > seq {
+				return rep, nil
+			}
+		}
+	}
 	switch {
 	case seq != in.Version:
 		rep.OK = false
@@ -261,6 +281,20 @@ func VerifyInstance(ctx context.Context, rd Reader, in governor.Instance) (chain
 			Detail: "last receipt hash " + hash + " differs from the instance's " + in.LastHash}
 	}
 	return rep, nil
+}
+
+// instanceNow reads in again; in itself when it is gone.
+func instanceNow(ctx context.Context, rd Reader, in governor.Instance) (governor.Instance, error) {
+	insts, err := rd.Instances(ctx, in.Tenant, in.Domain)
+	if err != nil {
+		return in, err
+	}
+	for _, x := range insts {
+		if x.Key == in.Key {
+			return x, nil
+		}
+	}
+	return in, nil
 }
 
 func knownDomain(d governor.Domain) bool {

@@ -258,3 +258,65 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+// staleStore answers the first Instances call with the billing instance
+// as it was before its last decision, as when that decision commits
+// between the verification's read of the instances and of the chain;
+// always, when stuck is set.
+type staleStore struct {
+	Reader
+	stuck bool
+	calls int
+}
+
+func (s *staleStore) Instances(ctx context.Context, tenant string, domain governor.Domain) ([]governor.Instance, error) {
+	insts, err := s.Reader.Instances(ctx, tenant, domain)
+	if err != nil {
+		return nil, err
+	}
+	s.calls++
+	if s.calls > 1 && !s.stuck {
+		return insts, nil
+	}
+	for i, in := range insts {
+		if in.Domain != governor.Billing {
+			continue
+		}
+		rs, err := s.Reader.Chain(ctx, in.Key, 0, 100)
+		if err != nil {
+			return nil, err
+		}
+		insts[i].Version, insts[i].LastHash = in.Version-1, rs[len(rs)-2].Hash
+	}
+	return insts, nil
+}
+
+// TestVerifyDecisionDuringVerification: a decision that commits while an
+// instance is verified is no break in its chain; a receipt past the
+// instance that the instance never reaches still is.
+func TestVerifyDecisionDuringVerification(t *testing.T) {
+	_, st, _ := fixture(t)
+	for _, tc := range []struct {
+		name  string
+		stuck bool
+		ok    bool
+	}{
+		{"instance moved on", false, true},
+		{"receipt past the instance", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer((&API{store: &staleStore{Reader: st, stuck: tc.stuck}}).Handler())
+			defer srv.Close()
+			var body struct {
+				OK        bool          `json:"ok"`
+				Instances []chainReport `json:"instances"`
+			}
+			if code := get(t, srv, "/v1/tenants/acme/verify", &body); code != 200 {
+				t.Fatalf("status %d", code)
+			}
+			if body.OK != tc.ok {
+				t.Errorf("ok = %v, want %v: %+v", body.OK, tc.ok, body.Instances)
+			}
+		})
+	}
+}
