@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +23,12 @@ import (
 // write the instance, the dedup marker holding the receipt's outbox entry,
 // and the receipt — through the same Firestore store and with the same
 // concurrency, but without the engine: no machine, guard or publication.
-// It uses a database of its own on the same emulator.
+// It uses a database of its own on the same emulator, and the Go runtime
+// settings the functions host runs with (deployedGoRuntime, unless the
+// caller's environment sets them), so that the load driver's CPU over the
+// phase is what the host's Firestore client would spend on it.
 func measureBaseline(ctx context.Context, cfg stackConfig, l loadConfig, run string) (phaseResult, error) {
+	defer withGoRuntime(deployedGoRuntime, os.LookupEnv)()
 	fc, err := firestoreClient(ctx, cfg.Project, cfg.Database+"-baseline")
 	if err != nil {
 		return phaseResult{}, err
@@ -109,4 +117,49 @@ func baselineTx(ctx context.Context, st store.Store, receipts, id string, e load
 			}},
 		})
 	})
+}
+
+// withGoRuntime applies settings ("GOMAXPROCS=1", "GOGC=400",
+// "GOMEMLIMIT=384MiB") to this process, except those lookup finds set in
+// the environment or cannot parse, and returns the function that restores
+// the previous ones.
+func withGoRuntime(settings []string, lookup func(string) (string, bool)) (restore func()) {
+	var undo []func()
+	for _, kv := range settings {
+		name, value, _ := strings.Cut(kv, "=")
+		if _, set := lookup(name); set {
+			continue
+		}
+		switch name {
+		case "GOMAXPROCS":
+			if n, err := strconv.Atoi(value); err == nil && n > 0 {
+				old := runtime.GOMAXPROCS(n)
+				undo = append(undo, func() { runtime.GOMAXPROCS(old) })
+			}
+		case "GOGC":
+			if n, err := strconv.Atoi(value); err == nil {
+				old := debug.SetGCPercent(n)
+				undo = append(undo, func() { debug.SetGCPercent(old) })
+			}
+		case "GOMEMLIMIT":
+			if n, ok := parseMiB(value); ok {
+				old := debug.SetMemoryLimit(n)
+				undo = append(undo, func() { debug.SetMemoryLimit(old) })
+			}
+		}
+	}
+	return func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+}
+
+// parseMiB parses a memory limit written in MiB ("384MiB") into bytes.
+func parseMiB(s string) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimSuffix(s, "MiB"), 10, 64)
+	if err != nil || n <= 0 || !strings.HasSuffix(s, "MiB") {
+		return 0, false
+	}
+	return n << 20, true
 }

@@ -132,5 +132,11 @@
 // load publishes a bounded number of events over many tenants with a fixed
 // number in flight, matches each receipt on autonomics-receipts to its
 // event by execution_id, and compares the result with bare Firestore
-// transactions of the same shape on the same emulator.
+// transactions of the same shape on the same emulator. It measures the
+// CPU time of every process over each phase, the baseline's included,
+// and sets a decision's CPU beside a bare transaction's: on a machine that
+// both phases saturate, the machine's CPU per decision and per transaction
+// predict the ratio of their rates. The baseline runs in the load driver
+// with the functions host's Go runtime settings, so that the driver's CPU
+// over it is what the host's Firestore client costs such a transaction.
 package main

@@ -166,6 +166,14 @@ type endToEnd struct {
 	CPU             *cpuReport `json:"cpu,omitempty"`
 }
 
+// baselineResult is the bare-transaction phase with the CPU it took: the
+// load driver's share is what the Firestore client costs a transaction of
+// the decision's shape, the emulator's what serving it costs.
+type baselineResult struct {
+	phaseResult
+	CPU *cpuReport `json:"cpu,omitempty"`
+}
+
 // rssReport summarises the functions host's resident memory.
 type rssReport struct {
 	Samples int    `json:"samples"`
@@ -187,8 +195,8 @@ type loadReport struct {
 	// functions host.
 	Direct *endToEnd `json:"direct_push,omitempty"`
 	// EndToEnd is the emulator-push phase: publish → receipt.
-	EndToEnd *endToEnd    `json:"end_to_end,omitempty"`
-	Baseline *phaseResult `json:"baseline,omitempty"`
+	EndToEnd *endToEnd       `json:"end_to_end,omitempty"`
+	Baseline *baselineResult `json:"baseline,omitempty"`
 	// DirectRatio and Ratio are the direct and the emulator-push
 	// decisions/s divided by the baseline's transactions/s.
 	DirectRatio float64   `json:"direct_ratio,omitempty"`
@@ -222,18 +230,20 @@ func runLoad(ctx context.Context, o options, stdout io.Writer) error {
 	fmt.Fprintf(progress, "functions host pid %d, query API %s\n", s.functions.pid(), o.stack.queryURL())
 
 	rep := loadReport{Run: run, Mode: l.Mode, Tenants: l.Tenants, Events: l.Events, Concurrency: l.Concurrency}
+	procs := s.cpuProcesses()
 	// The baseline runs first, on the emulator before the load fills it
 	// and while the stack is idle, so that the ratios err against the
 	// stack rather than for it.
 	if l.Baseline {
 		fmt.Fprintf(progress, "baseline: %d bare Firestore transactions, %d in parallel\n", l.Events, l.Concurrency)
+		before := takeCPUSnapshot(procs)
 		b, err := measureBaseline(ctx, o.stack, l, run)
 		if err != nil {
 			return err
 		}
-		rep.Baseline = &b
+		cpu := cpuBetween(procs, before, takeCPUSnapshot(procs), b.Completed)
+		rep.Baseline = &baselineResult{phaseResult: b, CPU: &cpu}
 	}
-	procs := s.cpuProcesses()
 	sampler := startRSSSampler(s.functions.pid(), time.Second)
 	var missing []string
 	if l.direct() {
@@ -290,19 +300,20 @@ func printLoadReport(w io.Writer, rep loadReport) {
 		printPhase(w, d.phaseResult, "decisions/s")
 		fmt.Fprintf(w, "  outcomes   receipts: accepted %d, rejected %d, missing %d; dead letters %d, failed pushes %d, retries %d, duplicate receipts %d\n",
 			d.Accepted, d.Rejected, d.MissingReceipts, d.DeadLetters, d.Errors, d.Retries, d.DuplicateReceipts)
-		printCPUReport(w, d.CPU)
+		printCPUReport(w, d.CPU, "decision")
 	}
 	if e := rep.EndToEnd; e != nil {
 		fmt.Fprintf(w, "emulator push (publish → receipt on autonomics-receipts)\n")
 		printPhase(w, e.phaseResult, "events/s")
 		fmt.Fprintf(w, "  outcomes   accepted %d, rejected %d; dead letters %d, publish errors %d, duplicate receipts %d\n",
 			e.Accepted, e.Rejected, e.DeadLetters, e.PublishErrors, e.DuplicateReceipts)
-		printCPUReport(w, e.CPU)
+		printCPUReport(w, e.CPU, "decision")
 	}
 	if b := rep.Baseline; b != nil {
 		fmt.Fprintf(w, "baseline (bare Firestore transactions: read dedup + instance, write instance, dedup, receipt, outbox)\n")
-		printPhase(w, *b, "tx/s")
+		printPhase(w, b.phaseResult, "tx/s")
 		fmt.Fprintf(w, "  errors     %d\n", b.Errors)
+		printCPUReport(w, b.CPU, "transaction")
 	}
 	printSummary(w, rep)
 	r := rep.RSS
@@ -346,7 +357,7 @@ func printSummary(w io.Writer, rep loadReport) {
 		rows = append(rows, row{"emulator push", e.phaseResult, ratio(rep.Ratio, "")})
 	}
 	if b := rep.Baseline; b != nil {
-		rows = append(rows, row{"bare transactions", *b, "1"})
+		rows = append(rows, row{"bare transactions", b.phaseResult, "1"})
 	}
 	if len(rows) == 0 {
 		return
@@ -367,6 +378,9 @@ func printSummary(w io.Writer, rep loadReport) {
 			}
 			fmt.Fprintf(w, "  functions host CPU %.3f ms/decision in the direct phase (target ≤ %.1f: %s)\n", u.MsPerDecision, functionsCPUTarget, verdict)
 		}
+	}
+	if d, b := rep.Direct, rep.Baseline; d != nil && b != nil {
+		printCPUComparison(w, compareCPU(d.CPU, b.CPU), rep.DirectRatio)
 	}
 }
 

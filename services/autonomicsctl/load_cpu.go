@@ -23,6 +23,10 @@ const maxProcFileBytes = 1 << 20
 // functionsProcess names the functions host in the CPU tables.
 const functionsProcess = "functions host"
 
+// driverProcess names the load driver in the CPU tables. In the baseline
+// it is the Firestore client of the bare transactions.
+const driverProcess = "autonomicsctl (load driver)"
+
 // cpuProcess is a process whose CPU time a phase measures.
 type cpuProcess struct {
 	Name string
@@ -290,16 +294,17 @@ func (s *stack) cpuProcesses() []cpuProcess {
 		}
 		procs = append(procs, p)
 	}
-	return append(procs, cpuProcess{Name: "autonomicsctl (load driver)", PID: os.Getpid()})
+	return append(procs, cpuProcess{Name: driverProcess, PID: os.Getpid()})
 }
 
-// printCPUReport prints a phase's CPU table.
-func printCPUReport(w io.Writer, r *cpuReport) {
+// printCPUReport prints a phase's CPU table, per unit of work ("decision"
+// or "transaction").
+func printCPUReport(w io.Writer, r *cpuReport, unit string) {
 	if r == nil {
 		return
 	}
-	fmt.Fprintf(w, "  CPU over %.2fs and %d decisions (/proc/<pid>/stat utime+stime)\n", r.WallSeconds, r.Decisions)
-	fmt.Fprintf(w, "    %-28s %8s %10s %8s\n", "process", "cpu s", "ms/decision", "cores")
+	fmt.Fprintf(w, "  CPU over %.2fs and %d %ss (/proc/<pid>/stat utime+stime)\n", r.WallSeconds, r.Decisions, unit)
+	fmt.Fprintf(w, "    %-28s %8s %10s %8s\n", "process", "cpu s", "ms/"+unit, "cores")
 	for _, u := range r.Processes {
 		if u.Note != "" && u.Seconds == 0 {
 			fmt.Fprintf(w, "    %-28s not measured: %s\n", u.Process, u.Note)
@@ -309,5 +314,87 @@ func printCPUReport(w io.Writer, r *cpuReport) {
 	}
 	if r.MachineCores > 0 {
 		fmt.Fprintf(w, "    %-28s %8s %10s %8.2f of %d\n", "machine (all processes)", "", "", r.MachineBusyCores, r.MachineCores)
+	}
+}
+
+// cpuShare is the CPU one process, or the whole machine, spends on a
+// decision of the direct phase and on a bare transaction, in milliseconds.
+type cpuShare struct {
+	Process  string
+	Decision float64
+	Bare     float64
+}
+
+// cpuComparison sets a decision's CPU beside a bare transaction's.
+type cpuComparison struct {
+	// Processes holds every process measured in both phases.
+	Processes []cpuShare
+	// Machine is the whole machine's busy time per decision and per
+	// transaction; zero when /proc/stat was not read in both phases.
+	Machine cpuShare
+	// Predicted is Machine.Bare / Machine.Decision: on a machine that
+	// both phases saturate, the ratio of their rates that their CPU
+	// costs alone explain. Zero without Machine.
+	Predicted float64
+}
+
+// compareCPU compares the direct phase's CPU per decision with the
+// baseline's CPU per transaction.
+func compareCPU(direct, bare *cpuReport) cpuComparison {
+	var c cpuComparison
+	if direct == nil || bare == nil {
+		return c
+	}
+	base := make(map[string]cpuUsage, len(bare.Processes))
+	for _, u := range bare.Processes {
+		if u.Note == "" {
+			base[u.Process] = u
+		}
+	}
+	for _, u := range direct.Processes {
+		b, ok := base[u.Process]
+		if u.Note != "" || !ok {
+			continue
+		}
+		c.Processes = append(c.Processes, cpuShare{Process: u.Process, Decision: u.MsPerDecision, Bare: b.MsPerDecision})
+	}
+	d, b := machineMsPer(direct), machineMsPer(bare)
+	if d > 0 && b > 0 {
+		c.Machine = cpuShare{Process: "machine (all processes)", Decision: d, Bare: b}
+		c.Predicted = roundTo(b/d, 3)
+	}
+	return c
+}
+
+// machineMsPer returns the machine's busy CPU time per unit of r's work,
+// in milliseconds, or 0 when it is not known.
+func machineMsPer(r *cpuReport) float64 {
+	if r.MachineCores == 0 || r.Decisions == 0 {
+		return 0
+	}
+	return roundTo(r.MachineBusyCores*r.WallSeconds*1000/float64(r.Decisions), 3)
+}
+
+// printCPUComparison prints c with the measured ratio of the rates.
+func printCPUComparison(w io.Writer, c cpuComparison, measured float64) {
+	if len(c.Processes) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  CPU of a decision against a bare transaction (ms)\n")
+	fmt.Fprintf(w, "    %-28s %10s %10s\n", "process", "decision", "bare tx")
+	for _, s := range append(c.Processes, c.Machine) {
+		if s.Process == "" {
+			continue
+		}
+		fmt.Fprintf(w, "    %-28s %10.3f %10.3f\n", s.Process, s.Decision, s.Bare)
+	}
+	for _, s := range c.Processes {
+		if s.Process == driverProcess {
+			fmt.Fprintf(w, "    (in the baseline the load driver is the Firestore client: %.3f ms is what the client\n"+
+				"    alone costs a transaction of the decision's shape)\n", s.Bare)
+		}
+	}
+	if c.Predicted > 0 {
+		fmt.Fprintf(w, "    the machine's CPU alone predicts a ratio of %.3f; measured %.3f\n", c.Predicted, measured)
 	}
 }

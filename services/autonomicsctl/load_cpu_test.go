@@ -1,6 +1,9 @@
 package main
 
 import (
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,5 +108,100 @@ func TestHostPort(t *testing.T) {
 		if got := hostPort(in); got != want {
 			t.Errorf("hostPort(%q) = %d, want %d", in, got, want)
 		}
+	}
+}
+
+func TestCompareCPU(t *testing.T) {
+	direct := &cpuReport{Decisions: 6000, WallSeconds: 45, MachineBusyCores: 2, MachineCores: 2, Processes: []cpuUsage{
+		{Process: functionsProcess, MsPerDecision: 1.2},
+		{Process: "Firestore emulator", MsPerDecision: 6.5},
+		{Process: "Pub/Sub emulator", MsPerDecision: 5.5},
+		{Process: "monitor", Note: "not readable"},
+		{Process: driverProcess, MsPerDecision: 0.3},
+	}}
+	bare := &cpuReport{Decisions: 6000, WallSeconds: 13.5, MachineBusyCores: 2, MachineCores: 2, Processes: []cpuUsage{
+		{Process: functionsProcess, MsPerDecision: 0.001},
+		{Process: "Firestore emulator", MsPerDecision: 3.5},
+		{Process: "Pub/Sub emulator", MsPerDecision: 0.01},
+		{Process: "monitor", MsPerDecision: 0.01},
+		{Process: driverProcess, Note: "not readable"},
+	}}
+	noMachine := &cpuReport{Decisions: 6000, WallSeconds: 13.5, Processes: bare.Processes}
+	tests := []struct {
+		name          string
+		direct, bare  *cpuReport
+		wantProcesses []string
+		wantMachine   cpuShare
+		wantPredicted float64
+	}{
+		{"both phases measured", direct, bare,
+			[]string{functionsProcess, "Firestore emulator", "Pub/Sub emulator"},
+			cpuShare{Process: "machine (all processes)", Decision: 15, Bare: 4.5}, 0.3},
+		{"machine not read in the baseline", direct, noMachine,
+			[]string{functionsProcess, "Firestore emulator", "Pub/Sub emulator"}, cpuShare{}, 0},
+		{"no baseline", direct, nil, nil, cpuShare{}, 0},
+		{"no direct phase", nil, bare, nil, cpuShare{}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := compareCPU(tt.direct, tt.bare)
+			var got []string
+			for _, p := range c.Processes {
+				got = append(got, p.Process)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.wantProcesses, ",") {
+				t.Errorf("processes %q, want %q (only those measured in both phases)", got, tt.wantProcesses)
+			}
+			if c.Machine != tt.wantMachine || c.Predicted != tt.wantPredicted {
+				t.Errorf("machine %+v, predicted %v; want %+v, %v", c.Machine, c.Predicted, tt.wantMachine, tt.wantPredicted)
+			}
+		})
+	}
+	if c := compareCPU(direct, bare); c.Processes[1].Decision != 6.5 || c.Processes[1].Bare != 3.5 {
+		t.Errorf("Firestore emulator %+v, want decision 6.5, bare 3.5", c.Processes[1])
+	}
+}
+
+func TestPrintCPUComparisonNamesTheClientFloor(t *testing.T) {
+	c := cpuComparison{
+		Processes: []cpuShare{{Process: functionsProcess, Decision: 1.2, Bare: 0}, {Process: driverProcess, Decision: 0.3, Bare: 0.42}},
+		Machine:   cpuShare{Process: "machine (all processes)", Decision: 15, Bare: 4.5}, Predicted: 0.3,
+	}
+	var b strings.Builder
+	printCPUComparison(&b, c, 0.27)
+	for _, want := range []string{"0.420 ms is what the client", "predicts a ratio of 0.300; measured 0.270", "machine (all processes)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("comparison lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	printCPUComparison(&b, cpuComparison{}, 0.27)
+	if b.Len() != 0 {
+		t.Errorf("an empty comparison printed %q, want nothing", b.String())
+	}
+}
+
+func TestWithGoRuntime(t *testing.T) {
+	procs, gc, limit := runtime.GOMAXPROCS(0), debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	debug.SetGCPercent(gc)
+	unset := func(string) (string, bool) { return "", false }
+	restore := withGoRuntime([]string{"GOMAXPROCS=1", "GOGC=400", "GOMEMLIMIT=384MiB"}, unset)
+	gotProcs, gotGC, gotLimit := runtime.GOMAXPROCS(0), debug.SetGCPercent(400), debug.SetMemoryLimit(-1)
+	restore()
+	if gotProcs != 1 || gotGC != 400 || gotLimit != 384<<20 {
+		t.Errorf("within: GOMAXPROCS %d, GOGC %d, GOMEMLIMIT %d; want 1, 400, %d", gotProcs, gotGC, gotLimit, 384<<20)
+	}
+	if p, g, l := runtime.GOMAXPROCS(0), debug.SetGCPercent(gc), debug.SetMemoryLimit(-1); p != procs || g != gc || l != limit {
+		t.Errorf("restored: GOMAXPROCS %d, GOGC %d, GOMEMLIMIT %d; want %d, %d, %d", p, g, l, procs, gc, limit)
+	}
+
+	// A setting of the caller's environment, or one that does not parse,
+	// is left alone.
+	callerSetGOGC := func(name string) (string, bool) { return "off", name == "GOGC" }
+	restore = withGoRuntime([]string{"GOGC=400", "GOMEMLIMIT=lots"}, callerSetGOGC)
+	g, l := debug.SetGCPercent(gc), debug.SetMemoryLimit(-1)
+	restore()
+	if g != gc || l != limit {
+		t.Errorf("GOGC %d, GOMEMLIMIT %d; want the process's %d, %d", g, l, gc, limit)
 	}
 }
