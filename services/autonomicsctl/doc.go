@@ -96,7 +96,11 @@
 // "<actions topic>-actuator-push" aimed at the actuator, and the pull
 // subscriptions "autonomicsctl-receipts", "autonomicsctl-actions" and
 // "autonomicsctl-dead-letter" that the demo and load tools read. Child
-// logs go to .run/<name>.log. The children are stopped on exit.
+// logs go to .run/<name>.log. On exit the push subscriptions are turned
+// into pull ones, keeping what they hold for the next start (which points
+// them at its endpoints again), so that the emulator does not spend its
+// CPU retrying deliveries to the stopped children; then the children are
+// stopped.
 //
 // The stack also runs this program's receiver command, a webhook receiver
 // standing in for the provider's systems: it verifies every delivery with

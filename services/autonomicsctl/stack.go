@@ -330,14 +330,18 @@ func startStack(ctx context.Context, cfg stackConfig, out io.Writer) (_ *stack, 
 	}
 	// Push subscriptions last, so that the first deliveries find the
 	// functions host, the services and the endpoints ready.
-	push := append(cfg.pushSubscriptions(), cfg.receiptPushSubscriptions()...)
-	push = append(push, cfg.actuatorPushSubscription())
-	push = append(push, cfg.marketplacePushSubscriptions()...)
-	push = append(push, cfg.consolePushSubscription())
-	if err := pubsub.Ensure(ctx, client, cfg.Project, nil, push); err != nil {
+	if err := pubsub.Ensure(ctx, client, cfg.Project, nil, cfg.allPushSubscriptions()); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// allPushSubscriptions returns every push subscription of the stack.
+func (c stackConfig) allPushSubscriptions() []pubsub.Subscription {
+	push := append(c.pushSubscriptions(), c.receiptPushSubscriptions()...)
+	push = append(push, c.actuatorPushSubscription())
+	push = append(push, c.marketplacePushSubscriptions()...)
+	return append(push, c.consolePushSubscription())
 }
 
 // startWebhooks generates this run's secrets and keys and starts the
@@ -408,9 +412,20 @@ func (s *stack) waitReady(ctx context.Context) error {
 // exits before Stop.
 func (s *stack) Failed() <-chan error { return s.failed }
 
-// Stop stops the child processes and closes the clients. It is safe to
-// call more than once.
+// Stop pauses the stack's push subscriptions (pubsub.PausePush), stops the
+// child processes and closes the clients. It is safe to call more than
+// once.
 func (s *stack) Stop() {
+	if s.pubsub != nil {
+		// Deliveries stop before the endpoints do: what is still to be
+		// delivered waits in the subscriptions for the next start, instead
+		// of the emulator retrying it against dead ports meanwhile.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := pubsub.PausePush(ctx, s.pubsub, s.cfg.Project, s.cfg.allPushSubscriptions()); err != nil {
+			fmt.Fprintf(s.out, "pausing the push subscriptions: %v\n", err)
+		}
+		cancel()
+	}
 	if s.market != nil {
 		s.market.stop()
 	}

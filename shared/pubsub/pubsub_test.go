@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"strings"
@@ -177,6 +179,80 @@ func TestEnsurePushEndpoint(t *testing.T) {
 		if got := getSubscription(t, client, project, name).GetPushConfig().GetPushEndpoint(); got != endpoint {
 			t.Errorf("after Ensure(endpoint %q), push endpoint = %q", endpoint, got)
 		}
+	}
+}
+
+func TestPausePushStopsDeliveriesToAGoneEndpointAndKeepsTheBacklog(t *testing.T) {
+	client, project := emulator(t)
+	ctx := context.Background()
+	// The endpoint refuses every delivery until it is told to accept,
+	// as a stopped service's port would.
+	var (
+		pushes atomic.Int64
+		accept atomic.Bool
+		got    = make(chan struct{}, 1)
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pushes.Add(1)
+		if !accept.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	}))
+	defer srv.Close()
+	topic := unique(t, "events")
+	sub := Subscription{Name: unique(t, "push"), Topic: topic, PushEndpoint: srv.URL,
+		MinBackoff: 2 * time.Second, MaxBackoff: 2 * time.Second}
+	if err := Ensure(ctx, client, project, []string{topic}, []Subscription{sub}); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPublisher(client, PublisherOptions{})
+	defer p.Close()
+	if err := p.Publish(ctx, store.Message{Topic: topic, Data: []byte("held")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a first, refused delivery", func() bool { return pushes.Load() > 0 })
+
+	missing := Subscription{Name: unique(t, "missing"), Topic: topic, PushEndpoint: srv.URL}
+	pull := Subscription{Name: unique(t, "pull"), Topic: topic}
+	if err := PausePush(ctx, client, project, []Subscription{sub, missing, pull}); err != nil {
+		t.Fatalf("PausePush: %v", err)
+	}
+	if e := getSubscription(t, client, project, sub.Name).GetPushConfig().GetPushEndpoint(); e != "" {
+		t.Fatalf("after PausePush the push endpoint is %q, want none", e)
+	}
+	// Past the retry backoff, a push subscription would have delivered
+	// again; a paused one does not.
+	before := pushes.Load()
+	time.Sleep(5 * time.Second)
+	if n := pushes.Load() - before; n != 0 {
+		t.Errorf("%d deliveries after PausePush, want 0", n)
+	}
+
+	accept.Store(true)
+	if err := Ensure(ctx, client, project, nil, []Subscription{sub}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(waitLimit):
+		t.Fatalf("the message held while paused was not delivered within %v of Ensure", waitLimit)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after waitLimit.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, waitLimit)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

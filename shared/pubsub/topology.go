@@ -146,3 +146,29 @@ func subscriptionName(project, id string) string {
 	}
 	return "projects/" + project + "/subscriptions/" + id
 }
+
+// PausePush turns the push subscriptions among subs into pull ones,
+// keeping their backlog, so that Pub/Sub stops delivering to endpoints
+// that are going away: the emulator otherwise retries every undelivered
+// message against a dead port for as long as it runs, and spends its CPU
+// on it. Ensure with the same subscriptions brings their endpoints back,
+// and the messages held meanwhile are delivered then. A subscription that
+// does not exist is skipped; the other errors are returned, the first of
+// them, after every subscription was tried.
+func PausePush(ctx context.Context, client *ps.Client, project string, subs []Subscription) error {
+	const op = "pubsub.PausePush"
+	var first error
+	for _, s := range subs {
+		if s.PushEndpoint == "" {
+			continue
+		}
+		err := client.SubscriptionAdminClient.ModifyPushConfig(ctx, &pubsubpb.ModifyPushConfigRequest{
+			Subscription: subscriptionName(project, s.Name),
+			PushConfig:   &pubsubpb.PushConfig{},
+		})
+		if err != nil && status.Code(err) != codes.NotFound && first == nil {
+			first = wrap(op, err)
+		}
+	}
+	return first
+}
