@@ -119,7 +119,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	// The demo's timers end within seconds, so its tick and sweep come
 	// every second. A load keeps Cloud Scheduler's minute: on the emulator
 	// each of their 32 shard queries scans the whole database, and once a
-	// second they would take a third of its CPU from the decisions.
+	// second they add a fifth to a half to its CPU per decision.
 	schedule := time.Second
 	if o.command == "load" {
 		schedule = time.Minute
