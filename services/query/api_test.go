@@ -60,6 +60,25 @@ func fixture(t *testing.T) (*httptest.Server, *memstore.Store, []governor.Event)
 	return srv, st, evs
 }
 
+// verifyReport is the answer of GET /v1/tenants/{t}/verify.
+type verifyReport struct {
+	OK        bool          `json:"ok"`
+	Instances []chainReport `json:"instances"`
+}
+
+// verifyAcme serves an API over r and returns its verification of
+// tenant acme, failing the test unless it answers 200.
+func verifyAcme(t *testing.T, r Reader) verifyReport {
+	t.Helper()
+	srv := httptest.NewServer((&API{store: r}).Handler())
+	defer srv.Close()
+	var body verifyReport
+	if code := get(t, srv, "/v1/tenants/acme/verify", &body); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	return body
+}
+
 func get(t *testing.T, srv *httptest.Server, path string, v any) int {
 	t.Helper()
 	resp, err := http.Get(srv.URL + path)
@@ -229,15 +248,7 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer((&API{store: tamperStore{Reader: st, edit: tt.edit}}).Handler())
-			defer srv.Close()
-			var body struct {
-				OK        bool          `json:"ok"`
-				Instances []chainReport `json:"instances"`
-			}
-			if code := get(t, srv, "/v1/tenants/acme/verify", &body); code != 200 {
-				t.Fatalf("status %d", code)
-			}
+			body := verifyAcme(t, tamperStore{Reader: st, edit: tt.edit})
 			if body.OK != tt.ok {
 				t.Errorf("ok = %v, want %v: %+v", body.OK, tt.ok, body.Instances)
 			}
@@ -305,15 +316,7 @@ func TestVerifyDecisionDuringVerification(t *testing.T) {
 		{"receipt past the instance", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer((&API{store: &staleStore{Reader: st, stuck: tc.stuck}}).Handler())
-			defer srv.Close()
-			var body struct {
-				OK        bool          `json:"ok"`
-				Instances []chainReport `json:"instances"`
-			}
-			if code := get(t, srv, "/v1/tenants/acme/verify", &body); code != 200 {
-				t.Fatalf("status %d", code)
-			}
+			body := verifyAcme(t, &staleStore{Reader: st, stuck: tc.stuck})
 			if body.OK != tc.ok {
 				t.Errorf("ok = %v, want %v: %+v", body.OK, tc.ok, body.Instances)
 			}
